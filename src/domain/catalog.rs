@@ -1,0 +1,135 @@
+//! What the product sells: the plans, and the price book for operations. Loaded from
+//! configuration on the server; the types are shared with the browser.
+
+use crate::domain::credits::Credits;
+use crate::domain::pricing::{PriceBook, PriceBookError};
+use serde::{Deserialize, Serialize};
+
+/// A plan's stable identifier: lowercase letters, digits and `-`, e.g. `creator`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PlanId(String);
+
+impl PlanId {
+    pub fn parse(raw: &str) -> Result<Self, CatalogError> {
+        let ok = !raw.is_empty()
+            && raw.len() <= 32
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if ok {
+            Ok(PlanId(raw.to_owned()))
+        } else {
+            Err(CatalogError::BadPlanId(raw.to_owned()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for PlanId {
+    type Error = CatalogError;
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        PlanId::parse(&raw)
+    }
+}
+
+impl From<PlanId> for String {
+    fn from(id: PlanId) -> String {
+        id.0
+    }
+}
+
+/// A subscription tier. Prices are in the smallest currency unit (cents).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    pub id: PlanId,
+    pub name: String,
+    pub monthly_price_cents: u64,
+    pub credits_per_period: Credits,
+    pub grace_period_days: u32,
+    #[serde(default)]
+    pub stripe_price_id: Option<String>,
+}
+
+/// The plans, cheapest first, and the price book.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Catalog {
+    pub plans: Vec<Plan>,
+    pub price_book: PriceBook,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CatalogError {
+    #[error("plan id {0:?} must be 1-32 lowercase letters, digits or dashes")]
+    BadPlanId(String),
+    #[error("the catalog has no plans")]
+    NoPlans,
+    #[error("plan {0:?} appears twice")]
+    DuplicatePlan(String),
+    #[error("plan {0:?} must include at least one credit per period")]
+    NoCredits(String),
+    #[error("plans must be listed cheapest first; {0:?} is out of order")]
+    Unordered(String),
+    #[error(transparent)]
+    PriceBook(#[from] PriceBookError),
+}
+
+impl Catalog {
+    pub fn validate(&self) -> Result<(), CatalogError> {
+        if self.plans.is_empty() {
+            return Err(CatalogError::NoPlans);
+        }
+        for (i, plan) in self.plans.iter().enumerate() {
+            if self.plans[..i].iter().any(|p| p.id == plan.id) {
+                return Err(CatalogError::DuplicatePlan(plan.id.as_str().to_owned()));
+            }
+            if plan.credits_per_period.is_zero() {
+                return Err(CatalogError::NoCredits(plan.id.as_str().to_owned()));
+            }
+            if i > 0 && self.plans[i - 1].monthly_price_cents > plan.monthly_price_cents {
+                return Err(CatalogError::Unordered(plan.id.as_str().to_owned()));
+            }
+        }
+        self.price_book.validate()?;
+        Ok(())
+    }
+
+    pub fn plan(&self, id: &PlanId) -> Option<&Plan> {
+        self.plans.iter().find(|p| &p.id == id)
+    }
+}
+
+/// `2900` -> `"$29"`, `950` -> `"$9.50"`.
+pub fn format_usd(cents: u64) -> String {
+    let (dollars, rest) = (cents / 100, cents % 100);
+    let dollars = crate::domain::credits::group_thousands(dollars);
+    if rest == 0 {
+        format!("${dollars}")
+    } else {
+        format!("${dollars}.{rest:02}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_ids_are_slugs() {
+        assert!(PlanId::parse("creator").is_ok());
+        assert!(PlanId::parse("pro-2").is_ok());
+        assert!(PlanId::parse("").is_err());
+        assert!(PlanId::parse("Creator").is_err());
+        assert!(PlanId::parse("a b").is_err());
+    }
+
+    #[test]
+    fn prices_format_as_dollars() {
+        assert_eq!(format_usd(2900), "$29");
+        assert_eq!(format_usd(950), "$9.50");
+        assert_eq!(format_usd(123_456), "$1,234.56");
+    }
+}

@@ -1,0 +1,583 @@
+//! The Credits & Billing FAQ: every policy rule (P1-P15, `shared/POLICY.md`) answered as a
+//! question a customer would ask. Facts that come from configuration (the support address,
+//! the plans, the price book) are passed in and woven into the answers, never typed here.
+
+use crate::domain::catalog::{Catalog, format_usd};
+use serde::{Deserialize, Serialize};
+
+/// The configured facts the answers quote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaqFacts {
+    pub support_email: String,
+    pub catalog: Catalog,
+}
+
+/// A piece of running text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inline {
+    Text(String),
+    Strong(String),
+    Link { href: String, text: String },
+}
+
+/// A paragraph or a bulleted list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Block {
+    Para(Vec<Inline>),
+    List(Vec<Vec<Inline>>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The stable anchor: `/faq#do-credits-expire`.
+    pub slug: &'static str,
+    /// The policy rules this answer explains.
+    pub policies: &'static [&'static str],
+    pub question: &'static str,
+    pub answer: Vec<Block>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Section {
+    pub slug: &'static str,
+    pub title: &'static str,
+    pub entries: Vec<Entry>,
+}
+
+fn t(s: impl Into<String>) -> Inline {
+    Inline::Text(s.into())
+}
+
+fn b(s: impl Into<String>) -> Inline {
+    Inline::Strong(s.into())
+}
+
+fn link(href: impl Into<String>, text: impl Into<String>) -> Inline {
+    Inline::Link {
+        href: href.into(),
+        text: text.into(),
+    }
+}
+
+fn para(inlines: Vec<Inline>) -> Block {
+    Block::Para(inlines)
+}
+
+fn days(n: u32) -> String {
+    if n == 1 {
+        "1 day".to_owned()
+    } else {
+        format!("{n} days")
+    }
+}
+
+/// The whole FAQ, in reading order.
+pub fn sections(facts: &FaqFacts) -> Vec<Section> {
+    let support = || {
+        link(
+            format!("mailto:{}", facts.support_email),
+            facts.support_email.clone(),
+        )
+    };
+    let plans = &facts.catalog.plans;
+    let plan_credits: Vec<Vec<Inline>> = plans
+        .iter()
+        .map(|p| {
+            vec![
+                b(p.name.clone()),
+                t(format!(
+                    " ({} a month): {} credits each billing period",
+                    format_usd(p.monthly_price_cents),
+                    p.credits_per_period
+                )),
+            ]
+        })
+        .collect();
+    let grace_periods: Vec<Vec<Inline>> = plans
+        .iter()
+        .map(|p| {
+            vec![
+                b(p.name.clone()),
+                t(format!(": {}", days(p.grace_period_days))),
+            ]
+        })
+        .collect();
+    let operations: Vec<Vec<Inline>> = facts
+        .catalog
+        .price_book
+        .ordered()
+        .into_iter()
+        .map(|rule| {
+            vec![
+                b(rule.operation.label()),
+                t(format!(
+                    " ({}): {}",
+                    rule.operation.description(),
+                    rule.describe()
+                )),
+            ]
+        })
+        .collect();
+    let lowest = plans.first().map(|p| p.name.clone()).unwrap_or_default();
+
+    vec![
+        Section {
+            slug: "about-credits",
+            title: "What credits are",
+            entries: vec![
+                Entry {
+                    slug: "what-are-credits",
+                    policies: &["P1"],
+                    question: "What are credits, and what do they pay for?",
+                    answer: vec![
+                        para(vec![t(
+                            "Credits are prepaid units you spend on the AI features of the product. \
+                             Every AI operation uses them:",
+                        )]),
+                        Block::List(operations),
+                        para(vec![t(
+                            "Editing, organising and listening to your projects never costs credits.",
+                        )]),
+                    ],
+                },
+                Entry {
+                    slug: "how-much-does-an-operation-cost",
+                    policies: &["P2"],
+                    question: "How much does an operation cost?",
+                    answer: vec![
+                        para(vec![
+                            t(
+                                "It depends on the kind of operation, how complex it is and how long \
+                             the result is; the list above shows the rate for each. Before any \
+                             generation starts you see an ",
+                            ),
+                            b("estimate"),
+                            t(" of what it will cost."),
+                        ]),
+                        para(vec![t(
+                            "The final charge follows the real length of what was produced, so it \
+                             can differ slightly from the estimate. Each generation's receipt \
+                             shows both numbers.",
+                        )]),
+                    ],
+                },
+            ],
+        },
+        Section {
+            slug: "expiry",
+            title: "Subscription and top-up credits",
+            entries: vec![
+                Entry {
+                    slug: "do-credits-expire",
+                    policies: &["P3", "P4"],
+                    question: "Do credits expire?",
+                    answer: vec![
+                        para(vec![
+                            b("Subscription credits"),
+                            t(
+                                " come with your plan at the start of each billing period and expire \
+                               at the end of that period.",
+                            ),
+                        ]),
+                        para(vec![b("Top-up credits"), t(" never expire.")]),
+                    ],
+                },
+                Entry {
+                    slug: "do-unused-credits-carry-over",
+                    policies: &["P3"],
+                    question: "Do unused subscription credits carry over to the next month?",
+                    answer: vec![para(vec![t(
+                        "No. At each renewal your plan's credits for the new period are granted and \
+                         whatever was left of the old period's subscription credits expires. If you \
+                         want credits that stay, buy a top-up: top-up credits never expire.",
+                    )])],
+                },
+                Entry {
+                    slug: "how-many-credits-does-my-plan-include",
+                    policies: &["P3", "P6"],
+                    question: "How many credits does each plan include?",
+                    answer: vec![
+                        para(vec![t(
+                            "Every plan grants a fresh amount at the start of each billing period:",
+                        )]),
+                        Block::List(plan_credits),
+                    ],
+                },
+                Entry {
+                    slug: "what-are-top-up-credits",
+                    policies: &["P4"],
+                    question: "What are top-up credits?",
+                    answer: vec![para(vec![
+                        t(
+                            "Top-ups are credits you buy on their own, on top of your plan, from the ",
+                        ),
+                        link("/subscription", "Subscription page"),
+                        t(
+                            ". They never expire and stay on your account even if your subscription ends.",
+                        ),
+                    ])],
+                },
+            ],
+        },
+        Section {
+            slug: "usage",
+            title: "How credits are used",
+            entries: vec![Entry {
+                slug: "which-credits-are-used-first",
+                policies: &["P5"],
+                question: "Which credits are used first?",
+                answer: vec![
+                    para(vec![
+                        b("Subscription credits are always spent first."),
+                        t(
+                            " Top-up credits are used only once your subscription credits for the period \
+                           are gone, oldest top-up first.",
+                        ),
+                    ]),
+                    para(vec![t(
+                        "A single operation can draw from both: if it costs more than the subscription \
+                         credits you have left, the rest comes from your top-ups.",
+                    )]),
+                ],
+            }],
+        },
+        Section {
+            slug: "balance",
+            title: "Your balance",
+            entries: vec![Entry {
+                slug: "where-can-i-see-my-balance",
+                policies: &["P6"],
+                question: "Where can I see my balance and when my credits renew?",
+                answer: vec![para(vec![
+                    t("The "),
+                    link("/subscription", "Subscription page"),
+                    t(
+                        " shows your current balance split into subscription and top-up credits, how \
+                       many credits your plan includes per period, your next renewal date, and where \
+                       your credits went, with a receipt for every generation.",
+                    ),
+                ])],
+            }],
+        },
+        Section {
+            slug: "refunds",
+            title: "Refunds and corrections",
+            entries: vec![
+                Entry {
+                    slug: "are-subscription-fees-refunded",
+                    policies: &["P7"],
+                    question: "Can I get my subscription fee back?",
+                    answer: vec![para(vec![t(
+                        "No, subscription fees are not refunded. When you cancel, your plan keeps \
+                         running until the end of the period you paid for, so you can still use it.",
+                    )])],
+                },
+                Entry {
+                    slug: "what-if-a-generation-fails",
+                    policies: &["P8"],
+                    question: "What happens to my credits if a generation fails?",
+                    answer: vec![para(vec![t(
+                        "If a generation fails because of an error on our side, the credits for the \
+                         part that failed go back to your balance automatically. You don't need to ask: \
+                         the generation's receipt shows the credits returned and why.",
+                    )])],
+                },
+                Entry {
+                    slug: "i-was-charged-incorrectly",
+                    policies: &["P9"],
+                    question: "I think I was charged the wrong amount. What can I do?",
+                    answer: vec![para(vec![
+                        t("Write to our support team at "),
+                        support(),
+                        t(
+                            " with the date and the operation. They can see every charge on your account \
+                           and correct a wrong one.",
+                        ),
+                    ])],
+                },
+            ],
+        },
+        Section {
+            slug: "running-out",
+            title: "Running out of credits",
+            entries: vec![
+                Entry {
+                    slug: "what-happens-when-i-run-out",
+                    policies: &["P10"],
+                    question: "What happens when I don't have enough credits?",
+                    answer: vec![
+                        para(vec![t(
+                            "An operation your balance can't cover is stopped before it starts, never \
+                             halfway, and you are told so. You then have two ways on:",
+                        )]),
+                        Block::List(vec![
+                            vec![b("Buy a top-up now"), t(" and carry on straight away, or")],
+                            vec![
+                                b("wait for your next renewal"),
+                                t(
+                                    ", when your plan's credits are granted again; the notice tells you its date.",
+                                ),
+                            ],
+                        ]),
+                    ],
+                },
+                Entry {
+                    slug: "will-i-lose-my-work",
+                    policies: &["P11"],
+                    question: "Will I lose my projects if I run out of credits or cancel?",
+                    answer: vec![para(vec![t(
+                        "No. Running out of credits, cancelling or an ended subscription never deletes \
+                         or locks your projects, scripts or generated audio while your account is \
+                         active or in its grace period.",
+                    )])],
+                },
+            ],
+        },
+        Section {
+            slug: "cancelling",
+            title: "Cancelling",
+            entries: vec![
+                Entry {
+                    slug: "what-happens-when-i-cancel",
+                    policies: &["P12"],
+                    question: "When does my subscription end if I cancel?",
+                    answer: vec![para(vec![t(
+                        "At the end of your current billing period, not before. Until then you keep \
+                         using the product and your remaining credits, and you can change your mind \
+                         and resume at any time.",
+                    )])],
+                },
+                Entry {
+                    slug: "what-is-the-grace-period",
+                    policies: &["P13"],
+                    question: "What is the grace period?",
+                    answer: vec![
+                        para(vec![t(
+                            "After your subscription ends, we keep your data for a grace period. If you \
+                             subscribe again within it, everything is back as you left it. Its length \
+                             depends on your plan:",
+                        )]),
+                        Block::List(grace_periods),
+                    ],
+                },
+                Entry {
+                    slug: "what-happens-after-the-grace-period",
+                    policies: &["P14"],
+                    question: "What happens after the grace period?",
+                    answer: vec![para(vec![t(
+                        "Your projects and generated audio may then be deleted for good. Your financial \
+                         records (credit history and payments) are kept regardless, and any top-up \
+                         credits stay on your account for when you come back.",
+                    )])],
+                },
+            ],
+        },
+        Section {
+            slug: "downgrading",
+            title: "Downgrading",
+            entries: vec![Entry {
+                slug: "can-i-downgrade-instead-of-cancelling",
+                policies: &["P15"],
+                question: "Can I move to a cheaper plan instead of cancelling?",
+                answer: vec![para(vec![
+                    t(
+                        "Yes. When you start to cancel, we first offer you a lower plan (the lowest is ",
+                    ),
+                    b(lowest),
+                    t(
+                        "). Your projects stay, and your monthly credits continue at the lower plan's \
+                       amount from your next renewal.",
+                    ),
+                ])],
+            }],
+        },
+    ]
+}
+
+impl Inline {
+    fn plain(&self) -> &str {
+        match self {
+            Inline::Text(s) | Inline::Strong(s) => s,
+            Inline::Link { text, .. } => text,
+        }
+    }
+}
+
+impl Entry {
+    /// The question and answer as plain text, for search.
+    pub fn plain_text(&self) -> String {
+        let mut out = String::from(self.question);
+        let mut push = |inlines: &[Inline]| {
+            for i in inlines {
+                out.push_str(i.plain());
+            }
+            out.push(' ');
+        };
+        for block in &self.answer {
+            match block {
+                Block::Para(inlines) => push(inlines),
+                Block::List(items) => items.iter().for_each(|item| push(item)),
+            }
+        }
+        out
+    }
+
+    /// True when every word of the query appears in the question or answer, ignoring case.
+    pub fn matches(&self, query: &str) -> bool {
+        let text = self.plain_text().to_lowercase();
+        query
+            .to_lowercase()
+            .split_whitespace()
+            .all(|word| text.contains(word))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::catalog::{Plan, PlanId};
+    use crate::domain::credits::Credits;
+    use crate::domain::pricing::{CostDriver, Operation, PriceBook, PriceRule};
+
+    pub(crate) fn facts() -> FaqFacts {
+        let plan = |id: &str, name: &str, price, credits, grace| Plan {
+            id: PlanId::parse(id).unwrap(),
+            name: name.into(),
+            monthly_price_cents: price,
+            credits_per_period: Credits::new(credits).unwrap(),
+            grace_period_days: grace,
+            stripe_price_id: None,
+        };
+        FaqFacts {
+            support_email: "help@example.test".into(),
+            catalog: Catalog {
+                plans: vec![
+                    plan("starter", "Starter", 900, 1000, 30),
+                    plan("creator", "Creator", 2900, 5000, 60),
+                ],
+                price_book: PriceBook {
+                    rules: Operation::ALL
+                        .iter()
+                        .map(|op| PriceRule {
+                            operation: *op,
+                            driver: CostDriver::Generations,
+                            credits: 3,
+                            per: 1,
+                        })
+                        .collect(),
+                },
+            },
+        }
+    }
+
+    fn entries(facts: &FaqFacts) -> Vec<Entry> {
+        sections(facts)
+            .into_iter()
+            .flat_map(|s| s.entries)
+            .collect()
+    }
+
+    /// Each policy rule and the question that answers it.
+    const POLICY_QUESTIONS: [(&str, &str); 15] = [
+        ("P1", "what-are-credits"),
+        ("P2", "how-much-does-an-operation-cost"),
+        ("P3", "do-credits-expire"),
+        ("P4", "what-are-top-up-credits"),
+        ("P5", "which-credits-are-used-first"),
+        ("P6", "where-can-i-see-my-balance"),
+        ("P7", "are-subscription-fees-refunded"),
+        ("P8", "what-if-a-generation-fails"),
+        ("P9", "i-was-charged-incorrectly"),
+        ("P10", "what-happens-when-i-run-out"),
+        ("P11", "will-i-lose-my-work"),
+        ("P12", "what-happens-when-i-cancel"),
+        ("P13", "what-is-the-grace-period"),
+        ("P14", "what-happens-after-the-grace-period"),
+        ("P15", "can-i-downgrade-instead-of-cancelling"),
+    ];
+
+    #[test]
+    fn every_policy_p1_to_p15_is_answered_by_its_question() {
+        let all = entries(&facts());
+        for (policy, slug) in POLICY_QUESTIONS {
+            let entry = all
+                .iter()
+                .find(|e| e.slug == slug)
+                .unwrap_or_else(|| panic!("no question {slug}"));
+            assert!(
+                entry.policies.contains(&policy),
+                "{slug} does not claim {policy}"
+            );
+        }
+        let claimed: Vec<&str> = all
+            .iter()
+            .flat_map(|e| e.policies.iter().copied())
+            .collect();
+        for n in 1..=15 {
+            assert!(
+                claimed.contains(&format!("P{n}").as_str()),
+                "P{n} has no answer"
+            );
+        }
+    }
+
+    #[test]
+    fn anchors_are_unique() {
+        let all = entries(&facts());
+        for (i, e) in all.iter().enumerate() {
+            assert!(
+                all[..i].iter().all(|o| o.slug != e.slug),
+                "{} twice",
+                e.slug
+            );
+        }
+    }
+
+    #[test]
+    fn p9_the_support_address_comes_from_configuration() {
+        let mut f = facts();
+        f.support_email = "billing-help@studio.example".into();
+        let text = entries(&f)
+            .iter()
+            .find(|e| e.slug == "i-was-charged-incorrectly")
+            .unwrap()
+            .plain_text();
+        assert!(text.contains("billing-help@studio.example"));
+        assert!(!text.contains("help@example.test"));
+    }
+
+    #[test]
+    fn p13_grace_periods_come_from_each_plan() {
+        let mut f = facts();
+        f.catalog.plans[1].grace_period_days = 45;
+        let text = entries(&f)
+            .iter()
+            .find(|e| e.slug == "what-is-the-grace-period")
+            .unwrap()
+            .plain_text();
+        assert!(text.contains("Starter: 30 days"), "{text}");
+        assert!(text.contains("Creator: 45 days"), "{text}");
+    }
+
+    #[test]
+    fn p1_lists_every_operation_with_its_rate() {
+        let text = entries(&facts())
+            .iter()
+            .find(|e| e.slug == "what-are-credits")
+            .unwrap()
+            .plain_text();
+        for op in Operation::ALL {
+            assert!(text.contains(op.label()), "{} missing", op.label());
+        }
+        assert!(text.contains("3 credits per generation"));
+    }
+
+    #[test]
+    fn search_matches_every_word_ignoring_case() {
+        let all = entries(&facts());
+        let expire = all.iter().find(|e| e.slug == "do-credits-expire").unwrap();
+        assert!(expire.matches("TOP-UP never"));
+        assert!(expire.matches(""));
+        assert!(!expire.matches("top-up refund"));
+    }
+}

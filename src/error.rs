@@ -1,0 +1,120 @@
+//! The one error type that crosses server functions and the JSON API.
+//!
+//! Every variant's message is written for a person. Infrastructure failures become
+//! [`AppError::Internal`]: they are logged with their context on the server, and only a
+//! generic message reaches the browser.
+
+use leptos::server_fn::codec::JsonEncoding;
+use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum AppError {
+    /// 400: the request was malformed or a value was out of range.
+    #[error("{message}")]
+    BadRequest { message: String },
+    /// 401: nobody is signed in, or the credentials are missing or wrong.
+    #[error("Please sign in to continue.")]
+    Unauthorized,
+    /// 403: signed in, but this is not yours to see or change.
+    #[error("You don't have access to this.")]
+    Forbidden,
+    /// 404: the thing asked for does not exist (or is not visible to the caller).
+    #[error("{what} was not found.")]
+    NotFound { what: String },
+    /// 409: the request conflicts with what is already there.
+    #[error("{message}")]
+    Conflict { message: String },
+    /// 413: the request body is too large.
+    #[error("The request is too large.")]
+    PayloadTooLarge,
+    /// 429: too many attempts; try again later.
+    #[error("Too many attempts. Please try again in {retry_after_secs} seconds.")]
+    TooManyRequests { retry_after_secs: u64 },
+    /// 500: something failed on the server. The details are in the server's log only.
+    #[error(
+        "Something went wrong on our side. Please try again; if it keeps happening, contact support."
+    )]
+    Internal,
+    /// The browser could not reach the server (never produced by the server itself).
+    #[error("We couldn't reach the server. Check your connection and try again.")]
+    Unreachable,
+}
+
+impl AppError {
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        AppError::BadRequest {
+            message: message.into(),
+        }
+    }
+
+    pub fn not_found(what: impl Into<String>) -> Self {
+        AppError::NotFound { what: what.into() }
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        AppError::Conflict {
+            message: message.into(),
+        }
+    }
+
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> u16 {
+        match self {
+            AppError::BadRequest { .. } => 400,
+            AppError::Unauthorized => 401,
+            AppError::Forbidden => 403,
+            AppError::NotFound { .. } => 404,
+            AppError::Conflict { .. } => 409,
+            AppError::PayloadTooLarge => 413,
+            AppError::TooManyRequests { .. } => 429,
+            AppError::Internal => 500,
+            AppError::Unreachable => 503,
+        }
+    }
+}
+
+impl FromServerFnError for AppError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        match value {
+            ServerFnErrorErr::Request(_) | ServerFnErrorErr::Response(_) => AppError::Unreachable,
+            ServerFnErrorErr::Args(_) | ServerFnErrorErr::MissingArg(_) => {
+                AppError::bad_request("Some of the information sent was missing or not valid.")
+            }
+            ServerFnErrorErr::Registration(_)
+            | ServerFnErrorErr::UnsupportedRequestMethod(_)
+            | ServerFnErrorErr::ServerError(_)
+            | ServerFnErrorErr::MiddlewareError(_)
+            | ServerFnErrorErr::Deserialization(_)
+            | ServerFnErrorErr::Serialization(_) => AppError::Internal,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_serialize_with_a_code_and_never_carry_internal_text() {
+        let json = serde_json::to_value(AppError::Internal).unwrap();
+        assert_eq!(json, serde_json::json!({ "code": "internal" }));
+        let json = serde_json::to_value(AppError::bad_request("Amount must be positive.")).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({ "code": "bad_request", "message": "Amount must be positive." })
+        );
+    }
+
+    #[test]
+    fn server_side_failures_become_a_generic_internal_error() {
+        let e = AppError::from_server_fn_error(ServerFnErrorErr::ServerError(
+            "relation \"x\" does not exist".into(),
+        ));
+        assert_eq!(e, AppError::Internal);
+        assert!(!e.to_string().contains("relation"));
+    }
+}

@@ -1,0 +1,20 @@
+//! Studio Billing: the credits and billing part of an AI audio product.
+//!
+//! `domain` holds the rules (pure, both targets), `api` the server functions, `ui` the
+//! pages and widgets, and `server` (server only) configuration, storage and HTTP.
+
+pub mod api;
+pub mod app;
+pub mod domain;
+pub mod error;
+pub mod ui;
+
+#[cfg(feature = "ssr")]
+pub mod server;
+
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(app::App);
+}

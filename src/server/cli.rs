@@ -1,0 +1,116 @@
+//! The `studio-billing` command line.
+
+use crate::server::config::Config;
+use crate::server::db::Db;
+use crate::server::http;
+use crate::server::state::AppState;
+use crate::server::telemetry;
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "studio-billing",
+    version,
+    about = "Credits and billing for Studio: the web app, its ledger and its tools."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the web app (the default): applies pending migrations, then serves the pages,
+    /// server functions and API on LEPTOS_SITE_ADDR until Ctrl-C or SIGTERM.
+    Serve,
+    /// Apply pending database migrations to DATABASE_URL and exit. Running it twice is safe.
+    Migrate,
+}
+
+pub async fn run(cli: Cli) -> ExitCode {
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("studio-billing: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(config.log_format);
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        Command::Migrate => migrate(config).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("studio-billing: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type CliResult = Result<(), Box<dyn std::error::Error>>;
+
+async fn open(config: &Config) -> Result<Db, Box<dyn std::error::Error>> {
+    let db = Db::connect(&config.database_url, config.database_max_connections).await?;
+    db.migrate().await?;
+    Ok(db)
+}
+
+async fn migrate(config: Config) -> CliResult {
+    let db = open(&config).await?;
+    let applied = db.applied_migrations().await?;
+    println!(
+        "{} database is at migration {} ({} applied)",
+        db.backend(),
+        applied.last().copied().unwrap_or(0),
+        applied.len()
+    );
+    db.close().await;
+    Ok(())
+}
+
+async fn serve(config: Config) -> CliResult {
+    let db = open(&config).await?;
+    let addr = config.listen_addr;
+    tracing::info!(mode = ?config.mode, database = db.backend(), "starting");
+    let state = AppState::new(config, db.clone());
+    let app = http::router(state);
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!("listening on http://{addr}");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    db.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "could not listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "could not listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

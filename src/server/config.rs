@@ -1,0 +1,383 @@
+//! Typed configuration, read once at start-up from environment variables (and an optional
+//! `.env`). Every setting is listed in the README. Production mode refuses to start with a
+//! missing or placeholder secret.
+
+use crate::domain::catalog::Catalog;
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+
+/// The built-in plans and price book.
+const DEFAULT_CATALOG: &str = include_str!("default_catalog.toml");
+/// The secret used in demo mode only. Production refuses it.
+const DEMO_SECRET: &str = "demo-secret-not-for-production-use-0000";
+pub const DEFAULT_SUPPORT_EMAIL: &str = "support@brainports.ai";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Local runs: demo data, the local checkout, demo credentials shown on sign-in.
+    Demo,
+    /// Real customers: every secret must be set.
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+/// A secret value that never prints.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub mode: Mode,
+    pub database_url: String,
+    pub database_max_connections: u32,
+    pub listen_addr: SocketAddr,
+    /// The address customers use, e.g. `https://billing.example.com`. Cross-site checks
+    /// and links in e-mails and Stripe redirects use it.
+    pub public_url: String,
+    pub support_email: String,
+    pub secret_key: Secret,
+    pub log_format: LogFormat,
+    /// Where cargo-leptos put the site (wasm, js, css, assets).
+    pub site_root: String,
+    pub catalog: Catalog,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("{name} has an invalid value {value:?}: {why}")]
+    Invalid {
+        name: &'static str,
+        value: String,
+        why: String,
+    },
+    #[error("{0} must be set in production mode")]
+    Missing(&'static str),
+    #[error(
+        "{0} is a placeholder or too short; production needs a random value of at least 32 characters"
+    )]
+    Placeholder(&'static str),
+    #[error("could not read the catalog file {path}: {why}")]
+    CatalogFile { path: String, why: String },
+    #[error("the catalog is not valid: {0}")]
+    Catalog(String),
+}
+
+impl Config {
+    /// Reads the process environment (after loading `.env` if there is one).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        // A missing .env is normal; a malformed one should not be silently ignored.
+        match dotenvy::dotenv() {
+            Ok(_) => {}
+            Err(e) if e.not_found() => {}
+            Err(e) => {
+                return Err(ConfigError::Invalid {
+                    name: ".env",
+                    value: String::new(),
+                    why: e.to_string(),
+                });
+            }
+        }
+        Self::from_vars(&std::env::vars().collect())
+    }
+
+    /// Builds the configuration from a map of variables, so tests can pass their own.
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| {
+            vars.get(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+
+        let mode = match get("STUDIO_MODE").as_deref() {
+            None | Some("demo") => Mode::Demo,
+            Some("production") => Mode::Production,
+            Some(other) => {
+                return Err(invalid("STUDIO_MODE", other, "expected demo or production"));
+            }
+        };
+        let production = mode == Mode::Production;
+
+        let database_url = match get("DATABASE_URL") {
+            Some(url) => url,
+            None if production => return Err(ConfigError::Missing("DATABASE_URL")),
+            None => "sqlite://data/studio-billing.db".to_owned(),
+        };
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            return Err(invalid(
+                "DATABASE_URL",
+                &database_url,
+                "expected a sqlite: or postgres:// URL",
+            ));
+        }
+        let database_max_connections = match get("DATABASE_MAX_CONNECTIONS") {
+            None => 10,
+            Some(v) => v.parse::<u32>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                invalid("DATABASE_MAX_CONNECTIONS", &v, "expected a positive number")
+            })?,
+        };
+        let addr = get("LEPTOS_SITE_ADDR").unwrap_or_else(|| "127.0.0.1:3000".to_owned());
+        let listen_addr: SocketAddr = addr
+            .parse()
+            .map_err(|_| invalid("LEPTOS_SITE_ADDR", &addr, "expected host:port"))?;
+
+        let public_url = match get("STUDIO_PUBLIC_URL") {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None if production => return Err(ConfigError::Missing("STUDIO_PUBLIC_URL")),
+            None => format!("http://{listen_addr}"),
+        };
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+            return Err(invalid(
+                "STUDIO_PUBLIC_URL",
+                &public_url,
+                "expected an http:// or https:// address",
+            ));
+        }
+        if production && !public_url.starts_with("https://") {
+            return Err(invalid(
+                "STUDIO_PUBLIC_URL",
+                &public_url,
+                "production must be served over https",
+            ));
+        }
+
+        let support_email =
+            get("STUDIO_SUPPORT_EMAIL").unwrap_or_else(|| DEFAULT_SUPPORT_EMAIL.to_owned());
+        if !looks_like_email(&support_email) {
+            return Err(invalid(
+                "STUDIO_SUPPORT_EMAIL",
+                &support_email,
+                "expected an e-mail address",
+            ));
+        }
+
+        let secret_key = match get("STUDIO_SECRET_KEY") {
+            Some(s) if production && is_placeholder(&s) => {
+                return Err(ConfigError::Placeholder("STUDIO_SECRET_KEY"));
+            }
+            Some(s) => Secret::new(s),
+            None if production => return Err(ConfigError::Missing("STUDIO_SECRET_KEY")),
+            None => Secret::new(DEMO_SECRET),
+        };
+
+        let log_format = match get("LOG_FORMAT").as_deref() {
+            None | Some("human") => LogFormat::Human,
+            Some("json") => LogFormat::Json,
+            Some(other) => return Err(invalid("LOG_FORMAT", other, "expected human or json")),
+        };
+
+        let site_root = get("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".to_owned());
+
+        let catalog_text = match get("STUDIO_CATALOG_FILE") {
+            None => DEFAULT_CATALOG.to_owned(),
+            Some(path) => std::fs::read_to_string(&path).map_err(|e| ConfigError::CatalogFile {
+                path: path.clone(),
+                why: e.to_string(),
+            })?,
+        };
+        let catalog = parse_catalog(&catalog_text)?;
+
+        Ok(Config {
+            mode,
+            database_url,
+            database_max_connections,
+            listen_addr,
+            public_url,
+            support_email,
+            secret_key,
+            log_format,
+            site_root,
+            catalog,
+        })
+    }
+
+    /// The demo configuration with the given database, as tests and tools start from.
+    pub fn demo(database_url: &str) -> Self {
+        let vars = HashMap::from([("DATABASE_URL".to_owned(), database_url.to_owned())]);
+        Self::from_vars(&vars).expect("the built-in demo configuration is valid")
+    }
+}
+
+pub fn parse_catalog(text: &str) -> Result<Catalog, ConfigError> {
+    let catalog: Catalog =
+        toml::from_str(text).map_err(|e| ConfigError::Catalog(e.message().to_owned()))?;
+    catalog
+        .validate()
+        .map_err(|e| ConfigError::Catalog(e.to_string()))?;
+    Ok(catalog)
+}
+
+fn invalid(name: &'static str, value: &str, why: &str) -> ConfigError {
+    ConfigError::Invalid {
+        name,
+        value: value.to_owned(),
+        why: why.to_owned(),
+    }
+}
+
+fn looks_like_email(s: &str) -> bool {
+    match s.split_once('@') {
+        Some((user, domain)) => {
+            !user.is_empty() && domain.contains('.') && !s.contains(char::is_whitespace)
+        }
+        None => false,
+    }
+}
+
+fn is_placeholder(secret: &str) -> bool {
+    let lower = secret.to_lowercase();
+    secret.len() < 32
+        || secret == DEMO_SECRET
+        || [
+            "changeme",
+            "change-me",
+            "placeholder",
+            "example",
+            "secret",
+            "xxxx",
+            "demo",
+        ]
+        .iter()
+        .any(|p| lower.contains(p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn production(extra: &[(&str, &str)]) -> HashMap<String, String> {
+        let mut v = vars(&[
+            ("STUDIO_MODE", "production"),
+            ("DATABASE_URL", "postgres://db/billing"),
+            ("STUDIO_PUBLIC_URL", "https://billing.example.com"),
+            ("STUDIO_SECRET_KEY", "k7Qp2vX9mL4rT8wZ1nB6cF3hJ5dS0aGe"),
+        ]);
+        v.extend(vars(extra));
+        v
+    }
+
+    #[test]
+    fn demo_mode_is_the_default_and_needs_nothing() {
+        let c = Config::from_vars(&HashMap::new()).unwrap();
+        assert_eq!(c.mode, Mode::Demo);
+        assert_eq!(c.database_url, "sqlite://data/studio-billing.db");
+        assert_eq!(c.support_email, "support@brainports.ai");
+        assert_eq!(c.catalog.plans.len(), 3);
+    }
+
+    #[test]
+    fn production_starts_with_real_secrets() {
+        let c = Config::from_vars(&production(&[])).unwrap();
+        assert_eq!(c.mode, Mode::Production);
+    }
+
+    #[test]
+    fn production_refuses_a_missing_secret() {
+        let mut v = production(&[]);
+        v.remove("STUDIO_SECRET_KEY");
+        assert_eq!(
+            Config::from_vars(&v).unwrap_err(),
+            ConfigError::Missing("STUDIO_SECRET_KEY")
+        );
+    }
+
+    #[test]
+    fn production_refuses_placeholder_secrets() {
+        for s in [
+            "changeme",
+            "short",
+            DEMO_SECRET,
+            "this-is-a-placeholder-secret-value-xyz",
+        ] {
+            let v = production(&[("STUDIO_SECRET_KEY", s)]);
+            assert_eq!(
+                Config::from_vars(&v).unwrap_err(),
+                ConfigError::Placeholder("STUDIO_SECRET_KEY"),
+                "{s}"
+            );
+        }
+    }
+
+    #[test]
+    fn production_refuses_the_default_database_and_plain_http() {
+        let mut v = production(&[]);
+        v.remove("DATABASE_URL");
+        assert_eq!(
+            Config::from_vars(&v).unwrap_err(),
+            ConfigError::Missing("DATABASE_URL")
+        );
+        let v = production(&[("STUDIO_PUBLIC_URL", "http://billing.example.com")]);
+        assert!(matches!(
+            Config::from_vars(&v),
+            Err(ConfigError::Invalid {
+                name: "STUDIO_PUBLIC_URL",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn bad_values_are_named_in_the_error() {
+        let e = Config::from_vars(&vars(&[("STUDIO_MODE", "staging")])).unwrap_err();
+        assert!(e.to_string().contains("STUDIO_MODE"));
+        let e = Config::from_vars(&vars(&[("STUDIO_SUPPORT_EMAIL", "nobody")])).unwrap_err();
+        assert!(e.to_string().contains("STUDIO_SUPPORT_EMAIL"));
+        let e = Config::from_vars(&vars(&[("DATABASE_URL", "mysql://x")])).unwrap_err();
+        assert!(e.to_string().contains("DATABASE_URL"));
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let c = Config::from_vars(&production(&[])).unwrap();
+        assert!(!format!("{c:?}").contains("k7Qp2vX9"));
+    }
+
+    #[test]
+    fn a_catalog_file_replaces_the_built_in_plans() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalog.toml");
+        let text = DEFAULT_CATALOG.replace("grace_period_days = 60", "grace_period_days = 14");
+        std::fs::write(&path, text).unwrap();
+        let c =
+            Config::from_vars(&vars(&[("STUDIO_CATALOG_FILE", path.to_str().unwrap())])).unwrap();
+        assert_eq!(c.catalog.plans[1].grace_period_days, 14);
+    }
+
+    #[test]
+    fn an_invalid_catalog_is_refused() {
+        let text =
+            DEFAULT_CATALOG.replace("operation = \"music\"", "operation = \"assistant_chat\"");
+        assert!(matches!(parse_catalog(&text), Err(ConfigError::Catalog(_))));
+    }
+}

@@ -1,0 +1,3 @@
+//! Application services: what the server functions and API routes call.
+
+pub mod faq;

@@ -1,0 +1,3 @@
+pub mod error_notice;
+pub mod layout;
+pub mod rich_text;

@@ -1,0 +1,4 @@
+//! Pages and the widgets they share.
+
+pub mod components;
+pub mod pages;

@@ -1,0 +1,3 @@
+pub mod faq;
+pub mod home;
+pub mod not_found;

@@ -1,0 +1,213 @@
+//! Test harness: a fresh, migrated database per test on SQLite or PostgreSQL, and the real
+//! router on top of it.
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use sqlx::Connection;
+use std::sync::atomic::{AtomicU32, Ordering};
+use studio_billing::server::config::Config;
+use studio_billing::server::db::Db;
+use studio_billing::server::http::router;
+use studio_billing::server::state::AppState;
+use tower::ServiceExt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A database made for one test; `cleanup` removes it.
+pub struct TestDb {
+    pub db: Db,
+    pub url: String,
+    backend: Backend,
+    name: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// The PostgreSQL server tests create their databases on. The test script makes sure it
+/// answers; a test never skips because it does not.
+pub fn postgres_admin_url() -> String {
+    std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+impl TestDb {
+    /// An empty database, not migrated.
+    pub async fn empty(backend: Backend) -> TestDb {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}/test.db", dir.path().display());
+                let db = Db::connect(&url, 5).await.expect("open sqlite");
+                TestDb {
+                    db,
+                    url,
+                    backend,
+                    name: String::new(),
+                    _dir: Some(dir),
+                }
+            }
+            Backend::Postgres => {
+                let name = format!(
+                    "sb_test_{}_{}_{}",
+                    std::process::id(),
+                    COUNTER.fetch_add(1, Ordering::Relaxed),
+                    chrono::Utc::now().timestamp_micros()
+                );
+                let admin = postgres_admin_url();
+                let mut conn = sqlx::PgConnection::connect(&admin)
+                    .await
+                    .unwrap_or_else(|e| {
+                        panic!("PostgreSQL must answer at {admin} for the tests: {e}")
+                    });
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create test database");
+                conn.close().await.expect("close admin connection");
+                let (base, _) = admin.rsplit_once('/').expect("admin URL names a database");
+                let url = format!("{base}/{name}");
+                let db = Db::connect(&url, 5).await.expect("open postgres");
+                TestDb {
+                    db,
+                    url,
+                    backend,
+                    name,
+                    _dir: None,
+                }
+            }
+        }
+    }
+
+    /// A fresh database with every migration applied.
+    pub async fn migrated(backend: Backend) -> TestDb {
+        let t = TestDb::empty(backend).await;
+        t.db.migrate().await.expect("migrations apply");
+        t
+    }
+
+    pub async fn cleanup(self) {
+        self.db.close().await;
+        if self.backend == Backend::Postgres {
+            let mut conn = sqlx::PgConnection::connect(&postgres_admin_url())
+                .await
+                .expect("admin connection");
+            sqlx::query(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut conn)
+            .await
+            .expect("drop test database");
+        }
+    }
+}
+
+pub struct TestApp {
+    pub router: Router,
+    pub state: AppState,
+    pub test_db: TestDb,
+}
+
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl TestResponse {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_else(|| panic!("no {name} header"))
+    }
+}
+
+impl TestApp {
+    pub async fn start(backend: Backend) -> TestApp {
+        TestApp::with_config(backend, |_| {}).await
+    }
+
+    /// Starts the app on a fresh database with a demo configuration changed by `adjust`.
+    pub async fn with_config(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let test_db = TestDb::migrated(backend).await;
+        let mut config = Config::demo(&test_db.url);
+        adjust(&mut config);
+        let state = AppState::new(config, test_db.db.clone());
+        TestApp {
+            router: router(state.clone()),
+            state,
+            test_db,
+        }
+    }
+
+    pub async fn send(&self, request: Request<Body>) -> TestResponse {
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("router answers");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        TestResponse {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> TestResponse {
+        self.send(Request::builder().uri(path).body(Body::empty()).unwrap())
+            .await
+    }
+
+    pub async fn post_json(&self, path: &str, body: serde_json::Value) -> TestResponse {
+        self.send(
+            Request::builder()
+                .method(Method::POST)
+                .uri(path)
+                .header("content-type", "application/json")
+                .body(Body::from(body.to_string()))
+                .unwrap(),
+        )
+        .await
+    }
+
+    pub async fn cleanup(self) {
+        self.test_db.cleanup().await;
+    }
+}
+
+/// Runs each listed `async fn name(backend: Backend)` as one test per backend.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::common::Backend::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::common::Backend::Postgres).await })*
+        }
+    };
+}

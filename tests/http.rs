@@ -1,0 +1,191 @@
+//! The foundation through the real router: health checks, the FAQ page, the 404 page,
+//! security headers, compression and server functions.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use common::{Backend, TestApp};
+
+async fn healthz_answers_while_the_process_is_up(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let res = app.get("/healthz").await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(res.json()["status"], "ok");
+    app.cleanup().await;
+}
+
+async fn readyz_reports_the_database_and_fails_when_it_is_gone(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let res = app.get("/readyz").await;
+    assert_eq!(res.status, StatusCode::OK);
+    let expected = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    assert_eq!(res.json()["database"], expected);
+
+    app.state.db.close().await;
+    let res = app.get("/readyz").await;
+    assert_eq!(res.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(res.json()["status"], "unavailable");
+    assert!(
+        !res.body.to_lowercase().contains("pool"),
+        "no internal error text: {}",
+        res.body
+    );
+    app.cleanup().await;
+}
+
+async fn faq_renders_every_question_with_the_configured_facts(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let res = app.get("/faq").await;
+    assert_eq!(res.status, StatusCode::OK);
+    let html = &res.body;
+    assert_eq!(html.matches("<h1").count(), 1, "one h1");
+    assert!(html.contains("Credits &amp; Billing FAQ") || html.contains("Credits & Billing FAQ"));
+    for anchor in [
+        "do-credits-expire",
+        "which-credits-are-used-first",
+        "what-happens-when-i-run-out",
+        "can-i-downgrade-instead-of-cancelling",
+    ] {
+        assert!(
+            html.contains(&format!("id=\"{anchor}\"")),
+            "anchor {anchor} missing"
+        );
+    }
+    assert!(
+        html.contains("support@brainports.ai"),
+        "default support address shown"
+    );
+    assert!(
+        html.contains("Creator") && html.contains("5,000 credits"),
+        "plan credits shown"
+    );
+    assert!(html.contains("60 days"), "Creator grace period shown");
+    assert!(html.contains("Sound effects"), "operations listed");
+    app.cleanup().await;
+}
+
+async fn changing_the_configuration_changes_the_faq(backend: Backend) {
+    let app = TestApp::with_config(backend, |config| {
+        config.support_email = "credits-desk@studio.test".into();
+        config.catalog.plans[1].grace_period_days = 21;
+        config.catalog.plans[0].credits_per_period =
+            studio_billing::domain::credits::Credits::new(1234).unwrap();
+    })
+    .await;
+    let html = app.get("/faq").await.body;
+    assert!(html.contains("credits-desk@studio.test"));
+    assert!(!html.contains("support@brainports.ai"));
+    assert!(html.contains("21 days"));
+    assert!(!html.contains("60 days"));
+    assert!(html.contains("1,234 credits"));
+    app.cleanup().await;
+}
+
+async fn faq_search_works_without_javascript(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let html = app.get("/faq?q=refunded").await.body;
+    let visible = |slug: &str| {
+        let start = html.find(&format!("id=\"{slug}\"")).expect("entry present");
+        let tag_start = html[..start].rfind('<').unwrap();
+        let tag = &html[tag_start..start + html[start..].find('>').unwrap()];
+        !tag.contains("hidden")
+    };
+    assert!(visible("are-subscription-fees-refunded"));
+    assert!(!visible("do-credits-expire"));
+    assert!(
+        html.contains("value=\"refunded\""),
+        "the search box keeps the query"
+    );
+
+    let none = app.get("/faq?q=zzzunknownzzz").await.body;
+    assert!(none.contains("No question matches"));
+    assert!(none.contains("0 questions match"));
+    app.cleanup().await;
+}
+
+async fn unknown_pages_get_a_friendly_404(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let res = app.get("/no/such/page").await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+    assert!(res.body.contains("Page not found"));
+    assert!(res.body.contains("href=\"/faq\""));
+    app.cleanup().await;
+}
+
+async fn every_page_carries_security_headers_and_a_request_id(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    for path in ["/faq", "/no/such/page", "/healthz"] {
+        let res = app.get(path).await;
+        let csp = res.header("content-security-policy");
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert!(csp.contains("'wasm-unsafe-eval'"), "{path}: {csp}");
+        assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
+        assert_eq!(res.header("x-content-type-options"), "nosniff");
+        assert_eq!(res.header("x-frame-options"), "DENY");
+        assert_eq!(
+            res.header("referrer-policy"),
+            "strict-origin-when-cross-origin"
+        );
+        assert_eq!(res.header("x-request-id").len(), 36, "a UUID request id");
+    }
+    let res = app.get("/faq").await;
+    let csp = res.header("content-security-policy");
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|s| s.split('\'').next())
+        .expect("a nonce");
+    assert!(
+        res.body.contains(&format!("nonce=\"{nonce}\"")),
+        "the hydration script carries the CSP nonce"
+    );
+    let again = app.get("/faq").await;
+    assert_ne!(
+        again.header("content-security-policy"),
+        csp,
+        "a new nonce for each response"
+    );
+    app.cleanup().await;
+}
+
+async fn responses_are_compressed(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let res = app
+        .send(
+            Request::builder()
+                .uri("/faq")
+                .header("accept-encoding", "br, gzip")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(res.header("content-encoding"), "br");
+    app.cleanup().await;
+}
+
+async fn the_faq_server_function_returns_the_facts(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let res = app.post_json("/api/faq/facts", serde_json::json!({})).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    let facts = res.json();
+    assert_eq!(facts["support_email"], "support@brainports.ai");
+    assert_eq!(facts["catalog"]["plans"].as_array().unwrap().len(), 3);
+    app.cleanup().await;
+}
+
+on_both_backends!(
+    healthz_answers_while_the_process_is_up,
+    readyz_reports_the_database_and_fails_when_it_is_gone,
+    faq_renders_every_question_with_the_configured_facts,
+    changing_the_configuration_changes_the_faq,
+    faq_search_works_without_javascript,
+    unknown_pages_get_a_friendly_404,
+    every_page_carries_security_headers_and_a_request_id,
+    responses_are_compressed,
+    the_faq_server_function_returns_the_facts,
+);
