@@ -30,6 +30,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    mark_hydrated();
     view! {
         <Stylesheet id="leptos" href="/pkg/studio-billing.css" />
         <Title formatter=|page: String| format!("{page} · Studio Billing") />
@@ -42,4 +43,16 @@ pub fn App() -> impl IntoView {
             </Layout>
         </Router>
     }
+}
+
+/// Marks `<body data-hydrated="true">` once the browser app has taken over, so people and
+/// browser tests can tell a hydrated page from a server-rendered one.
+fn mark_hydrated() {
+    #[cfg(feature = "hydrate")]
+    Effect::new(|_| {
+        if let Some(body) = document().body() {
+            // Only a missing body could fail here, and that was just checked.
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
 }

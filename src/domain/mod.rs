@@ -3,4 +3,5 @@
 pub mod catalog;
 pub mod credits;
 pub mod faq;
+pub mod ledger;
 pub mod pricing;

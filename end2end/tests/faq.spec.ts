@@ -1,0 +1,94 @@
+import { expect, test } from '@playwright/test';
+import { jsOn, open } from './helpers';
+
+test.describe('Credits & Billing FAQ', () => {
+  test('renders one heading, every group and its questions', async ({ page }, testInfo) => {
+    const { response, errors } = await open(page, testInfo, '/faq');
+    expect(response?.status()).toBe(200);
+    await expect(page.getByRole('heading', { level: 1 })).toHaveText('Credits & Billing FAQ');
+    await expect(page.getByRole('heading', { level: 1 })).toHaveCount(1);
+    for (const group of ['What credits are', 'Running out of credits', 'Cancelling', 'Downgrading']) {
+      await expect(page.getByRole('heading', { level: 2, name: group })).toBeVisible();
+    }
+    await expect(page.locator('details.faq-entry')).toHaveCount(17);
+    await expect(page.getByRole('main')).toBeVisible();
+    await expect(page.getByRole('navigation', { name: 'Main' })).toBeVisible();
+    expect(errors).toEqual([]);
+  });
+
+  test('every answer can be opened and read', async ({ page }, testInfo) => {
+    await open(page, testInfo, '/faq');
+    const entries = page.locator('details.faq-entry');
+    const count = await entries.count();
+    for (let i = 0; i < count; i++) {
+      const entry = entries.nth(i);
+      await entry.locator('summary').click();
+      await expect(entry).toHaveAttribute('open', '');
+      await expect(entry.locator('.answer')).toBeVisible();
+    }
+    await expect(page.locator('#do-credits-expire .answer')).toContainText('Top-up credits never expire.');
+    await expect(page.locator('#i-was-charged-incorrectly .answer')).toContainText('support@brainports.ai');
+  });
+
+  test('a deep link opens its answer', async ({ page }, testInfo) => {
+    test.skip(!jsOn(testInfo), 'opening a linked <details> needs JavaScript; without it the link scrolls to the question');
+    await open(page, testInfo, '/faq#do-credits-expire');
+    const entry = page.locator('#do-credits-expire');
+    await expect(entry).toHaveAttribute('open', '');
+    await expect(entry.getByText('Top-up credits never expire.')).toBeVisible();
+    await expect(page.locator('#what-are-credits')).not.toHaveAttribute('open', '');
+
+    // Following an in-page link to another answer opens that one too.
+    await page.goto('/faq#what-happens-when-i-run-out');
+    await expect(page.locator('#what-happens-when-i-run-out')).toHaveAttribute('open', '');
+  });
+
+  test('search filters the questions as you type', async ({ page }, testInfo) => {
+    test.skip(!jsOn(testInfo), 'live filtering is the hydrated behaviour; the form test covers no-JS search');
+    await open(page, testInfo, '/faq');
+    const search = page.getByRole('searchbox', { name: 'Search the questions' });
+    await search.pressSequentially('refund');
+    await expect(page.locator('#are-subscription-fees-refunded')).toBeVisible();
+    await expect(page.locator('#do-credits-expire')).toBeHidden();
+    await expect(page).toHaveURL(/\/faq$/); // filtered in place, no page load
+    await expect(page.getByRole('status').filter({ hasText: 'match' })).toBeVisible();
+
+    await search.fill('');
+    await search.pressSequentially('xylophone');
+    await expect(page.getByText('No question matches “xylophone”.')).toBeVisible();
+    await expect(page.getByRole('link', { name: 'support@brainports.ai' })).toBeVisible();
+    await expect(page.locator('details.faq-entry:visible')).toHaveCount(0);
+
+    await search.fill('');
+    await expect(page.locator('details.faq-entry:visible')).toHaveCount(17);
+  });
+
+  test('search works as a form without JavaScript', async ({ page }, testInfo) => {
+    test.skip(jsOn(testInfo), 'with JavaScript the same box filters live');
+    await open(page, testInfo, '/faq');
+    await page.getByRole('searchbox', { name: 'Search the questions' }).fill('grace period');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await expect(page).toHaveURL(/\/faq\?q=grace(\+|%20)period/);
+    await expect(page.locator('#what-is-the-grace-period')).toBeVisible();
+    await expect(page.locator('#what-are-credits')).toBeHidden();
+  });
+
+  test('works from the keyboard alone', async ({ page }, testInfo) => {
+    await open(page, testInfo, '/faq');
+    await page.keyboard.press('Tab');
+    await expect(page.getByRole('link', { name: 'Skip to content' })).toBeFocused();
+    const summary = page.locator('#which-credits-are-used-first summary');
+    await summary.focus();
+    await page.keyboard.press('Enter');
+    await expect(page.locator('#which-credits-are-used-first')).toHaveAttribute('open', '');
+    await expect(page.getByText('Subscription credits are always spent first.')).toBeVisible();
+  });
+
+  test('is readable on a phone', async ({ page }, testInfo) => {
+    await page.setViewportSize({ width: 375, height: 740 });
+    await open(page, testInfo, '/faq');
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    expect(overflow).toBeLessThanOrEqual(0);
+    await expect(page.getByRole('searchbox', { name: 'Search the questions' })).toBeVisible();
+  });
+});

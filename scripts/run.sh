@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Sets up what is missing, builds the release app, and runs it at http://127.0.0.1:3000
+# in demo mode on SQLite (./data/studio-billing.db) with the local checkout.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/lib.sh
+use_shared_target
+
+scripts/setup.sh build
+step "cargo leptos build --release"
+cargo leptos build --release
+
+export STUDIO_MODE="${STUDIO_MODE:-demo}"
+export LEPTOS_SITE_ROOT="${LEPTOS_SITE_ROOT:-target/site}"
+export LEPTOS_SITE_ADDR="${LEPTOS_SITE_ADDR:-127.0.0.1:3000}"
+step "studio-billing migrate"
+target/release/studio-billing migrate
+step "serving on http://$LEPTOS_SITE_ADDR (Ctrl-C stops)"
+exec target/release/studio-billing serve

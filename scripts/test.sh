@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Sets up what is missing and runs every test: formatting, clippy (server and browser),
+# unit and integration tests on SQLite and PostgreSQL, and Playwright in Chromium with
+# JavaScript on and off.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/lib.sh
+use_shared_target
+
+scripts/setup.sh test
+
+# PostgreSQL: the one at 127.0.0.1:5432 when it answers; otherwise a private one started
+# here (installed with apt if needed). Never skipped.
+PG_PRIVATE=""
+cleanup() {
+  if [ -n "$PG_PRIVATE" ]; then
+    su postgres -c "$PG_BIN/pg_ctl -D '$PG_PRIVATE' -m fast stop" >/dev/null 2>&1 || true
+    rm -rf "$PG_PRIVATE"
+  fi
+}
+trap cleanup EXIT
+ensure_postgres() {
+  if command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1 -p 5432; then
+    export TEST_POSTGRES_URL="${TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+    return
+  fi
+  if [ -z "$(ls /usr/lib/postgresql 2>/dev/null)" ]; then
+    step "installing PostgreSQL with apt"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  fi
+  PG_BIN="/usr/lib/postgresql/$(ls /usr/lib/postgresql | sort -V | tail -1)/bin"
+  PG_PRIVATE="$(mktemp -d /tmp/studio-billing-pg.XXXXXX)"
+  chown postgres "$PG_PRIVATE"
+  step "starting a private PostgreSQL on 127.0.0.1:55432"
+  su postgres -c "$PG_BIN/initdb -q -A trust -U postgres -D '$PG_PRIVATE/data'"
+  su postgres -c "$PG_BIN/pg_ctl -D '$PG_PRIVATE/data' -w -l '$PG_PRIVATE/log' -o \"-p 55432 -k '$PG_PRIVATE' -c listen_addresses=127.0.0.1\" start" >/dev/null
+  PG_PRIVATE="$PG_PRIVATE/data"
+  export TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:55432/postgres"
+}
+ensure_postgres
+# Databases left behind by an interrupted earlier run.
+psql "$TEST_POSTGRES_URL" -Atqc "SELECT datname FROM pg_database WHERE datname LIKE 'sb\_test\_%'" \
+  | while read -r db; do psql "$TEST_POSTGRES_URL" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null; done
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+step "clippy (server)"
+cargo clippy --features ssr --all-targets -- -D warnings
+step "clippy (browser)"
+cargo clippy --lib --features hydrate --target wasm32-unknown-unknown -- -D warnings
+step "unit and integration tests, SQLite and PostgreSQL ($TEST_POSTGRES_URL)"
+cargo test --features ssr
+step "release build (server and wasm)"
+cargo leptos build --release
+step "end to end: Playwright in Chromium, JavaScript on and off"
+(cd end2end && npx playwright test)
