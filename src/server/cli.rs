@@ -64,7 +64,7 @@ async fn migrate(config: Config) -> CliResult {
     let applied = db.applied_migrations().await?;
     println!(
         "{} database is at migration {} ({} applied)",
-        db.backend(),
+        db.backend_name(),
         applied.last().copied().unwrap_or(0),
         applied.len()
     );
@@ -75,7 +75,7 @@ async fn migrate(config: Config) -> CliResult {
 async fn serve(config: Config) -> CliResult {
     let db = open(&config).await?;
     let addr = config.listen_addr;
-    tracing::info!(mode = ?config.mode, database = db.backend(), "starting");
+    tracing::info!(mode = ?config.mode, database = db.backend_name(), "starting");
     let state = AppState::new(config, db.clone());
     let app = http::router(state);
     let listener = tokio::net::TcpListener::bind(addr).await?;

@@ -75,7 +75,7 @@ async fn healthz() -> impl IntoResponse {
 async fn readyz(State(state): State<AppState>) -> Response {
     match state.db.ping().await {
         Ok(()) => {
-            axum::Json(serde_json::json!({ "status": "ready", "database": state.db.backend() }))
+            axum::Json(serde_json::json!({ "status": "ready", "database": state.db.backend_name() }))
                 .into_response()
         }
         Err(e) => {

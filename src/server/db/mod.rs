@@ -1,34 +1,45 @@
 //! All SQL lives under this module.
 //!
-//! Two backends: SQLite (the embedded default, one file in WAL mode) and PostgreSQL (many
-//! app instances sharing one database). Each has its own migrations directory, because the
-//! dialects differ in locking, upserts and types; the functions here hide the difference
-//! from the rest of the app.
+//! Two backends behind one `sqlx::Any` pool: SQLite (the embedded default, one file in WAL
+//! mode) and PostgreSQL (many app instances sharing one database). Each has its own
+//! migrations directory, because the schemas differ in types, triggers and locking. The
+//! queries themselves are written once in the common dialect (`$1` parameters, `CAST`,
+//! `RETURNING`, `ON CONFLICT`); the few statements that must differ (row locks, how a
+//! write transaction begins) are chosen by [`Backend`].
+//!
+//! SQLite allows one writer at a time, so its writes go through a one-connection pool: a
+//! fair queue instead of busy-waiting, and `BEGIN IMMEDIATE` still guards against other
+//! processes. PostgreSQL uses one pool and row locks.
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
-use std::str::FromStr;
+pub mod ledger;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Executor};
 use std::time::Duration;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
-/// A connection pool to one of the two backends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Connection pools to one database.
 #[derive(Clone, Debug)]
-pub enum Db {
-    Sqlite(SqlitePool),
-    Postgres(PgPool),
+pub struct Db {
+    backend: Backend,
+    /// Reads (and, on PostgreSQL, writes).
+    read: AnyPool,
+    /// Write transactions.
+    write: AnyPool,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error("could not create the database directory {path}: {source}")]
-    Directory {
-        path: String,
-        source: std::io::Error,
-    },
+    Directory { path: String, source: std::io::Error },
     #[error("could not connect to the database: {0}")]
     Connect(#[source] sqlx::Error),
     #[error("migrations failed: {0}")]
@@ -38,90 +49,118 @@ pub enum DbError {
 }
 
 impl Db {
-    /// Opens a pool for `url`: `sqlite:` (the file and its directory are created if missing)
-    /// or `postgres://`.
+    /// Opens pools for `url`: `sqlite:` (the file and its directory are created if
+    /// missing) or `postgres://`.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Db, DbError> {
+        install_default_drivers();
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let pool = PgPoolOptions::new()
+            let pool = AnyPoolOptions::new()
                 .max_connections(max_connections)
-                .acquire_timeout(Duration::from_secs(5))
+                .acquire_timeout(Duration::from_secs(10))
                 .connect(url)
                 .await
                 .map_err(DbError::Connect)?;
-            return Ok(Db::Postgres(pool));
+            return Ok(Db { backend: Backend::Postgres, read: pool.clone(), write: pool });
         }
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(DbError::Connect)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        if let Some(dir) = options
-            .get_filename()
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-        {
-            std::fs::create_dir_all(dir).map_err(|source| DbError::Directory {
-                path: dir.display().to_string(),
-                source,
-            })?;
+        let url = sqlite_url_with_create(url)?;
+        let open = |max: u32| {
+            AnyPoolOptions::new()
+                .max_connections(max)
+                .acquire_timeout(Duration::from_secs(30))
+                .after_connect(|conn, _meta| {
+                    Box::pin(async move {
+                        conn.execute(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                        )
+                        .await
+                        .map(drop)
+                    })
+                })
+                .connect(&url)
+        };
+        let write = open(1).await.map_err(DbError::Connect)?;
+        let read = open(max_connections).await.map_err(DbError::Connect)?;
+        Ok(Db { backend: Backend::Sqlite, read, write })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
         }
-        let pool = SqlitePoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options)
-            .await
-            .map_err(DbError::Connect)?;
-        Ok(Db::Sqlite(pool))
+    }
+
+    /// The pool for reads.
+    pub fn reader(&self) -> &AnyPool {
+        &self.read
+    }
+
+    /// Begins a write transaction: `BEGIN IMMEDIATE` on SQLite, so the write lock is taken
+    /// up front and two transactions never deadlock upgrading from read to write.
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.write.begin().await,
+        }
     }
 
     /// Applies the migrations not applied yet; a no-op when the schema is current.
     pub async fn migrate(&self) -> Result<(), DbError> {
-        match self {
-            Db::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
-            Db::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
-        }
+        self.migrator().run(&self.write).await?;
         Ok(())
+    }
+
+    fn migrator(&self) -> &'static sqlx::migrate::Migrator {
+        match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        }
     }
 
     /// The versions of the applied migrations, oldest first.
     pub async fn applied_migrations(&self) -> Result<Vec<i64>, DbError> {
-        const SQL: &str = "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version";
-        Ok(match self {
-            Db::Sqlite(pool) => sqlx::query_scalar(SQL).fetch_all(pool).await?,
-            Db::Postgres(pool) => sqlx::query_scalar(SQL).fetch_all(pool).await?,
-        })
+        Ok(sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
+            .fetch_all(&self.read)
+            .await?)
     }
 
     /// The number of migrations this build knows about.
     pub fn known_migrations(&self) -> usize {
-        match self {
-            Db::Sqlite(_) => SQLITE_MIGRATIONS.iter().count(),
-            Db::Postgres(_) => POSTGRES_MIGRATIONS.iter().count(),
-        }
+        self.migrator().iter().count()
     }
 
     /// Answers when the database takes a query.
     pub async fn ping(&self) -> Result<(), DbError> {
-        match self {
-            Db::Sqlite(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop)?,
-            Db::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(drop)?,
-        }
+        sqlx::query("SELECT 1").execute(&self.read).await?;
         Ok(())
     }
 
-    pub fn backend(&self) -> &'static str {
-        match self {
-            Db::Sqlite(_) => "sqlite",
-            Db::Postgres(_) => "postgres",
-        }
-    }
-
     pub async fn close(&self) {
-        match self {
-            Db::Sqlite(pool) => pool.close().await,
-            Db::Postgres(pool) => pool.close().await,
-        }
+        self.read.close().await;
+        self.write.close().await;
     }
+}
+
+/// Makes sure the SQLite file can be created: its directory exists and the URL asks for
+/// read-write-create mode.
+fn sqlite_url_with_create(url: &str) -> Result<String, DbError> {
+    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let (file, query) = path.split_once('?').unwrap_or((path, ""));
+    if file != ":memory:"
+        && let Some(dir) = std::path::Path::new(file).parent().filter(|d| !d.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(dir).map_err(|source| DbError::Directory { path: dir.display().to_string(), source })?;
+    }
+    Ok(if query.contains("mode=") {
+        url.to_owned()
+    } else if query.is_empty() {
+        format!("sqlite://{file}?mode=rwc")
+    } else {
+        format!("sqlite://{file}?{query}&mode=rwc")
+    })
 }
