@@ -17,6 +17,21 @@ pub enum AppError {
     /// 401: nobody is signed in, or the credentials are missing or wrong.
     #[error("Please sign in to continue.")]
     Unauthorized,
+    /// 402: the balance cannot cover the operation (P10). Nothing was reserved or charged.
+    #[error(
+        "This needs {needed} credits but only {available} are available. Buy a top-up now, or wait for your credits to renew{}.",
+        renews_on.as_deref().map(|d| format!(" on {d}")).unwrap_or_default()
+    )]
+    InsufficientCredits {
+        needed: u64,
+        available: u64,
+        /// The next renewal, as an RFC 3339 instant.
+        renews_at: Option<String>,
+        /// The renewal date as people read it, e.g. `1 December 2026`.
+        renews_on: Option<String>,
+        /// Where to buy a top-up.
+        top_up_url: String,
+    },
     /// 403: signed in, but this is not yours to see or change.
     #[error("You don't have access to this.")]
     Forbidden,
@@ -64,6 +79,7 @@ impl AppError {
         match self {
             AppError::BadRequest { .. } => 400,
             AppError::Unauthorized => 401,
+            AppError::InsufficientCredits { .. } => 402,
             AppError::Forbidden => 403,
             AppError::NotFound { .. } => 404,
             AppError::Conflict { .. } => 409,

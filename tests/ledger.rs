@@ -22,13 +22,34 @@ async fn account(db: &Db, email: &str) -> i64 {
     ledger::create_account(db, email, T0).await.unwrap()
 }
 
-async fn give(db: &Db, account: i64, kind: GrantKind, amount: u64, expires_at: Option<i64>, now: i64) -> i64 {
-    let g = NewGrant { kind, amount: c(amount), expires_at, reason: "test".into() };
-    ledger::grant(db, account, g, None, now).await.unwrap().grant_id
+async fn give(
+    db: &Db,
+    account: i64,
+    kind: GrantKind,
+    amount: u64,
+    expires_at: Option<i64>,
+    now: i64,
+) -> i64 {
+    let g = NewGrant {
+        kind,
+        amount: c(amount),
+        expires_at,
+        reason: "test".into(),
+    };
+    ledger::grant(db, account, g, None, now)
+        .await
+        .unwrap()
+        .grant_id
 }
 
 fn hold(amount: u64, now: i64) -> NewHold {
-    NewHold { operation: Operation::VoiceGeneration, quantity: amount, estimate: c(amount), amount: c(amount), expires_at: now + 600 }
+    NewHold {
+        operation: Operation::VoiceGeneration,
+        quantity: amount,
+        estimate: c(amount),
+        amount: c(amount),
+        expires_at: now + 600,
+    }
 }
 
 async fn assert_consistent(db: &Db) {
@@ -40,16 +61,27 @@ async fn p2_capture_charges_the_actual_cost_and_frees_the_rest(backend: Backend)
     let t = TestDb::migrated(backend).await;
     let a = account(&t.db, "p2@test").await;
     give(&t.db, a, GrantKind::Topup, 100, None, T0).await;
-    let h = ledger::reserve(&t.db, a, hold(30, T0), None, T0).await.unwrap();
-    assert_eq!(ledger::balance(&t.db, a, T0).await.unwrap().available, c(70));
-    let r = ledger::capture(&t.db, h.hold_id, Some(a), 24, c(24), None, T0 + 5).await.unwrap();
+    let h = ledger::reserve(&t.db, a, hold(30, T0), None, T0)
+        .await
+        .unwrap();
+    assert_eq!(
+        ledger::balance(&t.db, a, T0).await.unwrap().available,
+        c(70)
+    );
+    let r = ledger::capture(&t.db, h.hold_id, Some(a), 24, c(24), None, T0 + 5)
+        .await
+        .unwrap();
     assert_eq!((r.charged, r.released, r.shortfall), (c(24), c(6), c(0)));
     let b = ledger::balance(&t.db, a, T0 + 5).await.unwrap();
     assert_eq!((b.total, b.held, b.available), (c(76), c(0), c(76)));
 
     // Above the hold: the extra is taken when the balance covers it.
-    let h = ledger::reserve(&t.db, a, hold(10, T0), None, T0).await.unwrap();
-    let r = ledger::capture(&t.db, h.hold_id, Some(a), 12, c(12), None, T0 + 5).await.unwrap();
+    let h = ledger::reserve(&t.db, a, hold(10, T0), None, T0)
+        .await
+        .unwrap();
+    let r = ledger::capture(&t.db, h.hold_id, Some(a), 12, c(12), None, T0 + 5)
+        .await
+        .unwrap();
     assert_eq!((r.charged, r.released, r.shortfall), (c(12), c(0), c(0)));
     assert_consistent(&t.db).await;
     t.cleanup().await;
@@ -59,13 +91,25 @@ async fn capture_beyond_the_balance_charges_what_it_can_and_never_goes_negative(
     let t = TestDb::migrated(backend).await;
     let a = account(&t.db, "short@test").await;
     give(&t.db, a, GrantKind::Topup, 50, None, T0).await;
-    let other = ledger::reserve(&t.db, a, hold(20, T0), None, T0).await.unwrap();
-    let h = ledger::reserve(&t.db, a, hold(20, T0), None, T0).await.unwrap();
-    let r = ledger::capture(&t.db, h.hold_id, Some(a), 45, c(45), None, T0).await.unwrap();
-    assert_eq!((r.charged, r.shortfall), (c(30), c(15)), "the other hold's 20 stay reserved");
+    let other = ledger::reserve(&t.db, a, hold(20, T0), None, T0)
+        .await
+        .unwrap();
+    let h = ledger::reserve(&t.db, a, hold(20, T0), None, T0)
+        .await
+        .unwrap();
+    let r = ledger::capture(&t.db, h.hold_id, Some(a), 45, c(45), None, T0)
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.charged, r.shortfall),
+        (c(30), c(15)),
+        "the other hold's 20 stay reserved"
+    );
     let b = ledger::balance(&t.db, a, T0).await.unwrap();
     assert_eq!((b.total, b.held, b.available), (c(20), c(20), c(0)));
-    ledger::capture(&t.db, other.hold_id, Some(a), 20, c(20), None, T0).await.unwrap();
+    ledger::capture(&t.db, other.hold_id, Some(a), 20, c(20), None, T0)
+        .await
+        .unwrap();
     assert_eq!(ledger::balance(&t.db, a, T0).await.unwrap().total, c(0));
     assert_consistent(&t.db).await;
     t.cleanup().await;
@@ -74,17 +118,39 @@ async fn capture_beyond_the_balance_charges_what_it_can_and_never_goes_negative(
 async fn p3_subscription_credits_expire_at_the_period_end(backend: Backend) {
     let t = TestDb::migrated(backend).await;
     let a = account(&t.db, "p3@test").await;
-    give(&t.db, a, GrantKind::Subscription, 1000, Some(T0 + 30 * DAY), T0).await;
+    give(
+        &t.db,
+        a,
+        GrantKind::Subscription,
+        1000,
+        Some(T0 + 30 * DAY),
+        T0,
+    )
+    .await;
     give(&t.db, a, GrantKind::Topup, 5, None, T0).await;
-    assert_eq!(ledger::balance(&t.db, a, T0 + 30 * DAY - 1).await.unwrap().total, c(1005));
+    assert_eq!(
+        ledger::balance(&t.db, a, T0 + 30 * DAY - 1)
+            .await
+            .unwrap()
+            .total,
+        c(1005)
+    );
     let after = ledger::balance(&t.db, a, T0 + 30 * DAY).await.unwrap();
-    assert_eq!((after.total, after.subscription, after.topup), (c(5), c(0), c(5)));
+    assert_eq!(
+        (after.total, after.subscription, after.topup),
+        (c(5), c(0), c(5))
+    );
     // The expiry is written to the journal by the next mutation.
-    let err = ledger::reserve(&t.db, a, hold(6, T0 + 30 * DAY), None, T0 + 30 * DAY).await.unwrap_err();
+    let err = ledger::reserve(&t.db, a, hold(6, T0 + 30 * DAY), None, T0 + 30 * DAY)
+        .await
+        .unwrap_err();
     assert!(matches!(err, LedgerError::Insufficient(_)), "{err:?}");
     give(&t.db, a, GrantKind::Topup, 1, None, T0 + 30 * DAY).await;
     let page = ledger::journal(&t.db, a, None, 10).await.unwrap();
-    assert!(page.iter().any(|e| e.kind == "expire" && e.amount == -1000), "{page:?}");
+    assert!(
+        page.iter().any(|e| e.kind == "expire" && e.amount == -1000),
+        "{page:?}"
+    );
     assert_consistent(&t.db).await;
     t.cleanup().await;
 }
@@ -95,7 +161,9 @@ async fn p4_top_up_credits_never_expire(backend: Backend) {
     give(&t.db, a, GrantKind::Topup, 300, None, T0).await;
     let far = T0 + 3650 * DAY;
     assert_eq!(ledger::balance(&t.db, a, far).await.unwrap().topup, c(300));
-    ledger::reserve(&t.db, a, hold(300, far), None, far).await.unwrap();
+    ledger::reserve(&t.db, a, hold(300, far), None, far)
+        .await
+        .unwrap();
     t.cleanup().await;
 }
 
@@ -104,9 +172,21 @@ async fn p5_subscription_credits_are_spent_first_then_oldest_top_up(backend: Bac
     let a = account(&t.db, "p5@test").await;
     let old_topup = give(&t.db, a, GrantKind::Topup, 40, None, T0).await;
     give(&t.db, a, GrantKind::Topup, 40, None, T0 + 1).await;
-    give(&t.db, a, GrantKind::Subscription, 50, Some(T0 + 30 * DAY), T0 + 2).await;
-    let h = ledger::reserve(&t.db, a, hold(70, T0 + 3), None, T0 + 3).await.unwrap();
-    let r = ledger::capture(&t.db, h.hold_id, Some(a), 70, c(70), None, T0 + 3).await.unwrap();
+    give(
+        &t.db,
+        a,
+        GrantKind::Subscription,
+        50,
+        Some(T0 + 30 * DAY),
+        T0 + 2,
+    )
+    .await;
+    let h = ledger::reserve(&t.db, a, hold(70, T0 + 3), None, T0 + 3)
+        .await
+        .unwrap();
+    let r = ledger::capture(&t.db, h.hold_id, Some(a), 70, c(70), None, T0 + 3)
+        .await
+        .unwrap();
     assert_eq!((r.paid_by.subscription, r.paid_by.topup), (c(50), c(20)));
     let b = ledger::balance(&t.db, a, T0 + 3).await.unwrap();
     assert_eq!((b.subscription, b.topup), (c(0), c(60)));
@@ -122,17 +202,46 @@ async fn p8_a_failed_portion_goes_back_to_the_grants_that_paid(backend: Backend)
     let a = account(&t.db, "p8@test").await;
     give(&t.db, a, GrantKind::Subscription, 30, Some(T0 + DAY), T0).await;
     give(&t.db, a, GrantKind::Topup, 100, None, T0).await;
-    let h = ledger::reserve(&t.db, a, hold(50, T0), None, T0).await.unwrap();
-    ledger::capture(&t.db, h.hold_id, Some(a), 50, c(50), None, T0).await.unwrap();
-    let r = ledger::refund(&t.db, h.hold_id, Some(a), c(25), "voice service error", None, T0 + 1).await.unwrap();
-    assert_eq!((r.returned_to.topup, r.returned_to.subscription), (c(20), c(5)), "last draws undone first");
+    let h = ledger::reserve(&t.db, a, hold(50, T0), None, T0)
+        .await
+        .unwrap();
+    ledger::capture(&t.db, h.hold_id, Some(a), 50, c(50), None, T0)
+        .await
+        .unwrap();
+    let r = ledger::refund(
+        &t.db,
+        h.hold_id,
+        Some(a),
+        c(25),
+        "voice service error",
+        None,
+        T0 + 1,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (r.returned_to.topup, r.returned_to.subscription),
+        (c(20), c(5)),
+        "last draws undone first"
+    );
     let b = ledger::balance(&t.db, a, T0 + 1).await.unwrap();
     assert_eq!((b.subscription, b.topup), (c(5), c(100)));
-    let err = ledger::refund(&t.db, h.hold_id, Some(a), c(26), "again", None, T0 + 1).await.unwrap_err();
-    assert!(matches!(err, LedgerError::RefundTooLarge { refundable } if refundable == c(25)), "{err:?}");
+    let err = ledger::refund(&t.db, h.hold_id, Some(a), c(26), "again", None, T0 + 1)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, LedgerError::RefundTooLarge { refundable } if refundable == c(25)),
+        "{err:?}"
+    );
     let entry = &ledger::journal(&t.db, a, None, 1).await.unwrap()[0];
     assert_eq!(entry.kind, "refund");
-    assert!(entry.detail.as_deref().unwrap_or_default().contains("voice service error"));
+    assert!(
+        entry
+            .detail
+            .as_deref()
+            .unwrap_or_default()
+            .contains("voice service error")
+    );
     assert_consistent(&t.db).await;
     t.cleanup().await;
 }
@@ -141,11 +250,33 @@ async fn p8_a_refund_to_an_expired_grant_goes_to_the_current_subscription_grant(
     let t = TestDb::migrated(backend).await;
     let a = account(&t.db, "p8b@test").await;
     give(&t.db, a, GrantKind::Subscription, 100, Some(T0 + DAY), T0).await;
-    let h = ledger::reserve(&t.db, a, hold(40, T0), None, T0).await.unwrap();
-    ledger::capture(&t.db, h.hold_id, Some(a), 40, c(40), None, T0).await.unwrap();
+    let h = ledger::reserve(&t.db, a, hold(40, T0), None, T0)
+        .await
+        .unwrap();
+    ledger::capture(&t.db, h.hold_id, Some(a), 40, c(40), None, T0)
+        .await
+        .unwrap();
     // The period rolls over; the next period's grant arrives.
-    give(&t.db, a, GrantKind::Subscription, 100, Some(T0 + 2 * DAY), T0 + DAY).await;
-    let r = ledger::refund(&t.db, h.hold_id, Some(a), c(40), "music service error", None, T0 + DAY + 1).await.unwrap();
+    give(
+        &t.db,
+        a,
+        GrantKind::Subscription,
+        100,
+        Some(T0 + 2 * DAY),
+        T0 + DAY,
+    )
+    .await;
+    let r = ledger::refund(
+        &t.db,
+        h.hold_id,
+        Some(a),
+        c(40),
+        "music service error",
+        None,
+        T0 + DAY + 1,
+    )
+    .await
+    .unwrap();
     assert_eq!(r.returned_to.subscription, c(40));
     let b = ledger::balance(&t.db, a, T0 + DAY + 1).await.unwrap();
     assert_eq!((b.subscription, b.topup, b.total), (c(140), c(0), c(140)));
@@ -156,17 +287,36 @@ async fn p8_a_refund_to_an_expired_grant_goes_to_the_current_subscription_grant(
 async fn p10_a_hold_the_balance_cannot_cover_is_refused_and_changes_nothing(backend: Backend) {
     let t = TestDb::migrated(backend).await;
     let a = account(&t.db, "p10@test").await;
-    ledger::set_renewal(&t.db, a, Some(T0 + 9 * DAY)).await.unwrap();
-    give(&t.db, a, GrantKind::Subscription, 10, Some(T0 + 9 * DAY), T0).await;
+    ledger::set_renewal(&t.db, a, Some(T0 + 9 * DAY))
+        .await
+        .unwrap();
+    give(
+        &t.db,
+        a,
+        GrantKind::Subscription,
+        10,
+        Some(T0 + 9 * DAY),
+        T0,
+    )
+    .await;
     let before = ledger::journal(&t.db, a, None, 100).await.unwrap();
-    let err = ledger::reserve(&t.db, a, hold(11, T0), None, T0).await.unwrap_err();
+    let err = ledger::reserve(&t.db, a, hold(11, T0), None, T0)
+        .await
+        .unwrap_err();
     match err {
         LedgerError::Insufficient(i) => {
-            assert_eq!((i.needed, i.available, i.renews_at), (c(11), c(10), Some(T0 + 9 * DAY)));
+            assert_eq!(
+                (i.needed, i.available, i.renews_at),
+                (c(11), c(10), Some(T0 + 9 * DAY))
+            );
         }
         other => panic!("expected Insufficient, got {other:?}"),
     }
-    assert_eq!(ledger::journal(&t.db, a, None, 100).await.unwrap(), before, "no partial hold");
+    assert_eq!(
+        ledger::journal(&t.db, a, None, 100).await.unwrap(),
+        before,
+        "no partial hold"
+    );
     assert_eq!(ledger::balance(&t.db, a, T0).await.unwrap().held, c(0));
     t.cleanup().await;
 }
@@ -176,18 +326,40 @@ async fn settled_holds_cannot_be_captured_or_released_again(backend: Backend) {
     let a = account(&t.db, "settled@test").await;
     let b = account(&t.db, "other@test").await;
     give(&t.db, a, GrantKind::Topup, 100, None, T0).await;
-    let h = ledger::reserve(&t.db, a, hold(10, T0), None, T0).await.unwrap();
-    ledger::release(&t.db, h.hold_id, Some(a), None, T0).await.unwrap();
-    let err = ledger::capture(&t.db, h.hold_id, Some(a), 5, c(5), None, T0).await.unwrap_err();
-    assert!(matches!(err, LedgerError::HoldSettled { .. }), "capture after release: {err:?}");
-    let h = ledger::reserve(&t.db, a, hold(10, T0), None, T0).await.unwrap();
-    ledger::capture(&t.db, h.hold_id, Some(a), 5, c(5), None, T0).await.unwrap();
-    let err = ledger::capture(&t.db, h.hold_id, Some(a), 5, c(5), None, T0).await.unwrap_err();
-    assert!(matches!(err, LedgerError::HoldSettled { .. }), "second capture: {err:?}");
+    let h = ledger::reserve(&t.db, a, hold(10, T0), None, T0)
+        .await
+        .unwrap();
+    ledger::release(&t.db, h.hold_id, Some(a), None, T0)
+        .await
+        .unwrap();
+    let err = ledger::capture(&t.db, h.hold_id, Some(a), 5, c(5), None, T0)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, LedgerError::HoldSettled { .. }),
+        "capture after release: {err:?}"
+    );
+    let h = ledger::reserve(&t.db, a, hold(10, T0), None, T0)
+        .await
+        .unwrap();
+    ledger::capture(&t.db, h.hold_id, Some(a), 5, c(5), None, T0)
+        .await
+        .unwrap();
+    let err = ledger::capture(&t.db, h.hold_id, Some(a), 5, c(5), None, T0)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, LedgerError::HoldSettled { .. }),
+        "second capture: {err:?}"
+    );
     // A hold of another account is invisible.
-    let err = ledger::capture(&t.db, h.hold_id, Some(b), 5, c(5), None, T0).await.unwrap_err();
+    let err = ledger::capture(&t.db, h.hold_id, Some(b), 5, c(5), None, T0)
+        .await
+        .unwrap_err();
     assert!(matches!(err, LedgerError::HoldNotFound(_)), "{err:?}");
-    let err = ledger::reserve(&t.db, 999_999, hold(1, T0), None, T0).await.unwrap_err();
+    let err = ledger::reserve(&t.db, 999_999, hold(1, T0), None, T0)
+        .await
+        .unwrap_err();
     assert!(matches!(err, LedgerError::AccountNotFound(_)), "{err:?}");
     assert_eq!(ledger::balance(&t.db, a, T0).await.unwrap().total, c(95));
     assert_consistent(&t.db).await;
@@ -198,12 +370,32 @@ async fn stale_holds_expire_and_free_their_credits(backend: Backend) {
     let t = TestDb::migrated(backend).await;
     let a = account(&t.db, "stale@test").await;
     give(&t.db, a, GrantKind::Topup, 100, None, T0).await;
-    let h = ledger::reserve(&t.db, a, hold(60, T0), None, T0).await.unwrap();
-    assert_eq!(ledger::expire_stale_holds(&t.db, T0 + 599, 100).await.unwrap(), 0);
-    let err = ledger::capture(&t.db, h.hold_id, Some(a), 1, c(1), None, T0 + 600).await.unwrap_err();
+    let h = ledger::reserve(&t.db, a, hold(60, T0), None, T0)
+        .await
+        .unwrap();
+    assert_eq!(
+        ledger::expire_stale_holds(&t.db, T0 + 599, 100)
+            .await
+            .unwrap(),
+        0
+    );
+    let err = ledger::capture(&t.db, h.hold_id, Some(a), 1, c(1), None, T0 + 600)
+        .await
+        .unwrap_err();
     assert!(matches!(err, LedgerError::HoldExpired(_)), "{err:?}");
-    assert_eq!(ledger::expire_stale_holds(&t.db, T0 + 600, 100).await.unwrap(), 1);
-    assert_eq!(ledger::expire_stale_holds(&t.db, T0 + 601, 100).await.unwrap(), 0, "once only");
+    assert_eq!(
+        ledger::expire_stale_holds(&t.db, T0 + 600, 100)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        ledger::expire_stale_holds(&t.db, T0 + 601, 100)
+            .await
+            .unwrap(),
+        0,
+        "once only"
+    );
     let b = ledger::balance(&t.db, a, T0 + 600).await.unwrap();
     assert_eq!((b.total, b.held, b.available), (c(100), c(0), c(100)));
     assert_consistent(&t.db).await;
@@ -211,24 +403,42 @@ async fn stale_holds_expire_and_free_their_credits(backend: Backend) {
 }
 
 fn key(k: &str, body: &str) -> Idempotency {
-    Idempotency { scope: "svc:test".into(), key: k.into(), request_hash: body.into() }
+    Idempotency {
+        scope: "svc:test".into(),
+        key: k.into(),
+        request_hash: body.into(),
+    }
 }
 
 async fn the_same_key_returns_the_first_result_and_a_different_body_conflicts(backend: Backend) {
     let t = TestDb::migrated(backend).await;
     let a = account(&t.db, "idem@test").await;
     give(&t.db, a, GrantKind::Topup, 100, None, T0).await;
-    let first = ledger::reserve(&t.db, a, hold(10, T0), Some(&key("k1", "body-a")), T0).await.unwrap();
-    let again = ledger::reserve(&t.db, a, hold(10, T0), Some(&key("k1", "body-a")), T0 + 1).await.unwrap();
+    let first = ledger::reserve(&t.db, a, hold(10, T0), Some(&key("k1", "body-a")), T0)
+        .await
+        .unwrap();
+    let again = ledger::reserve(&t.db, a, hold(10, T0), Some(&key("k1", "body-a")), T0 + 1)
+        .await
+        .unwrap();
     assert_eq!(first, again);
-    assert_eq!(ledger::balance(&t.db, a, T0).await.unwrap().held, c(10), "one effect");
-    let err = ledger::reserve(&t.db, a, hold(20, T0), Some(&key("k1", "body-b")), T0).await.unwrap_err();
+    assert_eq!(
+        ledger::balance(&t.db, a, T0).await.unwrap().held,
+        c(10),
+        "one effect"
+    );
+    let err = ledger::reserve(&t.db, a, hold(20, T0), Some(&key("k1", "body-b")), T0)
+        .await
+        .unwrap_err();
     assert!(matches!(err, LedgerError::IdempotencyConflict), "{err:?}");
     // A failed request leaves its key unused, so a corrected retry can go through.
-    let err = ledger::reserve(&t.db, a, hold(500, T0), Some(&key("k2", "big")), T0).await.unwrap_err();
+    let err = ledger::reserve(&t.db, a, hold(500, T0), Some(&key("k2", "big")), T0)
+        .await
+        .unwrap_err();
     assert!(matches!(err, LedgerError::Insufficient(_)));
     give(&t.db, a, GrantKind::Topup, 1000, None, T0).await;
-    ledger::reserve(&t.db, a, hold(500, T0), Some(&key("k2", "big")), T0).await.unwrap();
+    ledger::reserve(&t.db, a, hold(500, T0), Some(&key("k2", "big")), T0)
+        .await
+        .unwrap();
     t.cleanup().await;
 }
 
@@ -240,7 +450,9 @@ async fn ten_concurrent_retries_of_one_request_have_exactly_one_effect(backend: 
     let tasks: Vec<_> = (0..10)
         .map(|_| {
             let db = db.clone();
-            tokio::spawn(async move { ledger::reserve(&db, a, hold(7, T0), Some(&key("same", "same-body")), T0).await })
+            tokio::spawn(async move {
+                ledger::reserve(&db, a, hold(7, T0), Some(&key("same", "same-body")), T0).await
+            })
         })
         .collect();
     let mut ids = Vec::new();
@@ -268,7 +480,10 @@ async fn sixty_four_concurrent_workers_never_overspend_or_lose_a_credit(backend:
                 match ledger::reserve(&db, a, hold(25, T0), None, T0).await {
                     Ok(h) => {
                         let actual = 5 + (i * 7) % 30;
-                        let r = ledger::capture(&db, h.hold_id, Some(a), actual, c(actual), None, T0).await.unwrap();
+                        let r =
+                            ledger::capture(&db, h.hold_id, Some(a), actual, c(actual), None, T0)
+                                .await
+                                .unwrap();
                         Some(r.charged.get())
                     }
                     Err(LedgerError::Insufficient(_)) => None,
@@ -286,10 +501,17 @@ async fn sixty_four_concurrent_workers_never_overspend_or_lose_a_credit(backend:
         }
     }
     let b = ledger::balance(&t.db, a, T0).await.unwrap();
-    assert_eq!(b.total.get() + charged, 1000, "every credit is either charged or still there");
+    assert_eq!(
+        b.total.get() + charged,
+        1000,
+        "every credit is either charged or still there"
+    );
     assert_eq!(b.held, c(0));
     assert!(charged <= 1000);
-    assert!(served >= 30, "at least 30 of 64 jobs fit in 1000 credits at 25 each, got {served}");
+    assert!(
+        served >= 30,
+        "at least 30 of 64 jobs fit in 1000 credits at 25 each, got {served}"
+    );
     assert_consistent(&t.db).await;
     t.cleanup().await;
 }

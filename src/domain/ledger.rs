@@ -18,6 +18,7 @@ use std::cmp::Ordering;
 pub type UnixSeconds = i64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum GrantKind {
     Subscription,
@@ -89,7 +90,10 @@ pub struct Insufficient {
 /// first), then adjustments (those with an expiry first), then top-ups; within a rank the
 /// oldest grant (lowest id) first. Only live grants with credits left take part.
 pub fn draw_order(grants: &[Grant], now: UnixSeconds) -> Vec<&Grant> {
-    let mut live: Vec<&Grant> = grants.iter().filter(|g| g.is_live(now) && !g.remaining.is_zero()).collect();
+    let mut live: Vec<&Grant> = grants
+        .iter()
+        .filter(|g| g.is_live(now) && !g.remaining.is_zero())
+        .collect();
     live.sort_by(|a, b| {
         a.kind
             .draw_rank()
@@ -110,11 +114,17 @@ pub fn balance(grants: &[Grant], now: UnixSeconds) -> Credits {
     grants
         .iter()
         .filter(|g| g.is_live(now))
-        .fold(Credits::ZERO, |sum, g| sum.checked_add(g.remaining).unwrap_or(sum))
+        .fold(Credits::ZERO, |sum, g| {
+            sum.checked_add(g.remaining).unwrap_or(sum)
+        })
 }
 
 /// Takes `amount` from the grants in draw order.
-pub fn plan_draw(grants: &[Grant], amount: Credits, now: UnixSeconds) -> Result<Vec<Allocation>, Insufficient> {
+pub fn plan_draw(
+    grants: &[Grant],
+    amount: Credits,
+    now: UnixSeconds,
+) -> Result<Vec<Allocation>, Insufficient> {
     let mut left = amount.get();
     let mut out = Vec::new();
     for g in draw_order(grants, now) {
@@ -123,10 +133,17 @@ pub fn plan_draw(grants: &[Grant], amount: Credits, now: UnixSeconds) -> Result<
         }
         let take = left.min(g.remaining.get());
         left -= take;
-        out.push(Allocation { grant_id: g.id, kind: g.kind, amount: Credits::new(take).unwrap_or(Credits::ZERO) });
+        out.push(Allocation {
+            grant_id: g.id,
+            kind: g.kind,
+            amount: Credits::new(take).unwrap_or(Credits::ZERO),
+        });
     }
     if left > 0 {
-        return Err(Insufficient { needed: amount, available: balance(grants, now) });
+        return Err(Insufficient {
+            needed: amount,
+            available: balance(grants, now),
+        });
     }
     Ok(out)
 }
@@ -141,7 +158,10 @@ pub fn available(balance: Credits, held: Credits) -> Credits {
 pub fn check_reserve(balance: Credits, held: Credits, amount: Credits) -> Result<(), Insufficient> {
     let free = available(balance, held);
     if amount > free {
-        return Err(Insufficient { needed: amount, available: free });
+        return Err(Insufficient {
+            needed: amount,
+            available: free,
+        });
     }
     Ok(())
 }
@@ -208,9 +228,20 @@ pub enum RefundError {
 /// Returns `amount` of a charge to the grants that paid it (P8), undoing the last draws
 /// first (so non-expiring credits come back before expiring ones). A grant that has since
 /// expired sends its part to the current subscription grant instead.
-pub fn plan_refund(paid: &[Paid], grants: &[Grant], amount: Credits, now: UnixSeconds) -> Result<Vec<RefundPart>, RefundError> {
+pub fn plan_refund(
+    paid: &[Paid],
+    grants: &[Grant],
+    amount: Credits,
+    now: UnixSeconds,
+) -> Result<Vec<RefundPart>, RefundError> {
     let refundable = paid.iter().fold(Credits::ZERO, |sum, p| {
-        sum.checked_add(p.allocation.amount.checked_sub(p.refunded).unwrap_or(Credits::ZERO)).unwrap_or(sum)
+        sum.checked_add(
+            p.allocation
+                .amount
+                .checked_sub(p.refunded)
+                .unwrap_or(Credits::ZERO),
+        )
+        .unwrap_or(sum)
     });
     if amount > refundable {
         return Err(RefundError::MoreThanCharged { refundable });
@@ -226,15 +257,30 @@ pub fn plan_refund(paid: &[Paid], grants: &[Grant], amount: Credits, now: UnixSe
         if left == 0 {
             break;
         }
-        let open = p.allocation.amount.checked_sub(p.refunded).unwrap_or(Credits::ZERO).get();
+        let open = p
+            .allocation
+            .amount
+            .checked_sub(p.refunded)
+            .unwrap_or(Credits::ZERO)
+            .get();
         let take = left.min(open);
         if take == 0 {
             continue;
         }
         left -= take;
-        let live = grants.iter().any(|g| g.id == p.allocation.grant_id && g.is_live(now));
-        let to = if live { Some(p.allocation.grant_id) } else { current_subscription };
-        parts.push(RefundPart { paid_by: p.allocation.grant_id, to, amount: Credits::new(take).unwrap_or(Credits::ZERO) });
+        let live = grants
+            .iter()
+            .any(|g| g.id == p.allocation.grant_id && g.is_live(now));
+        let to = if live {
+            Some(p.allocation.grant_id)
+        } else {
+            current_subscription
+        };
+        parts.push(RefundPart {
+            paid_by: p.allocation.grant_id,
+            to,
+            amount: Credits::new(take).unwrap_or(Credits::ZERO),
+        });
     }
     Ok(parts)
 }
@@ -248,19 +294,38 @@ mod tests {
     }
 
     fn grant(id: i64, kind: GrantKind, remaining: u64, expires_at: Option<i64>) -> Grant {
-        Grant { id, kind, remaining: c(remaining), expires_at }
+        Grant {
+            id,
+            kind,
+            remaining: c(remaining),
+            expires_at,
+        }
     }
 
     const NOW: i64 = 1_000;
 
     #[test]
     fn p5_subscription_credits_are_spent_before_top_ups() {
-        let grants = [grant(1, GrantKind::Topup, 50, None), grant(2, GrantKind::Subscription, 30, Some(2_000))];
+        let grants = [
+            grant(1, GrantKind::Topup, 50, None),
+            grant(2, GrantKind::Subscription, 30, Some(2_000)),
+        ];
         let plan = plan_draw(&grants, c(40), NOW).unwrap();
-        assert_eq!(plan, vec![
-            Allocation { grant_id: 2, kind: GrantKind::Subscription, amount: c(30) },
-            Allocation { grant_id: 1, kind: GrantKind::Topup, amount: c(10) },
-        ]);
+        assert_eq!(
+            plan,
+            vec![
+                Allocation {
+                    grant_id: 2,
+                    kind: GrantKind::Subscription,
+                    amount: c(30)
+                },
+                Allocation {
+                    grant_id: 1,
+                    kind: GrantKind::Topup,
+                    amount: c(10)
+                },
+            ]
+        );
     }
 
     #[test]
@@ -289,10 +354,19 @@ mod tests {
 
     #[test]
     fn p3_expired_subscription_credits_cannot_be_spent() {
-        let grants = [grant(1, GrantKind::Subscription, 100, Some(NOW)), grant(2, GrantKind::Topup, 5, None)];
+        let grants = [
+            grant(1, GrantKind::Subscription, 100, Some(NOW)),
+            grant(2, GrantKind::Topup, 5, None),
+        ];
         assert_eq!(balance(&grants, NOW), c(5));
         assert_eq!(balance(&grants, NOW - 1), c(105));
-        assert_eq!(plan_draw(&grants, c(6), NOW), Err(Insufficient { needed: c(6), available: c(5) }));
+        assert_eq!(
+            plan_draw(&grants, c(6), NOW),
+            Err(Insufficient {
+                needed: c(6),
+                available: c(5)
+            })
+        );
     }
 
     #[test]
@@ -303,7 +377,13 @@ mod tests {
 
     #[test]
     fn p10_a_hold_the_free_balance_cannot_cover_is_refused_whole() {
-        assert_eq!(check_reserve(c(100), c(60), c(41)), Err(Insufficient { needed: c(41), available: c(40) }));
+        assert_eq!(
+            check_reserve(c(100), c(60), c(41)),
+            Err(Insufficient {
+                needed: c(41),
+                available: c(40)
+            })
+        );
         assert_eq!(check_reserve(c(100), c(60), c(40)), Ok(()));
     }
 
@@ -311,14 +391,20 @@ mod tests {
     fn p2_capture_charges_the_actual_cost_and_frees_the_rest() {
         let grants = [grant(1, GrantKind::Subscription, 100, Some(2_000))];
         let plan = plan_capture(&grants, c(30), c(0), c(25), NOW);
-        assert_eq!((plan.charged, plan.released, plan.shortfall), (c(25), c(5), c(0)));
+        assert_eq!(
+            (plan.charged, plan.released, plan.shortfall),
+            (c(25), c(5), c(0))
+        );
     }
 
     #[test]
     fn p2_capture_above_the_hold_takes_the_extra_when_the_balance_covers_it() {
         let grants = [grant(1, GrantKind::Subscription, 100, Some(2_000))];
         let plan = plan_capture(&grants, c(30), c(0), c(35), NOW);
-        assert_eq!((plan.charged, plan.released, plan.shortfall), (c(35), c(0), c(0)));
+        assert_eq!(
+            (plan.charged, plan.released, plan.shortfall),
+            (c(35), c(0), c(0))
+        );
     }
 
     #[test]
@@ -326,36 +412,97 @@ mod tests {
         // 100 in the account; another job holds 60; this hold is 30; the job cost 50.
         let grants = [grant(1, GrantKind::Subscription, 100, Some(2_000))];
         let plan = plan_capture(&grants, c(30), c(60), c(50), NOW);
-        assert_eq!((plan.charged, plan.released, plan.shortfall), (c(40), c(0), c(10)));
-        assert_eq!(plan.allocations.iter().map(|a| a.amount.get()).sum::<u64>(), 40);
+        assert_eq!(
+            (plan.charged, plan.released, plan.shortfall),
+            (c(40), c(0), c(10))
+        );
+        assert_eq!(
+            plan.allocations.iter().map(|a| a.amount.get()).sum::<u64>(),
+            40
+        );
     }
 
     #[test]
     fn p8_a_refund_returns_credits_to_the_grants_that_paid_last_draw_first() {
-        let grants = [grant(1, GrantKind::Subscription, 0, Some(2_000)), grant(2, GrantKind::Topup, 0, None)];
+        let grants = [
+            grant(1, GrantKind::Subscription, 0, Some(2_000)),
+            grant(2, GrantKind::Topup, 0, None),
+        ];
         let paid = [
-            Paid { allocation: Allocation { grant_id: 1, kind: GrantKind::Subscription, amount: c(30) }, refunded: c(0) },
-            Paid { allocation: Allocation { grant_id: 2, kind: GrantKind::Topup, amount: c(10) }, refunded: c(0) },
+            Paid {
+                allocation: Allocation {
+                    grant_id: 1,
+                    kind: GrantKind::Subscription,
+                    amount: c(30),
+                },
+                refunded: c(0),
+            },
+            Paid {
+                allocation: Allocation {
+                    grant_id: 2,
+                    kind: GrantKind::Topup,
+                    amount: c(10),
+                },
+                refunded: c(0),
+            },
         ];
         let parts = plan_refund(&paid, &grants, c(15), NOW).unwrap();
-        assert_eq!(parts, vec![
-            RefundPart { paid_by: 2, to: Some(2), amount: c(10) },
-            RefundPart { paid_by: 1, to: Some(1), amount: c(5) },
-        ]);
+        assert_eq!(
+            parts,
+            vec![
+                RefundPart {
+                    paid_by: 2,
+                    to: Some(2),
+                    amount: c(10)
+                },
+                RefundPart {
+                    paid_by: 1,
+                    to: Some(1),
+                    amount: c(5)
+                },
+            ]
+        );
     }
 
     #[test]
     fn p8_a_refund_to_an_expired_grant_goes_to_the_current_subscription_grant() {
-        let grants = [grant(1, GrantKind::Subscription, 0, Some(NOW)), grant(7, GrantKind::Subscription, 500, Some(NOW + 100))];
-        let paid = [Paid { allocation: Allocation { grant_id: 1, kind: GrantKind::Subscription, amount: c(30) }, refunded: c(0) }];
+        let grants = [
+            grant(1, GrantKind::Subscription, 0, Some(NOW)),
+            grant(7, GrantKind::Subscription, 500, Some(NOW + 100)),
+        ];
+        let paid = [Paid {
+            allocation: Allocation {
+                grant_id: 1,
+                kind: GrantKind::Subscription,
+                amount: c(30),
+            },
+            refunded: c(0),
+        }];
         let parts = plan_refund(&paid, &grants, c(30), NOW).unwrap();
-        assert_eq!(parts, vec![RefundPart { paid_by: 1, to: Some(7), amount: c(30) }]);
+        assert_eq!(
+            parts,
+            vec![RefundPart {
+                paid_by: 1,
+                to: Some(7),
+                amount: c(30)
+            }]
+        );
     }
 
     #[test]
     fn p8_a_refund_never_exceeds_what_is_left_of_the_charge() {
         let grants = [grant(1, GrantKind::Topup, 0, None)];
-        let paid = [Paid { allocation: Allocation { grant_id: 1, kind: GrantKind::Topup, amount: c(30) }, refunded: c(20) }];
-        assert_eq!(plan_refund(&paid, &grants, c(11), NOW), Err(RefundError::MoreThanCharged { refundable: c(10) }));
+        let paid = [Paid {
+            allocation: Allocation {
+                grant_id: 1,
+                kind: GrantKind::Topup,
+                amount: c(30),
+            },
+            refunded: c(20),
+        }];
+        assert_eq!(
+            plan_refund(&paid, &grants, c(11), NOW),
+            Err(RefundError::MoreThanCharged { refundable: c(10) })
+        );
     }
 }

@@ -1,8 +1,10 @@
 //! The `studio-billing` command line.
 
+use crate::server::clock::Clock;
 use crate::server::config::Config;
-use crate::server::db::Db;
+use crate::server::db::{Db, ledger, tokens};
 use crate::server::http;
+use crate::server::jobs;
 use crate::server::state::AppState;
 use crate::server::telemetry;
 use clap::{Parser, Subcommand};
@@ -26,6 +28,38 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations to DATABASE_URL and exit. Running it twice is safe.
     Migrate,
+    /// Manage the service tokens the generation services call the usage API with.
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+    /// Check the credits ledger.
+    Ledger {
+        #[command(subcommand)]
+        action: LedgerAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenAction {
+    /// Create a token and print it. It is shown only this once; only its hash is stored.
+    Create {
+        /// A name for the service that will use it, e.g. `voice-worker`.
+        #[arg(long)]
+        name: String,
+    },
+    /// Revoke the active token with this name; requests with it get a 401 from then on.
+    Revoke {
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LedgerAction {
+    /// Recompute every account's balance from its journal, grants and holds and report any
+    /// difference. Exits non-zero when there is one.
+    Verify,
 }
 
 pub async fn run(cli: Cli) -> ExitCode {
@@ -40,6 +74,10 @@ pub async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
         Command::Migrate => migrate(config).await,
+        Command::Token { action } => token(config, action).await,
+        Command::Ledger {
+            action: LedgerAction::Verify,
+        } => verify(config).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -72,11 +110,44 @@ async fn migrate(config: Config) -> CliResult {
     Ok(())
 }
 
+async fn token(config: Config, action: TokenAction) -> CliResult {
+    let db = open(&config).await?;
+    let now = Clock::system().now();
+    match action {
+        TokenAction::Create { name } => {
+            let token = tokens::create(&db, &name, now).await?;
+            eprintln!("Created service token {name:?}. Store it now: it is not shown again.");
+            println!("{token}");
+        }
+        TokenAction::Revoke { name } => {
+            tokens::revoke(&db, &name, now).await?;
+            eprintln!("Revoked service token {name:?}.");
+        }
+    }
+    db.close().await;
+    Ok(())
+}
+
+async fn verify(config: Config) -> CliResult {
+    let db = open(&config).await?;
+    let problems = ledger::verify(&db).await?;
+    db.close().await;
+    if problems.is_empty() {
+        println!("ledger verify: every balance matches its journal");
+        return Ok(());
+    }
+    for p in &problems {
+        println!("account {}: {}", p.account_id, p.what);
+    }
+    Err(format!("ledger verify found {} difference(s)", problems.len()).into())
+}
+
 async fn serve(config: Config) -> CliResult {
     let db = open(&config).await?;
     let addr = config.listen_addr;
     tracing::info!(mode = ?config.mode, database = db.backend_name(), "starting");
-    let state = AppState::new(config, db.clone());
+    let state = AppState::new(config, db.clone(), Clock::system());
+    jobs::spawn(state.clone());
     let app = http::router(state);
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!("listening on http://{addr}");

@@ -45,8 +45,10 @@ pub fn router(state: AppState) -> Router {
         move || shell(options.clone())
     };
 
+    let (usage_api, _) = crate::server::usage_api::router();
     Router::new()
         .route("/healthz", get(healthz))
+        .merge(usage_api)
         .route("/readyz", get(readyz))
         .leptos_routes_with_context(&state, routes, context.clone(), pages)
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell))
@@ -74,10 +76,10 @@ async fn healthz() -> impl IntoResponse {
 /// `GET /readyz`: the database answers.
 async fn readyz(State(state): State<AppState>) -> Response {
     match state.db.ping().await {
-        Ok(()) => {
-            axum::Json(serde_json::json!({ "status": "ready", "database": state.db.backend_name() }))
-                .into_response()
-        }
+        Ok(()) => axum::Json(
+            serde_json::json!({ "status": "ready", "database": state.db.backend_name() }),
+        )
+        .into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
             (

@@ -1,9 +1,13 @@
 //! Server-only code: configuration, state, storage, HTTP plumbing, services.
 
+pub mod api_error;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod db;
 pub mod http;
+pub mod jobs;
 pub mod services;
 pub mod state;
 pub mod telemetry;
+pub mod usage_api;

@@ -1,6 +1,7 @@
 //! The state every request handler and server function is given.
 
 use crate::error::AppError;
+use crate::server::clock::Clock;
 use crate::server::config::Config;
 use crate::server::db::Db;
 use axum::extract::FromRef;
@@ -12,10 +13,11 @@ pub struct AppState {
     pub leptos: LeptosOptions,
     pub config: Arc<Config>,
     pub db: Db,
+    pub clock: Clock,
 }
 
 impl AppState {
-    pub fn new(config: Config, db: Db) -> Self {
+    pub fn new(config: Config, db: Db, clock: Clock) -> Self {
         let leptos = LeptosOptions::builder()
             .output_name(env!("CARGO_PKG_NAME"))
             .site_root(config.site_root.as_str())
@@ -26,6 +28,7 @@ impl AppState {
             leptos,
             config: Arc::new(config),
             db,
+            clock,
         }
     }
 }

@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use sqlx::Connection;
 use std::sync::atomic::{AtomicU32, Ordering};
+use studio_billing::server::clock::Clock;
 use studio_billing::server::config::Config;
 use studio_billing::server::db::Db;
 use studio_billing::server::http::router;
@@ -35,6 +36,9 @@ pub fn postgres_admin_url() -> String {
     std::env::var("TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
+
+/// The time the test app's clock stands at: 2026-06-01 00:00:00 UTC.
+pub const TEST_NOW: i64 = 1_780_272_000;
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -145,7 +149,7 @@ impl TestApp {
         let test_db = TestDb::migrated(backend).await;
         let mut config = Config::demo(&test_db.url);
         adjust(&mut config);
-        let state = AppState::new(config, test_db.db.clone());
+        let state = AppState::new(config, test_db.db.clone(), Clock::fixed(TEST_NOW));
         TestApp {
             router: router(state.clone()),
             state,
@@ -187,6 +191,32 @@ impl TestApp {
                 .uri(path)
                 .header("content-type", "application/json")
                 .body(Body::from(body.to_string()))
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// Sends `body` (raw text) with the given headers.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<String>,
+    ) -> TestResponse {
+        let mut req = Request::builder().method(method).uri(path);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if body.is_some()
+            && !headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        {
+            req = req.header("content-type", "application/json");
+        }
+        self.send(
+            req.body(body.map(Body::from).unwrap_or_else(Body::empty))
                 .unwrap(),
         )
         .await

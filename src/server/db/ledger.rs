@@ -7,7 +7,9 @@
 //! read, so concurrent mutations of one account run one after another and never deadlock.
 
 use crate::domain::credits::Credits;
-use crate::domain::ledger::{self as rules, Allocation, Grant, GrantKind, Insufficient, Paid, UnixSeconds};
+use crate::domain::ledger::{
+    self as rules, Allocation, Grant, GrantKind, Insufficient, Paid, UnixSeconds,
+};
 use crate::domain::pricing::Operation;
 use crate::server::db::{Backend, Db};
 use serde::de::DeserializeOwned;
@@ -61,7 +63,7 @@ pub struct Idempotency {
 }
 
 /// Credits split by kind.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct KindSplit {
     pub subscription: Credits,
     pub adjustment: Credits,
@@ -75,12 +77,14 @@ impl KindSplit {
             GrantKind::Adjustment => &mut self.adjustment,
             GrantKind::Topup => &mut self.topup,
         };
-        *slot = slot.checked_add(amount).map_err(|_| LedgerError::OutOfRange)?;
+        *slot = slot
+            .checked_add(amount)
+            .map_err(|_| LedgerError::OutOfRange)?;
         Ok(())
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GrantReceipt {
     pub grant_id: i64,
     pub account_id: i64,
@@ -90,7 +94,7 @@ pub struct GrantReceipt {
     pub balance_after: Credits,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HoldReceipt {
     pub hold_id: i64,
     pub account_id: i64,
@@ -100,7 +104,7 @@ pub struct HoldReceipt {
     pub expires_at: UnixSeconds,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CaptureReceipt {
     pub hold_id: i64,
     pub account_id: i64,
@@ -115,14 +119,14 @@ pub struct CaptureReceipt {
     pub balance_after: Credits,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReleaseReceipt {
     pub hold_id: i64,
     pub account_id: i64,
     pub released: Credits,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RefundReceipt {
     pub hold_id: i64,
     pub account_id: i64,
@@ -132,7 +136,7 @@ pub struct RefundReceipt {
     pub balance_after: Credits,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BalanceView {
     pub account_id: i64,
     /// Credits in live grants, held or not.
@@ -149,7 +153,7 @@ pub struct BalanceView {
     pub renews_at: Option<UnixSeconds>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JournalEntry {
     pub seq: i64,
     pub at: UnixSeconds,
@@ -193,7 +197,10 @@ pub struct NewHold {
 // Rows and helpers
 
 fn credits(v: i64) -> Result<Credits, LedgerError> {
-    u64::try_from(v).ok().and_then(|v| Credits::new(v).ok()).ok_or_else(|| LedgerError::Corrupt(format!("negative amount {v}")))
+    u64::try_from(v)
+        .ok()
+        .and_then(|v| Credits::new(v).ok())
+        .ok_or_else(|| LedgerError::Corrupt(format!("negative amount {v}")))
 }
 
 fn db_int(c: Credits) -> i64 {
@@ -213,10 +220,18 @@ struct Account {
 
 async fn lock_account(tx: &mut Tx, backend: Backend, id: i64) -> Result<Account, LedgerError> {
     let sql = match backend {
-        Backend::Postgres => "SELECT balance, held, next_expiry_at, renews_at, journal_seq FROM accounts WHERE id = $1 FOR UPDATE",
-        Backend::Sqlite => "SELECT balance, held, next_expiry_at, renews_at, journal_seq FROM accounts WHERE id = $1",
+        Backend::Postgres => {
+            "SELECT balance, held, next_expiry_at, renews_at, journal_seq FROM accounts WHERE id = $1 FOR UPDATE"
+        }
+        Backend::Sqlite => {
+            "SELECT balance, held, next_expiry_at, renews_at, journal_seq FROM accounts WHERE id = $1"
+        }
     };
-    let row = sqlx::query(sql).bind(id).fetch_optional(&mut **tx).await?.ok_or(LedgerError::AccountNotFound(id))?;
+    let row = sqlx::query(sql)
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(LedgerError::AccountNotFound(id))?;
     Ok(Account {
         id,
         balance: credits(row.try_get("balance")?)?,
@@ -248,7 +263,12 @@ struct Entry<'a> {
     detail: Option<String>,
 }
 
-async fn append(tx: &mut Tx, a: &mut Account, now: UnixSeconds, e: Entry<'_>) -> Result<(), LedgerError> {
+async fn append(
+    tx: &mut Tx,
+    a: &mut Account,
+    now: UnixSeconds,
+    e: Entry<'_>,
+) -> Result<(), LedgerError> {
     a.seq += 1;
     sqlx::query(
         "INSERT INTO journal (account_id, seq, at, kind, amount, balance_after, held_after, grant_id, hold_id, detail) \
@@ -273,7 +293,8 @@ fn grant_from_row(row: &AnyRow) -> Result<Grant, LedgerError> {
     let kind: String = row.try_get("kind")?;
     Ok(Grant {
         id: row.try_get("id")?,
-        kind: GrantKind::parse(&kind).ok_or_else(|| LedgerError::Corrupt(format!("grant kind {kind}")))?,
+        kind: GrantKind::parse(&kind)
+            .ok_or_else(|| LedgerError::Corrupt(format!("grant kind {kind}")))?,
         remaining: credits(row.try_get("remaining")?)?,
         expires_at: row.try_get("expires_at")?,
     })
@@ -292,7 +313,11 @@ async fn open_grants(tx: &mut Tx, account: i64) -> Result<Vec<Grant>, LedgerErro
 
 /// Writes the expiry of every grant whose time has come (P3), so the balance and the
 /// journal agree with the clock before anything else happens.
-async fn settle_expiries(tx: &mut Tx, a: &mut Account, now: UnixSeconds) -> Result<(), LedgerError> {
+async fn settle_expiries(
+    tx: &mut Tx,
+    a: &mut Account,
+    now: UnixSeconds,
+) -> Result<(), LedgerError> {
     if a.next_expiry_at.is_none_or(|at| at > now) {
         return Ok(());
     }
@@ -306,12 +331,30 @@ async fn settle_expiries(tx: &mut Tx, a: &mut Account, now: UnixSeconds) -> Resu
     .await?;
     for row in &due {
         let g = grant_from_row(row)?;
-        sqlx::query("UPDATE grants SET remaining = 0, expired = 1 WHERE id = $1").bind(g.id).execute(&mut **tx).await?;
+        sqlx::query("UPDATE grants SET remaining = 0, expired = 1 WHERE id = $1")
+            .bind(g.id)
+            .execute(&mut **tx)
+            .await?;
         if g.remaining.is_zero() {
             continue;
         }
-        a.balance = a.balance.checked_sub(g.remaining).map_err(|_| LedgerError::Corrupt("expiry below zero".into()))?;
-        append(tx, a, now, Entry { kind: "expire", amount: -db_int(g.remaining), grant_id: Some(g.id), hold_id: None, detail: None }).await?;
+        a.balance = a
+            .balance
+            .checked_sub(g.remaining)
+            .map_err(|_| LedgerError::Corrupt("expiry below zero".into()))?;
+        append(
+            tx,
+            a,
+            now,
+            Entry {
+                kind: "expire",
+                amount: -db_int(g.remaining),
+                grant_id: Some(g.id),
+                hold_id: None,
+                detail: None,
+            },
+        )
+        .await?;
     }
     a.next_expiry_at = next_expiry(tx, a.id).await?;
     Ok(())
@@ -340,7 +383,11 @@ async fn draw(tx: &mut Tx, allocations: &[Allocation]) -> Result<(), LedgerError
 
 /// Claims an idempotency key inside `tx`. Returns the stored response if the key was used
 /// before with the same request; a conflict if with a different one.
-async fn claim_key<T: DeserializeOwned>(tx: &mut Tx, idem: Option<&Idempotency>, now: UnixSeconds) -> Result<Option<T>, LedgerError> {
+async fn claim_key<T: DeserializeOwned>(
+    tx: &mut Tx,
+    idem: Option<&Idempotency>,
+    now: UnixSeconds,
+) -> Result<Option<T>, LedgerError> {
     let Some(idem) = idem else { return Ok(None) };
     let inserted = sqlx::query(
         "INSERT INTO idempotency_keys (scope, key, request_hash, status, response, created_at) \
@@ -356,28 +403,38 @@ async fn claim_key<T: DeserializeOwned>(tx: &mut Tx, idem: Option<&Idempotency>,
     if inserted == 1 {
         return Ok(None);
     }
-    let row = sqlx::query("SELECT request_hash, response FROM idempotency_keys WHERE scope = $1 AND key = $2")
-        .bind(&idem.scope)
-        .bind(&idem.key)
-        .fetch_one(&mut **tx)
-        .await?;
+    let row = sqlx::query(
+        "SELECT request_hash, response FROM idempotency_keys WHERE scope = $1 AND key = $2",
+    )
+    .bind(&idem.scope)
+    .bind(&idem.key)
+    .fetch_one(&mut **tx)
+    .await?;
     let hash: String = row.try_get("request_hash")?;
     if hash != idem.request_hash {
         return Err(LedgerError::IdempotencyConflict);
     }
     let response: String = row.try_get("response")?;
-    serde_json::from_str(&response).map(Some).map_err(|e| LedgerError::Corrupt(format!("stored response: {e}")))
+    serde_json::from_str(&response)
+        .map(Some)
+        .map_err(|e| LedgerError::Corrupt(format!("stored response: {e}")))
 }
 
-async fn store_response<T: Serialize>(tx: &mut Tx, idem: Option<&Idempotency>, response: &T) -> Result<(), LedgerError> {
+async fn store_response<T: Serialize>(
+    tx: &mut Tx,
+    idem: Option<&Idempotency>,
+    response: &T,
+) -> Result<(), LedgerError> {
     let Some(idem) = idem else { return Ok(()) };
     let json = serde_json::to_string(response).map_err(|e| LedgerError::Corrupt(e.to_string()))?;
-    sqlx::query("UPDATE idempotency_keys SET status = 200, response = $1 WHERE scope = $2 AND key = $3")
-        .bind(json)
-        .bind(&idem.scope)
-        .bind(&idem.key)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "UPDATE idempotency_keys SET status = 200, response = $1 WHERE scope = $2 AND key = $3",
+    )
+    .bind(json)
+    .bind(&idem.scope)
+    .bind(&idem.key)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
@@ -394,13 +451,19 @@ struct HoldRow {
 }
 
 fn parse_operation(s: &str) -> Result<Operation, LedgerError> {
-    Operation::ALL.into_iter().find(|o| o.key() == s).ok_or_else(|| LedgerError::Corrupt(format!("operation {s}")))
+    Operation::ALL
+        .into_iter()
+        .find(|o| o.key() == s)
+        .ok_or_else(|| LedgerError::Corrupt(format!("operation {s}")))
 }
 
-async fn hold_account(db: &Db, hold_id: i64) -> Result<i64, LedgerError> {
+/// The account a hold belongs to, read inside the transaction (a second connection here
+/// could starve the pool under load). A hold never changes account, so reading it before
+/// the account lock is safe.
+async fn hold_account(tx: &mut Tx, hold_id: i64) -> Result<i64, LedgerError> {
     sqlx::query_scalar("SELECT account_id FROM holds WHERE id = $1")
         .bind(hold_id)
-        .fetch_optional(db.reader())
+        .fetch_optional(&mut **tx)
         .await?
         .ok_or(LedgerError::HoldNotFound(hold_id))
 }
@@ -432,19 +495,28 @@ async fn load_hold(tx: &mut Tx, hold_id: i64) -> Result<HoldRow, LedgerError> {
 /// Creates an account with an empty ledger (used by sign-up and by tests).
 pub async fn create_account(db: &Db, email: &str, now: UnixSeconds) -> Result<i64, LedgerError> {
     let mut tx = db.begin_write().await?;
-    let id: i64 = sqlx::query_scalar("INSERT INTO accounts (email, created_at) VALUES ($1, $2) RETURNING id")
-        .bind(email)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
+    let id: i64 =
+        sqlx::query_scalar("INSERT INTO accounts (email, created_at) VALUES ($1, $2) RETURNING id")
+            .bind(email)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
     tx.commit().await?;
     Ok(id)
 }
 
 /// Sets when the plan's credits next renew (shown with a P10 notice).
-pub async fn set_renewal(db: &Db, account: i64, renews_at: Option<UnixSeconds>) -> Result<(), LedgerError> {
+pub async fn set_renewal(
+    db: &Db,
+    account: i64,
+    renews_at: Option<UnixSeconds>,
+) -> Result<(), LedgerError> {
     let mut tx = db.begin_write().await?;
-    let n = sqlx::query("UPDATE accounts SET renews_at = $1 WHERE id = $2").bind(renews_at).bind(account).execute(&mut *tx).await?;
+    let n = sqlx::query("UPDATE accounts SET renews_at = $1 WHERE id = $2")
+        .bind(renews_at)
+        .bind(account)
+        .execute(&mut *tx)
+        .await?;
     if n.rows_affected() == 0 {
         return Err(LedgerError::AccountNotFound(account));
     }
@@ -453,7 +525,13 @@ pub async fn set_renewal(db: &Db, account: i64, renews_at: Option<UnixSeconds>) 
 }
 
 /// Adds a block of credits to an account.
-pub async fn grant(db: &Db, account: i64, g: NewGrant, idem: Option<&Idempotency>, now: UnixSeconds) -> Result<GrantReceipt, LedgerError> {
+pub async fn grant(
+    db: &Db,
+    account: i64,
+    g: NewGrant,
+    idem: Option<&Idempotency>,
+    now: UnixSeconds,
+) -> Result<GrantReceipt, LedgerError> {
     let mut tx = db.begin_write().await?;
     let mut a = lock_account(&mut tx, db.backend(), account).await?;
     if let Some(done) = claim_key(&mut tx, idem, now).await? {
@@ -472,30 +550,64 @@ pub async fn grant(db: &Db, account: i64, g: NewGrant, idem: Option<&Idempotency
     .bind(now)
     .fetch_one(&mut *tx)
     .await?;
-    a.balance = a.balance.checked_add(g.amount).map_err(|_| LedgerError::OutOfRange)?;
+    a.balance = a
+        .balance
+        .checked_add(g.amount)
+        .map_err(|_| LedgerError::OutOfRange)?;
     if let Some(at) = g.expires_at {
         a.next_expiry_at = Some(a.next_expiry_at.map_or(at, |n| n.min(at)));
     }
     let detail = serde_json::json!({ "grant_kind": g.kind, "reason": g.reason }).to_string();
-    append(&mut tx, &mut a, now, Entry { kind: "grant", amount: db_int(g.amount), grant_id: Some(id), hold_id: None, detail: Some(detail) }).await?;
+    append(
+        &mut tx,
+        &mut a,
+        now,
+        Entry {
+            kind: "grant",
+            amount: db_int(g.amount),
+            grant_id: Some(id),
+            hold_id: None,
+            detail: Some(detail),
+        },
+    )
+    .await?;
     save_account(&mut tx, &a).await?;
-    let receipt = GrantReceipt { grant_id: id, account_id: account, kind: g.kind, amount: g.amount, expires_at: g.expires_at, balance_after: a.balance };
+    let receipt = GrantReceipt {
+        grant_id: id,
+        account_id: account,
+        kind: g.kind,
+        amount: g.amount,
+        expires_at: g.expires_at,
+        balance_after: a.balance,
+    };
     store_response(&mut tx, idem, &receipt).await?;
     tx.commit().await?;
     Ok(receipt)
 }
 
 /// Reserves credits for a job (P10: all or nothing).
-pub async fn reserve(db: &Db, account: i64, h: NewHold, idem: Option<&Idempotency>, now: UnixSeconds) -> Result<HoldReceipt, LedgerError> {
+pub async fn reserve(
+    db: &Db,
+    account: i64,
+    h: NewHold,
+    idem: Option<&Idempotency>,
+    now: UnixSeconds,
+) -> Result<HoldReceipt, LedgerError> {
     let mut tx = db.begin_write().await?;
     let mut a = lock_account(&mut tx, db.backend(), account).await?;
     if let Some(done) = claim_key(&mut tx, idem, now).await? {
         return Ok(done);
     }
     settle_expiries(&mut tx, &mut a, now).await?;
-    rules::check_reserve(a.balance, a.held, h.amount).map_err(|Insufficient { needed, available }| {
-        LedgerError::Insufficient(InsufficientCredits { needed, available, renews_at: a.renews_at })
-    })?;
+    rules::check_reserve(a.balance, a.held, h.amount).map_err(
+        |Insufficient { needed, available }| {
+            LedgerError::Insufficient(InsufficientCredits {
+                needed,
+                available,
+                renews_at: a.renews_at,
+            })
+        },
+    )?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO holds (account_id, operation, quantity, estimate, amount, status, created_at, expires_at) \
          VALUES ($1, $2, $3, $4, $5, 'held', $6, $7) RETURNING id",
@@ -509,11 +621,33 @@ pub async fn reserve(db: &Db, account: i64, h: NewHold, idem: Option<&Idempotenc
     .bind(h.expires_at)
     .fetch_one(&mut *tx)
     .await?;
-    a.held = a.held.checked_add(h.amount).map_err(|_| LedgerError::OutOfRange)?;
+    a.held = a
+        .held
+        .checked_add(h.amount)
+        .map_err(|_| LedgerError::OutOfRange)?;
     let detail = serde_json::json!({ "operation": h.operation, "reserved": h.amount }).to_string();
-    append(&mut tx, &mut a, now, Entry { kind: "reserve", amount: 0, grant_id: None, hold_id: Some(id), detail: Some(detail) }).await?;
+    append(
+        &mut tx,
+        &mut a,
+        now,
+        Entry {
+            kind: "reserve",
+            amount: 0,
+            grant_id: None,
+            hold_id: Some(id),
+            detail: Some(detail),
+        },
+    )
+    .await?;
     save_account(&mut tx, &a).await?;
-    let receipt = HoldReceipt { hold_id: id, account_id: account, operation: h.operation, estimate: h.estimate, reserved: h.amount, expires_at: h.expires_at };
+    let receipt = HoldReceipt {
+        hold_id: id,
+        account_id: account,
+        operation: h.operation,
+        estimate: h.estimate,
+        reserved: h.amount,
+        expires_at: h.expires_at,
+    };
     store_response(&mut tx, idem, &receipt).await?;
     tx.commit().await?;
     Ok(receipt)
@@ -521,8 +655,13 @@ pub async fn reserve(db: &Db, account: i64, h: NewHold, idem: Option<&Idempotenc
 
 /// Locks the hold's account, then reads the hold; checks it belongs to `expected_account`
 /// when one is given.
-async fn lock_hold(db: &Db, tx: &mut Tx, hold_id: i64, expected_account: Option<i64>) -> Result<(Account, HoldRow), LedgerError> {
-    let account = hold_account(db, hold_id).await?;
+async fn lock_hold(
+    db: &Db,
+    tx: &mut Tx,
+    hold_id: i64,
+    expected_account: Option<i64>,
+) -> Result<(Account, HoldRow), LedgerError> {
+    let account = hold_account(tx, hold_id).await?;
     if expected_account.is_some_and(|e| e != account) {
         // Another account's hold is reported as missing: its existence is not the caller's business.
         return Err(LedgerError::HoldNotFound(hold_id));
@@ -537,7 +676,10 @@ fn require_open(hold: &HoldRow, now: UnixSeconds) -> Result<(), LedgerError> {
         "held" if now >= hold.expires_at => Err(LedgerError::HoldExpired(hold.id)),
         "held" => Ok(()),
         "expired" => Err(LedgerError::HoldExpired(hold.id)),
-        other => Err(LedgerError::HoldSettled { hold_id: hold.id, status: other.to_owned() }),
+        other => Err(LedgerError::HoldSettled {
+            hold_id: hold.id,
+            status: other.to_owned(),
+        }),
     }
 }
 
@@ -559,7 +701,10 @@ pub async fn capture(
     require_open(&hold, now)?;
     settle_expiries(&mut tx, &mut a, now).await?;
     let grants = open_grants(&mut tx, a.id).await?;
-    let other_held = a.held.checked_sub(hold.amount).map_err(|_| LedgerError::Corrupt("held below hold".into()))?;
+    let other_held = a
+        .held
+        .checked_sub(hold.amount)
+        .map_err(|_| LedgerError::Corrupt("held below hold".into()))?;
     let plan = rules::plan_capture(&grants, hold.amount, other_held, actual, now);
     draw(&mut tx, &plan.allocations).await?;
     let mut paid_by = KindSplit::default();
@@ -587,7 +732,10 @@ pub async fn capture(
     .bind(hold.id)
     .execute(&mut *tx)
     .await?;
-    a.balance = a.balance.checked_sub(plan.charged).map_err(|_| LedgerError::Corrupt("charge below zero".into()))?;
+    a.balance = a
+        .balance
+        .checked_sub(plan.charged)
+        .map_err(|_| LedgerError::Corrupt("charge below zero".into()))?;
     a.held = other_held;
     // `next_expiry_at` may now point at a drained grant; that only makes the next
     // mutation look for expiries once more, so it is left as it is.
@@ -596,7 +744,19 @@ pub async fn capture(
         "released": plan.released, "shortfall": plan.shortfall,
     })
     .to_string();
-    append(&mut tx, &mut a, now, Entry { kind: "capture", amount: -db_int(plan.charged), grant_id: None, hold_id: Some(hold.id), detail: Some(detail) }).await?;
+    append(
+        &mut tx,
+        &mut a,
+        now,
+        Entry {
+            kind: "capture",
+            amount: -db_int(plan.charged),
+            grant_id: None,
+            hold_id: Some(hold.id),
+            detail: Some(detail),
+        },
+    )
+    .await?;
     save_account(&mut tx, &a).await?;
     let receipt = CaptureReceipt {
         hold_id: hold.id,
@@ -617,7 +777,13 @@ pub async fn capture(
 }
 
 /// Frees a whole hold without charging (the job did not run).
-pub async fn release(db: &Db, hold_id: i64, expected_account: Option<i64>, idem: Option<&Idempotency>, now: UnixSeconds) -> Result<ReleaseReceipt, LedgerError> {
+pub async fn release(
+    db: &Db,
+    hold_id: i64,
+    expected_account: Option<i64>,
+    idem: Option<&Idempotency>,
+    now: UnixSeconds,
+) -> Result<ReleaseReceipt, LedgerError> {
     let mut tx = db.begin_write().await?;
     let (mut a, hold) = lock_hold(db, &mut tx, hold_id, expected_account).await?;
     if let Some(done) = claim_key(&mut tx, idem, now).await? {
@@ -630,18 +796,47 @@ pub async fn release(db: &Db, hold_id: i64, expected_account: Option<i64>, idem:
     Ok(receipt)
 }
 
-async fn end_hold(tx: &mut Tx, a: &mut Account, hold: &HoldRow, status: &str, now: UnixSeconds) -> Result<ReleaseReceipt, LedgerError> {
+async fn end_hold(
+    tx: &mut Tx,
+    a: &mut Account,
+    hold: &HoldRow,
+    status: &str,
+    now: UnixSeconds,
+) -> Result<ReleaseReceipt, LedgerError> {
     sqlx::query("UPDATE holds SET status = $1, settled_at = $2, released = amount, charged = 0 WHERE id = $3")
         .bind(status)
         .bind(now)
         .bind(hold.id)
         .execute(&mut **tx)
         .await?;
-    a.held = a.held.checked_sub(hold.amount).map_err(|_| LedgerError::Corrupt("held below hold".into()))?;
-    let kind = if status == "expired" { "hold_expired" } else { "release" };
-    append(tx, a, now, Entry { kind, amount: 0, grant_id: None, hold_id: Some(hold.id), detail: None }).await?;
+    a.held = a
+        .held
+        .checked_sub(hold.amount)
+        .map_err(|_| LedgerError::Corrupt("held below hold".into()))?;
+    let kind = if status == "expired" {
+        "hold_expired"
+    } else {
+        "release"
+    };
+    append(
+        tx,
+        a,
+        now,
+        Entry {
+            kind,
+            amount: 0,
+            grant_id: None,
+            hold_id: Some(hold.id),
+            detail: None,
+        },
+    )
+    .await?;
     save_account(tx, a).await?;
-    Ok(ReleaseReceipt { hold_id: hold.id, account_id: a.id, released: hold.amount })
+    Ok(ReleaseReceipt {
+        hold_id: hold.id,
+        account_id: a.id,
+        released: hold.amount,
+    })
 }
 
 /// Returns the failed portion of a captured charge to the grants that paid it (P8).
@@ -681,23 +876,31 @@ pub async fn refund(
             })
         })
         .collect::<Result<_, _>>()?;
-    let all_grants: Vec<Grant> = sqlx::query("SELECT id, kind, remaining, expires_at FROM grants WHERE account_id = $1 AND expired = 0")
-        .bind(a.id)
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(grant_from_row)
-        .collect::<Result<_, _>>()?;
-    let parts = rules::plan_refund(&paid, &all_grants, amount, now).map_err(|rules::RefundError::MoreThanCharged { refundable }| LedgerError::RefundTooLarge { refundable })?;
+    let all_grants: Vec<Grant> = sqlx::query(
+        "SELECT id, kind, remaining, expires_at FROM grants WHERE account_id = $1 AND expired = 0",
+    )
+    .bind(a.id)
+    .fetch_all(&mut *tx)
+    .await?
+    .iter()
+    .map(grant_from_row)
+    .collect::<Result<_, _>>()?;
+    let parts = rules::plan_refund(&paid, &all_grants, amount, now).map_err(
+        |rules::RefundError::MoreThanCharged { refundable }| LedgerError::RefundTooLarge {
+            refundable,
+        },
+    )?;
 
     let mut returned_to = KindSplit::default();
     for part in &parts {
-        sqlx::query("UPDATE charge_parts SET refunded = refunded + $1 WHERE hold_id = $2 AND grant_id = $3")
-            .bind(db_int(part.amount))
-            .bind(hold.id)
-            .bind(part.paid_by)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE charge_parts SET refunded = refunded + $1 WHERE hold_id = $2 AND grant_id = $3",
+        )
+        .bind(db_int(part.amount))
+        .bind(hold.id)
+        .bind(part.paid_by)
+        .execute(&mut *tx)
+        .await?;
         let to = match part.to {
             Some(id) => id,
             None => {
@@ -714,29 +917,64 @@ pub async fn refund(
                 .await?
             }
         };
-        let kind: String = sqlx::query_scalar("UPDATE grants SET remaining = remaining + $1 WHERE id = $2 RETURNING kind")
-            .bind(db_int(part.amount))
-            .bind(to)
-            .fetch_one(&mut *tx)
-            .await?;
-        returned_to.add(GrantKind::parse(&kind).ok_or_else(|| LedgerError::Corrupt(kind.clone()))?, part.amount)?;
+        let kind: String = sqlx::query_scalar(
+            "UPDATE grants SET remaining = remaining + $1 WHERE id = $2 RETURNING kind",
+        )
+        .bind(db_int(part.amount))
+        .bind(to)
+        .fetch_one(&mut *tx)
+        .await?;
+        returned_to.add(
+            GrantKind::parse(&kind).ok_or_else(|| LedgerError::Corrupt(kind.clone()))?,
+            part.amount,
+        )?;
     }
-    sqlx::query("UPDATE holds SET refunded = refunded + $1 WHERE id = $2").bind(db_int(amount)).bind(hold.id).execute(&mut *tx).await?;
-    a.balance = a.balance.checked_add(amount).map_err(|_| LedgerError::OutOfRange)?;
+    sqlx::query("UPDATE holds SET refunded = refunded + $1 WHERE id = $2")
+        .bind(db_int(amount))
+        .bind(hold.id)
+        .execute(&mut *tx)
+        .await?;
+    a.balance = a
+        .balance
+        .checked_add(amount)
+        .map_err(|_| LedgerError::OutOfRange)?;
     a.next_expiry_at = next_expiry(&mut tx, a.id).await?;
     let detail = serde_json::json!({ "reason": reason, "refunded": amount, "already_refunded": hold.refunded }).to_string();
-    append(&mut tx, &mut a, now, Entry { kind: "refund", amount: db_int(amount), grant_id: None, hold_id: Some(hold.id), detail: Some(detail) }).await?;
+    append(
+        &mut tx,
+        &mut a,
+        now,
+        Entry {
+            kind: "refund",
+            amount: db_int(amount),
+            grant_id: None,
+            hold_id: Some(hold.id),
+            detail: Some(detail),
+        },
+    )
+    .await?;
     save_account(&mut tx, &a).await?;
-    let receipt = RefundReceipt { hold_id: hold.id, account_id: a.id, refunded: amount, returned_to, reason: reason.to_owned(), balance_after: a.balance };
+    let receipt = RefundReceipt {
+        hold_id: hold.id,
+        account_id: a.id,
+        refunded: amount,
+        returned_to,
+        reason: reason.to_owned(),
+        balance_after: a.balance,
+    };
     store_response(&mut tx, idem, &receipt).await?;
     tx.commit().await?;
     Ok(receipt)
 }
 
 /// Releases holds left open past their expiry (a crashed worker never locks credits
-/// forever). Safe to run from several instances: on PostgreSQL each claims different
-/// holds with `SKIP LOCKED`; each hold is re-checked under its account's lock.
-pub async fn expire_stale_holds(db: &Db, now: UnixSeconds, limit: i64) -> Result<usize, LedgerError> {
+/// forever). Safe to run from several instances at once: each hold is re-checked under its
+/// account's lock, so a hold another instance (or its worker) settled first is skipped.
+pub async fn expire_stale_holds(
+    db: &Db,
+    now: UnixSeconds,
+    limit: i64,
+) -> Result<usize, LedgerError> {
     let due: Vec<i64> = sqlx::query_scalar("SELECT id FROM holds WHERE status = 'held' AND expires_at <= $1 ORDER BY expires_at LIMIT $2")
         .bind(now)
         .bind(limit)
@@ -800,7 +1038,12 @@ pub async fn balance(db: &Db, account: i64, now: UnixSeconds) -> Result<BalanceV
 }
 
 /// A page of the journal, newest first, starting below `before_seq` when given.
-pub async fn journal(db: &Db, account: i64, before_seq: Option<i64>, limit: i64) -> Result<Vec<JournalEntry>, LedgerError> {
+pub async fn journal(
+    db: &Db,
+    account: i64,
+    before_seq: Option<i64>,
+    limit: i64,
+) -> Result<Vec<JournalEntry>, LedgerError> {
     let rows = sqlx::query(
         "SELECT seq, at, kind, amount, balance_after, held_after, grant_id, hold_id, detail FROM journal \
          WHERE account_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3",
@@ -828,7 +1071,13 @@ pub async fn journal(db: &Db, account: i64, before_seq: Option<i64>, limit: i64)
 }
 
 pub async fn account_exists(db: &Db, account: i64) -> Result<bool, LedgerError> {
-    Ok(sqlx::query_scalar::<_, i64>("SELECT id FROM accounts WHERE id = $1").bind(account).fetch_optional(db.reader()).await?.is_some())
+    Ok(
+        sqlx::query_scalar::<_, i64>("SELECT id FROM accounts WHERE id = $1")
+            .bind(account)
+            .fetch_optional(db.reader())
+            .await?
+            .is_some(),
+    )
 }
 
 /// Recomputes every account's totals from its journal, grants and holds, and reports each
@@ -858,12 +1107,21 @@ pub async fn verify(db: &Db) -> Result<Vec<Discrepancy>, LedgerError> {
         let last_held: Option<i64> = r.try_get("last_held")?;
         let grants_sum: i64 = r.try_get("grants_sum")?;
         let holds_sum: i64 = r.try_get("holds_sum")?;
-        let mut report = |what: String| out.push(Discrepancy { account_id: id, what });
+        let mut report = |what: String| {
+            out.push(Discrepancy {
+                account_id: id,
+                what,
+            })
+        };
         if journal_sum != balance {
-            report(format!("balance {balance} but the journal sums to {journal_sum}"));
+            report(format!(
+                "balance {balance} but the journal sums to {journal_sum}"
+            ));
         }
         if grants_sum != balance {
-            report(format!("balance {balance} but the grants hold {grants_sum}"));
+            report(format!(
+                "balance {balance} but the grants hold {grants_sum}"
+            ));
         }
         if holds_sum != held {
             report(format!("held {held} but open holds total {holds_sum}"));
@@ -872,8 +1130,23 @@ pub async fn verify(db: &Db) -> Result<Vec<Discrepancy>, LedgerError> {
             report(format!("journal sequence at {seq} but {entries} entries"));
         }
         if last_balance.unwrap_or(0) != balance || last_held.unwrap_or(0) != held {
-            report(format!("the last journal entry says balance {last_balance:?} held {last_held:?}"));
+            report(format!(
+                "the last journal entry says balance {last_balance:?} held {last_held:?}"
+            ));
         }
     }
     Ok(out)
+}
+
+/// The operation of a hold of `account` (to price its actual output before capture).
+pub async fn hold_operation(db: &Db, hold_id: i64, account: i64) -> Result<Operation, LedgerError> {
+    let row: Option<(i64, String)> =
+        sqlx::query_as("SELECT account_id, operation FROM holds WHERE id = $1")
+            .bind(hold_id)
+            .fetch_optional(db.reader())
+            .await?;
+    match row {
+        Some((owner, op)) if owner == account => parse_operation(&op),
+        _ => Err(LedgerError::HoldNotFound(hold_id)),
+    }
 }

@@ -12,6 +12,7 @@
 //! processes. PostgreSQL uses one pool and row locks.
 
 pub mod ledger;
+pub mod tokens;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
@@ -39,7 +40,10 @@ pub struct Db {
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error("could not create the database directory {path}: {source}")]
-    Directory { path: String, source: std::io::Error },
+    Directory {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("could not connect to the database: {0}")]
     Connect(#[source] sqlx::Error),
     #[error("migrations failed: {0}")]
@@ -60,7 +64,11 @@ impl Db {
                 .connect(url)
                 .await
                 .map_err(DbError::Connect)?;
-            return Ok(Db { backend: Backend::Postgres, read: pool.clone(), write: pool });
+            return Ok(Db {
+                backend: Backend::Postgres,
+                read: pool.clone(),
+                write: pool,
+            });
         }
         let url = sqlite_url_with_create(url)?;
         let open = |max: u32| {
@@ -81,7 +89,11 @@ impl Db {
         };
         let write = open(1).await.map_err(DbError::Connect)?;
         let read = open(max_connections).await.map_err(DbError::Connect)?;
-        Ok(Db { backend: Backend::Sqlite, read, write })
+        Ok(Db {
+            backend: Backend::Sqlite,
+            read,
+            write,
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -124,9 +136,11 @@ impl Db {
 
     /// The versions of the applied migrations, oldest first.
     pub async fn applied_migrations(&self) -> Result<Vec<i64>, DbError> {
-        Ok(sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success ORDER BY version")
-            .fetch_all(&self.read)
-            .await?)
+        Ok(sqlx::query_scalar(
+            "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
+        )
+        .fetch_all(&self.read)
+        .await?)
     }
 
     /// The number of migrations this build knows about.
@@ -149,12 +163,19 @@ impl Db {
 /// Makes sure the SQLite file can be created: its directory exists and the URL asks for
 /// read-write-create mode.
 fn sqlite_url_with_create(url: &str) -> Result<String, DbError> {
-    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
     let (file, query) = path.split_once('?').unwrap_or((path, ""));
     if file != ":memory:"
-        && let Some(dir) = std::path::Path::new(file).parent().filter(|d| !d.as_os_str().is_empty())
+        && let Some(dir) = std::path::Path::new(file)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
     {
-        std::fs::create_dir_all(dir).map_err(|source| DbError::Directory { path: dir.display().to_string(), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| DbError::Directory {
+            path: dir.display().to_string(),
+            source,
+        })?;
     }
     Ok(if query.contains("mode=") {
         url.to_owned()

@@ -1,3 +1,4 @@
 //! Application services: what the server functions and API routes call.
 
 pub mod faq;
+pub mod usage;

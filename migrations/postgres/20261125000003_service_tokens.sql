@@ -1,0 +1,11 @@
+-- Tokens the generation services use for the usage API. Only a SHA-256 hash of each
+-- token is stored; the token itself is shown once, when it is created.
+CREATE TABLE service_tokens (
+    id          BIGSERIAL PRIMARY KEY,
+    name        TEXT    NOT NULL,
+    token_hash  TEXT    NOT NULL,
+    created_at  BIGINT NOT NULL,
+    revoked_at  BIGINT,
+    CONSTRAINT service_tokens_hash_unique UNIQUE (token_hash)
+);
+CREATE UNIQUE INDEX service_tokens_active_name ON service_tokens (name) WHERE revoked_at IS NULL;

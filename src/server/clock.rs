@@ -1,0 +1,40 @@
+//! The clock every rule reads the time from. Tests and demo mode move it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+#[derive(Clone, Debug, Default)]
+pub struct Clock {
+    /// Seconds added to the system time (demo mode can move time forward).
+    offset: Arc<AtomicI64>,
+    /// When set, the time stands still at this instant (tests).
+    fixed: Option<Arc<AtomicI64>>,
+}
+
+impl Clock {
+    pub fn system() -> Self {
+        Clock::default()
+    }
+
+    /// A clock that stands at `at` until moved.
+    pub fn fixed(at: i64) -> Self {
+        Clock {
+            offset: Arc::default(),
+            fixed: Some(Arc::new(AtomicI64::new(at))),
+        }
+    }
+
+    /// Unix seconds, UTC.
+    pub fn now(&self) -> i64 {
+        let base = match &self.fixed {
+            Some(at) => at.load(Ordering::SeqCst),
+            None => chrono::Utc::now().timestamp(),
+        };
+        base + self.offset.load(Ordering::SeqCst)
+    }
+
+    /// Moves the clock forward by `secs`.
+    pub fn advance(&self, secs: i64) {
+        self.offset.fetch_add(secs, Ordering::SeqCst);
+    }
+}

@@ -1,0 +1,166 @@
+//! What the usage API does, between HTTP and storage: prices operations with the
+//! configured price book and turns ledger errors into customer-facing ones.
+
+use crate::domain::credits::Credits;
+use crate::domain::pricing::Operation;
+use crate::error::AppError;
+use crate::server::api_error::from_ledger;
+use crate::server::db::ledger::{
+    self, CaptureReceipt, HoldReceipt, Idempotency, NewHold, RefundReceipt, ReleaseReceipt,
+};
+use crate::server::state::AppState;
+
+/// How long a hold lasts before the expiry job releases it.
+pub const HOLD_TTL_SECS: i64 = 15 * 60;
+
+/// The price of `quantity` units of `operation` (the estimate for a request, the actual
+/// cost for an output: one function, P2).
+pub fn price(
+    state: &AppState,
+    operation: Operation,
+    quantity: u64,
+) -> Result<(Credits, String), AppError> {
+    let rule = state
+        .config
+        .catalog
+        .price_book
+        .rule(operation)
+        .ok_or_else(|| {
+            tracing::error!(operation = operation.key(), "the price book has no rule");
+            AppError::Internal
+        })?;
+    let credits = rule
+        .price(quantity)
+        .map_err(|_| AppError::bad_request("The quantity is too large to price."))?;
+    Ok((credits, rule.describe()))
+}
+
+fn top_up_url(state: &AppState) -> String {
+    format!("{}/subscription#top-up", state.config.public_url)
+}
+
+fn ledger_err(state: &AppState) -> impl Fn(ledger::LedgerError) -> AppError + '_ {
+    move |e| from_ledger(e, &top_up_url(state))
+}
+
+pub async fn reserve(
+    state: &AppState,
+    account: i64,
+    operation: Operation,
+    quantity: u64,
+    idem: &Idempotency,
+) -> Result<HoldReceipt, AppError> {
+    if quantity == 0 {
+        return Err(AppError::bad_request("The quantity must be at least 1."));
+    }
+    let (estimate, _) = price(state, operation, quantity)?;
+    let now = state.clock.now();
+    let hold = NewHold {
+        operation,
+        quantity,
+        estimate,
+        amount: estimate,
+        expires_at: now + HOLD_TTL_SECS,
+    };
+    ledger::reserve(&state.db, account, hold, Some(idem), now)
+        .await
+        .map_err(ledger_err(state))
+}
+
+pub async fn capture(
+    state: &AppState,
+    account: i64,
+    hold_id: i64,
+    actual_quantity: u64,
+    idem: &Idempotency,
+) -> Result<CaptureReceipt, AppError> {
+    let operation = ledger::hold_operation(&state.db, hold_id, account)
+        .await
+        .map_err(ledger_err(state))?;
+    let (actual, _) = price(state, operation, actual_quantity)?;
+    ledger::capture(
+        &state.db,
+        hold_id,
+        Some(account),
+        actual_quantity,
+        actual,
+        Some(idem),
+        state.clock.now(),
+    )
+    .await
+    .map_err(ledger_err(state))
+}
+
+pub async fn release(
+    state: &AppState,
+    account: i64,
+    hold_id: i64,
+    idem: &Idempotency,
+) -> Result<ReleaseReceipt, AppError> {
+    ledger::release(
+        &state.db,
+        hold_id,
+        Some(account),
+        Some(idem),
+        state.clock.now(),
+    )
+    .await
+    .map_err(ledger_err(state))
+}
+
+pub async fn refund(
+    state: &AppState,
+    account: i64,
+    hold_id: i64,
+    credits: u64,
+    reason: &str,
+    idem: &Idempotency,
+) -> Result<RefundReceipt, AppError> {
+    let amount = Credits::new(credits)
+        .map_err(|_| AppError::bad_request("The amount is larger than the ledger can hold."))?;
+    if amount.is_zero() {
+        return Err(AppError::bad_request(
+            "The amount to refund must be at least 1 credit.",
+        ));
+    }
+    let reason = reason.trim();
+    if reason.is_empty() || reason.len() > 500 {
+        return Err(AppError::bad_request(
+            "Give a reason for the refund (1-500 characters); the customer sees it on the receipt.",
+        ));
+    }
+    ledger::refund(
+        &state.db,
+        hold_id,
+        Some(account),
+        amount,
+        reason,
+        Some(idem),
+        state.clock.now(),
+    )
+    .await
+    .map_err(ledger_err(state))
+}
+
+pub async fn balance(state: &AppState, account: i64) -> Result<ledger::BalanceView, AppError> {
+    ledger::balance(&state.db, account, state.clock.now())
+        .await
+        .map_err(ledger_err(state))
+}
+
+pub async fn journal(
+    state: &AppState,
+    account: i64,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<ledger::JournalEntry>, AppError> {
+    if !ledger::account_exists(&state.db, account)
+        .await
+        .map_err(ledger_err(state))?
+    {
+        return Err(AppError::not_found(format!("Account {account}")));
+    }
+    ledger::journal(&state.db, account, before, limit)
+        .await
+        .map_err(ledger_err(state))
+}

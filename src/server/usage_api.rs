@@ -1,0 +1,341 @@
+//! The usage API the generation services call: JSON over HTTP under `/api/v1`, with a
+//! service token (`Authorization: Bearer sbt_…`). Every mutation needs an
+//! `Idempotency-Key` header: a retry with the same key and body returns the first result.
+//!
+//! The OpenAPI document at `/api/v1/openapi.json` is generated from the handlers below.
+
+use crate::domain::credits::Credits;
+use crate::domain::pricing::Operation;
+use crate::error::AppError;
+use crate::server::api_error::{ApiError, ErrorBody};
+use crate::server::db::ledger::{
+    BalanceView, CaptureReceipt, HoldReceipt, Idempotency, JournalEntry, RefundReceipt,
+    ReleaseReceipt,
+};
+use crate::server::db::tokens::{self, ServiceToken};
+use crate::server::services::usage;
+use crate::server::state::AppState;
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// The largest JSON body the usage API reads.
+const MAX_JSON_BYTES: usize = 16 * 1024;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Studio Billing usage API", version = "1", description = "Estimate, reserve, capture, release and refund credits for AI operations."),
+    modifiers(&BearerAuth),
+    components(schemas(ErrorBody)),
+    security(("service_token" = []))
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "service_token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The usage API's routes and the OpenAPI document describing them.
+pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(estimate))
+        .routes(routes!(reserve))
+        .routes(routes!(capture))
+        .routes(routes!(release))
+        .routes(routes!(refund))
+        .routes(routes!(balance))
+        .routes(routes!(journal))
+        .split_for_parts();
+    let served = doc.clone();
+    let router = router
+        .route(
+            "/api/v1/openapi.json",
+            axum::routing::get(move || std::future::ready(Json(served.clone()))),
+        )
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_JSON_BYTES));
+    (router, doc)
+}
+
+// ---- Extractors: who is asking, the idempotency key, the JSON body.
+
+/// A caller with a valid, unrevoked service token.
+pub struct ServiceCaller(pub ServiceToken);
+
+impl FromRequestParts<AppState> for ServiceCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let presented = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or(ApiError(AppError::Unauthorized))?;
+        match tokens::authenticate(&state.db, presented.trim()).await {
+            Ok(Some(token)) => Ok(ServiceCaller(token)),
+            Ok(None) => Err(ApiError(AppError::Unauthorized)),
+            Err(e) => {
+                tracing::error!(error = %e, "token lookup failed");
+                Err(ApiError(AppError::Internal))
+            }
+        }
+    }
+}
+
+/// The `Idempotency-Key` header: 1-255 visible ASCII characters.
+pub struct IdempotencyKey(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let key = parts
+            .headers
+            .get("idempotency-key")
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| ApiError(AppError::bad_request("Send an Idempotency-Key header with every change, so a retry never applies twice.")))?;
+        if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(ApiError(AppError::bad_request(
+                "The Idempotency-Key must be 1-255 visible ASCII characters.",
+            )));
+        }
+        Ok(IdempotencyKey(key.to_owned()))
+    }
+}
+
+/// A JSON body whose rejections are answered in the API's error shape.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);
+
+fn idempotency(
+    caller: &ServiceCaller,
+    key: IdempotencyKey,
+    route: &str,
+    body: &impl Serialize,
+) -> Idempotency {
+    let mut hasher = Sha256::new();
+    hasher.update(route.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(serde_json::to_vec(body).unwrap_or_default());
+    Idempotency {
+        scope: format!("service:{}", caller.0.name),
+        key: key.0,
+        request_hash: hex::encode(hasher.finalize()),
+    }
+}
+
+// ---- Bodies.
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EstimateRequest {
+    pub operation: Operation,
+    /// Units of what drives the cost: messages, characters, seconds of audio or generations.
+    pub quantity: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Estimate {
+    pub operation: Operation,
+    pub quantity: u64,
+    pub credits: Credits,
+    /// The price book's rule, e.g. "2 credits per 1,000 characters".
+    pub rule: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReserveRequest {
+    pub operation: Operation,
+    /// The requested size; the hold is the estimate for it.
+    pub quantity: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureRequest {
+    /// The real size of the output; the charge is priced from it.
+    pub actual_quantity: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundRequest {
+    /// Credits of the charge that paid for the failed portion.
+    pub credits: u64,
+    /// Why, in words the customer reads on the receipt.
+    pub reason: String,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct JournalQuery {
+    /// Entries with a sequence number below this (the `next_before` of the previous page).
+    pub before: Option<i64>,
+    /// Page size, 1-200 (default 50).
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct JournalPage {
+    /// Newest first.
+    pub entries: Vec<JournalEntry>,
+    /// Pass as `before` for the next page; absent on the last page.
+    pub next_before: Option<i64>,
+}
+
+// ---- Handlers.
+
+/// Estimate what an operation of a given size will cost.
+#[utoipa::path(post, path = "/api/v1/estimates", tag = "usage", request_body = EstimateRequest,
+    responses((status = 200, body = Estimate), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn estimate(
+    _caller: ServiceCaller,
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<EstimateRequest>,
+) -> Result<Json<Estimate>, ApiError> {
+    let (credits, rule) = usage::price(&state, req.operation, req.quantity)?;
+    Ok(Json(Estimate {
+        operation: req.operation,
+        quantity: req.quantity,
+        credits,
+        rule,
+    }))
+}
+
+/// Reserve the estimate of an operation before the job starts. All or nothing: too low a
+/// balance is a 402 and reserves nothing (P10).
+#[utoipa::path(post, path = "/api/v1/accounts/{account_id}/holds", tag = "usage", request_body = ReserveRequest,
+    params(("account_id" = i64, Path), ("Idempotency-Key" = String, Header)),
+    responses((status = 201, body = HoldReceipt), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 402, description = "Too low a balance (P10)", body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn reserve(
+    caller: ServiceCaller,
+    State(state): State<AppState>,
+    Path(account_id): Path<i64>,
+    key: IdempotencyKey,
+    ApiJson(req): ApiJson<ReserveRequest>,
+) -> Result<(StatusCode, Json<HoldReceipt>), ApiError> {
+    let idem = idempotency(&caller, key, &format!("reserve:{account_id}"), &req);
+    let receipt = usage::reserve(&state, account_id, req.operation, req.quantity, &idem).await?;
+    Ok((StatusCode::CREATED, Json(receipt)))
+}
+
+/// Charge the actual cost of a finished job and free the rest of its hold (P2).
+#[utoipa::path(post, path = "/api/v1/accounts/{account_id}/holds/{hold_id}/capture", tag = "usage", request_body = CaptureRequest,
+    params(("account_id" = i64, Path), ("hold_id" = i64, Path), ("Idempotency-Key" = String, Header)),
+    responses((status = 200, body = CaptureReceipt), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn capture(
+    caller: ServiceCaller,
+    State(state): State<AppState>,
+    Path((account_id, hold_id)): Path<(i64, i64)>,
+    key: IdempotencyKey,
+    ApiJson(req): ApiJson<CaptureRequest>,
+) -> Result<Json<CaptureReceipt>, ApiError> {
+    let idem = idempotency(
+        &caller,
+        key,
+        &format!("capture:{account_id}:{hold_id}"),
+        &req,
+    );
+    Ok(Json(
+        usage::capture(&state, account_id, hold_id, req.actual_quantity, &idem).await?,
+    ))
+}
+
+/// Free a whole hold: the job never ran.
+#[utoipa::path(post, path = "/api/v1/accounts/{account_id}/holds/{hold_id}/release", tag = "usage",
+    params(("account_id" = i64, Path), ("hold_id" = i64, Path), ("Idempotency-Key" = String, Header)),
+    responses((status = 200, body = ReleaseReceipt), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn release(
+    caller: ServiceCaller,
+    State(state): State<AppState>,
+    Path((account_id, hold_id)): Path<(i64, i64)>,
+    key: IdempotencyKey,
+) -> Result<Json<ReleaseReceipt>, ApiError> {
+    let idem = idempotency(
+        &caller,
+        key,
+        &format!("release:{account_id}:{hold_id}"),
+        &(),
+    );
+    Ok(Json(
+        usage::release(&state, account_id, hold_id, &idem).await?,
+    ))
+}
+
+/// Credit back the failed portion of a captured charge, to the grants that paid it (P8).
+#[utoipa::path(post, path = "/api/v1/accounts/{account_id}/holds/{hold_id}/refund", tag = "usage", request_body = RefundRequest,
+    params(("account_id" = i64, Path), ("hold_id" = i64, Path), ("Idempotency-Key" = String, Header)),
+    responses((status = 200, body = RefundReceipt), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+async fn refund(
+    caller: ServiceCaller,
+    State(state): State<AppState>,
+    Path((account_id, hold_id)): Path<(i64, i64)>,
+    key: IdempotencyKey,
+    ApiJson(req): ApiJson<RefundRequest>,
+) -> Result<Json<RefundReceipt>, ApiError> {
+    let idem = idempotency(
+        &caller,
+        key,
+        &format!("refund:{account_id}:{hold_id}"),
+        &req,
+    );
+    Ok(Json(
+        usage::refund(&state, account_id, hold_id, req.credits, &req.reason, &idem).await?,
+    ))
+}
+
+/// An account's balance: total, by kind, held and available.
+#[utoipa::path(get, path = "/api/v1/accounts/{account_id}/balance", tag = "usage", params(("account_id" = i64, Path)),
+    responses((status = 200, body = BalanceView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn balance(
+    _caller: ServiceCaller,
+    State(state): State<AppState>,
+    Path(account_id): Path<i64>,
+) -> Result<Json<BalanceView>, ApiError> {
+    Ok(Json(usage::balance(&state, account_id).await?))
+}
+
+/// An account's journal, newest first, a page at a time.
+#[utoipa::path(get, path = "/api/v1/accounts/{account_id}/journal", tag = "usage", params(("account_id" = i64, Path), JournalQuery),
+    responses((status = 200, body = JournalPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn journal(
+    _caller: ServiceCaller,
+    State(state): State<AppState>,
+    Path(account_id): Path<i64>,
+    Query(q): Query<JournalQuery>,
+) -> Result<Json<JournalPage>, ApiError> {
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(AppError::bad_request("The limit must be between 1 and 200.").into());
+    }
+    let entries = usage::journal(&state, account_id, q.before, limit).await?;
+    let next_before = (entries.len() as i64 == limit)
+        .then(|| entries.last().map(|e| e.seq))
+        .flatten();
+    Ok(Json(JournalPage {
+        entries,
+        next_before,
+    }))
+}
