@@ -1,5 +1,6 @@
 //! The `studio-billing` command line.
 
+use crate::server::bench;
 use crate::server::clock::Clock;
 use crate::server::config::Config;
 use crate::server::db::{Db, ledger, tokens};
@@ -37,6 +38,25 @@ pub enum Command {
     Ledger {
         #[command(subcommand)]
         action: LedgerAction,
+    },
+    /// Measure performance against DATABASE_URL (writes benchmark accounts to it).
+    Bench {
+        #[command(subcommand)]
+        action: BenchAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchAction {
+    /// Reserve -> capture cycles: W workers over A accounts for D seconds; prints cycles
+    /// per second and p50/p99 latency of each operation.
+    Ledger {
+        #[arg(long, short = 'w', default_value_t = 20)]
+        workers: usize,
+        #[arg(long, short = 'a', default_value_t = 50)]
+        accounts: usize,
+        #[arg(long, short = 'd', default_value_t = 30)]
+        seconds: u64,
     },
 }
 
@@ -78,6 +98,24 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Ledger {
             action: LedgerAction::Verify,
         } => verify(config).await,
+        Command::Bench {
+            action:
+                BenchAction::Ledger {
+                    workers,
+                    accounts,
+                    seconds,
+                },
+        } => {
+            bench_ledger(
+                config,
+                bench::LedgerBench {
+                    workers,
+                    accounts,
+                    seconds,
+                },
+            )
+            .await
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -140,6 +178,19 @@ async fn verify(config: Config) -> CliResult {
         println!("account {}: {}", p.account_id, p.what);
     }
     Err(format!("ledger verify found {} difference(s)", problems.len()).into())
+}
+
+async fn bench_ledger(mut config: Config, b: bench::LedgerBench) -> CliResult {
+    if b.workers == 0 || b.accounts == 0 || b.seconds == 0 {
+        return Err("workers, accounts and seconds must each be at least 1".into());
+    }
+    // One connection per worker, so the pool is not what is measured.
+    config.database_max_connections = config.database_max_connections.max(b.workers as u32 + 2);
+    let db = open(&config).await?;
+    let mut report = bench::run(&db, b, Clock::system().now()).await?;
+    report.print(db.backend_name(), &b);
+    db.close().await;
+    Ok(())
 }
 
 async fn serve(config: Config) -> CliResult {

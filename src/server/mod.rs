@@ -1,6 +1,7 @@
 //! Server-only code: configuration, state, storage, HTTP plumbing, services.
 
 pub mod api_error;
+pub mod bench;
 pub mod cli;
 pub mod clock;
 pub mod config;
