@@ -88,10 +88,11 @@ async fn changing_the_configuration_changes_the_faq(backend: Backend) {
 async fn faq_search_works_without_javascript(backend: Backend) {
     let app = TestApp::start(backend).await;
     let html = app.get("/faq?q=refunded").await.body;
+    // The <details> that holds the answer with this anchor carries `hidden` when filtered out.
     let visible = |slug: &str| {
         let start = html.find(&format!("id=\"{slug}\"")).expect("entry present");
-        let tag_start = html[..start].rfind('<').unwrap();
-        let tag = &html[tag_start..start + html[start..].find('>').unwrap()];
+        let details = html[..start].rfind("<details").unwrap();
+        let tag = &html[details..details + html[details..].find('>').unwrap()];
         !tag.contains("hidden")
     };
     assert!(visible("are-subscription-fees-refunded"));

@@ -516,7 +516,40 @@ async fn sixty_four_concurrent_workers_never_overspend_or_lose_a_credit(backend:
     t.cleanup().await;
 }
 
+async fn verify_reports_a_balance_that_disagrees_with_the_journal(backend: Backend) {
+    let t = TestDb::migrated(backend).await;
+    let a = account(&t.db, "verify@test").await;
+    give(&t.db, a, GrantKind::Topup, 100, None, T0).await;
+    assert_consistent(&t.db).await;
+    // Tamper with the running total behind the ledger's back.
+    sqlx::query("UPDATE accounts SET balance = 150 WHERE id = $1")
+        .bind(a)
+        .execute(t.db.reader())
+        .await
+        .unwrap();
+    let problems = ledger::verify(&t.db).await.unwrap();
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.account_id == a && p.what.contains("journal sums to 100")),
+        "{problems:?}"
+    );
+    // And the journal refuses to be rewritten.
+    let err = sqlx::query("UPDATE journal SET amount = 150 WHERE account_id = $1")
+        .bind(a)
+        .execute(t.db.reader())
+        .await;
+    assert!(err.is_err(), "the journal is append-only");
+    let err = sqlx::query("DELETE FROM journal WHERE account_id = $1")
+        .bind(a)
+        .execute(t.db.reader())
+        .await;
+    assert!(err.is_err(), "the journal is append-only");
+    t.cleanup().await;
+}
+
 on_both_backends!(
+    verify_reports_a_balance_that_disagrees_with_the_journal,
     p2_capture_charges_the_actual_cost_and_frees_the_rest,
     capture_beyond_the_balance_charges_what_it_can_and_never_goes_negative,
     p3_subscription_credits_expire_at_the_period_end,

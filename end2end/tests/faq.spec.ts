@@ -1,5 +1,11 @@
 import { expect, test } from '@playwright/test';
+import type { Page } from '@playwright/test';
 import { jsOn, open } from './helpers';
+
+/** The <details> of the answer with this anchor. */
+function entryOf(page: Page, slug: string) {
+  return page.locator(`details.faq-entry:has(#${slug})`);
+}
 
 test.describe('Credits & Billing FAQ', () => {
   test('renders one heading, every group and its questions', async ({ page }, testInfo) => {
@@ -26,21 +32,21 @@ test.describe('Credits & Billing FAQ', () => {
       await expect(entry).toHaveAttribute('open', '');
       await expect(entry.locator('.answer')).toBeVisible();
     }
-    await expect(page.locator('#do-credits-expire .answer')).toContainText('Top-up credits never expire.');
-    await expect(page.locator('#i-was-charged-incorrectly .answer')).toContainText('support@brainports.ai');
+    await expect(page.locator('#do-credits-expire')).toContainText('Top-up credits never expire.');
+    await expect(page.locator('#i-was-charged-incorrectly')).toContainText('support@brainports.ai');
   });
 
   test('a deep link opens its answer', async ({ page }, testInfo) => {
-    test.skip(!jsOn(testInfo), 'opening a linked <details> needs JavaScript; without it the link scrolls to the question');
     await open(page, testInfo, '/faq#do-credits-expire');
-    const entry = page.locator('#do-credits-expire');
+    const entry = entryOf(page, 'do-credits-expire');
     await expect(entry).toHaveAttribute('open', '');
     await expect(entry.getByText('Top-up credits never expire.')).toBeVisible();
-    await expect(page.locator('#what-are-credits')).not.toHaveAttribute('open', '');
+    await expect(entryOf(page, 'what-are-credits')).not.toHaveAttribute('open', '');
 
-    // Following an in-page link to another answer opens that one too.
+    // Following a link to another answer opens that one too.
     await page.goto('/faq#what-happens-when-i-run-out');
-    await expect(page.locator('#what-happens-when-i-run-out')).toHaveAttribute('open', '');
+    await expect(entryOf(page, 'what-happens-when-i-run-out')).toHaveAttribute('open', '');
+    await expect(page.locator('#what-happens-when-i-run-out')).toBeInViewport();
   });
 
   test('search filters the questions as you type', async ({ page }, testInfo) => {
@@ -48,8 +54,8 @@ test.describe('Credits & Billing FAQ', () => {
     await open(page, testInfo, '/faq');
     const search = page.getByRole('searchbox', { name: 'Search the questions' });
     await search.pressSequentially('refund');
-    await expect(page.locator('#are-subscription-fees-refunded')).toBeVisible();
-    await expect(page.locator('#do-credits-expire')).toBeHidden();
+    await expect(entryOf(page, 'are-subscription-fees-refunded')).toBeVisible();
+    await expect(entryOf(page, 'do-credits-expire')).toBeHidden();
     await expect(page).toHaveURL(/\/faq$/); // filtered in place, no page load
     await expect(page.getByRole('status').filter({ hasText: 'match' })).toBeVisible();
 
@@ -69,18 +75,18 @@ test.describe('Credits & Billing FAQ', () => {
     await page.getByRole('searchbox', { name: 'Search the questions' }).fill('grace period');
     await page.getByRole('button', { name: 'Search' }).click();
     await expect(page).toHaveURL(/\/faq\?q=grace(\+|%20)period/);
-    await expect(page.locator('#what-is-the-grace-period')).toBeVisible();
-    await expect(page.locator('#what-are-credits')).toBeHidden();
+    await expect(entryOf(page, 'what-is-the-grace-period')).toBeVisible();
+    await expect(entryOf(page, 'what-are-credits')).toBeHidden();
   });
 
   test('works from the keyboard alone', async ({ page }, testInfo) => {
     await open(page, testInfo, '/faq');
     await page.keyboard.press('Tab');
     await expect(page.getByRole('link', { name: 'Skip to content' })).toBeFocused();
-    const summary = page.locator('#which-credits-are-used-first summary');
-    await summary.focus();
+    const entry = entryOf(page, 'which-credits-are-used-first');
+    await entry.locator('summary').focus();
     await page.keyboard.press('Enter');
-    await expect(page.locator('#which-credits-are-used-first')).toHaveAttribute('open', '');
+    await expect(entry).toHaveAttribute('open', '');
     await expect(page.getByText('Subscription credits are always spent first.')).toBeVisible();
   });
 

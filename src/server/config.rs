@@ -61,6 +61,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Where cargo-leptos put the site (wasm, js, css, assets).
     pub site_root: String,
+    /// How long a hold lasts unsettled before the expiry job releases it.
+    pub hold_ttl_secs: i64,
     pub catalog: Catalog,
 }
 
@@ -190,6 +192,21 @@ impl Config {
             Some(other) => return Err(invalid("LOG_FORMAT", other, "expected human or json")),
         };
 
+        let hold_ttl_secs = match get("STUDIO_HOLD_TTL_SECS") {
+            None => 900,
+            Some(v) => v
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (10..=86_400).contains(n))
+                .ok_or_else(|| {
+                    invalid(
+                        "STUDIO_HOLD_TTL_SECS",
+                        &v,
+                        "expected seconds between 10 and 86400",
+                    )
+                })?,
+        };
+
         let site_root = get("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".to_owned());
 
         let catalog_text = match get("STUDIO_CATALOG_FILE") {
@@ -211,6 +228,7 @@ impl Config {
             secret_key,
             log_format,
             site_root,
+            hold_ttl_secs,
             catalog,
         })
     }

@@ -10,9 +10,6 @@ use crate::server::db::ledger::{
 };
 use crate::server::state::AppState;
 
-/// How long a hold lasts before the expiry job releases it.
-pub const HOLD_TTL_SECS: i64 = 15 * 60;
-
 /// The price of `quantity` units of `operation` (the estimate for a request, the actual
 /// cost for an output: one function, P2).
 pub fn price(
@@ -60,7 +57,7 @@ pub async fn reserve(
         quantity,
         estimate,
         amount: estimate,
-        expires_at: now + HOLD_TTL_SECS,
+        expires_at: now + state.config.hold_ttl_secs,
     };
     ledger::reserve(&state.db, account, hold, Some(idem), now)
         .await

@@ -106,12 +106,14 @@ fn FaqBody(facts: FaqFacts, search: RwSignal<String>) -> impl IntoView {
 fn FaqEntry(entry: Entry, search: RwSignal<String>) -> impl IntoView {
     let slug = entry.slug;
     let matcher = entry.clone();
+    // The anchor is on the answer, inside the <details>: browsers open a closed <details>
+    // when the address points inside it, so deep links work without JavaScript too.
     view! {
-        <details id=slug class="faq-entry" hidden=move || search.with(|q| !matcher.matches(q))>
+        <details class="faq-entry" hidden=move || search.with(|q| !matcher.matches(q))>
             <summary>
                 <h3>{entry.question}</h3>
             </summary>
-            <div class="answer">
+            <div class="answer" id=slug>
                 <RichText blocks=entry.answer />
                 <p class="permalink">
                     <a href=format!("#{slug}")>"Link to this answer"</a>
@@ -136,6 +138,7 @@ fn open_linked_answer() {
             }
             if let Some(details) = document()
                 .get_element_by_id(id)
+                .and_then(|el| el.closest("details").ok().flatten())
                 .and_then(|el| el.dyn_into::<web_sys::HtmlDetailsElement>().ok())
             {
                 details.set_open(true);
