@@ -593,6 +593,66 @@ pub async fn reserve(
     idem: Option<&Idempotency>,
     now: UnixSeconds,
 ) -> Result<HoldReceipt, LedgerError> {
+    match db.backend() {
+        Backend::Postgres => reserve_in_one_call(db, account, h, idem, now).await,
+        Backend::Sqlite => reserve_in_steps(db, account, h, idem, now).await,
+    }
+}
+
+/// PostgreSQL: `ledger_reserve` (migrations/postgres/…_ledger_functions.sql) does the same
+/// as `reserve_in_steps`, in one round trip.
+async fn reserve_in_one_call(
+    db: &Db,
+    account: i64,
+    h: NewHold,
+    idem: Option<&Idempotency>,
+    now: UnixSeconds,
+) -> Result<HoldReceipt, LedgerError> {
+    let row = sqlx::query(
+        "SELECT o_outcome, o_available, o_renews_at, o_response \
+         FROM ledger_reserve($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(account)
+    .bind(h.operation.key())
+    .bind(i64::try_from(h.quantity).map_err(|_| LedgerError::OutOfRange)?)
+    .bind(db_int(h.estimate))
+    .bind(db_int(h.amount))
+    .bind(h.expires_at)
+    .bind(now)
+    .bind(idem.map(|i| i.scope.clone()))
+    .bind(idem.map(|i| i.key.clone()))
+    .bind(idem.map(|i| i.request_hash.clone()))
+    .fetch_one(db.writer())
+    .await?;
+    let outcome: String = row.try_get("o_outcome")?;
+    match outcome.as_str() {
+        "ok" | "replay" => stored(row.try_get("o_response")?),
+        "account_not_found" => Err(LedgerError::AccountNotFound(account)),
+        "idempotency_conflict" => Err(LedgerError::IdempotencyConflict),
+        "insufficient" => Err(LedgerError::Insufficient(InsufficientCredits {
+            needed: h.amount,
+            available: credits(row.try_get::<Option<i64>, _>("o_available")?.unwrap_or(0))?,
+            renews_at: row.try_get("o_renews_at")?,
+        })),
+        other => Err(LedgerError::Corrupt(format!(
+            "ledger_reserve outcome {other}"
+        ))),
+    }
+}
+
+/// A receipt stored as JSON (by the PostgreSQL functions, or for an idempotent replay).
+fn stored<T: DeserializeOwned>(json: Option<String>) -> Result<T, LedgerError> {
+    let json = json.ok_or_else(|| LedgerError::Corrupt("missing stored response".into()))?;
+    serde_json::from_str(&json).map_err(|e| LedgerError::Corrupt(format!("stored response: {e}")))
+}
+
+async fn reserve_in_steps(
+    db: &Db,
+    account: i64,
+    h: NewHold,
+    idem: Option<&Idempotency>,
+    now: UnixSeconds,
+) -> Result<HoldReceipt, LedgerError> {
     let mut tx = db.begin_write().await?;
     let mut a = lock_account(&mut tx, db.backend(), account).await?;
     if let Some(done) = claim_key(&mut tx, idem, now).await? {
@@ -685,6 +745,84 @@ fn require_open(hold: &HoldRow, now: UnixSeconds) -> Result<(), LedgerError> {
 
 /// Charges the actual cost of a job and frees the rest of its hold (P2).
 pub async fn capture(
+    db: &Db,
+    hold_id: i64,
+    expected_account: Option<i64>,
+    actual_quantity: u64,
+    actual: Credits,
+    idem: Option<&Idempotency>,
+    now: UnixSeconds,
+) -> Result<CaptureReceipt, LedgerError> {
+    match db.backend() {
+        Backend::Postgres => {
+            capture_in_one_call(
+                db,
+                hold_id,
+                expected_account,
+                actual_quantity,
+                actual,
+                idem,
+                now,
+            )
+            .await
+        }
+        Backend::Sqlite => {
+            capture_in_steps(
+                db,
+                hold_id,
+                expected_account,
+                actual_quantity,
+                actual,
+                idem,
+                now,
+            )
+            .await
+        }
+    }
+}
+
+/// PostgreSQL: `ledger_capture` does the same as `capture_in_steps`, in one round trip.
+async fn capture_in_one_call(
+    db: &Db,
+    hold_id: i64,
+    expected_account: Option<i64>,
+    actual_quantity: u64,
+    actual: Credits,
+    idem: Option<&Idempotency>,
+    now: UnixSeconds,
+) -> Result<CaptureReceipt, LedgerError> {
+    let row = sqlx::query(
+        "SELECT o_outcome, o_status, o_response FROM ledger_capture($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(hold_id)
+    .bind(expected_account)
+    .bind(i64::try_from(actual_quantity).map_err(|_| LedgerError::OutOfRange)?)
+    .bind(db_int(actual))
+    .bind(now)
+    .bind(idem.map(|i| i.scope.clone()))
+    .bind(idem.map(|i| i.key.clone()))
+    .bind(idem.map(|i| i.request_hash.clone()))
+    .fetch_one(db.writer())
+    .await?;
+    let outcome: String = row.try_get("o_outcome")?;
+    match outcome.as_str() {
+        "ok" | "replay" => stored(row.try_get("o_response")?),
+        "hold_not_found" => Err(LedgerError::HoldNotFound(hold_id)),
+        "idempotency_conflict" => Err(LedgerError::IdempotencyConflict),
+        "hold_expired" => Err(LedgerError::HoldExpired(hold_id)),
+        "hold_settled" => Err(LedgerError::HoldSettled {
+            hold_id,
+            status: row
+                .try_get::<Option<String>, _>("o_status")?
+                .unwrap_or_default(),
+        }),
+        other => Err(LedgerError::Corrupt(format!(
+            "ledger_capture outcome {other}"
+        ))),
+    }
+}
+
+async fn capture_in_steps(
     db: &Db,
     hold_id: i64,
     expected_account: Option<i64>,

@@ -112,6 +112,11 @@ impl Db {
         &self.read
     }
 
+    /// The pool for single-statement writes (each statement its own transaction).
+    pub fn writer(&self) -> &AnyPool {
+        &self.write
+    }
+
     /// Begins a write transaction: `BEGIN IMMEDIATE` on SQLite, so the write lock is taken
     /// up front and two transactions never deadlock upgrading from read to write.
     pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
