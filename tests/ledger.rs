@@ -548,7 +548,37 @@ async fn verify_reports_a_balance_that_disagrees_with_the_journal(backend: Backe
     t.cleanup().await;
 }
 
+async fn one_key_used_on_two_accounts_at_once_takes_effect_once(backend: Backend) {
+    let t = TestDb::migrated(backend).await;
+    let a = account(&t.db, "race-a@test").await;
+    let b = account(&t.db, "race-b@test").await;
+    for acct in [a, b] {
+        give(&t.db, acct, GrantKind::Topup, 100, None, T0).await;
+    }
+    for round in 0..10 {
+        let k = format!("shared-{round}");
+        let (ka, kb) = (key(&k, "for-a"), key(&k, "for-b"));
+        let (ra, rb) = tokio::join!(
+            ledger::reserve(&t.db, a, hold(5, T0), Some(&ka), T0),
+            ledger::reserve(&t.db, b, hold(5, T0), Some(&kb), T0),
+        );
+        let ok = [ra.is_ok(), rb.is_ok()].iter().filter(|x| **x).count();
+        assert_eq!(ok, 1, "round {round}: exactly one wins ({ra:?}, {rb:?})");
+        for r in [ra, rb] {
+            if let Err(e) = r {
+                assert!(matches!(e, LedgerError::IdempotencyConflict), "{e:?}");
+            }
+        }
+    }
+    let held = ledger::balance(&t.db, a, T0).await.unwrap().held.get()
+        + ledger::balance(&t.db, b, T0).await.unwrap().held.get();
+    assert_eq!(held, 50, "ten rounds, one hold of 5 each");
+    assert_consistent(&t.db).await;
+    t.cleanup().await;
+}
+
 on_both_backends!(
+    one_key_used_on_two_accounts_at_once_takes_effect_once,
     verify_reports_a_balance_that_disagrees_with_the_journal,
     p2_capture_charges_the_actual_cost_and_frees_the_rest,
     capture_beyond_the_balance_charges_what_it_can_and_never_goes_negative,

@@ -4,40 +4,39 @@
 -- an in-memory model, run against both paths.
 --
 -- Each function returns an outcome instead of raising, so errors never depend on message
--- text. An idempotency key claimed by a call that then fails is removed again, so a
--- corrected retry can use it.
+-- text. The idempotency key is looked up after the account lock (so retries of one request
+-- see each other's result) and stored with the response only when the call succeeds, so a
+-- failed call leaves it unused. Two calls with one key on two different accounts can race
+-- to store it: the loser's call fails on idempotency_keys_pkey and is rolled back whole, and
+-- the caller asks again (src/server/db/ledger.rs).
 
--- Claims an idempotency key. claimed: the caller goes on; otherwise either conflict (same
--- key, different request) or the stored response of the first request.
-CREATE FUNCTION ledger_claim_key(p_scope TEXT, p_key TEXT, p_hash TEXT, p_now BIGINT,
-    OUT claimed BOOLEAN, OUT conflict BOOLEAN, OUT response TEXT)
+-- The stored outcome of an idempotency key: stored = FALSE when the key is new; otherwise
+-- conflict (same key, different request) or the first request's response.
+CREATE FUNCTION ledger_find_key(p_scope TEXT, p_key TEXT, p_hash TEXT,
+    OUT stored BOOLEAN, OUT conflict BOOLEAN, OUT response TEXT)
 LANGUAGE plpgsql AS $$
 DECLARE
-    n INT;
     stored_hash TEXT;
 BEGIN
-    claimed := TRUE;
+    stored := FALSE;
     conflict := FALSE;
     IF p_key IS NULL THEN
         RETURN;
     END IF;
-    INSERT INTO idempotency_keys (scope, key, request_hash, status, response, created_at)
-    VALUES (p_scope, p_key, p_hash, 0, '', p_now)
-    ON CONFLICT (scope, key) DO NOTHING;
-    GET DIAGNOSTICS n = ROW_COUNT;
-    IF n = 1 THEN
-        RETURN;
-    END IF;
-    claimed := FALSE;
     SELECT k.request_hash, k.response INTO stored_hash, response
     FROM idempotency_keys k WHERE k.scope = p_scope AND k.key = p_key;
+    IF stored_hash IS NULL THEN
+        RETURN;
+    END IF;
+    stored := TRUE;
     conflict := stored_hash <> p_hash;
 END
 $$;
 
-CREATE FUNCTION ledger_release_key(p_scope TEXT, p_key TEXT) RETURNS VOID
+CREATE FUNCTION ledger_store_key(p_scope TEXT, p_key TEXT, p_hash TEXT, p_response TEXT, p_now BIGINT) RETURNS VOID
 LANGUAGE sql AS $$
-    DELETE FROM idempotency_keys WHERE scope = p_scope AND key = p_key;
+    INSERT INTO idempotency_keys (scope, key, request_hash, status, response, created_at)
+    SELECT p_scope, p_key, p_hash, 200, p_response, p_now WHERE p_key IS NOT NULL;
 $$;
 
 -- Writes the expiry of every grant whose time has come (P3). The account row must be locked.
@@ -86,29 +85,32 @@ DECLARE
     v_balance BIGINT;
     v_held BIGINT;
     v_seq BIGINT;
+    v_next BIGINT;
     v_hold BIGINT;
 BEGIN
-    PERFORM 1 FROM accounts a WHERE a.id = p_account FOR UPDATE;
+    SELECT a.balance, a.held, a.journal_seq, a.renews_at, a.next_expiry_at
+    INTO v_balance, v_held, v_seq, o_renews_at, v_next
+    FROM accounts a WHERE a.id = p_account FOR UPDATE;
     IF NOT FOUND THEN
         o_outcome := 'account_not_found';
         RETURN;
     END IF;
-    SELECT * INTO k FROM ledger_claim_key(p_scope, p_key, p_hash, p_now);
+    SELECT * INTO k FROM ledger_find_key(p_scope, p_key, p_hash);
     IF k.conflict THEN
         o_outcome := 'idempotency_conflict';
         RETURN;
-    ELSIF NOT k.claimed THEN
+    ELSIF k.stored THEN
         o_outcome := 'replay';
         o_response := k.response;
         RETURN;
     END IF;
-    PERFORM ledger_settle_expiries(p_account, p_now);
-    SELECT a.balance, a.held, a.journal_seq, a.renews_at INTO v_balance, v_held, v_seq, o_renews_at
-    FROM accounts a WHERE a.id = p_account;
+    IF v_next IS NOT NULL AND v_next <= p_now THEN
+        PERFORM ledger_settle_expiries(p_account, p_now);
+        SELECT a.balance, a.journal_seq INTO v_balance, v_seq FROM accounts a WHERE a.id = p_account;
+    END IF;
     IF p_amount > v_balance - v_held THEN
         o_outcome := 'insufficient';
         o_available := GREATEST(v_balance - v_held, 0);
-        PERFORM ledger_release_key(p_scope, p_key);
         RETURN;
     END IF;
     INSERT INTO holds (account_id, operation, quantity, estimate, amount, status, created_at, expires_at)
@@ -118,13 +120,11 @@ BEGIN
     v_seq := v_seq + 1;
     INSERT INTO journal (account_id, seq, at, kind, amount, balance_after, held_after, grant_id, hold_id, detail)
     VALUES (p_account, v_seq, p_now, 'reserve', 0, v_balance, v_held, NULL, v_hold,
-            jsonb_build_object('operation', p_operation, 'reserved', p_amount)::text);
+            json_build_object('operation', p_operation, 'reserved', p_amount)::text);
     UPDATE accounts SET held = v_held, journal_seq = v_seq WHERE id = p_account;
-    o_response := jsonb_build_object('hold_id', v_hold, 'account_id', p_account, 'operation', p_operation,
+    o_response := json_build_object('hold_id', v_hold, 'account_id', p_account, 'operation', p_operation,
         'estimate', p_estimate, 'reserved', p_amount, 'expires_at', p_expires_at)::text;
-    IF p_key IS NOT NULL THEN
-        UPDATE idempotency_keys SET status = 200, response = o_response WHERE scope = p_scope AND key = p_key;
-    END IF;
+    PERFORM ledger_store_key(p_scope, p_key, p_hash, o_response, p_now);
     o_outcome := 'ok';
 END
 $$;
@@ -146,6 +146,7 @@ DECLARE
     v_balance BIGINT;
     v_held BIGINT;
     v_seq BIGINT;
+    v_next BIGINT;
     v_other BIGINT;
     v_charged BIGINT;
     v_left BIGINT;
@@ -155,34 +156,35 @@ DECLARE
     v_adj BIGINT := 0;
     v_top BIGINT := 0;
 BEGIN
-    SELECT ho.account_id INTO v_account FROM holds ho WHERE ho.id = p_hold;
+    SELECT a.id, a.balance, a.held, a.journal_seq, a.next_expiry_at INTO v_account, v_balance, v_held, v_seq, v_next
+    FROM accounts a WHERE a.id = (SELECT ho.account_id FROM holds ho WHERE ho.id = p_hold) FOR UPDATE;
     IF NOT FOUND OR (p_account IS NOT NULL AND v_account <> p_account) THEN
         o_outcome := 'hold_not_found';
         RETURN;
     END IF;
-    PERFORM 1 FROM accounts a WHERE a.id = v_account FOR UPDATE;
+    -- Read after the lock: every change to a hold happens under its account's lock.
     SELECT ho.id, ho.operation, ho.estimate, ho.amount, ho.status, ho.expires_at INTO h FROM holds ho WHERE ho.id = p_hold;
-    SELECT * INTO k FROM ledger_claim_key(p_scope, p_key, p_hash, p_now);
+    SELECT * INTO k FROM ledger_find_key(p_scope, p_key, p_hash);
     IF k.conflict THEN
         o_outcome := 'idempotency_conflict';
         RETURN;
-    ELSIF NOT k.claimed THEN
+    ELSIF k.stored THEN
         o_outcome := 'replay';
         o_response := k.response;
         RETURN;
     END IF;
     IF h.status = 'expired' OR (h.status = 'held' AND p_now >= h.expires_at) THEN
         o_outcome := 'hold_expired';
-        PERFORM ledger_release_key(p_scope, p_key);
         RETURN;
     ELSIF h.status <> 'held' THEN
         o_outcome := 'hold_settled';
         o_status := h.status;
-        PERFORM ledger_release_key(p_scope, p_key);
         RETURN;
     END IF;
-    PERFORM ledger_settle_expiries(v_account, p_now);
-    SELECT a.balance, a.held, a.journal_seq INTO v_balance, v_held, v_seq FROM accounts a WHERE a.id = v_account;
+    IF v_next IS NOT NULL AND v_next <= p_now THEN
+        PERFORM ledger_settle_expiries(v_account, p_now);
+        SELECT a.balance, a.journal_seq INTO v_balance, v_seq FROM accounts a WHERE a.id = v_account;
+    END IF;
     v_other := v_held - h.amount;
     v_charged := LEAST(p_actual, GREATEST(v_balance - v_other, 0));
     v_left := v_charged;
@@ -211,17 +213,15 @@ BEGIN
     v_seq := v_seq + 1;
     INSERT INTO journal (account_id, seq, at, kind, amount, balance_after, held_after, grant_id, hold_id, detail)
     VALUES (v_account, v_seq, p_now, 'capture', -v_charged, v_balance, v_other, NULL, p_hold,
-            jsonb_build_object('operation', h.operation, 'actual_cost', p_actual, 'charged', v_charged,
+            json_build_object('operation', h.operation, 'actual_cost', p_actual, 'charged', v_charged,
                 'released', GREATEST(h.amount - v_charged, 0), 'shortfall', p_actual - v_charged)::text);
     UPDATE accounts SET balance = v_balance, held = v_other, journal_seq = v_seq WHERE id = v_account;
-    o_response := jsonb_build_object('hold_id', p_hold, 'account_id', v_account, 'operation', h.operation,
+    o_response := json_build_object('hold_id', p_hold, 'account_id', v_account, 'operation', h.operation,
         'estimate', h.estimate, 'reserved', h.amount, 'actual_cost', p_actual, 'charged', v_charged,
         'released', GREATEST(h.amount - v_charged, 0), 'shortfall', p_actual - v_charged,
-        'paid_by', jsonb_build_object('subscription', v_sub, 'adjustment', v_adj, 'topup', v_top),
+        'paid_by', json_build_object('subscription', v_sub, 'adjustment', v_adj, 'topup', v_top),
         'balance_after', v_balance)::text;
-    IF p_key IS NOT NULL THEN
-        UPDATE idempotency_keys SET status = 200, response = o_response WHERE scope = p_scope AND key = p_key;
-    END IF;
+    PERFORM ledger_store_key(p_scope, p_key, p_hash, o_response, p_now);
     o_outcome := 'ok';
 END
 $$;

@@ -608,22 +608,28 @@ async fn reserve_in_one_call(
     idem: Option<&Idempotency>,
     now: UnixSeconds,
 ) -> Result<HoldReceipt, LedgerError> {
-    let row = sqlx::query(
-        "SELECT o_outcome, o_available, o_renews_at, o_response \
-         FROM ledger_reserve($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(account)
-    .bind(h.operation.key())
-    .bind(i64::try_from(h.quantity).map_err(|_| LedgerError::OutOfRange)?)
-    .bind(db_int(h.estimate))
-    .bind(db_int(h.amount))
-    .bind(h.expires_at)
-    .bind(now)
-    .bind(idem.map(|i| i.scope.clone()))
-    .bind(idem.map(|i| i.key.clone()))
-    .bind(idem.map(|i| i.request_hash.clone()))
-    .fetch_one(db.writer())
-    .await?;
+    let quantity = i64::try_from(h.quantity).map_err(|_| LedgerError::OutOfRange)?;
+    let call = || {
+        sqlx::query(
+            "SELECT o_outcome, o_available, o_renews_at, o_response \
+             FROM ledger_reserve($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(account)
+        .bind(h.operation.key())
+        .bind(quantity)
+        .bind(db_int(h.estimate))
+        .bind(db_int(h.amount))
+        .bind(h.expires_at)
+        .bind(now)
+        .bind(idem.map(|i| i.scope.clone()))
+        .bind(idem.map(|i| i.key.clone()))
+        .bind(idem.map(|i| i.request_hash.clone()))
+        .fetch_one(db.writer())
+    };
+    let row = match call().await {
+        Err(e) if lost_key_race(&e) => call().await?,
+        other => other?,
+    };
     let outcome: String = row.try_get("o_outcome")?;
     match outcome.as_str() {
         "ok" | "replay" => stored(row.try_get("o_response")?),
@@ -638,6 +644,12 @@ async fn reserve_in_one_call(
             "ledger_reserve outcome {other}"
         ))),
     }
+}
+
+/// Two calls with one idempotency key on different accounts raced to store it, and this
+/// one lost (its effects were rolled back). Asked again, it finds the winner's result.
+fn lost_key_race(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.constraint() == Some("idempotency_keys_pkey"))
 }
 
 /// A receipt stored as JSON (by the PostgreSQL functions, or for an idempotent replay).
@@ -791,19 +803,25 @@ async fn capture_in_one_call(
     idem: Option<&Idempotency>,
     now: UnixSeconds,
 ) -> Result<CaptureReceipt, LedgerError> {
-    let row = sqlx::query(
-        "SELECT o_outcome, o_status, o_response FROM ledger_capture($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(hold_id)
-    .bind(expected_account)
-    .bind(i64::try_from(actual_quantity).map_err(|_| LedgerError::OutOfRange)?)
-    .bind(db_int(actual))
-    .bind(now)
-    .bind(idem.map(|i| i.scope.clone()))
-    .bind(idem.map(|i| i.key.clone()))
-    .bind(idem.map(|i| i.request_hash.clone()))
-    .fetch_one(db.writer())
-    .await?;
+    let quantity = i64::try_from(actual_quantity).map_err(|_| LedgerError::OutOfRange)?;
+    let call = || {
+        sqlx::query(
+            "SELECT o_outcome, o_status, o_response FROM ledger_capture($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(hold_id)
+        .bind(expected_account)
+        .bind(quantity)
+        .bind(db_int(actual))
+        .bind(now)
+        .bind(idem.map(|i| i.scope.clone()))
+        .bind(idem.map(|i| i.key.clone()))
+        .bind(idem.map(|i| i.request_hash.clone()))
+        .fetch_one(db.writer())
+    };
+    let row = match call().await {
+        Err(e) if lost_key_race(&e) => call().await?,
+        other => other?,
+    };
     let outcome: String = row.try_get("o_outcome")?;
     match outcome.as_str() {
         "ok" | "replay" => stored(row.try_get("o_response")?),
