@@ -15,5 +15,9 @@ export LEPTOS_SITE_ROOT="${LEPTOS_SITE_ROOT:-target/site}"
 export LEPTOS_SITE_ADDR="${LEPTOS_SITE_ADDR:-127.0.0.1:3000}"
 step "studio-billing migrate"
 target/release/studio-billing migrate
+if [ "$STUDIO_MODE" = demo ]; then
+  step "studio-billing seed demo"
+  target/release/studio-billing seed demo
+fi
 step "serving on http://$LEPTOS_SITE_ADDR (Ctrl-C stops)"
 exec target/release/studio-billing serve

@@ -1,7 +1,11 @@
 //! The HTML shell, the router and the route table.
 
+use crate::ui::components::auth_actions::provide_auth;
 use crate::ui::components::layout::Layout;
-use crate::ui::pages::{faq::FaqPage, home::HomePage, not_found::NotFound};
+use crate::ui::pages::{
+    account::AccountPage, faq::FaqPage, home::HomePage, not_found::NotFound, sign_in::SignInPage,
+    sign_up::SignUpPage, support::SupportPage,
+};
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::SsrMode;
@@ -30,6 +34,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    provide_auth();
     mark_hydrated();
     view! {
         <Stylesheet id="leptos" href="/pkg/studio-billing.css" />
@@ -37,8 +42,12 @@ pub fn App() -> impl IntoView {
         <Router>
             <Layout>
                 <Routes fallback=NotFound>
-                    <Route path=path!("/") view=HomePage />
+                    <Route path=path!("/") view=HomePage ssr=SsrMode::Async />
                     <Route path=path!("/faq") view=FaqPage ssr=SsrMode::Async />
+                    <Route path=path!("/sign-in") view=SignInPage ssr=SsrMode::Async />
+                    <Route path=path!("/sign-up") view=SignUpPage ssr=SsrMode::Async />
+                    <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async />
+                    <Route path=path!("/support") view=SupportPage ssr=SsrMode::Async />
                 </Routes>
             </Layout>
         </Router>

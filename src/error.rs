@@ -17,6 +17,9 @@ pub enum AppError {
     /// 401: nobody is signed in, or the credentials are missing or wrong.
     #[error("Please sign in to continue.")]
     Unauthorized,
+    /// 401: the e-mail and password given do not match (said without telling which).
+    #[error("{message}")]
+    Unauthenticated { message: String },
     /// 402: the balance cannot cover the operation (P10). Nothing was reserved or charged.
     #[error(
         "This needs {needed} credits but only {available} are available. Buy a top-up now, or wait for your credits to renew{}.",
@@ -35,6 +38,11 @@ pub enum AppError {
     /// 403: signed in, but this is not yours to see or change.
     #[error("You don't have access to this.")]
     Forbidden,
+    /// 403: a change was sent from another site.
+    #[error(
+        "This request came from another site and was refused. Open the page in Studio Billing and try again."
+    )]
+    CrossSite,
     /// 404: the thing asked for does not exist (or is not visible to the caller).
     #[error("{what} was not found.")]
     NotFound { what: String },
@@ -78,9 +86,9 @@ impl AppError {
     pub fn status(&self) -> u16 {
         match self {
             AppError::BadRequest { .. } => 400,
-            AppError::Unauthorized => 401,
+            AppError::Unauthorized | AppError::Unauthenticated { .. } => 401,
             AppError::InsufficientCredits { .. } => 402,
-            AppError::Forbidden => 403,
+            AppError::Forbidden | AppError::CrossSite => 403,
             AppError::NotFound { .. } => 404,
             AppError::Conflict { .. } => 409,
             AppError::PayloadTooLarge => 413,

@@ -171,7 +171,17 @@ async fn responses_are_compressed(backend: Backend) {
 
 async fn the_faq_server_function_returns_the_facts(backend: Backend) {
     let app = TestApp::start(backend).await;
-    let res = app.post_json("/api/faq/facts", serde_json::json!({})).await;
+    let res = app
+        .call(
+            axum::http::Method::POST,
+            "/api/faq/facts",
+            &[
+                ("origin", "http://127.0.0.1:3000"),
+                ("content-type", "application/x-www-form-urlencoded"),
+            ],
+            Some(String::new()),
+        )
+        .await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
     let facts = res.json();
     assert_eq!(facts["support_email"], "support@brainports.ai");

@@ -35,6 +35,7 @@ async fn give(
         amount: c(amount),
         expires_at,
         reason: "test".into(),
+        actor: None,
     };
     ledger::grant(db, account, g, None, now)
         .await

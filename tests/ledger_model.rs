@@ -183,6 +183,7 @@ async fn run_case(db: &Db, n: usize, steps: Vec<Step>) -> Result<(), TestCaseErr
                     amount: c(amount),
                     expires_at: ttl.map(|t| now + t),
                     reason: "model".into(),
+                    actor: None,
                 };
                 let r = ledger::grant(db, account, g, None, now).await.unwrap();
                 m.grants.push(MGrant {

@@ -34,6 +34,7 @@ impl Api {
             amount: Credits::new(100).unwrap(),
             expires_at: None,
             reason: "test".into(),
+            actor: None,
         };
         ledger::grant(db, account, g, None, TEST_NOW).await.unwrap();
         Api {

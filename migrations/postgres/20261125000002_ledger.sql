@@ -71,6 +71,8 @@ CREATE TABLE journal (
     grant_id      BIGINT,
     hold_id       BIGINT,
     detail        TEXT,
+    -- Who made a manual change (a support user's e-mail); NULL for the ledger's own entries.
+    actor         TEXT,
     CONSTRAINT journal_account_seq UNIQUE (account_id, seq)
 );
 CREATE FUNCTION journal_append_only() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -70,6 +70,8 @@ CREATE TABLE journal (
     grant_id      INTEGER,
     hold_id       INTEGER,
     detail        TEXT,
+    -- Who made a manual change (a support user's e-mail); NULL for the ledger's own entries.
+    actor         TEXT,
     CONSTRAINT journal_account_seq UNIQUE (account_id, seq)
 );
 CREATE TRIGGER journal_no_update BEFORE UPDATE ON journal

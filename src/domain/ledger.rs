@@ -285,6 +285,55 @@ pub fn plan_refund(
     Ok(parts)
 }
 
+// ---- What the ledger shows: shared with the browser.
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct BalanceView {
+    pub account_id: i64,
+    /// Credits in live grants, held or not.
+    pub total: Credits,
+    pub subscription: Credits,
+    pub adjustment: Credits,
+    pub topup: Credits,
+    /// Reserved by open holds.
+    pub held: Credits,
+    /// What a new hold may take: total less held.
+    pub available: Credits,
+    /// When the earliest-expiring subscription credits expire.
+    pub subscription_expires_at: Option<UnixSeconds>,
+    pub renews_at: Option<UnixSeconds>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+pub struct JournalEntry {
+    pub seq: i64,
+    pub at: UnixSeconds,
+    pub kind: String,
+    /// Signed change of the balance.
+    pub amount: i64,
+    pub balance_after: i64,
+    pub held_after: i64,
+    pub grant_id: Option<i64>,
+    pub hold_id: Option<i64>,
+    pub detail: Option<String>,
+    /// Who made a manual change.
+    pub actor: Option<String>,
+}
+
+/// A change made by hand, for the support audit list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManualChange {
+    pub at: UnixSeconds,
+    pub account_id: i64,
+    pub account_email: String,
+    pub kind: String,
+    pub amount: i64,
+    pub detail: Option<String>,
+    pub actor: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,6 @@
 //! Pure Rust, no I/O: the rules of the product. Compiles for the server and the browser.
 
+pub mod account;
 pub mod catalog;
 pub mod credits;
 pub mod faq;

@@ -77,6 +77,7 @@ pub async fn run(db: &Db, b: LedgerBench, now: i64) -> Result<Report, Box<dyn st
             amount: Credits::new(1_000_000_000)?,
             expires_at: None,
             reason: "bench".into(),
+            actor: None,
         };
         ledger::grant(db, id, g, None, now).await?;
         accounts.push(id);

@@ -2,10 +2,11 @@
 
 use crate::server::bench;
 use crate::server::clock::Clock;
-use crate::server::config::Config;
+use crate::server::config::{Config, Mode};
 use crate::server::db::{Db, ledger, tokens};
 use crate::server::http;
 use crate::server::jobs;
+use crate::server::seed;
 use crate::server::state::AppState;
 use crate::server::telemetry;
 use clap::{Parser, Subcommand};
@@ -39,11 +40,24 @@ pub enum Command {
         #[command(subcommand)]
         action: LedgerAction,
     },
+    /// Fill the database with example data.
+    Seed {
+        #[command(subcommand)]
+        action: SeedAction,
+    },
     /// Measure performance against DATABASE_URL (writes benchmark accounts to it).
     Bench {
         #[command(subcommand)]
         action: BenchAction,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SeedAction {
+    /// A demo customer (demo@studio.test) with a month of history and a support user
+    /// (support@studio.test), both with the password `demo-password`. Demo mode only;
+    /// running it again changes nothing.
+    Demo,
 }
 
 #[derive(Debug, Subcommand)]
@@ -98,6 +112,9 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Ledger {
             action: LedgerAction::Verify,
         } => verify(config).await,
+        Command::Seed {
+            action: SeedAction::Demo,
+        } => seed_demo(config).await,
         Command::Bench {
             action:
                 BenchAction::Ledger {
@@ -180,6 +197,24 @@ async fn verify(config: Config) -> CliResult {
     Err(format!("ledger verify found {} difference(s)", problems.len()).into())
 }
 
+async fn seed_demo(config: Config) -> CliResult {
+    if config.mode != Mode::Demo {
+        return Err("seed demo runs in demo mode only (STUDIO_MODE=demo)".into());
+    }
+    let db = open(&config).await?;
+    let state = AppState::new(config, db.clone(), Clock::system());
+    match seed::demo(&state).await? {
+        seed::Seeded::Created => println!(
+            "seeded the demo customer {} and the support user {}",
+            seed::DEMO_CUSTOMER_EMAIL,
+            seed::DEMO_SUPPORT_EMAIL
+        ),
+        seed::Seeded::AlreadyThere => println!("the demo data is already there; nothing changed"),
+    }
+    db.close().await;
+    Ok(())
+}
+
 async fn bench_ledger(mut config: Config, b: bench::LedgerBench) -> CliResult {
     if b.workers == 0 || b.accounts == 0 || b.seconds == 0 {
         return Err("workers, accounts and seconds must each be at least 1".into());
@@ -202,9 +237,12 @@ async fn serve(config: Config) -> CliResult {
     let app = http::router(state);
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!("listening on http://{addr}");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     db.close().await;
     tracing::info!("stopped");
     Ok(())

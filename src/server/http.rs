@@ -62,6 +62,7 @@ pub fn router(state: AppState) -> Router {
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 .layer(CatchPanicLayer::custom(panic_response))
                 .layer(middleware::from_fn(security_headers))
+                .layer(middleware::from_fn_with_state(state.clone(), same_origin_writes))
                 .layer(CompressionLayer::new())
                 .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES)),
         )
@@ -117,6 +118,54 @@ async fn security_headers(mut req: Request, next: Next) -> Response {
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     res
+}
+
+/// Refuses state-changing requests from other sites: a POST (or PUT, PATCH, DELETE) must
+/// carry an `Origin` (or else a `Referer`) of this app's own address. This is on top of the
+/// session cookie's `SameSite=Lax`. The usage API is exempt: it authenticates with a bearer
+/// token, never a cookie.
+async fn same_origin_writes(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    use axum::http::Method;
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if safe || req.uri().path().starts_with("/api/v1/") {
+        return next.run(req).await;
+    }
+    let headers = req.headers();
+    let origin = headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| {
+            headers
+                .get(header::REFERER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(origin_of)
+        });
+    match origin {
+        Some(o) if allowed_origins(&state).contains(&o) => next.run(req).await,
+        other => {
+            tracing::warn!(origin = ?other, path = %req.uri().path(), "cross-site request refused");
+            crate::server::api_error::ApiError(crate::error::AppError::CrossSite).into_response()
+        }
+    }
+}
+
+/// `https://host:port/path?q` -> `https://host:port`.
+fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest.split(['/', '?', '#']).next()?;
+    Some(format!("{scheme}://{host}"))
+}
+
+/// The public address, and in demo mode the local names of the listening port too.
+fn allowed_origins(state: &AppState) -> Vec<String> {
+    let mut out: Vec<String> = origin_of(&state.config.public_url).into_iter().collect();
+    if state.config.mode == crate::server::config::Mode::Demo {
+        let port = state.config.listen_addr.port();
+        out.push(format!("http://127.0.0.1:{port}"));
+        out.push(format!("http://localhost:{port}"));
+    }
+    out
 }
 
 /// A panic in a handler becomes a plain 500; its message goes to the log only.

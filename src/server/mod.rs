@@ -1,6 +1,7 @@
 //! Server-only code: configuration, state, storage, HTTP plumbing, services.
 
 pub mod api_error;
+pub mod auth;
 pub mod bench;
 pub mod cli;
 pub mod clock;
@@ -8,6 +9,7 @@ pub mod config;
 pub mod db;
 pub mod http;
 pub mod jobs;
+pub mod seed;
 pub mod services;
 pub mod state;
 pub mod telemetry;

@@ -10,6 +10,7 @@ use crate::domain::credits::Credits;
 use crate::domain::ledger::{
     self as rules, Allocation, Grant, GrantKind, Insufficient, Paid, UnixSeconds,
 };
+pub use crate::domain::ledger::{BalanceView, JournalEntry, ManualChange};
 use crate::domain::pricing::Operation;
 use crate::server::db::{Backend, Db};
 use serde::de::DeserializeOwned;
@@ -136,37 +137,6 @@ pub struct RefundReceipt {
     pub balance_after: Credits,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct BalanceView {
-    pub account_id: i64,
-    /// Credits in live grants, held or not.
-    pub total: Credits,
-    pub subscription: Credits,
-    pub adjustment: Credits,
-    pub topup: Credits,
-    /// Reserved by open holds.
-    pub held: Credits,
-    /// What a new hold may take: total less held.
-    pub available: Credits,
-    /// When the earliest-expiring subscription credits expire.
-    pub subscription_expires_at: Option<UnixSeconds>,
-    pub renews_at: Option<UnixSeconds>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct JournalEntry {
-    pub seq: i64,
-    pub at: UnixSeconds,
-    pub kind: String,
-    /// Signed change of the balance.
-    pub amount: i64,
-    pub balance_after: i64,
-    pub held_after: i64,
-    pub grant_id: Option<i64>,
-    pub hold_id: Option<i64>,
-    pub detail: Option<String>,
-}
-
 /// A difference `verify` found between an account's totals and its journal and grants.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Discrepancy {
@@ -181,6 +151,8 @@ pub struct NewGrant {
     pub amount: Credits,
     pub expires_at: Option<UnixSeconds>,
     pub reason: String,
+    /// Who made it by hand (a support user's e-mail); `None` for the ledger's own grants.
+    pub actor: Option<String>,
 }
 
 /// A new hold.
@@ -261,6 +233,7 @@ struct Entry<'a> {
     grant_id: Option<i64>,
     hold_id: Option<i64>,
     detail: Option<String>,
+    actor: Option<&'a str>,
 }
 
 async fn append(
@@ -271,8 +244,8 @@ async fn append(
 ) -> Result<(), LedgerError> {
     a.seq += 1;
     sqlx::query(
-        "INSERT INTO journal (account_id, seq, at, kind, amount, balance_after, held_after, grant_id, hold_id, detail) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        "INSERT INTO journal (account_id, seq, at, kind, amount, balance_after, held_after, grant_id, hold_id, detail, actor) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(a.id)
     .bind(a.seq)
@@ -284,6 +257,7 @@ async fn append(
     .bind(e.grant_id)
     .bind(e.hold_id)
     .bind(e.detail)
+    .bind(e.actor)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -352,6 +326,7 @@ async fn settle_expiries(
                 grant_id: Some(g.id),
                 hold_id: None,
                 detail: None,
+                actor: None,
             },
         )
         .await?;
@@ -568,6 +543,7 @@ pub async fn grant(
             grant_id: Some(id),
             hold_id: None,
             detail: Some(detail),
+            actor: g.actor.as_deref(),
         },
     )
     .await?;
@@ -708,6 +684,7 @@ async fn reserve_in_steps(
             grant_id: None,
             hold_id: Some(id),
             detail: Some(detail),
+            actor: None,
         },
     )
     .await?;
@@ -910,6 +887,7 @@ async fn capture_in_steps(
             grant_id: None,
             hold_id: Some(hold.id),
             detail: Some(detail),
+            actor: None,
         },
     )
     .await?;
@@ -984,6 +962,7 @@ async fn end_hold(
             grant_id: None,
             hold_id: Some(hold.id),
             detail: None,
+            actor: None,
         },
     )
     .await?;
@@ -1106,6 +1085,7 @@ pub async fn refund(
             grant_id: None,
             hold_id: Some(hold.id),
             detail: Some(detail),
+            actor: None,
         },
     )
     .await?;
@@ -1148,6 +1128,130 @@ pub async fn expire_stale_holds(
         expired += 1;
     }
     Ok(expired)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DebitReceipt {
+    pub account_id: i64,
+    pub amount: Credits,
+    pub paid_by: KindSplit,
+    pub balance_after: Credits,
+}
+
+/// Takes credits off an account by hand (support correcting a wrong grant), in the normal
+/// draw order. It never pushes the balance below zero or into credits held for running jobs.
+pub async fn debit(
+    db: &Db,
+    account: i64,
+    amount: Credits,
+    reason: &str,
+    actor: &str,
+    idem: Option<&Idempotency>,
+    now: UnixSeconds,
+) -> Result<DebitReceipt, LedgerError> {
+    let mut tx = db.begin_write().await?;
+    let mut a = lock_account(&mut tx, db.backend(), account).await?;
+    if let Some(done) = claim_key(&mut tx, idem, now).await? {
+        return Ok(done);
+    }
+    settle_expiries(&mut tx, &mut a, now).await?;
+    rules::check_reserve(a.balance, a.held, amount).map_err(
+        |Insufficient { needed, available }| {
+            LedgerError::Insufficient(InsufficientCredits {
+                needed,
+                available,
+                renews_at: a.renews_at,
+            })
+        },
+    )?;
+    let grants = open_grants(&mut tx, a.id).await?;
+    let allocations =
+        rules::plan_draw(&grants, amount, now).map_err(|Insufficient { needed, available }| {
+            LedgerError::Insufficient(InsufficientCredits {
+                needed,
+                available,
+                renews_at: a.renews_at,
+            })
+        })?;
+    draw(&mut tx, &allocations).await?;
+    let mut paid_by = KindSplit::default();
+    for part in &allocations {
+        paid_by.add(part.kind, part.amount)?;
+    }
+    a.balance = a
+        .balance
+        .checked_sub(amount)
+        .map_err(|_| LedgerError::Corrupt("debit below zero".into()))?;
+    let detail = serde_json::json!({ "reason": reason }).to_string();
+    append(
+        &mut tx,
+        &mut a,
+        now,
+        Entry {
+            kind: "debit",
+            amount: -db_int(amount),
+            grant_id: None,
+            hold_id: None,
+            detail: Some(detail),
+            actor: Some(actor),
+        },
+    )
+    .await?;
+    save_account(&mut tx, &a).await?;
+    let receipt = DebitReceipt {
+        account_id: a.id,
+        amount,
+        paid_by,
+        balance_after: a.balance,
+    };
+    store_response(&mut tx, idem, &receipt).await?;
+    tx.commit().await?;
+    Ok(receipt)
+}
+
+/// Every change made by hand, newest first.
+pub async fn manual_changes(db: &Db, limit: i64) -> Result<Vec<ManualChange>, LedgerError> {
+    let rows = sqlx::query(
+        "SELECT j.at, j.account_id, a.email, j.kind, j.amount, j.detail, j.actor FROM journal j \
+         JOIN accounts a ON a.id = j.account_id WHERE j.actor IS NOT NULL ORDER BY j.id DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(db.reader())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(ManualChange {
+                at: r.try_get("at")?,
+                account_id: r.try_get("account_id")?,
+                account_email: r.try_get("email")?,
+                kind: r.try_get("kind")?,
+                amount: r.try_get("amount")?,
+                detail: r.try_get("detail")?,
+                actor: r.try_get("actor")?,
+            })
+        })
+        .collect()
+}
+
+/// The open holds of an account, oldest first.
+pub async fn open_holds(
+    db: &Db,
+    account: i64,
+) -> Result<Vec<(i64, String, Credits, UnixSeconds)>, LedgerError> {
+    let rows = sqlx::query("SELECT id, operation, amount, expires_at FROM holds WHERE account_id = $1 AND status = 'held' ORDER BY id")
+        .bind(account)
+        .fetch_all(db.reader())
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get("id")?,
+                r.try_get("operation")?,
+                credits(r.try_get("amount")?)?,
+                r.try_get("expires_at")?,
+            ))
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1201,7 +1305,7 @@ pub async fn journal(
     limit: i64,
 ) -> Result<Vec<JournalEntry>, LedgerError> {
     let rows = sqlx::query(
-        "SELECT seq, at, kind, amount, balance_after, held_after, grant_id, hold_id, detail FROM journal \
+        "SELECT seq, at, kind, amount, balance_after, held_after, grant_id, hold_id, detail, actor FROM journal \
          WHERE account_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3",
     )
     .bind(account)
@@ -1221,6 +1325,7 @@ pub async fn journal(
                 grant_id: r.try_get("grant_id")?,
                 hold_id: r.try_get("hold_id")?,
                 detail: r.try_get("detail")?,
+                actor: r.try_get("actor")?,
             })
         })
         .collect()

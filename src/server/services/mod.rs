@@ -1,4 +1,5 @@
 //! Application services: what the server functions and API routes call.
 
 pub mod faq;
+pub mod support;
 pub mod usage;

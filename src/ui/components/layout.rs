@@ -1,10 +1,14 @@
+use crate::domain::account::Role;
+use crate::ui::components::auth_actions::{use_auth, viewer_resource};
 use leptos::prelude::*;
 use leptos_router::components::A;
 
-/// The frame of every page: a skip link, the header with navigation, the main landmark
-/// and the footer.
+/// The frame of every page: a skip link, the header with navigation and who is signed in,
+/// the main landmark and the footer.
 #[component]
 pub fn Layout(children: Children) -> impl IntoView {
+    let auth = use_auth();
+    let viewer = viewer_resource(auth);
     view! {
         <a class="skip-link" href="#main">"Skip to content"</a>
         <header class="site-header">
@@ -16,6 +20,26 @@ pub fn Layout(children: Children) -> impl IntoView {
                 <nav aria-label="Main">
                     <ul class="nav-list">
                         <li><A href="/faq">"Credits & Billing FAQ"</A></li>
+                        <Suspense fallback=|| ()>
+                            {move || Suspend::new(async move {
+                                match viewer.await {
+                                    Ok(Some(v)) => {
+                                        let home = if v.role == Role::Support { ("/support", "Support console") } else { ("/account", "My account") };
+                                        view! {
+                                            <li><A href=home.0>{home.1}</A></li>
+                                            <li class="viewer">
+                                                <span class="viewer-email">{v.email}</span>
+                                                <ActionForm action=auth.sign_out attr:class="inline-form">
+                                                    <button type="submit" class="link-button">"Sign out"</button>
+                                                </ActionForm>
+                                            </li>
+                                        }
+                                        .into_any()
+                                    }
+                                    _ => view! { <li><A href="/sign-in">"Sign in"</A></li> }.into_any(),
+                                }
+                            })}
+                        </Suspense>
                     </ul>
                 </nav>
             </div>

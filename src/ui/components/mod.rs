@@ -1,3 +1,7 @@
+pub mod auth_actions;
+pub mod balance_card;
 pub mod error_notice;
+pub mod format;
+pub mod journal_table;
 pub mod layout;
 pub mod rich_text;

@@ -1,0 +1,83 @@
+//! The support console: look a customer up, correct a charge, see every manual change.
+
+use crate::domain::ledger::{BalanceView, JournalEntry, ManualChange};
+use crate::error::AppError;
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenHold {
+    pub hold_id: i64,
+    pub operation: String,
+    pub amount: u64,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerView {
+    pub email: String,
+    pub account_id: i64,
+    pub balance: BalanceView,
+    pub holds: Vec<OpenHold>,
+    pub journal: Vec<JournalEntry>,
+    /// A fresh key for the adjustment form: sending that form twice applies it once.
+    pub form_key: String,
+}
+
+/// A customer by e-mail, with balance, open holds and journal. Support only.
+#[server(endpoint = "support/find_customer")]
+pub async fn find_customer(email: String) -> Result<CustomerView, AppError> {
+    use crate::server::{auth, services::support, state::app_state};
+    crate::api::respond(
+        async {
+            let state = app_state()?;
+            auth::require_support(&state).await?;
+            support::find_customer(&state, &email).await
+        }
+        .await,
+    )
+}
+
+/// Grants or takes credits by hand, with a reason; once only per `request_key` (the form
+/// carries one, so sending it twice changes nothing more). Support only.
+#[server(endpoint = "support/adjust")]
+pub async fn adjust(
+    account_id: i64,
+    direction: String,
+    amount: String,
+    reason: String,
+    expires_on: Option<String>,
+    request_key: String,
+) -> Result<String, AppError> {
+    use crate::server::{auth, services::support, state::app_state};
+    crate::api::respond(
+        async {
+            let state = app_state()?;
+            let staff = auth::require_support(&state).await?;
+            let form = support::AdjustmentForm {
+                account_id,
+                direction,
+                amount,
+                reason,
+                expires_on,
+                request_key,
+            };
+            support::adjust(&state, &staff, form).await
+        }
+        .await,
+    )
+}
+
+/// Every manual change, newest first. Support only.
+#[server(endpoint = "support/audit")]
+pub async fn audit() -> Result<Vec<ManualChange>, AppError> {
+    use crate::server::{auth, state::app_state};
+    crate::api::respond(
+        async {
+            let state = app_state()?;
+            auth::require_support(&state).await?;
+            crate::server::services::support::audit(&state).await
+        }
+        .await,
+    )
+}

@@ -1,0 +1,261 @@
+//! Who is asking: passwords, sessions and the guards every server function calls first.
+//!
+//! A guard returns the caller or an error; it never redirects and carries on.
+
+use crate::domain::account::{Email, Role, check_new_password};
+use crate::error::AppError;
+use crate::server::config::Mode;
+use crate::server::db::users::{self, User, UserError};
+use crate::server::state::AppState;
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use axum::http::HeaderMap;
+use axum::http::header::{COOKIE, SET_COOKIE};
+use sha2::{Digest, Sha256};
+
+pub const SESSION_COOKIE: &str = "sb_session";
+/// How long a session lasts after sign-in.
+pub const SESSION_TTL_SECS: i64 = 14 * 24 * 3600;
+/// Failed sign-ins are counted over this window.
+pub const FAILURE_WINDOW_SECS: i64 = 15 * 60;
+/// Failed sign-ins allowed per e-mail, and per address, within the window.
+pub const MAX_FAILURES_PER_EMAIL: i64 = 5;
+pub const MAX_FAILURES_PER_ADDRESS: i64 = 20;
+
+/// Hashes a password with argon2id, off the async runtime.
+pub async fn hash_password(password: String) -> Result<String, AppError> {
+    tokio::task::spawn_blocking(move || {
+        let salt =
+            SaltString::encode_b64(&rand::random::<[u8; 16]>()).map_err(|e| e.to_string())?;
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| internal("password hashing task", e))?
+    .map_err(|e| internal("password hashing", e))
+}
+
+/// Checks a password against a stored hash, off the async runtime.
+pub async fn verify_password(password: String, hash: String) -> Result<bool, AppError> {
+    tokio::task::spawn_blocking(move || match PasswordHash::new(&hash) {
+        Ok(parsed) => Ok(Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()),
+        Err(e) => Err(e.to_string()),
+    })
+    .await
+    .map_err(|e| internal("password check task", e))?
+    .map_err(|e| internal("stored password hash", e))
+}
+
+fn internal(what: &str, e: impl std::fmt::Display) -> AppError {
+    tracing::error!(error = %e, "{what} failed");
+    AppError::Internal
+}
+
+fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+fn session_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.to_owned())
+}
+
+/// The signed-in user of a request, if any.
+pub async fn user_from_headers(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<User>, AppError> {
+    let Some(token) = session_token(headers) else {
+        return Ok(None);
+    };
+    users::session_user(&state.db, &token_hash(&token), state.clock.now())
+        .await
+        .map_err(|e| internal("session look-up", e))
+}
+
+/// The `Set-Cookie` value that starts a session (a new id on every sign-in).
+fn session_cookie(state: &AppState, token: &str) -> String {
+    let secure = if state.config.mode == Mode::Production {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={SESSION_TTL_SECS}{secure}"
+    )
+}
+
+fn clear_cookie(state: &AppState) -> String {
+    let secure = if state.config.mode == Mode::Production {
+        "; Secure"
+    } else {
+        ""
+    };
+    format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}")
+}
+
+/// Starts a session for `user`; returns the `Set-Cookie` header value.
+pub async fn start_session(state: &AppState, user: &User) -> Result<String, AppError> {
+    let token = hex::encode(rand::random::<[u8; 32]>());
+    let now = state.clock.now();
+    users::create_session(
+        &state.db,
+        &token_hash(&token),
+        user.id,
+        now,
+        now + SESSION_TTL_SECS,
+    )
+    .await
+    .map_err(|e| internal("session insert", e))?;
+    Ok(session_cookie(state, &token))
+}
+
+/// Ends the request's session on the server; returns the `Set-Cookie` that clears it.
+pub async fn end_session(state: &AppState, headers: &HeaderMap) -> Result<String, AppError> {
+    if let Some(token) = session_token(headers) {
+        users::delete_session(&state.db, &token_hash(&token))
+            .await
+            .map_err(|e| internal("session delete", e))?;
+    }
+    Ok(clear_cookie(state))
+}
+
+/// Creates a customer account and its user.
+pub async fn sign_up(state: &AppState, email: &str, password: &str) -> Result<User, AppError> {
+    let email = Email::parse(email).map_err(|e| AppError::bad_request(e.to_string()))?;
+    check_new_password(password).map_err(|e| AppError::bad_request(e.to_string()))?;
+    let hash = hash_password(password.to_owned()).await?;
+    users::create(&state.db, &email, &hash, Role::Customer, state.clock.now()).await.map_err(|e| match e {
+        UserError::EmailTaken => {
+            AppError::conflict("An account with this e-mail already exists. Sign in instead, or use another address.")
+        }
+        UserError::Db(e) => internal("sign-up", e),
+    })
+}
+
+/// The same message for an unknown e-mail and a wrong password, so sign-in never tells
+/// which addresses have accounts.
+fn wrong_credentials() -> AppError {
+    AppError::Unauthenticated {
+        message: "That e-mail and password don't match an account. Check both and try again."
+            .into(),
+    }
+}
+
+/// Checks an e-mail and password, slowing down repeated failures from one address or for
+/// one account (429 with the seconds to wait).
+pub async fn sign_in(
+    state: &AppState,
+    email: &str,
+    password: &str,
+    client: &str,
+) -> Result<User, AppError> {
+    let now = state.clock.now();
+    let email = Email::parse(email).map_err(|_| wrong_credentials())?;
+    let keys = [
+        format!("email:{}", email.as_str()),
+        format!("addr:{client}"),
+    ];
+    for (key, max) in keys
+        .iter()
+        .zip([MAX_FAILURES_PER_EMAIL, MAX_FAILURES_PER_ADDRESS])
+    {
+        let (n, first) = users::failures_since(&state.db, key, now - FAILURE_WINDOW_SECS)
+            .await
+            .map_err(|e| internal("rate limit", e))?;
+        if n >= max {
+            let wait = first
+                .map_or(FAILURE_WINDOW_SECS, |f| f + FAILURE_WINDOW_SECS - now)
+                .max(1);
+            return Err(AppError::TooManyRequests {
+                retry_after_secs: u64::try_from(wait).unwrap_or(1),
+            });
+        }
+    }
+    let found = users::credentials(&state.db, &email)
+        .await
+        .map_err(|e| internal("credentials", e))?;
+    // Check a password even for an unknown e-mail, so both take the same time.
+    let (hash, user) = match found {
+        Some(c) => (c.password_hash, Some(c.user)),
+        None => (dummy_hash().to_owned(), None),
+    };
+    let ok = verify_password(password.to_owned(), hash).await?;
+    match user {
+        Some(user) if ok => Ok(user),
+        _ => {
+            users::record_failure(&state.db, &keys, now)
+                .await
+                .map_err(|e| internal("record failure", e))?;
+            Err(wrong_credentials())
+        }
+    }
+}
+
+/// An argon2id hash of a random password nobody knows.
+fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| {
+        let salt = SaltString::encode_b64(&[7u8; 16]).expect("a 16-byte salt encodes");
+        Argon2::default()
+            .hash_password(&rand::random::<[u8; 24]>(), &salt)
+            .map(|h| h.to_string())
+            .expect("hashing a fixed-size input succeeds")
+    })
+}
+
+/// Adds `Set-Cookie` to the server function's response.
+pub fn set_cookie(value: &str) {
+    if let (Some(options), Ok(v)) = (
+        leptos::prelude::use_context::<leptos_axum::ResponseOptions>(),
+        axum::http::HeaderValue::from_str(value),
+    ) {
+        options.append_header(SET_COOKIE, v);
+    }
+}
+
+/// The request headers of the current server function.
+pub fn request_headers() -> Result<HeaderMap, AppError> {
+    leptos::prelude::use_context::<axum::http::request::Parts>()
+        .map(|p| p.headers)
+        .ok_or_else(|| {
+            tracing::error!("request parts missing from the Leptos context");
+            AppError::Internal
+        })
+}
+
+/// Guard: anyone signed in.
+pub async fn require_user(state: &AppState) -> Result<User, AppError> {
+    user_from_headers(state, &request_headers()?)
+        .await?
+        .ok_or(AppError::Unauthorized)
+}
+
+/// Guard: a signed-in customer, with their ledger account.
+pub async fn require_customer(state: &AppState) -> Result<(User, i64), AppError> {
+    let user = require_user(state).await?;
+    match (user.role, user.account_id) {
+        (Role::Customer, Some(account)) => Ok((user, account)),
+        _ => Err(AppError::Forbidden),
+    }
+}
+
+/// Guard: a signed-in support user.
+pub async fn require_support(state: &AppState) -> Result<User, AppError> {
+    let user = require_user(state).await?;
+    if user.role == Role::Support {
+        Ok(user)
+    } else {
+        Err(AppError::Forbidden)
+    }
+}

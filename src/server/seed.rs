@@ -1,0 +1,168 @@
+//! `studio-billing seed demo`: a demo customer with a realistic month of history, and a
+//! support user. Safe to run again: what exists is left as it is.
+
+use crate::domain::account::{Email, Role};
+use crate::domain::credits::Credits;
+use crate::domain::ledger::GrantKind;
+use crate::domain::pricing::Operation;
+use crate::server::auth;
+use crate::server::db::ledger::{self, NewGrant, NewHold};
+use crate::server::db::users;
+use crate::server::state::AppState;
+
+pub const DEMO_CUSTOMER_EMAIL: &str = "demo@studio.test";
+pub const DEMO_SUPPORT_EMAIL: &str = "support@studio.test";
+/// Demo mode only: the sign-in page shows it, production never does.
+pub const DEMO_PASSWORD: &str = "demo-password";
+
+const DAY: i64 = 86_400;
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Seeded {
+    Created,
+    AlreadyThere,
+}
+
+pub async fn demo(state: &AppState) -> Result<Seeded, Box<dyn std::error::Error>> {
+    let customer_email = Email::parse(DEMO_CUSTOMER_EMAIL)?;
+    if users::credentials(&state.db, &customer_email)
+        .await?
+        .is_some()
+    {
+        return Ok(Seeded::AlreadyThere);
+    }
+    let now = state.clock.now();
+    let hash = auth::hash_password(DEMO_PASSWORD.to_owned())
+        .await
+        .map_err(|e| e.to_string())?;
+    let support_email = Email::parse(DEMO_SUPPORT_EMAIL)?;
+    if users::credentials(&state.db, &support_email)
+        .await?
+        .is_none()
+    {
+        users::create(&state.db, &support_email, &hash, Role::Support, now).await?;
+    }
+    let customer = users::create(
+        &state.db,
+        &customer_email,
+        &hash,
+        Role::Customer,
+        now - 40 * DAY,
+    )
+    .await?;
+    let account = customer.account_id.ok_or("a customer has an account")?;
+
+    // The current period began 20 days ago on the Creator plan.
+    let plan = state
+        .config
+        .catalog
+        .plans
+        .get(1)
+        .or(state.config.catalog.plans.first())
+        .ok_or("no plans")?;
+    let period_start = now - 20 * DAY;
+    let period_end = period_start + 30 * DAY;
+    ledger::set_renewal(&state.db, account, Some(period_end)).await?;
+    let grant = |kind, amount: u64, expires_at, reason: &str| NewGrant {
+        kind,
+        amount: Credits::new(amount).unwrap_or(Credits::ZERO),
+        expires_at,
+        reason: reason.to_owned(),
+        actor: None,
+    };
+    let subscription = grant(
+        GrantKind::Subscription,
+        plan.credits_per_period.get(),
+        Some(period_end),
+        &format!("{} plan", plan.name),
+    );
+    ledger::grant(&state.db, account, subscription, None, period_start).await?;
+    ledger::grant(
+        &state.db,
+        account,
+        grant(GrantKind::Topup, 1000, None, "Top-up: 1,000 credits"),
+        None,
+        now - 12 * DAY,
+    )
+    .await?;
+
+    // A month of generations of every kind: (days ago, operation, requested, produced).
+    let jobs: [(i64, Operation, u64, u64); 12] = [
+        (19, Operation::AssistantChat, 12, 12),
+        (18, Operation::ScriptGeneration, 8000, 8400),
+        (17, Operation::VoiceGeneration, 240, 228),
+        (15, Operation::SoundEffects, 6, 6),
+        (14, Operation::Music, 90, 95),
+        (12, Operation::AudioProcessing, 600, 600),
+        (10, Operation::VoiceGeneration, 300, 310),
+        (8, Operation::AssistantChat, 30, 27),
+        (6, Operation::Music, 120, 120),
+        (4, Operation::ScriptGeneration, 5000, 4700),
+        (3, Operation::SoundEffects, 4, 4),
+        (1, Operation::AudioProcessing, 900, 880),
+    ];
+    let price = |op: Operation, q: u64| {
+        state
+            .config
+            .catalog
+            .price_book
+            .rule(op)
+            .and_then(|r| r.price(q).ok())
+            .unwrap_or(Credits::ZERO)
+    };
+    for (days_ago, op, requested, produced) in jobs {
+        let at = now - days_ago * DAY;
+        let estimate = price(op, requested);
+        let hold = NewHold {
+            operation: op,
+            quantity: requested,
+            estimate,
+            amount: estimate,
+            expires_at: at + state.config.hold_ttl_secs,
+        };
+        let h = ledger::reserve(&state.db, account, hold, None, at).await?;
+        ledger::capture(
+            &state.db,
+            h.hold_id,
+            Some(account),
+            produced,
+            price(op, produced),
+            None,
+            at + 60,
+        )
+        .await?;
+    }
+    // One voice generation failed halfway on our side: half its credits came back (P8).
+    let at = now - 2 * DAY;
+    let estimate = price(Operation::VoiceGeneration, 200);
+    let hold = NewHold {
+        operation: Operation::VoiceGeneration,
+        quantity: 200,
+        estimate,
+        amount: estimate,
+        expires_at: at + state.config.hold_ttl_secs,
+    };
+    let h = ledger::reserve(&state.db, account, hold, None, at).await?;
+    let r = ledger::capture(
+        &state.db,
+        h.hold_id,
+        Some(account),
+        200,
+        estimate,
+        None,
+        at + 60,
+    )
+    .await?;
+    let half = Credits::new(r.charged.get() / 2)?;
+    ledger::refund(
+        &state.db,
+        h.hold_id,
+        Some(account),
+        half,
+        "Narration failed halfway (voice service error)",
+        None,
+        at + 120,
+    )
+    .await?;
+    Ok(Seeded::Created)
+}

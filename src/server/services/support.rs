@@ -1,0 +1,183 @@
+//! Support's look-ups and manual corrections (POLICY P9).
+
+use crate::api::support::{CustomerView, OpenHold};
+use crate::domain::account::Email;
+use crate::domain::credits::Credits;
+use crate::domain::ledger::{GrantKind, ManualChange};
+use crate::error::AppError;
+use crate::server::api_error::from_ledger;
+use crate::server::db::ledger::{self, Idempotency, NewGrant};
+use crate::server::db::users::{self, User};
+use crate::server::state::AppState;
+
+fn internal(e: impl std::fmt::Display) -> AppError {
+    tracing::error!(error = %e, "support console");
+    AppError::Internal
+}
+
+pub async fn find_customer(state: &AppState, email: &str) -> Result<CustomerView, AppError> {
+    let email = Email::parse(email).map_err(|e| AppError::bad_request(e.to_string()))?;
+    let user = users::find_customer(&state.db, &email)
+        .await
+        .map_err(internal)?;
+    let (user, account) = match user {
+        Some(User {
+            account_id: Some(a),
+            ..
+        }) => (user, a),
+        _ => {
+            return Err(AppError::not_found(format!(
+                "A customer with the e-mail {}",
+                email.as_str()
+            )));
+        }
+    };
+    let top_up = format!("{}/subscription#top-up", state.config.public_url);
+    let now = state.clock.now();
+    let balance = ledger::balance(&state.db, account, now)
+        .await
+        .map_err(|e| from_ledger(e, &top_up))?;
+    let holds = ledger::open_holds(&state.db, account)
+        .await
+        .map_err(|e| from_ledger(e, &top_up))?
+        .into_iter()
+        .map(|(hold_id, operation, amount, expires_at)| OpenHold {
+            hold_id,
+            operation,
+            amount: amount.get(),
+            expires_at,
+        })
+        .collect();
+    let journal = ledger::journal(&state.db, account, None, 50)
+        .await
+        .map_err(|e| from_ledger(e, &top_up))?;
+    Ok(CustomerView {
+        email: user.map(|u| u.email).unwrap_or_default(),
+        account_id: account,
+        balance,
+        holds,
+        journal,
+        form_key: hex::encode(rand::random::<[u8; 16]>()),
+    })
+}
+
+/// An adjustment as the form sends it.
+pub struct AdjustmentForm {
+    pub account_id: i64,
+    pub direction: String,
+    pub amount: String,
+    pub reason: String,
+    pub expires_on: Option<String>,
+    pub request_key: String,
+}
+
+/// Applies a support adjustment; returns what happened, in words.
+pub async fn adjust(
+    state: &AppState,
+    staff: &User,
+    form: AdjustmentForm,
+) -> Result<String, AppError> {
+    let amount = form
+        .amount
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .and_then(|n| Credits::new(n).ok())
+        .ok_or_else(|| {
+            AppError::bad_request("Enter the amount as a whole number of credits, at least 1.")
+        })?;
+    let reason = form.reason.trim();
+    if reason.is_empty() || reason.len() > 500 {
+        return Err(AppError::bad_request(
+            "Give a reason (1-500 characters); it is kept in the audit list.",
+        ));
+    }
+    let key = form.request_key.trim();
+    if key.is_empty() || key.len() > 100 {
+        return Err(AppError::bad_request(
+            "The form is missing its request key; reload the page and try again.",
+        ));
+    }
+    let now = state.clock.now();
+    let expires_at = match form
+        .expires_on
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        None => None,
+        Some(date) => {
+            let day = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").map_err(|_| {
+                AppError::bad_request("Enter the expiry date as YYYY-MM-DD, or leave it empty.")
+            })?;
+            let at = day
+                .and_hms_opt(0, 0, 0)
+                .map(|t| t.and_utc().timestamp())
+                .unwrap_or(0);
+            if at <= now {
+                return Err(AppError::bad_request(
+                    "The expiry date must be in the future.",
+                ));
+            }
+            Some(at)
+        }
+    };
+    let idem = Idempotency {
+        scope: format!("support:{}", staff.id),
+        key: key.to_owned(),
+        request_hash: format!(
+            "{}|{}|{}|{}|{:?}",
+            form.account_id, form.direction, amount, reason, expires_at
+        ),
+    };
+    let top_up = format!("{}/subscription#top-up", state.config.public_url);
+    match form.direction.as_str() {
+        "grant" => {
+            let g = NewGrant {
+                kind: GrantKind::Adjustment,
+                amount,
+                expires_at,
+                reason: reason.to_owned(),
+                actor: Some(staff.email.clone()),
+            };
+            let r = ledger::grant(&state.db, form.account_id, g, Some(&idem), now)
+                .await
+                .map_err(|e| from_ledger(e, &top_up))?;
+            Ok(format!(
+                "Granted {} credits. The balance is now {}.",
+                r.amount, r.balance_after
+            ))
+        }
+        "debit" => {
+            if expires_at.is_some() {
+                return Err(AppError::bad_request(
+                    "An expiry date applies to grants only.",
+                ));
+            }
+            let r = ledger::debit(&state.db, form.account_id, amount, reason, &staff.email, Some(&idem), now)
+                .await
+                .map_err(|e| match e {
+                    ledger::LedgerError::Insufficient(i) => AppError::bad_request(format!(
+                        "The account has only {} credits free; a debit cannot take it below zero or into held credits.",
+                        i.available
+                    )),
+                    other => from_ledger(other, &top_up),
+                })?;
+            Ok(format!(
+                "Took {} credits. The balance is now {}.",
+                r.amount, r.balance_after
+            ))
+        }
+        _ => Err(AppError::bad_request(
+            "Choose whether to grant or take credits.",
+        )),
+    }
+}
+
+pub async fn audit(state: &AppState) -> Result<Vec<ManualChange>, AppError> {
+    let top_up = format!("{}/subscription#top-up", state.config.public_url);
+    ledger::manual_changes(&state.db, 200)
+        .await
+        .map_err(|e| from_ledger(e, &top_up))
+}

@@ -1,0 +1,36 @@
+use crate::api::auth::demo_credentials;
+use crate::ui::components::auth_actions::use_auth;
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+/// `/sign-in`. Works without JavaScript: the form posts and the server redirects.
+#[component]
+pub fn SignInPage() -> impl IntoView {
+    let action = use_auth().sign_in;
+    let demo = Resource::new(|| (), |_| demo_credentials());
+    let error = move || action.value().get().and_then(Result::err);
+    view! {
+        <Title text="Sign in" />
+        <h1>"Sign in"</h1>
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                demo.await.ok().flatten().map(|(email, password)| view! {
+                    <div class="notice" role="note">
+                        <p><strong>"Demo mode."</strong>" Sign in as the demo customer with "
+                            <code>{email}</code>" and the password "<code>{password}</code>
+                            ", or as support with "<code>"support@studio.test"</code>" and the same password."</p>
+                    </div>
+                })
+            })}
+        </Suspense>
+        <ActionForm action attr:class="stack-form">
+            {move || error().map(|e| view! { <p class="notice notice-error" role="alert">{e.to_string()}</p> })}
+            <label for="email">"E-mail"</label>
+            <input id="email" type="email" name="email" autocomplete="username" required />
+            <label for="password">"Password"</label>
+            <input id="password" type="password" name="password" autocomplete="current-password" required />
+            <button type="submit">"Sign in"</button>
+        </ActionForm>
+        <p>"New here? "<a href="/sign-up">"Create an account"</a>"."</p>
+    }
+}

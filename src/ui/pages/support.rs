@@ -1,0 +1,121 @@
+//! `/support`: find a customer, see their ledger, correct a charge (P9), and the audit list.
+
+use crate::api::support::{Adjust, CustomerView, audit, find_customer};
+use crate::error::AppError;
+use crate::ui::components::balance_card::BalanceCard;
+use crate::ui::components::error_notice::ErrorNotice;
+use crate::ui::components::format::{date, date_time, signed};
+use crate::ui::components::journal_table::JournalTable;
+use crate::ui::pages::account::SignInPrompt;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::Form;
+use leptos_router::hooks::use_query_map;
+
+#[component]
+pub fn SupportPage() -> impl IntoView {
+    let query = use_query_map();
+    let email = move || query.with(|q| q.get("email")).unwrap_or_default();
+    let adjust = ServerAction::<Adjust>::new();
+    let customer = Resource::new(
+        move || (email(), adjust.version().get()),
+        |(email, _)| async move {
+            if email.trim().is_empty() {
+                Ok(None)
+            } else {
+                find_customer(email).await.map(Some)
+            }
+        },
+    );
+    let changes = Resource::new(move || adjust.version().get(), |_| audit());
+    view! {
+        <Title text="Support console" />
+        <h1>"Support console"</h1>
+        <Form method="GET" action="/support" attr:class="search-row" attr:role="search">
+            <label for="customer-email" class="visually-hidden">"Customer e-mail"</label>
+            <input id="customer-email" type="email" name="email" placeholder="customer@example.com" value=email required />
+            <button type="submit">"Find customer"</button>
+        </Form>
+        <Suspense fallback=|| view! { <p class="loading" role="status">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match customer.await {
+                    Ok(None) => view! { <p class="empty">"Find a customer by their e-mail address."</p> }.into_any(),
+                    Ok(Some(c)) => view! { <CustomerPanel customer=c adjust /> }.into_any(),
+                    Err(AppError::Unauthorized) => view! { <SignInPrompt /> }.into_any(),
+                    Err(error) => view! { <ErrorNotice error /> }.into_any(),
+                }
+            })}
+        </Suspense>
+        <h2 id="audit">"Every manual change"</h2>
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                match changes.await {
+                    Ok(list) if list.is_empty() => view! { <p class="empty">"No manual changes yet."</p> }.into_any(),
+                    Ok(list) => view! {
+                        <div class="table-wrap">
+                            <table>
+                                <caption>"Manual changes, newest first"</caption>
+                                <thead><tr><th scope="col">"When"</th><th scope="col">"Customer"</th><th scope="col" class="num">"Credits"</th><th scope="col">"Reason"</th><th scope="col">"By"</th></tr></thead>
+                                <tbody>
+                                    {list.into_iter().map(|m| {
+                                        let reason = m.detail.as_deref()
+                                            .and_then(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+                                            .and_then(|d| d.get("reason").and_then(|r| r.as_str()).map(str::to_owned))
+                                            .unwrap_or_default();
+                                        view! { <tr><td>{date_time(m.at)}</td><td>{m.account_email}</td><td class="num">{signed(m.amount)}</td><td>{reason}</td><td>{m.actor}</td></tr> }
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        </div>
+                    }.into_any(),
+                    Err(AppError::Unauthorized | AppError::Forbidden) => ().into_any(),
+                    Err(error) => view! { <ErrorNotice error /> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn CustomerPanel(customer: CustomerView, adjust: ServerAction<Adjust>) -> impl IntoView {
+    let result = move || adjust.value().get();
+    view! {
+        <h2>{customer.email.clone()}</h2>
+        <BalanceCard balance=customer.balance />
+        <section class="card" aria-labelledby="adjust-heading">
+            <h3 id="adjust-heading">"Correct the balance"</h3>
+            {move || result().map(|r| match r {
+                Ok(message) => view! { <p class="notice" role="status">{message}</p> }.into_any(),
+                Err(e) => view! { <p class="notice notice-error" role="alert">{e.to_string()}</p> }.into_any(),
+            })}
+            <ActionForm action=adjust attr:class="stack-form">
+                <input type="hidden" name="account_id" value=customer.account_id.to_string() />
+                <input type="hidden" name="request_key" value=customer.form_key />
+                <fieldset>
+                    <legend>"Change"</legend>
+                    <label><input type="radio" name="direction" value="grant" checked />" Grant credits"</label>
+                    <label><input type="radio" name="direction" value="debit" />" Take credits"</label>
+                </fieldset>
+                <label for="amount">"Credits"</label>
+                <input id="amount" name="amount" inputmode="numeric" pattern="[0-9]+" required />
+                <label for="reason">"Reason (kept in the audit list)"</label>
+                <input id="reason" type="text" name="reason" required maxlength="500" />
+                <label for="expires_on">"Expires on (grants only, optional)"</label>
+                <input id="expires_on" type="date" name="expires_on" />
+                <button type="submit">"Apply"</button>
+            </ActionForm>
+        </section>
+        <h3>"Open holds"</h3>
+        {if customer.holds.is_empty() {
+            view! { <p class="empty">"No generations are holding credits right now."</p> }.into_any()
+        } else {
+            view! {
+                <ul>{customer.holds.into_iter().map(|h| view! {
+                    <li>{format!("Hold {}: {} credits for {} (expires {})", h.hold_id, h.amount, h.operation.replace('_', " "), date(h.expires_at))}</li>
+                }).collect_view()}</ul>
+            }.into_any()
+        }}
+        <h3>"Journal"</h3>
+        <JournalTable entries=customer.journal caption="The customer's credit changes, newest first" />
+    }
+}

@@ -1,0 +1,650 @@
+//! Sign-up, sign-in, sessions, cross-site protection, the authorization matrix, the
+//! support console's adjustments and the demo seed, through the real router on SQLite and
+//! PostgreSQL.
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::{Backend, TEST_NOW, TestApp, TestResponse};
+use serde_json::Value;
+use studio_billing::server::auth::SESSION_TTL_SECS;
+use studio_billing::server::config::Mode;
+use studio_billing::server::db::{ledger, tokens};
+use studio_billing::server::seed;
+
+const ORIGIN: &str = "http://127.0.0.1:3000";
+const PASSWORD: &str = "correct horse battery";
+
+fn form(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{k}={}",
+                v.replace('%', "%25")
+                    .replace('&', "%26")
+                    .replace('+', "%2B")
+                    .replace(' ', "+")
+                    .replace('@', "%40")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Calls a server function the way the hydrated app does (form-encoded, not a page load).
+async fn call(
+    app: &TestApp,
+    endpoint: &str,
+    cookie: Option<&str>,
+    pairs: &[(&str, &str)],
+) -> TestResponse {
+    let cookie_header = cookie.map(|c| format!("sb_session={c}"));
+    let mut headers = vec![
+        ("origin", ORIGIN),
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("accept", "application/json"),
+    ];
+    if let Some(c) = cookie_header.as_deref() {
+        headers.push(("cookie", c));
+    }
+    app.call(
+        Method::POST,
+        &format!("/api/{endpoint}"),
+        &headers,
+        Some(form(pairs)),
+    )
+    .await
+}
+
+/// The session token a response set, if any.
+fn session_of(res: &TestResponse) -> Option<String> {
+    res.headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("sb_session="))
+        .map(|v| {
+            v["sb_session=".len()..]
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .filter(|t| !t.is_empty())
+}
+
+fn set_cookie(res: &TestResponse) -> String {
+    res.headers
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+async fn sign_up(app: &TestApp, email: &str) -> String {
+    let res = call(
+        app,
+        "auth/sign_up",
+        None,
+        &[("email", email), ("password", PASSWORD)],
+    )
+    .await;
+    assert!(
+        res.status.is_success() || res.status.is_redirection(),
+        "sign-up {email}: {} {}",
+        res.status,
+        res.body
+    );
+    session_of(&res).expect("sign-up starts a session")
+}
+
+async fn my_email(app: &TestApp, session: &str) -> Option<String> {
+    let res = call(app, "account/mine", Some(session), &[]).await;
+    (res.status == StatusCode::OK)
+        .then(|| res.json()["email"].as_str().unwrap_or_default().to_owned())
+}
+
+fn message(res: &TestResponse) -> String {
+    let v: Value = res.json();
+    v["message"]
+        .as_str()
+        .or(v["error"]["message"].as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+async fn sign_up_signs_in_with_a_safe_cookie_and_refuses_a_taken_email(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let res = call(
+        &app,
+        "auth/sign_up",
+        None,
+        &[("email", "Ada@Example.com"), ("password", PASSWORD)],
+    )
+    .await;
+    let cookie = set_cookie(&res);
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"),
+        "{cookie}"
+    );
+    assert!(!cookie.contains("Secure"), "demo mode runs on plain http");
+    let session = session_of(&res).unwrap();
+    assert_eq!(
+        my_email(&app, &session).await.as_deref(),
+        Some("ada@example.com")
+    );
+
+    let again = call(
+        &app,
+        "auth/sign_up",
+        None,
+        &[("email", "ada@example.com"), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert!(message(&again).contains("already exists"), "{}", again.body);
+    let short = call(
+        &app,
+        "auth/sign_up",
+        None,
+        &[("email", "bob@example.com"), ("password", "short")],
+    )
+    .await;
+    assert_eq!(short.status, StatusCode::BAD_REQUEST);
+    assert!(message(&short).contains("at least 10 characters"));
+    let bad = call(
+        &app,
+        "auth/sign_up",
+        None,
+        &[("email", "bob"), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    app.cleanup().await;
+}
+
+async fn sign_in_gives_a_new_session_and_never_says_which_emails_exist(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let first = sign_up(&app, "cy@example.com").await;
+    let res = call(
+        &app,
+        "auth/sign_in",
+        None,
+        &[("email", "cy@example.com"), ("password", PASSWORD)],
+    )
+    .await;
+    let second = session_of(&res).expect("signed in");
+    assert_ne!(first, second, "a new session id on every sign-in");
+    assert_eq!(
+        my_email(&app, &second).await.as_deref(),
+        Some("cy@example.com")
+    );
+
+    let wrong = call(
+        &app,
+        "auth/sign_in",
+        None,
+        &[
+            ("email", "cy@example.com"),
+            ("password", "not the password"),
+        ],
+    )
+    .await;
+    let unknown = call(
+        &app,
+        "auth/sign_in",
+        None,
+        &[("email", "nobody@example.com"), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        message(&wrong),
+        message(&unknown),
+        "the same words for both"
+    );
+    assert!(session_of(&wrong).is_none());
+    app.cleanup().await;
+}
+
+async fn sign_out_ends_the_session_on_the_server(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let session = sign_up(&app, "dee@example.com").await;
+    let res = call(&app, "auth/sign_out", Some(&session), &[]).await;
+    assert!(
+        set_cookie(&res).contains("Max-Age=0"),
+        "the cookie is cleared"
+    );
+    assert_eq!(
+        my_email(&app, &session).await,
+        None,
+        "the old token no longer works"
+    );
+    app.cleanup().await;
+}
+
+async fn sessions_expire(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let session = sign_up(&app, "eve@example.com").await;
+    app.state.clock.advance(SESSION_TTL_SECS - 1);
+    assert!(my_email(&app, &session).await.is_some());
+    app.state.clock.advance(1);
+    assert_eq!(my_email(&app, &session).await, None);
+    app.cleanup().await;
+}
+
+async fn repeated_failures_are_slowed_down_with_a_429(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    sign_up(&app, "fay@example.com").await;
+    for _ in 0..5 {
+        let res = call(
+            &app,
+            "auth/sign_in",
+            None,
+            &[
+                ("email", "fay@example.com"),
+                ("password", "guess guess guess"),
+            ],
+        )
+        .await;
+        assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+    }
+    let locked = call(
+        &app,
+        "auth/sign_in",
+        None,
+        &[("email", "fay@example.com"), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(
+        locked.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right password waits"
+    );
+    let retry: u64 = locked.header("retry-after").parse().unwrap();
+    assert!((1..=900).contains(&retry), "{retry}");
+    assert_eq!(
+        locked.json()["code"],
+        "too_many_requests",
+        "{}",
+        locked.body
+    );
+    app.state.clock.advance(15 * 60 + 1);
+    let res = call(
+        &app,
+        "auth/sign_in",
+        None,
+        &[("email", "fay@example.com"), ("password", PASSWORD)],
+    )
+    .await;
+    assert!(
+        session_of(&res).is_some(),
+        "after the window the right password works: {}",
+        res.body
+    );
+    app.cleanup().await;
+}
+
+async fn cross_site_posts_are_refused_and_change_nothing(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let body = form(&[("email", "mallory@example.com"), ("password", PASSWORD)]);
+    for origin in [Some("https://evil.example"), None] {
+        let mut headers = vec![("content-type", "application/x-www-form-urlencoded")];
+        if let Some(o) = origin {
+            headers.push(("origin", o));
+        }
+        let res = app
+            .call(
+                Method::POST,
+                "/api/auth/sign_up",
+                &headers,
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::FORBIDDEN, "origin {origin:?}");
+        assert!(message(&res).contains("another site"));
+    }
+    // A Referer from this site is accepted when a browser sends no Origin.
+    let res = app
+        .call(
+            Method::POST,
+            "/api/auth/sign_up",
+            &[
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("referer", "http://127.0.0.1:3000/sign-up"),
+            ],
+            Some(body.clone()),
+        )
+        .await;
+    assert!(session_of(&res).is_some(), "{} {}", res.status, res.body);
+    app.cleanup().await;
+}
+
+async fn production_cookies_are_secure(backend: Backend) {
+    let app = TestApp::with_config(backend, |c| {
+        c.mode = Mode::Production;
+        c.public_url = "https://billing.example.com".into();
+    })
+    .await;
+    let headers = [
+        ("origin", "https://billing.example.com"),
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("accept", "application/json"),
+    ];
+    let res = app
+        .call(
+            Method::POST,
+            "/api/auth/sign_up",
+            &headers,
+            Some(form(&[
+                ("email", "gus@example.com"),
+                ("password", PASSWORD),
+            ])),
+        )
+        .await;
+    assert!(
+        set_cookie(&res).contains("; Secure"),
+        "{}",
+        set_cookie(&res)
+    );
+    let demo = app
+        .call(
+            Method::POST,
+            "/api/auth/demo_credentials",
+            &headers,
+            Some(String::new()),
+        )
+        .await;
+    assert_eq!(
+        demo.json(),
+        Value::Null,
+        "production never shows demo credentials"
+    );
+    app.cleanup().await;
+}
+
+/// A server function, its arguments, and the status expected as nobody, A, B and support.
+type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, [u16; 4]);
+
+/// Every server function and usage API route, as nobody, customer A, customer B, support
+/// and a service token.
+async fn every_route_answers_exactly_who_may_call_it(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    seed::demo(&app.state).await.unwrap();
+    let a = sign_up(&app, "alice@example.com").await;
+    let b = sign_up(&app, "bob@example.com").await;
+    let res = call(
+        &app,
+        "auth/sign_in",
+        None,
+        &[
+            ("email", seed::DEMO_SUPPORT_EMAIL),
+            ("password", seed::DEMO_PASSWORD),
+        ],
+    )
+    .await;
+    let support = session_of(&res).unwrap();
+    let token = tokens::create(&app.state.db, "matrix", TEST_NOW)
+        .await
+        .unwrap();
+    let alice_account = studio_billing::server::db::users::find_customer(
+        &app.state.db,
+        &studio_billing::domain::account::Email::parse("alice@example.com").unwrap(),
+    )
+    .await
+    .unwrap()
+    .unwrap()
+    .account_id
+    .unwrap();
+
+    // Cookie callers of server functions: (endpoint, args, [nobody, A, B, support]).
+    let adjust_args = [
+        ("account_id", alice_account.to_string()),
+        ("direction", "grant".into()),
+        ("amount", "5".into()),
+        ("reason", "matrix".into()),
+        ("request_key", "matrix-1".into()),
+    ];
+    let adjust_args: Vec<(&str, &str)> =
+        adjust_args.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let cases: Vec<Case> = vec![
+        ("faq/facts", vec![], [200, 200, 200, 200]),
+        ("auth/viewer", vec![], [200, 200, 200, 200]),
+        ("auth/demo_credentials", vec![], [200, 200, 200, 200]),
+        ("account/mine", vec![], [401, 200, 200, 403]),
+        (
+            "support/find_customer",
+            vec![("email", "alice@example.com")],
+            [401, 403, 403, 200],
+        ),
+        ("support/audit", vec![], [401, 403, 403, 200]),
+        ("support/adjust", adjust_args.clone(), [401, 403, 403, 200]),
+    ];
+    for (endpoint, args, expected) in &cases {
+        for (who, cookie, want) in [
+            ("nobody", None, expected[0]),
+            ("A", Some(a.as_str()), expected[1]),
+            ("B", Some(b.as_str()), expected[2]),
+            ("support", Some(support.as_str()), expected[3]),
+        ] {
+            let res = call(&app, endpoint, cookie, args).await;
+            assert_eq!(
+                res.status.as_u16(),
+                want,
+                "{endpoint} as {who}: {}",
+                res.body
+            );
+            if who == "B" {
+                assert!(
+                    !res.body.contains("alice@example.com"),
+                    "{endpoint}: A's data reached B"
+                );
+            }
+        }
+        // A service token is not a session: it reaches no server function that needs one.
+        let bearer = format!("Bearer {token}");
+        let res = app
+            .call(
+                Method::POST,
+                &format!("/api/{endpoint}"),
+                &[
+                    ("origin", ORIGIN),
+                    ("authorization", &bearer),
+                    ("content-type", "application/x-www-form-urlencoded"),
+                    ("accept", "application/json"),
+                ],
+                Some(form(args)),
+            )
+            .await;
+        let want = if expected[0] == 200 { 200 } else { 401 };
+        assert_eq!(
+            res.status.as_u16(),
+            want,
+            "{endpoint} with a service token: {}",
+            res.body
+        );
+    }
+    assert_eq!(
+        my_email(&app, &a).await.as_deref(),
+        Some("alice@example.com")
+    );
+    assert_eq!(
+        my_email(&app, &b).await.as_deref(),
+        Some("bob@example.com"),
+        "B sees only B"
+    );
+
+    // The usage API: only the service token gets in; cookies count for nothing there.
+    let api = format!("/api/v1/accounts/{alice_account}/balance");
+    for (who, headers) in [
+        ("nobody", vec![]),
+        ("A", vec![("cookie", format!("sb_session={a}"))]),
+        ("support", vec![("cookie", format!("sb_session={support}"))]),
+    ] {
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        assert_eq!(
+            app.call(Method::GET, &api, &headers, None).await.status,
+            StatusCode::UNAUTHORIZED,
+            "{who} on the usage API"
+        );
+    }
+    let bearer = format!("Bearer {token}");
+    assert_eq!(
+        app.call(Method::GET, &api, &[("authorization", &bearer)], None)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    app.cleanup().await;
+}
+
+async fn support_adjustments_apply_once_are_audited_and_never_go_below_zero(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    seed::demo(&app.state).await.unwrap();
+    sign_up(&app, "hal@example.com").await;
+    let res = call(
+        &app,
+        "auth/sign_in",
+        None,
+        &[
+            ("email", seed::DEMO_SUPPORT_EMAIL),
+            ("password", seed::DEMO_PASSWORD),
+        ],
+    )
+    .await;
+    let support = session_of(&res).unwrap();
+    let found = call(
+        &app,
+        "support/find_customer",
+        Some(&support),
+        &[("email", "hal@example.com")],
+    )
+    .await
+    .json();
+    let account = found["account_id"].as_i64().unwrap().to_string();
+    let key = found["form_key"].as_str().unwrap().to_owned();
+    let grant = [
+        ("account_id", account.as_str()),
+        ("direction", "grant"),
+        ("amount", "40"),
+        ("reason", "Charged twice for one export"),
+        ("request_key", key.as_str()),
+    ];
+    let first = call(&app, "support/adjust", Some(&support), &grant).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    let twice = call(&app, "support/adjust", Some(&support), &grant).await;
+    assert_eq!(twice.status, StatusCode::OK);
+    assert_eq!(
+        first.json(),
+        twice.json(),
+        "the same form sent twice applies once"
+    );
+    let balance = ledger::balance(&app.state.db, account.parse().unwrap(), TEST_NOW)
+        .await
+        .unwrap();
+    assert_eq!(balance.total.get(), 40);
+
+    let debit = [
+        ("account_id", account.as_str()),
+        ("direction", "debit"),
+        ("amount", "41"),
+        ("reason", "too much"),
+        ("request_key", "k-debit"),
+    ];
+    let res = call(&app, "support/adjust", Some(&support), &debit).await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.body);
+    assert!(message(&res).contains("below zero"));
+    let empty_reason = [
+        ("account_id", account.as_str()),
+        ("direction", "grant"),
+        ("amount", "1"),
+        ("reason", " "),
+        ("request_key", "k-x"),
+    ];
+    assert_eq!(
+        call(&app, "support/adjust", Some(&support), &empty_reason)
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+
+    let audit = call(&app, "support/audit", Some(&support), &[])
+        .await
+        .json();
+    let newest = &audit[0];
+    assert_eq!(
+        (
+            newest["account_email"].as_str(),
+            newest["amount"].as_i64(),
+            newest["actor"].as_str()
+        ),
+        (
+            Some("hal@example.com"),
+            Some(40),
+            Some(seed::DEMO_SUPPORT_EMAIL)
+        )
+    );
+    assert_eq!(
+        audit.as_array().unwrap().len(),
+        1,
+        "one adjustment, audited once"
+    );
+    let journal = ledger::journal(&app.state.db, account.parse().unwrap(), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(journal[0].actor.as_deref(), Some(seed::DEMO_SUPPORT_EMAIL));
+    assert!(ledger::verify(&app.state.db).await.unwrap().is_empty());
+    app.cleanup().await;
+}
+
+async fn seeding_the_demo_twice_changes_nothing_the_second_time(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    assert_eq!(seed::demo(&app.state).await.unwrap(), seed::Seeded::Created);
+    let email = studio_billing::domain::account::Email::parse(seed::DEMO_CUSTOMER_EMAIL).unwrap();
+    let account = studio_billing::server::db::users::find_customer(&app.state.db, &email)
+        .await
+        .unwrap()
+        .unwrap()
+        .account_id
+        .unwrap();
+    let before = ledger::journal(&app.state.db, account, None, 1000)
+        .await
+        .unwrap();
+    assert!(
+        before.iter().any(|e| e.kind == "refund"),
+        "a failed generation with its refund"
+    );
+    for kind in ["grant", "capture", "reserve"] {
+        assert!(
+            before.iter().any(|e| e.kind == kind),
+            "{kind} in the demo history"
+        );
+    }
+    assert_eq!(
+        seed::demo(&app.state).await.unwrap(),
+        seed::Seeded::AlreadyThere
+    );
+    assert_eq!(
+        ledger::journal(&app.state.db, account, None, 1000)
+            .await
+            .unwrap(),
+        before
+    );
+    assert!(ledger::verify(&app.state.db).await.unwrap().is_empty());
+    app.cleanup().await;
+}
+
+on_both_backends!(
+    sign_up_signs_in_with_a_safe_cookie_and_refuses_a_taken_email,
+    sign_in_gives_a_new_session_and_never_says_which_emails_exist,
+    sign_out_ends_the_session_on_the_server,
+    sessions_expire,
+    repeated_failures_are_slowed_down_with_a_429,
+    cross_site_posts_are_refused_and_change_nothing,
+    production_cookies_are_secure,
+    every_route_answers_exactly_who_may_call_it,
+    support_adjustments_apply_once_are_audited_and_never_go_below_zero,
+    seeding_the_demo_twice_changes_nothing_the_second_time,
+);
