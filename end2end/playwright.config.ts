@@ -39,7 +39,8 @@ export default defineConfig({
     { name: 'js-off', use: { javaScriptEnabled: false } },
   ],
   webServer: {
-    command: `${targetDir}/release/studio-billing serve`,
+    // Seed the demo customer and support user, then serve.
+    command: `${targetDir}/release/studio-billing seed demo && exec ${targetDir}/release/studio-billing serve`,
     url: `${baseURL}/readyz`,
     reuseExistingServer: false,
     timeout: 60_000,

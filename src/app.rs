@@ -1,6 +1,5 @@
 //! The HTML shell, the router and the route table.
 
-use crate::ui::components::auth_actions::provide_auth;
 use crate::ui::components::layout::Layout;
 use crate::ui::pages::{
     account::AccountPage, faq::FaqPage, home::HomePage, not_found::NotFound, sign_in::SignInPage,
@@ -34,7 +33,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    provide_auth();
     mark_hydrated();
     view! {
         <Stylesheet id="leptos" href="/pkg/studio-billing.css" />

@@ -1,14 +1,21 @@
+use crate::api::auth::{SignOut, current_viewer};
 use crate::domain::account::Role;
-use crate::ui::components::auth_actions::{use_auth, viewer_resource};
 use leptos::prelude::*;
 use leptos_router::components::A;
+use leptos_router::hooks::use_location;
 
 /// The frame of every page: a skip link, the header with navigation and who is signed in,
 /// the main landmark and the footer.
 #[component]
 pub fn Layout(children: Children) -> impl IntoView {
-    let auth = use_auth();
-    let viewer = viewer_resource(auth);
+    let sign_out = ServerAction::<SignOut>::new();
+    let path = use_location().pathname;
+    // Who is signed in, asked again after every navigation (sign-in and sign-up end in one)
+    // and every sign-out.
+    let viewer = Resource::new_blocking(
+        move || (path.get(), sign_out.version().get()),
+        |_| current_viewer(),
+    );
     view! {
         <a class="skip-link" href="#main">"Skip to content"</a>
         <header class="site-header">
@@ -29,7 +36,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                                             <li><A href=home.0>{home.1}</A></li>
                                             <li class="viewer">
                                                 <span class="viewer-email">{v.email}</span>
-                                                <ActionForm action=auth.sign_out attr:class="inline-form">
+                                                <ActionForm action=sign_out attr:class="inline-form">
                                                     <button type="submit" class="link-button">"Sign out"</button>
                                                 </ActionForm>
                                             </li>

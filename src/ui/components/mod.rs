@@ -1,4 +1,3 @@
-pub mod auth_actions;
 pub mod balance_card;
 pub mod error_notice;
 pub mod format;

@@ -1,12 +1,12 @@
-use crate::api::auth::demo_credentials;
-use crate::ui::components::auth_actions::use_auth;
+use crate::api::auth::{SignIn, demo_credentials};
 use leptos::prelude::*;
 use leptos_meta::Title;
 
 /// `/sign-in`. Works without JavaScript: the form posts and the server redirects.
 #[component]
 pub fn SignInPage() -> impl IntoView {
-    let action = use_auth().sign_in;
+    // Created inside the route, where a form post without JavaScript brings its error back.
+    let action = ServerAction::<SignIn>::new();
     let demo = Resource::new(|| (), |_| demo_credentials());
     let error = move || action.value().get().and_then(Result::err);
     view! {

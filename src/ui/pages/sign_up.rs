@@ -1,12 +1,13 @@
+use crate::api::auth::SignUp;
 use crate::domain::account::MIN_PASSWORD;
-use crate::ui::components::auth_actions::use_auth;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
 /// `/sign-up`: a new customer account.
 #[component]
 pub fn SignUpPage() -> impl IntoView {
-    let action = use_auth().sign_up;
+    // Created inside the route, where a form post without JavaScript brings its error back.
+    let action = ServerAction::<SignUp>::new();
     let error = move || action.value().get().and_then(Result::err);
     view! {
         <Title text="Create an account" />

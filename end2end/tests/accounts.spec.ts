@@ -1,0 +1,49 @@
+import { expect, test, type Page, type TestInfo } from '@playwright/test';
+import { open } from './helpers';
+
+const PASSWORD = 'demo-password';
+
+async function signIn(page: Page, testInfo: TestInfo, email: string, password = PASSWORD) {
+  await open(page, testInfo, '/sign-in');
+  await page.getByLabel('E-mail').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+test('the demo customer signs in, sees their balance, and signs out', async ({ page }, testInfo) => {
+  await open(page, testInfo, '/sign-in');
+  await expect(page.getByText('Demo mode.')).toBeVisible();
+  await signIn(page, testInfo, 'demo@studio.test');
+  await expect(page).toHaveURL(/\/account$/);
+  await expect(page.getByRole('heading', { level: 1, name: 'My account' })).toBeVisible();
+  await expect(page.getByText('Signed in as demo@studio.test.')).toBeVisible();
+  await expect(page.getByTestId('balance-total')).toHaveText(/^[\d,]+$/);
+  await expect(page.getByRole('table', { name: /latest credit changes/ })).toBeVisible();
+
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await expect(page.getByRole('link', { name: 'Sign in' })).toBeVisible();
+  await page.goto('/account');
+  await expect(page.getByText('Please sign in to see this page.')).toBeVisible();
+});
+
+test('a wrong password says so without signing in', async ({ page }, testInfo) => {
+  await signIn(page, testInfo, 'demo@studio.test', 'not-the-password');
+  await expect(page.getByRole('alert')).toContainText("don't match an account");
+  await expect(page.getByRole('link', { name: 'Sign in' })).toBeVisible();
+});
+
+test('support finds the demo customer, corrects a charge and sees it in the journal', async ({ page }, testInfo) => {
+  await signIn(page, testInfo, 'support@studio.test');
+  await expect(page).toHaveURL(/\/support$/);
+  await page.getByLabel('Customer e-mail').fill('demo@studio.test');
+  await page.getByRole('button', { name: 'Find customer' }).click();
+  await expect(page.getByRole('heading', { level: 2, name: 'demo@studio.test' })).toBeVisible();
+  const reason = `Refund for a double-charged export (${testInfo.project.name})`;
+  await page.getByLabel('Credits', { exact: true }).fill('25');
+  await page.getByLabel('Reason (kept in the audit list)').fill(reason);
+  await page.getByRole('button', { name: 'Apply' }).click();
+  const journal = page.getByRole('table', { name: /customer's credit changes/ });
+  await expect(journal).toContainText(reason);
+  await expect(journal).toContainText('+25');
+  await expect(page.getByRole('table', { name: 'Manual changes, newest first' })).toContainText(reason);
+});
