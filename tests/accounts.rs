@@ -477,20 +477,45 @@ async fn every_route_answers_exactly_who_may_call_it(backend: Backend) {
     );
 
     // The usage API: only the service token gets in; cookies count for nothing there.
-    let api = format!("/api/v1/accounts/{alice_account}/balance");
-    for (who, headers) in [
-        ("nobody", vec![]),
-        ("A", vec![("cookie", format!("sb_session={a}"))]),
-        ("support", vec![("cookie", format!("sb_session={support}"))]),
-    ] {
-        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        assert_eq!(
-            app.call(Method::GET, &api, &headers, None).await.status,
-            StatusCode::UNAUTHORIZED,
-            "{who} on the usage API"
-        );
+    // Every documented route, as nobody, A and support.
+    let doc = app.get("/api/v1/openapi.json").await.json();
+    let mut routes = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            let m = if method == "get" {
+                Method::GET
+            } else {
+                Method::POST
+            };
+            let concrete = path
+                .replace("{account_id}", &alice_account.to_string())
+                .replace("{hold_id}", "1");
+            for (who, cookie) in [
+                ("nobody", None),
+                ("A", Some(&a)),
+                ("support", Some(&support)),
+            ] {
+                let cookie = cookie.map(|c| format!("sb_session={c}"));
+                let mut headers = vec![("origin", ORIGIN), ("idempotency-key", "matrix")];
+                if let Some(c) = cookie.as_deref() {
+                    headers.push(("cookie", c));
+                }
+                let res = app
+                    .call(m.clone(), &concrete, &headers, Some("{}".into()))
+                    .await;
+                assert_eq!(
+                    res.status,
+                    StatusCode::UNAUTHORIZED,
+                    "{who} on {method} {path}: {}",
+                    res.body
+                );
+            }
+            routes += 1;
+        }
     }
+    assert_eq!(routes, 7);
     let bearer = format!("Bearer {token}");
+    let api = format!("/api/v1/accounts/{alice_account}/balance");
     assert_eq!(
         app.call(Method::GET, &api, &[("authorization", &bearer)], None)
             .await
