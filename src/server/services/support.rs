@@ -8,6 +8,7 @@ use crate::error::AppError;
 use crate::server::api_error::from_ledger;
 use crate::server::db::ledger::{self, Idempotency, NewGrant};
 use crate::server::db::users::{self, User};
+use crate::server::services::usage::top_up_url;
 use crate::server::state::AppState;
 
 fn internal(e: impl std::fmt::Display) -> AppError {
@@ -32,7 +33,7 @@ pub async fn find_customer(state: &AppState, email: &str) -> Result<CustomerView
             )));
         }
     };
-    let top_up = format!("{}/subscription#top-up", state.config.public_url);
+    let top_up = top_up_url(state);
     let now = state.clock.now();
     let balance = ledger::balance(&state.db, account, now)
         .await
@@ -131,7 +132,7 @@ pub async fn adjust(
             form.account_id, form.direction, amount, reason, expires_at
         ),
     };
-    let top_up = format!("{}/subscription#top-up", state.config.public_url);
+    let top_up = top_up_url(state);
     match form.direction.as_str() {
         "grant" => {
             let g = NewGrant {
@@ -176,7 +177,7 @@ pub async fn adjust(
 }
 
 pub async fn audit(state: &AppState) -> Result<Vec<ManualChange>, AppError> {
-    let top_up = format!("{}/subscription#top-up", state.config.public_url);
+    let top_up = top_up_url(state);
     ledger::manual_changes(&state.db, 200)
         .await
         .map_err(|e| from_ledger(e, &top_up))

@@ -32,7 +32,8 @@ pub fn price(
     Ok((credits, rule.describe()))
 }
 
-fn top_up_url(state: &AppState) -> String {
+/// Where a P10 notice sends the customer to buy credits.
+pub(crate) fn top_up_url(state: &AppState) -> String {
     format!("{}/subscription#top-up", state.config.public_url)
 }
 
