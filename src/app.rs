@@ -3,7 +3,7 @@
 use crate::ui::components::layout::Layout;
 use crate::ui::pages::{
     account::AccountPage, faq::FaqPage, home::HomePage, not_found::NotFound, sign_in::SignInPage,
-    sign_up::SignUpPage, support::SupportPage,
+    sign_up::SignUpPage, subscription::SubscriptionPage, support::SupportPage,
 };
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
@@ -46,6 +46,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/sign-up") view=SignUpPage ssr=SsrMode::Async />
                     <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async />
                     <Route path=path!("/support") view=SupportPage ssr=SsrMode::Async />
+                    <Route path=path!("/subscription") view=SubscriptionPage ssr=SsrMode::Async />
                 </Routes>
             </Layout>
         </Router>

@@ -414,6 +414,7 @@ async fn every_route_answers_exactly_who_may_call_it(backend: Backend) {
         ("auth/viewer", vec![], [200, 200, 200, 200]),
         ("auth/demo_credentials", vec![], [200, 200, 200, 200]),
         ("account/mine", vec![], [401, 200, 200, 403]),
+        ("subscription/overview", vec![], [401, 200, 200, 403]),
         (
             "support/find_customer",
             vec![("email", "alice@example.com")],
@@ -661,7 +662,134 @@ async fn seeding_the_demo_twice_changes_nothing_the_second_time(backend: Backend
     app.cleanup().await;
 }
 
+/// P6: the Subscription page's numbers are the ledger's, and the chart adds up to the
+/// journal's charges less refunds in the period.
+async fn the_subscription_page_agrees_with_the_ledger(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    seed::demo(&app.state).await.unwrap();
+    let res = call(
+        &app,
+        "auth/sign_in",
+        None,
+        &[
+            ("email", seed::DEMO_CUSTOMER_EMAIL),
+            ("password", seed::DEMO_PASSWORD),
+        ],
+    )
+    .await;
+    let session = session_of(&res).unwrap();
+    let o = call(&app, "subscription/overview", Some(&session), &[]).await;
+    assert_eq!(o.status, StatusCode::OK, "{}", o.body);
+    let o = o.json();
+    let email = studio_billing::domain::account::Email::parse(seed::DEMO_CUSTOMER_EMAIL).unwrap();
+    let account = studio_billing::server::db::users::find_customer(&app.state.db, &email)
+        .await
+        .unwrap()
+        .unwrap()
+        .account_id
+        .unwrap();
+    let ledger_balance = ledger::balance(&app.state.db, account, TEST_NOW)
+        .await
+        .unwrap();
+    assert_eq!(o["balance"], serde_json::to_value(&ledger_balance).unwrap());
+    assert_eq!(o["plan"]["name"], "Creator");
+    assert_eq!(o["plan"]["credits_per_period"], 5000);
+
+    let (start, end) = (
+        o["period_start"].as_i64().unwrap(),
+        o["period_end"].as_i64().unwrap(),
+    );
+    let journal = ledger::journal(&app.state.db, account, None, 1000)
+        .await
+        .unwrap();
+    let charged: i64 = journal
+        .iter()
+        .filter(|e| e.at >= start && e.at < end && (e.kind == "capture" || e.kind == "refund"))
+        .map(|e| e.amount)
+        .sum();
+    let chart: u64 = o["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["total"].as_u64().unwrap())
+        .sum();
+    assert!(chart > 0);
+    assert_eq!(
+        chart as i64, -charged,
+        "the chart's total is the journal's charges less refunds"
+    );
+
+    let receipts = o["receipts"].as_array().unwrap();
+    assert_eq!(
+        receipts.len(),
+        13,
+        "twelve generations and one that failed halfway"
+    );
+    let failed = receipts
+        .iter()
+        .find(|r| r["refunded"].as_u64().unwrap() > 0)
+        .expect("a refunded receipt");
+    assert!(
+        failed["refund_reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("voice service error")
+    );
+    let paid: u64 = ["paid_subscription", "paid_adjustment", "paid_topup"]
+        .iter()
+        .map(|k| failed[k].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        paid,
+        failed["charged"].as_u64().unwrap(),
+        "the kinds that paid add up to the charge"
+    );
+
+    // The page itself, rendered for the customer, without JavaScript.
+    let cookie = format!("sb_session={session}");
+    let html = app
+        .call(Method::GET, "/subscription", &[("cookie", &cookie)], None)
+        .await
+        .body;
+    assert!(
+        html.contains(&format!(
+            "data-testid=\"balance-total\">{}<",
+            ledger_balance.total
+        )),
+        "balance shown"
+    );
+    assert!(html.contains("Creator plan: 5,000 credits each billing period."));
+    assert!(
+        html.contains("Credits used per day") && html.contains("role=\"img\""),
+        "the chart with its text alternative"
+    );
+    assert!(
+        html.contains("Narration failed halfway"),
+        "the refund reason on the receipt"
+    );
+    app.cleanup().await;
+}
+
+async fn a_new_customer_sees_empty_states(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let session = sign_up(&app, "new@example.com").await;
+    let cookie = format!("sb_session={session}");
+    let res = app
+        .call(Method::GET, "/subscription", &[("cookie", &cookie)], None)
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert!(res.body.contains("No credits used in this period yet"));
+    assert!(res.body.contains("No generations yet"));
+    assert!(res.body.contains("You have no credits to spend right now."));
+    let anonymous = app.get("/subscription").await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    assert!(anonymous.body.contains("Please sign in to see this page."));
+    app.cleanup().await;
+}
+
 on_both_backends!(
+    the_subscription_page_agrees_with_the_ledger,
+    a_new_customer_sees_empty_states,
     sign_up_signs_in_with_a_safe_cookie_and_refuses_a_taken_email,
     sign_in_gives_a_new_session_and_never_says_which_emails_exist,
     sign_out_ends_the_session_on_the_server,

@@ -13,7 +13,7 @@ pub async fn sign_up(email: String, password: String) -> Result<(), AppError> {
             let state = app_state()?;
             let user = auth::sign_up(&state, &email, &password).await?;
             auth::set_cookie(&auth::start_session(&state, &user).await?);
-            leptos_axum::redirect("/account");
+            leptos_axum::redirect("/subscription");
             Ok(())
         }
         .await,
@@ -32,7 +32,7 @@ pub async fn sign_in(email: String, password: String) -> Result<(), AppError> {
                 auth::sign_in(&state, &email, &password, &crate::api::client_address()).await?;
             auth::set_cookie(&auth::start_session(&state, &user).await?);
             leptos_axum::redirect(match user.role {
-                Role::Customer => "/account",
+                Role::Customer => "/subscription",
                 Role::Support => "/support",
             });
             Ok(())

@@ -4,6 +4,7 @@
 pub mod account;
 pub mod auth;
 pub mod faq;
+pub mod subscription;
 pub mod support;
 
 /// Sets the HTTP status of a failed server function from its error (and `Retry-After`

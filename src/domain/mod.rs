@@ -6,3 +6,4 @@ pub mod credits;
 pub mod faq;
 pub mod ledger;
 pub mod pricing;
+pub mod usage;

@@ -63,6 +63,8 @@ pub struct Config {
     pub site_root: String,
     /// How long a hold lasts unsettled before the expiry job releases it.
     pub hold_ttl_secs: i64,
+    /// Below this share (in percent) of the plan's credits, the balance is shown as low.
+    pub low_balance_percent: u64,
     pub catalog: Catalog,
 }
 
@@ -207,6 +209,17 @@ impl Config {
                 })?,
         };
 
+        let low_balance_percent = match get("STUDIO_LOW_BALANCE_PERCENT") {
+            None => 10,
+            Some(v) => v.parse::<u64>().ok().filter(|n| *n <= 100).ok_or_else(|| {
+                invalid(
+                    "STUDIO_LOW_BALANCE_PERCENT",
+                    &v,
+                    "expected a percentage from 0 to 100",
+                )
+            })?,
+        };
+
         let site_root = get("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".to_owned());
 
         let catalog_text = match get("STUDIO_CATALOG_FILE") {
@@ -229,6 +242,7 @@ impl Config {
             log_format,
             site_root,
             hold_ttl_secs,
+            low_balance_percent,
             catalog,
         })
     }

@@ -63,6 +63,7 @@ pub async fn demo(state: &AppState) -> Result<Seeded, Box<dyn std::error::Error>
     let period_start = now - 20 * DAY;
     let period_end = period_start + 30 * DAY;
     ledger::set_renewal(&state.db, account, Some(period_end)).await?;
+    crate::server::db::usage::set_plan(&state.db, account, Some(plan.id.as_str())).await?;
     let grant = |kind, amount: u64, expires_at, reason: &str| NewGrant {
         kind,
         amount: Credits::new(amount).unwrap_or(Credits::ZERO),

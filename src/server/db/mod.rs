@@ -13,6 +13,7 @@
 
 pub mod ledger;
 pub mod tokens;
+pub mod usage;
 pub mod users;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};

@@ -1,5 +1,6 @@
 //! Application services: what the server functions and API routes call.
 
 pub mod faq;
+pub mod subscription;
 pub mod support;
 pub mod usage;

@@ -31,7 +31,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                             {move || Suspend::new(async move {
                                 match viewer.await {
                                     Ok(Some(v)) => {
-                                        let home = if v.role == Role::Support { ("/support", "Support console") } else { ("/account", "My account") };
+                                        let home = if v.role == Role::Support { ("/support", "Support console") } else { ("/subscription", "Subscription") };
                                         view! {
                                             <li><A href=home.0>{home.1}</A></li>
                                             <li class="viewer">

@@ -4,3 +4,4 @@ pub mod format;
 pub mod journal_table;
 pub mod layout;
 pub mod rich_text;
+pub mod usage_chart;

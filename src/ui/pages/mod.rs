@@ -4,4 +4,5 @@ pub mod home;
 pub mod not_found;
 pub mod sign_in;
 pub mod sign_up;
+pub mod subscription;
 pub mod support;

@@ -1,0 +1,44 @@
+//! The Subscription page's data: balance, plan, where the credits went, receipts.
+
+use crate::domain::ledger::BalanceView;
+use crate::domain::usage::{DailyUsage, OperationReceipt};
+use crate::error::AppError;
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanSummary {
+    pub name: String,
+    pub credits_per_period: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionOverview {
+    pub balance: BalanceView,
+    pub plan: Option<PlanSummary>,
+    pub period_start: i64,
+    pub period_end: i64,
+    /// Credits used per day of the period, by operation.
+    pub days: Vec<DailyUsage>,
+    /// A page of receipts, newest first.
+    pub receipts: Vec<OperationReceipt>,
+    /// Pass as `before` for the next page; `None` on the last one.
+    pub next_before: Option<i64>,
+    /// The balance is below the configured share of the plan's credits (P10).
+    pub low_balance: bool,
+    pub support_email: String,
+}
+
+/// The signed-in customer's own subscription overview. Customers only.
+#[server(endpoint = "subscription/overview")]
+pub async fn get_subscription(before: Option<i64>) -> Result<SubscriptionOverview, AppError> {
+    use crate::server::{auth, services::subscription, state::app_state};
+    crate::api::respond(
+        async {
+            let state = app_state()?;
+            let (_, account) = auth::require_customer(&state).await?;
+            subscription::overview(&state, account, before).await
+        }
+        .await,
+    )
+}

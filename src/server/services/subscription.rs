@@ -1,0 +1,68 @@
+//! The Subscription page: balance and plan (P6), usage in the current period, receipts
+//! (P2, P8) and the low-balance notice (P10).
+
+use crate::api::subscription::{PlanSummary, SubscriptionOverview};
+use crate::domain::catalog::PlanId;
+use crate::domain::usage::{DAY, daily_usage, is_low};
+use crate::error::AppError;
+use crate::server::db::usage;
+use crate::server::services::usage as ledger_service;
+use crate::server::state::AppState;
+
+/// Receipts per page.
+pub const PAGE: i64 = 20;
+
+fn internal(e: impl std::fmt::Display) -> AppError {
+    tracing::error!(error = %e, "subscription page");
+    AppError::Internal
+}
+
+pub async fn overview(
+    state: &AppState,
+    account: i64,
+    before: Option<i64>,
+) -> Result<SubscriptionOverview, AppError> {
+    let now = state.clock.now();
+    let balance = ledger_service::balance(state, account).await?;
+    let plan = usage::plan_of(&state.db, account)
+        .await
+        .map_err(internal)?
+        .and_then(|id| PlanId::parse(&id).ok())
+        .and_then(|id| state.config.catalog.plan(&id).cloned());
+    // The current period: the 30 days before the next renewal, or the last 30 days.
+    let period_end = balance
+        .renews_at
+        .filter(|r| *r > now)
+        .unwrap_or(now - now.rem_euclid(DAY) + DAY);
+    let period_start = period_end - 30 * DAY;
+    let points = usage::usage_points(&state.db, account, period_start, period_end)
+        .await
+        .map_err(internal)?;
+    let receipts = usage::receipts(&state.db, account, before, PAGE)
+        .await
+        .map_err(internal)?;
+    let next_before = (receipts.len() as i64 == PAGE)
+        .then(|| receipts.last().map(|r| r.hold_id))
+        .flatten();
+    let low_balance = plan.as_ref().is_some_and(|p| {
+        is_low(
+            balance.total.get(),
+            p.credits_per_period.get(),
+            state.config.low_balance_percent,
+        )
+    });
+    Ok(SubscriptionOverview {
+        balance,
+        plan: plan.map(|p| PlanSummary {
+            name: p.name,
+            credits_per_period: p.credits_per_period.get(),
+        }),
+        period_start,
+        period_end,
+        days: daily_usage(&points, period_start, period_end),
+        receipts,
+        next_before,
+        low_balance,
+        support_email: state.config.support_email.clone(),
+    })
+}
