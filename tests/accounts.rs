@@ -287,6 +287,37 @@ async fn repeated_failures_are_slowed_down_with_a_429(backend: Backend) {
     app.cleanup().await;
 }
 
+async fn a_burst_of_simultaneous_guesses_gets_no_more_than_five_tries(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    sign_up(&app, "ivy@example.com").await;
+    let guesses = (0..12).map(|i| {
+        let app = &app;
+        async move {
+            let password = format!("guess number {i}");
+            call(
+                app,
+                "auth/sign_in",
+                None,
+                &[("email", "ivy@example.com"), ("password", &password)],
+            )
+            .await
+            .status
+        }
+    });
+    let statuses = futures::future::join_all(guesses).await;
+    let tried = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert!(tried <= 5, "{tried} guesses were checked: {statuses:?}");
+    assert_eq!(tried + refused, 12);
+    app.cleanup().await;
+}
+
 async fn cross_site_posts_are_refused_and_change_nothing(backend: Backend) {
     let app = TestApp::start(backend).await;
     let body = form(&[("email", "mallory@example.com"), ("password", PASSWORD)]);
@@ -529,7 +560,7 @@ async fn every_route_answers_exactly_who_may_call_it(backend: Backend) {
 async fn support_adjustments_apply_once_are_audited_and_never_go_below_zero(backend: Backend) {
     let app = TestApp::start(backend).await;
     seed::demo(&app.state).await.unwrap();
-    sign_up(&app, "hal@example.com").await;
+    let hal = sign_up(&app, "hal@example.com").await;
     let res = call(
         &app,
         "auth/sign_in",
@@ -621,6 +652,10 @@ async fn support_adjustments_apply_once_are_audited_and_never_go_below_zero(back
         .await
         .unwrap();
     assert_eq!(journal[0].actor.as_deref(), Some(seed::DEMO_SUPPORT_EMAIL));
+    // The customer sees that support made it, not which staff member.
+    let mine = call(&app, "account/mine", Some(&hal), &[]).await;
+    assert_eq!(mine.json()["recent"][0]["actor"], "Studio support");
+    assert!(!mine.body.contains(seed::DEMO_SUPPORT_EMAIL));
     assert!(ledger::verify(&app.state.db).await.unwrap().is_empty());
     app.cleanup().await;
 }
@@ -795,6 +830,7 @@ on_both_backends!(
     sign_out_ends_the_session_on_the_server,
     sessions_expire,
     repeated_failures_are_slowed_down_with_a_429,
+    a_burst_of_simultaneous_guesses_gets_no_more_than_five_tries,
     cross_site_posts_are_refused_and_change_nothing,
     production_cookies_are_secure,
     every_route_answers_exactly_who_may_call_it,

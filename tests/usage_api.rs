@@ -284,6 +284,22 @@ async fn bad_input_gets_a_clear_4xx_and_changes_nothing(backend: Backend) {
         );
     }
     assert_eq!(api.journal_len().await, before, "no partial effects");
+    let bad_path = api.get("/api/v1/accounts/abc/balance").await;
+    assert_eq!(bad_path.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad_path.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("whole numbers")
+    );
+    let bad_query = api
+        .get(&format!(
+            "/api/v1/accounts/{}/journal?limit=ten",
+            api.account
+        ))
+        .await;
+    assert_eq!(bad_query.status, StatusCode::BAD_REQUEST);
+    assert_eq!(error_code(&bad_query), "bad_request");
     api.cleanup().await;
 }
 

@@ -21,7 +21,11 @@ pub async fn my_account() -> Result<AccountOverview, AppError> {
             let state = app_state()?;
             let (user, account) = auth::require_customer(&state).await?;
             let balance = usage::balance(&state, account).await?;
-            let recent = usage::journal(&state, account, None, 10).await?;
+            let recent = usage::journal(&state, account, None, 10)
+                .await?
+                .into_iter()
+                .map(JournalEntry::for_customer)
+                .collect();
             Ok(AccountOverview {
                 email: user.email,
                 balance,

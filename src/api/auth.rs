@@ -11,7 +11,8 @@ pub async fn sign_up(email: String, password: String) -> Result<(), AppError> {
     crate::api::respond(
         async {
             let state = app_state()?;
-            let user = auth::sign_up(&state, &email, &password).await?;
+            let user =
+                auth::sign_up(&state, &email, &password, &crate::api::client_address()).await?;
             auth::set_cookie(&auth::start_session(&state, &user).await?);
             leptos_axum::redirect("/subscription");
             Ok(())

@@ -322,6 +322,17 @@ pub struct JournalEntry {
     pub actor: Option<String>,
 }
 
+impl JournalEntry {
+    /// The entry as a customer sees it: a change support made shows as made by "Studio
+    /// support", not by the staff member's address.
+    pub fn for_customer(mut self) -> Self {
+        if self.actor.is_some() {
+            self.actor = Some("Studio support".to_owned());
+        }
+        self
+    }
+}
+
 /// A change made by hand, for the support audit list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ManualChange {

@@ -3,7 +3,7 @@
 
 use crate::error::AppError;
 use crate::server::db::ledger::LedgerError;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -62,6 +62,22 @@ impl IntoResponse for ApiError {
             res.headers_mut().insert(header::RETRY_AFTER, v);
         }
         res
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(_: PathRejection) -> Self {
+        ApiError(AppError::bad_request(
+            "Account and hold ids in the path must be whole numbers.",
+        ))
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(_: QueryRejection) -> Self {
+        ApiError(AppError::bad_request(
+            "The query string has an invalid value: `before` and `limit` must be whole numbers.",
+        ))
     }
 }
 

@@ -37,13 +37,20 @@ pub async fn hash_password(password: String) -> Result<String, AppError> {
     .map_err(|e| internal("password hashing", e))
 }
 
-/// Checks a password against a stored hash, off the async runtime.
-pub async fn verify_password(password: String, hash: String) -> Result<bool, AppError> {
-    tokio::task::spawn_blocking(move || match PasswordHash::new(&hash) {
-        Ok(parsed) => Ok(Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok()),
-        Err(e) => Err(e.to_string()),
+/// Checks a password against a stored hash (or, for an unknown e-mail, against a hash no
+/// password matches, so both take as long), off the async runtime.
+pub async fn verify_password(password: String, hash: Option<String>) -> Result<bool, AppError> {
+    tokio::task::spawn_blocking(move || {
+        let stored: &str = match &hash {
+            Some(h) => h,
+            None => dummy_hash(),
+        };
+        let parsed = PasswordHash::new(stored).map_err(|e| e.to_string())?;
+        Ok::<bool, String>(
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok(),
+        )
     })
     .await
     .map_err(|e| internal("password check task", e))?
@@ -131,9 +138,16 @@ pub async fn end_session(state: &AppState, headers: &HeaderMap) -> Result<String
 }
 
 /// Creates a customer account and its user.
-pub async fn sign_up(state: &AppState, email: &str, password: &str) -> Result<User, AppError> {
+pub async fn sign_up(
+    state: &AppState,
+    email: &str,
+    password: &str,
+    client: &str,
+) -> Result<User, AppError> {
     let email = Email::parse(email).map_err(|e| AppError::bad_request(e.to_string()))?;
     check_new_password(password).map_err(|e| AppError::bad_request(e.to_string()))?;
+    let signups = [(format!("signup:{client}"), MAX_SIGN_UPS_PER_ADDRESS)];
+    limit_attempts(state, &signups, state.clock.now()).await?;
     let hash = hash_password(password.to_owned()).await?;
     users::create(&state.db, &email, &hash, Role::Customer, state.clock.now()).await.map_err(|e| match e {
         UserError::EmailTaken => {
@@ -152,6 +166,37 @@ fn wrong_credentials() -> AppError {
     }
 }
 
+/// Records an attempt under each key and refuses it (429 with the seconds to wait) once a
+/// key has more than its allowance in the window. The attempt is written before it is
+/// checked, so simultaneous attempts cannot all slip under the limit.
+async fn limit_attempts(
+    state: &AppState,
+    keys: &[(String, i64)],
+    now: i64,
+) -> Result<Vec<i64>, AppError> {
+    let names: Vec<String> = keys.iter().map(|(k, _)| k.clone()).collect();
+    let ids = users::record_attempt(&state.db, &names, now)
+        .await
+        .map_err(|e| internal("rate limit", e))?;
+    for (key, max) in keys {
+        let (n, first) = users::attempts_since(&state.db, key, now - FAILURE_WINDOW_SECS)
+            .await
+            .map_err(|e| internal("rate limit", e))?;
+        if n > *max {
+            let wait = first
+                .map_or(FAILURE_WINDOW_SECS, |f| f + FAILURE_WINDOW_SECS - now)
+                .max(1);
+            return Err(AppError::TooManyRequests {
+                retry_after_secs: u64::try_from(wait).unwrap_or(1),
+            });
+        }
+    }
+    Ok(ids)
+}
+
+/// Sign-ups allowed per address within the window (each costs a password hash).
+pub const MAX_SIGN_UPS_PER_ADDRESS: i64 = 20;
+
 /// Checks an e-mail and password, slowing down repeated failures from one address or for
 /// one account (429 with the seconds to wait).
 pub async fn sign_in(
@@ -163,42 +208,26 @@ pub async fn sign_in(
     let now = state.clock.now();
     let email = Email::parse(email).map_err(|_| wrong_credentials())?;
     let keys = [
-        format!("email:{}", email.as_str()),
-        format!("addr:{client}"),
+        (format!("email:{}", email.as_str()), MAX_FAILURES_PER_EMAIL),
+        (format!("addr:{client}"), MAX_FAILURES_PER_ADDRESS),
     ];
-    for (key, max) in keys
-        .iter()
-        .zip([MAX_FAILURES_PER_EMAIL, MAX_FAILURES_PER_ADDRESS])
-    {
-        let (n, first) = users::failures_since(&state.db, key, now - FAILURE_WINDOW_SECS)
-            .await
-            .map_err(|e| internal("rate limit", e))?;
-        if n >= max {
-            let wait = first
-                .map_or(FAILURE_WINDOW_SECS, |f| f + FAILURE_WINDOW_SECS - now)
-                .max(1);
-            return Err(AppError::TooManyRequests {
-                retry_after_secs: u64::try_from(wait).unwrap_or(1),
-            });
-        }
-    }
+    let attempt = limit_attempts(state, &keys, now).await?;
     let found = users::credentials(&state.db, &email)
         .await
         .map_err(|e| internal("credentials", e))?;
-    // Check a password even for an unknown e-mail, so both take the same time.
     let (hash, user) = match found {
-        Some(c) => (c.password_hash, Some(c.user)),
-        None => (dummy_hash().to_owned(), None),
+        Some(c) => (Some(c.password_hash), Some(c.user)),
+        None => (None, None),
     };
     let ok = verify_password(password.to_owned(), hash).await?;
     match user {
-        Some(user) if ok => Ok(user),
-        _ => {
-            users::record_failure(&state.db, &keys, now)
+        Some(user) if ok => {
+            users::forget_attempts(&state.db, &attempt)
                 .await
-                .map_err(|e| internal("record failure", e))?;
-            Err(wrong_credentials())
+                .map_err(|e| internal("rate limit", e))?;
+            Ok(user)
         }
+        _ => Err(wrong_credentials()),
     }
 }
 

@@ -60,8 +60,9 @@ pub fn router(state: AppState) -> Router {
                     tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
                 }))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-                .layer(CatchPanicLayer::custom(panic_response))
+                // Outside the panic handler, so even the 500 page carries the headers.
                 .layer(middleware::from_fn(security_headers))
+                .layer(CatchPanicLayer::custom(panic_response))
                 .layer(middleware::from_fn_with_state(state.clone(), same_origin_writes))
                 .layer(CompressionLayer::new())
                 .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES)),

@@ -15,7 +15,7 @@ use crate::server::db::ledger::{
 use crate::server::db::tokens::{self, ServiceToken};
 use crate::server::services::usage;
 use crate::server::state::AppState;
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequest, FromRequestParts, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::{Json, Router};
@@ -121,6 +121,16 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
     }
 }
 
+/// A path parameter whose rejections are answered in the API's error shape.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct ApiPath<T>(pub T);
+
+/// A query string whose rejections are answered in the API's error shape.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub struct ApiQuery<T>(pub T);
+
 /// A JSON body whose rejections are answered in the API's error shape.
 #[derive(FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]
@@ -137,7 +147,7 @@ fn idempotency(
     hasher.update(b"\n");
     hasher.update(serde_json::to_vec(body).unwrap_or_default());
     Idempotency {
-        scope: format!("service:{}", caller.0.name),
+        scope: format!("service:{}", caller.0.id),
         key: key.0,
         request_hash: hex::encode(hasher.finalize()),
     }
@@ -230,7 +240,7 @@ async fn estimate(
 async fn reserve(
     caller: ServiceCaller,
     State(state): State<AppState>,
-    Path(account_id): Path<i64>,
+    ApiPath(account_id): ApiPath<i64>,
     key: IdempotencyKey,
     ApiJson(req): ApiJson<ReserveRequest>,
 ) -> Result<(StatusCode, Json<HoldReceipt>), ApiError> {
@@ -247,7 +257,7 @@ async fn reserve(
 async fn capture(
     caller: ServiceCaller,
     State(state): State<AppState>,
-    Path((account_id, hold_id)): Path<(i64, i64)>,
+    ApiPath((account_id, hold_id)): ApiPath<(i64, i64)>,
     key: IdempotencyKey,
     ApiJson(req): ApiJson<CaptureRequest>,
 ) -> Result<Json<CaptureReceipt>, ApiError> {
@@ -269,7 +279,7 @@ async fn capture(
 async fn release(
     caller: ServiceCaller,
     State(state): State<AppState>,
-    Path((account_id, hold_id)): Path<(i64, i64)>,
+    ApiPath((account_id, hold_id)): ApiPath<(i64, i64)>,
     key: IdempotencyKey,
 ) -> Result<Json<ReleaseReceipt>, ApiError> {
     let idem = idempotency(
@@ -291,7 +301,7 @@ async fn release(
 async fn refund(
     caller: ServiceCaller,
     State(state): State<AppState>,
-    Path((account_id, hold_id)): Path<(i64, i64)>,
+    ApiPath((account_id, hold_id)): ApiPath<(i64, i64)>,
     key: IdempotencyKey,
     ApiJson(req): ApiJson<RefundRequest>,
 ) -> Result<Json<RefundReceipt>, ApiError> {
@@ -312,7 +322,7 @@ async fn refund(
 async fn balance(
     _caller: ServiceCaller,
     State(state): State<AppState>,
-    Path(account_id): Path<i64>,
+    ApiPath(account_id): ApiPath<i64>,
 ) -> Result<Json<BalanceView>, ApiError> {
     Ok(Json(usage::balance(&state, account_id).await?))
 }
@@ -323,8 +333,8 @@ async fn balance(
 async fn journal(
     _caller: ServiceCaller,
     State(state): State<AppState>,
-    Path(account_id): Path<i64>,
-    Query(q): Query<JournalQuery>,
+    ApiPath(account_id): ApiPath<i64>,
+    ApiQuery(q): ApiQuery<JournalQuery>,
 ) -> Result<Json<JournalPage>, ApiError> {
     let limit = q.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {

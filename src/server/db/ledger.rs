@@ -1111,23 +1111,35 @@ pub async fn expire_stale_holds(
     now: UnixSeconds,
     limit: i64,
 ) -> Result<usize, LedgerError> {
-    let due: Vec<i64> = sqlx::query_scalar("SELECT id FROM holds WHERE status = 'held' AND expires_at <= $1 ORDER BY expires_at LIMIT $2")
-        .bind(now)
-        .bind(limit)
-        .fetch_all(db.reader())
-        .await?;
+    let due: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM holds WHERE status = 'held' AND expires_at <= $1 ORDER BY expires_at LIMIT $2",
+    )
+    .bind(now)
+    .bind(limit)
+    .fetch_all(db.reader())
+    .await?;
     let mut expired = 0;
     for hold_id in due {
-        let mut tx = db.begin_write().await?;
-        let (mut a, hold) = lock_hold(db, &mut tx, hold_id, None).await?;
-        if hold.status != "held" || hold.expires_at > now {
-            continue; // settled meanwhile by another instance or the worker itself
+        // One hold that cannot be expired must not stop the others from being freed.
+        match expire_hold(db, hold_id, now).await {
+            Ok(true) => expired += 1,
+            Ok(false) => {}
+            Err(e) => tracing::error!(hold_id, error = %e, "could not expire a stale hold"),
         }
-        end_hold(&mut tx, &mut a, &hold, "expired", now).await?;
-        tx.commit().await?;
-        expired += 1;
     }
     Ok(expired)
+}
+
+/// Expires one hold if it is still open and past its time; false if it was settled meanwhile.
+async fn expire_hold(db: &Db, hold_id: i64, now: UnixSeconds) -> Result<bool, LedgerError> {
+    let mut tx = db.begin_write().await?;
+    let (mut a, hold) = lock_hold(db, &mut tx, hold_id, None).await?;
+    if hold.status != "held" || hold.expires_at > now {
+        return Ok(false); // settled meanwhile by another instance or the worker itself
+    }
+    end_hold(&mut tx, &mut a, &hold, "expired", now).await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -161,8 +161,8 @@ pub async fn delete_session(db: &Db, token_hash: &str) -> Result<(), sqlx::Error
     Ok(())
 }
 
-/// Failed sign-ins for `key` since `since`.
-pub async fn failures_since(
+/// Attempts recorded for `key` since `since`.
+pub async fn attempts_since(
     db: &Db,
     key: &str,
     since: i64,
@@ -177,12 +177,32 @@ pub async fn failures_since(
     Ok((row.try_get("n")?, row.try_get("first")?))
 }
 
-pub async fn record_failure(db: &Db, keys: &[String], now: i64) -> Result<(), sqlx::Error> {
+/// Records an attempt under each key, before it is checked, so a burst of simultaneous
+/// attempts counts in full; returns the rows' ids.
+pub async fn record_attempt(db: &Db, keys: &[String], now: i64) -> Result<Vec<i64>, sqlx::Error> {
     let mut tx = db.begin_write().await?;
+    let mut ids = Vec::with_capacity(keys.len());
     for key in keys {
-        sqlx::query("INSERT INTO sign_in_failures (key, at) VALUES ($1, $2)")
+        ids.push(
+            sqlx::query_scalar(
+                "INSERT INTO sign_in_failures (key, at) VALUES ($1, $2) RETURNING id",
+            )
             .bind(key)
             .bind(now)
+            .fetch_one(&mut *tx)
+            .await?,
+        );
+    }
+    tx.commit().await?;
+    Ok(ids)
+}
+
+/// Forgets attempts that turned out to succeed.
+pub async fn forget_attempts(db: &Db, ids: &[i64]) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin_write().await?;
+    for id in ids {
+        sqlx::query("DELETE FROM sign_in_failures WHERE id = $1")
+            .bind(id)
             .execute(&mut *tx)
             .await?;
     }
