@@ -55,7 +55,7 @@ pub fn totals_by_operation(days: &[DailyUsage]) -> Vec<(Operation, u64)> {
         .map(|op| (*op, days.iter().map(|d| d.by_operation[index(*op)]).sum()))
         .filter(|(_, n)| *n > 0)
         .collect();
-    totals.sort_by(|a, b| b.1.cmp(&a.1));
+    totals.sort_by_key(|t| std::cmp::Reverse(t.1));
     totals
 }
 
