@@ -10,19 +10,30 @@ async function signIn(page: Page, testInfo: TestInfo, email: string, password = 
   await page.getByRole('button', { name: 'Sign in' }).click();
 }
 
-test('the demo customer signs in, sees their balance, and signs out', async ({ page }, testInfo) => {
+test('the demo customer signs in, sees their subscription, and signs out', async ({ page }, testInfo) => {
   await open(page, testInfo, '/sign-in');
   await expect(page.getByText('Demo mode.')).toBeVisible();
   await signIn(page, testInfo, 'demo@studio.test');
-  await expect(page).toHaveURL(/\/account$/);
-  await expect(page.getByRole('heading', { level: 1, name: 'My account' })).toBeVisible();
-  await expect(page.getByText('Signed in as demo@studio.test.')).toBeVisible();
+  await expect(page).toHaveURL(/\/subscription$/);
+  await expect(page.getByRole('heading', { level: 1, name: 'Subscription' })).toBeVisible();
+  await expect(page.getByTestId('plan-line')).toHaveText('Creator plan: 5,000 credits each billing period.');
   await expect(page.getByTestId('balance-total')).toHaveText(/^[\d,]+$/);
-  await expect(page.getByRole('table', { name: /latest credit changes/ })).toBeVisible();
+  await expect(page.getByRole('heading', { name: 'What gets spent next' })).toBeVisible();
+  await expect(page.getByRole('img', { name: 'Credits used per day' })).toBeVisible();
+
+  // The failed generation's receipt shows what came back and why (P8).
+  const failed = page.locator('details.receipt', { hasText: 'Credited back' }).first();
+  await failed.locator('summary').click();
+  await expect(failed).toContainText('Narration failed halfway (voice service error)');
+  await expect(failed).toContainText('Estimate before it started');
+
+  // The chart's numbers as a table, without the picture.
+  await page.getByText('Show the numbers by day').click();
+  await expect(page.getByRole('table', { name: 'Credits used per day' })).toBeVisible();
 
   await page.getByRole('button', { name: 'Sign out' }).click();
   await expect(page.getByRole('link', { name: 'Sign in' })).toBeVisible();
-  await page.goto('/account');
+  await page.goto('/subscription');
   await expect(page.getByText('Please sign in to see this page.')).toBeVisible();
 });
 
