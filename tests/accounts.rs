@@ -580,6 +580,7 @@ async fn support_adjustments_apply_once_are_audited_and_never_go_below_zero(back
     )
     .await
     .json();
+    assert!(found["plan"].is_null(), "a new customer has no plan");
     let account = found["account_id"].as_i64().unwrap().to_string();
     let key = found["form_key"].as_str().unwrap().to_owned();
     let grant = [

@@ -17,6 +17,8 @@ pub struct OpenHold {
 pub struct CustomerView {
     pub email: String,
     pub account_id: i64,
+    /// The plan's name, or `None` when the customer has no plan.
+    pub plan: Option<String>,
     pub balance: BalanceView,
     pub holds: Vec<OpenHold>,
     pub journal: Vec<JournalEntry>,

@@ -49,12 +49,18 @@ pub async fn find_customer(state: &AppState, email: &str) -> Result<CustomerView
             expires_at,
         })
         .collect();
+    let plan = crate::server::db::usage::plan_of(&state.db, account)
+        .await
+        .map_err(internal)?
+        .and_then(|id| crate::domain::catalog::PlanId::parse(&id).ok())
+        .and_then(|id| state.config.catalog.plan(&id).map(|p| p.name.clone()));
     let journal = ledger::journal(&state.db, account, None, 50)
         .await
         .map_err(|e| from_ledger(e, &top_up))?;
     Ok(CustomerView {
         email: user.map(|u| u.email).unwrap_or_default(),
         account_id: account,
+        plan,
         balance,
         holds,
         journal,

@@ -81,6 +81,9 @@ fn CustomerPanel(customer: CustomerView, adjust: ServerAction<Adjust>) -> impl I
     let result = move || adjust.value().get();
     view! {
         <h2>{customer.email.clone()}</h2>
+        <p class="lead" data-testid="customer-plan">
+            {customer.plan.map(|p| format!("{p} plan")).unwrap_or_else(|| "No plan".to_owned())}
+        </p>
         <BalanceCard balance=customer.balance />
         <section class="card" aria-labelledby="adjust-heading">
             <h3 id="adjust-heading">"Correct the balance"</h3>
