@@ -49,7 +49,10 @@ cargo clippy --features ssr --all-targets -- -D warnings
 step "clippy (browser)"
 cargo clippy --lib --features hydrate --target wasm32-unknown-unknown -- -D warnings
 step "unit and integration tests, SQLite and PostgreSQL ($TEST_POSTGRES_URL)"
-cargo test --features ssr
+# One test at a time: rendering Leptos pages from several tests of one process at once
+# hangs now and then (never seen against the real server; see the closing note of the
+# first session). The concurrency tests make their own parallel load inside one test.
+cargo test --features ssr -- --test-threads=1
 step "release build (server and wasm)"
 cargo leptos build --release
 step "end to end: Playwright in Chromium, JavaScript on and off"
