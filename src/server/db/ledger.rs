@@ -389,10 +389,7 @@ async fn claim_key<T: DeserializeOwned>(
     if hash != idem.request_hash {
         return Err(LedgerError::IdempotencyConflict);
     }
-    let response: String = row.try_get("response")?;
-    serde_json::from_str(&response)
-        .map(Some)
-        .map_err(|e| LedgerError::Corrupt(format!("stored response: {e}")))
+    stored(row.try_get("response")?).map(Some)
 }
 
 async fn store_response<T: Serialize>(
