@@ -4,6 +4,7 @@ use crate::ui::components::layout::Layout;
 use crate::ui::pages::{
     account::AccountPage, faq::FaqPage, home::HomePage, not_found::NotFound, sign_in::SignInPage,
     sign_up::SignUpPage, subscription::SubscriptionPage, support::SupportPage,
+    top_up::{LocalCheckoutPage, TopUpCancelledPage, TopUpCompletePage},
 };
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
@@ -47,6 +48,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async />
                     <Route path=path!("/support") view=SupportPage ssr=SsrMode::Async />
                     <Route path=path!("/subscription") view=SubscriptionPage ssr=SsrMode::Async />
+                    <Route path=path!("/top-up/complete") view=TopUpCompletePage ssr=SsrMode::Async />
+                    <Route path=path!("/top-up/cancelled") view=TopUpCancelledPage ssr=SsrMode::Async />
+                    <Route path=path!("/checkout/local/:id") view=LocalCheckoutPage ssr=SsrMode::Async />
                 </Routes>
             </Layout>
         </Router>

@@ -55,6 +55,11 @@ pub enum AppError {
     /// 429: too many attempts; try again later.
     #[error("Too many attempts. Please try again in {retry_after_secs} seconds.")]
     TooManyRequests { retry_after_secs: u64 },
+    /// 502: the payment provider could not be reached or refused the request.
+    #[error(
+        "We couldn't start the payment with our payment provider. Nothing was charged; please try again in a minute."
+    )]
+    PaymentProvider,
     /// 500: something failed on the server. The details are in the server's log only.
     #[error(
         "Something went wrong on our side. Please try again; if it keeps happening, contact support."
@@ -94,6 +99,7 @@ impl AppError {
             AppError::PayloadTooLarge => 413,
             AppError::TooManyRequests { .. } => 429,
             AppError::Internal => 500,
+            AppError::PaymentProvider => 502,
             AppError::Unreachable => 503,
         }
     }

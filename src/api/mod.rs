@@ -3,9 +3,11 @@
 
 pub mod account;
 pub mod auth;
+pub mod demo;
 pub mod faq;
 pub mod subscription;
 pub mod support;
+pub mod topup;
 
 /// Sets the HTTP status of a failed server function from its error (and `Retry-After`
 /// for a 429). A plain form post (no JavaScript) is left alone: the server function

@@ -1,6 +1,9 @@
 //! The Subscription page's data: balance, plan, where the credits went, receipts.
 
+use crate::domain::catalog::TopUpPack;
 use crate::domain::ledger::BalanceView;
+use crate::domain::payments::PaymentLine;
+use crate::domain::pricing::PriceBook;
 use crate::domain::usage::{DailyUsage, OperationReceipt};
 use crate::error::AppError;
 use leptos::prelude::*;
@@ -27,6 +30,16 @@ pub struct SubscriptionOverview {
     /// The balance is below the configured share of the plan's credits (P10).
     pub low_balance: bool,
     pub support_email: String,
+    /// The top-up packs on sale, smallest first.
+    pub top_ups: Vec<TopUpPack>,
+    /// Payments taken through the app's own test checkout (no Stripe keys).
+    pub test_checkout: bool,
+    /// Top-ups and subscription payments, newest first.
+    pub payments: Vec<PaymentLine>,
+    /// A fresh key for this page's forms: sending one form twice acts once.
+    pub form_key: String,
+    /// The "Try a generation" panel is shown (demo mode), with the prices it estimates by.
+    pub try_panel: Option<PriceBook>,
 }
 
 /// The signed-in customer's own subscription overview. Customers only.

@@ -54,10 +54,21 @@ pub struct Plan {
     pub stripe_price_id: Option<String>,
 }
 
-/// The plans, cheapest first, and the price book.
+/// A pack of top-up credits sold for a one-time payment. Top-up credits never expire (P4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopUpPack {
+    /// Stable identifier, same rules as a plan id, e.g. `medium`.
+    pub id: PlanId,
+    pub credits: Credits,
+    pub price_cents: u64,
+}
+
+/// The plans, cheapest first, the top-up packs, smallest first, and the price book.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Catalog {
     pub plans: Vec<Plan>,
+    #[serde(default)]
+    pub top_ups: Vec<TopUpPack>,
     pub price_book: PriceBook,
 }
 
@@ -73,6 +84,10 @@ pub enum CatalogError {
     NoCredits(String),
     #[error("plans must be listed cheapest first; {0:?} is out of order")]
     Unordered(String),
+    #[error("top-up pack {0:?} appears twice")]
+    DuplicatePack(String),
+    #[error("top-up pack {0:?} must have credits and a price")]
+    EmptyPack(String),
     #[error(transparent)]
     PriceBook(#[from] PriceBookError),
 }
@@ -93,12 +108,24 @@ impl Catalog {
                 return Err(CatalogError::Unordered(plan.id.as_str().to_owned()));
             }
         }
+        for (i, pack) in self.top_ups.iter().enumerate() {
+            if self.top_ups[..i].iter().any(|p| p.id == pack.id) {
+                return Err(CatalogError::DuplicatePack(pack.id.as_str().to_owned()));
+            }
+            if pack.credits.is_zero() || pack.price_cents == 0 {
+                return Err(CatalogError::EmptyPack(pack.id.as_str().to_owned()));
+            }
+        }
         self.price_book.validate()?;
         Ok(())
     }
 
     pub fn plan(&self, id: &PlanId) -> Option<&Plan> {
         self.plans.iter().find(|p| &p.id == id)
+    }
+
+    pub fn top_up(&self, id: &str) -> Option<&TopUpPack> {
+        self.top_ups.iter().find(|p| p.id.as_str() == id)
     }
 }
 

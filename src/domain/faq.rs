@@ -455,6 +455,7 @@ mod tests {
                     plan("starter", "Starter", 900, 1000, 30),
                     plan("creator", "Creator", 2900, 5000, 60),
                 ],
+                top_ups: Vec::new(),
                 price_book: PriceBook {
                     rules: Operation::ALL
                         .iter()

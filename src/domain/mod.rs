@@ -5,5 +5,6 @@ pub mod catalog;
 pub mod credits;
 pub mod faq;
 pub mod ledger;
+pub mod payments;
 pub mod pricing;
 pub mod usage;

@@ -66,6 +66,25 @@ pub struct Config {
     /// Below this share (in percent) of the plan's credits, the balance is shown as low.
     pub low_balance_percent: u64,
     pub catalog: Catalog,
+    /// How payments are taken: Stripe when keys are set, else the app's own test checkout.
+    pub payments: PaymentsConfig,
+}
+
+/// Stripe's keys, or nothing: without them the app takes payments through its own
+/// checkout page, clearly marked as test mode (demo mode only).
+#[derive(Debug, Clone)]
+pub enum PaymentsConfig {
+    Stripe(StripeConfig),
+    Local,
+}
+
+#[derive(Debug, Clone)]
+pub struct StripeConfig {
+    pub secret_key: Secret,
+    /// The endpoint's signing secret (`whsec_...`), and the previous one while rotating.
+    pub webhook_secrets: Vec<Secret>,
+    /// Where the Stripe API is; only tests point it elsewhere.
+    pub api_base: String,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -231,6 +250,41 @@ impl Config {
         };
         let catalog = parse_catalog(&catalog_text)?;
 
+        let payments = match get("STRIPE_SECRET_KEY") {
+            None if production => return Err(ConfigError::Missing("STRIPE_SECRET_KEY")),
+            None => PaymentsConfig::Local,
+            Some(key) => {
+                if !(key.starts_with("sk_") || key.starts_with("rk_")) {
+                    return Err(invalid(
+                        "STRIPE_SECRET_KEY",
+                        "[redacted]",
+                        "expected a Stripe secret key (sk_...)",
+                    ));
+                }
+                let Some(current) = get("STRIPE_WEBHOOK_SECRET") else {
+                    return Err(ConfigError::Missing("STRIPE_WEBHOOK_SECRET"));
+                };
+                let mut webhook_secrets = vec![Secret::new(current)];
+                if let Some(previous) = get("STRIPE_WEBHOOK_SECRET_PREVIOUS") {
+                    webhook_secrets.push(Secret::new(previous));
+                }
+                let api_base = get("STRIPE_API_BASE")
+                    .unwrap_or_else(|| "https://api.stripe.com/".to_owned());
+                if production && !api_base.starts_with("https://") {
+                    return Err(invalid(
+                        "STRIPE_API_BASE",
+                        &api_base,
+                        "production must reach Stripe over https",
+                    ));
+                }
+                PaymentsConfig::Stripe(StripeConfig {
+                    secret_key: Secret::new(key),
+                    webhook_secrets,
+                    api_base,
+                })
+            }
+        };
+
         Ok(Config {
             mode,
             database_url,
@@ -244,6 +298,7 @@ impl Config {
             hold_ttl_secs,
             low_balance_percent,
             catalog,
+            payments,
         })
     }
 
@@ -314,6 +369,8 @@ mod tests {
             ("DATABASE_URL", "postgres://db/billing"),
             ("STUDIO_PUBLIC_URL", "https://billing.example.com"),
             ("STUDIO_SECRET_KEY", "k7Qp2vX9mL4rT8wZ1nB6cF3hJ5dS0aGe"),
+            ("STRIPE_SECRET_KEY", "sk_live_51Hx"),
+            ("STRIPE_WEBHOOK_SECRET", "whsec_r4nd0m"),
         ]);
         v.extend(vars(extra));
         v
@@ -326,6 +383,37 @@ mod tests {
         assert_eq!(c.database_url, "sqlite://data/studio-billing.db");
         assert_eq!(c.support_email, "support@brainports.ai");
         assert_eq!(c.catalog.plans.len(), 3);
+        assert!(c.catalog.top_ups.len() >= 3);
+        assert!(matches!(c.payments, PaymentsConfig::Local));
+    }
+
+    #[test]
+    fn stripe_needs_its_webhook_secret_and_production_needs_stripe() {
+        let only_key = vars(&[("STRIPE_SECRET_KEY", "sk_test_123")]);
+        assert_eq!(
+            Config::from_vars(&only_key).unwrap_err(),
+            ConfigError::Missing("STRIPE_WEBHOOK_SECRET")
+        );
+        let mut rotating = only_key.clone();
+        rotating.extend(vars(&[
+            ("STRIPE_WEBHOOK_SECRET", "whsec_new"),
+            ("STRIPE_WEBHOOK_SECRET_PREVIOUS", "whsec_old"),
+        ]));
+        match Config::from_vars(&rotating).unwrap().payments {
+            PaymentsConfig::Stripe(s) => {
+                let secrets: Vec<&str> = s.webhook_secrets.iter().map(Secret::expose).collect();
+                assert_eq!(secrets, ["whsec_new", "whsec_old"]);
+                assert_eq!(s.api_base, "https://api.stripe.com/");
+            }
+            PaymentsConfig::Local => panic!("keys were given"),
+        }
+        let mut no_stripe = production(&[]);
+        no_stripe.remove("STRIPE_SECRET_KEY");
+        assert_eq!(
+            Config::from_vars(&no_stripe).unwrap_err(),
+            ConfigError::Missing("STRIPE_SECRET_KEY")
+        );
+        assert!(Config::from_vars(&production(&[])).is_ok());
     }
 
     #[test]

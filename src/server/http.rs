@@ -50,6 +50,10 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .merge(usage_api)
         .route("/readyz", get(readyz))
+        .route(
+            crate::server::payments::webhook::PATH,
+            axum::routing::post(crate::server::payments::webhook::handle),
+        )
         .leptos_routes_with_context(&state, routes, context.clone(), pages)
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell))
         .layer(
@@ -61,7 +65,7 @@ pub fn router(state: AppState) -> Router {
                 }))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 // Outside the panic handler, so even the 500 page carries the headers.
-                .layer(middleware::from_fn(security_headers))
+                .layer(middleware::from_fn_with_state(form_targets(&state), security_headers))
                 .layer(CatchPanicLayer::custom(panic_response))
                 .layer(middleware::from_fn_with_state(state.clone(), same_origin_writes))
                 .layer(CompressionLayer::new())
@@ -95,12 +99,16 @@ async fn readyz(State(state): State<AppState>) -> Response {
 
 /// Adds the security headers to every response. HTML pages get a Content-Security-Policy
 /// whose nonce the hydration scripts carry; nothing else may run.
-async fn security_headers(mut req: Request, next: Next) -> Response {
+async fn security_headers(
+    State(form_targets): State<&'static str>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let nonce = Nonce::new();
     let csp = format!(
         "default-src 'self'; script-src 'self' 'nonce-{}' 'wasm-unsafe-eval'; style-src 'self'; \
          img-src 'self' data:; font-src 'self'; connect-src 'self'; object-src 'none'; \
-         base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+         base-uri 'self'; form-action {form_targets}; frame-ancestors 'none'",
         &*nonce
     );
     req.extensions_mut().insert(nonce);
@@ -121,14 +129,24 @@ async fn security_headers(mut req: Request, next: Next) -> Response {
     res
 }
 
+/// Where forms may lead (CSP `form-action`, which also covers the redirect after a post):
+/// this app, and Stripe's checkout when payments go through Stripe.
+fn form_targets(state: &AppState) -> &'static str {
+    match state.config.payments {
+        crate::server::config::PaymentsConfig::Stripe(_) => "'self' https://checkout.stripe.com",
+        crate::server::config::PaymentsConfig::Local => "'self'",
+    }
+}
+
 /// Refuses state-changing requests from other sites: a POST (or PUT, PATCH, DELETE) must
 /// carry an `Origin` (or else a `Referer`) of this app's own address. This is on top of the
 /// session cookie's `SameSite=Lax`. The usage API is exempt: it authenticates with a bearer
-/// token, never a cookie.
+/// token, never a cookie; Stripe's webhooks are authenticated by their signature.
 async fn same_origin_writes(State(state): State<AppState>, req: Request, next: Next) -> Response {
     use axum::http::Method;
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if safe || req.uri().path().starts_with("/api/v1/") {
+    let path = req.uri().path();
+    if safe || path.starts_with("/api/v1/") || path == crate::server::payments::webhook::PATH {
         return next.run(req).await;
     }
     let headers = req.headers();

@@ -9,6 +9,7 @@ pub mod config;
 pub mod db;
 pub mod http;
 pub mod jobs;
+pub mod payments;
 pub mod seed;
 pub mod services;
 pub mod state;

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-type Tx = Transaction<'static, Any>;
+pub(crate) type Tx = Transaction<'static, Any>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -505,11 +505,26 @@ pub async fn grant(
     now: UnixSeconds,
 ) -> Result<GrantReceipt, LedgerError> {
     let mut tx = db.begin_write().await?;
-    let mut a = lock_account(&mut tx, db.backend(), account).await?;
-    if let Some(done) = claim_key(&mut tx, idem, now).await? {
+    let receipt = grant_in(&mut tx, db.backend(), account, g, idem, now).await?;
+    tx.commit().await?;
+    Ok(receipt)
+}
+
+/// [`grant`] inside a transaction the caller commits, so the grant and what caused it
+/// (a paid checkout's webhook event) are one change.
+pub(crate) async fn grant_in(
+    tx: &mut Tx,
+    backend: Backend,
+    account: i64,
+    g: NewGrant,
+    idem: Option<&Idempotency>,
+    now: UnixSeconds,
+) -> Result<GrantReceipt, LedgerError> {
+    let mut a = lock_account(tx, backend, account).await?;
+    if let Some(done) = claim_key(tx, idem, now).await? {
         return Ok(done);
     }
-    settle_expiries(&mut tx, &mut a, now).await?;
+    settle_expiries(tx, &mut a, now).await?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO grants (account_id, kind, amount, remaining, expires_at, reason, created_at) \
          VALUES ($1, $2, $3, $3, $4, $5, $6) RETURNING id",
@@ -520,7 +535,7 @@ pub async fn grant(
     .bind(g.expires_at)
     .bind(&g.reason)
     .bind(now)
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut **tx)
     .await?;
     a.balance = a
         .balance
@@ -531,7 +546,7 @@ pub async fn grant(
     }
     let detail = serde_json::json!({ "grant_kind": g.kind, "reason": g.reason }).to_string();
     append(
-        &mut tx,
+        tx,
         &mut a,
         now,
         Entry {
@@ -544,7 +559,7 @@ pub async fn grant(
         },
     )
     .await?;
-    save_account(&mut tx, &a).await?;
+    save_account(tx, &a).await?;
     let receipt = GrantReceipt {
         grant_id: id,
         account_id: account,
@@ -553,8 +568,7 @@ pub async fn grant(
         expires_at: g.expires_at,
         balance_after: a.balance,
     };
-    store_response(&mut tx, idem, &receipt).await?;
-    tx.commit().await?;
+    store_response(tx, idem, &receipt).await?;
     Ok(receipt)
 }
 

@@ -12,6 +12,7 @@
 //! processes. PostgreSQL uses one pool and row locks.
 
 pub mod ledger;
+pub mod payments;
 pub mod tokens;
 pub mod usage;
 pub mod users;

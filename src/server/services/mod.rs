@@ -1,6 +1,8 @@
 //! Application services: what the server functions and API routes call.
 
+pub mod demo;
 pub mod faq;
 pub mod subscription;
 pub mod support;
+pub mod topup;
 pub mod usage;

@@ -5,12 +5,15 @@ use crate::api::subscription::{PlanSummary, SubscriptionOverview};
 use crate::domain::catalog::PlanId;
 use crate::domain::usage::{DAY, daily_usage, is_low};
 use crate::error::AppError;
-use crate::server::db::usage;
+use crate::server::config::{Mode, PaymentsConfig};
+use crate::server::db::{payments, usage};
 use crate::server::services::usage as ledger_service;
 use crate::server::state::AppState;
 
 /// Receipts per page.
 pub const PAGE: i64 = 20;
+/// Payments listed.
+pub const PAYMENTS: i64 = 20;
 
 fn internal(e: impl std::fmt::Display) -> AppError {
     tracing::error!(error = %e, "subscription page");
@@ -51,6 +54,10 @@ pub async fn overview(
             state.config.low_balance_percent,
         )
     });
+    let payments = payments::for_account(&state.db, account, PAYMENTS)
+        .await
+        .map_err(internal)?;
+    let config = &state.config;
     Ok(SubscriptionOverview {
         balance,
         plan: plan.map(|p| PlanSummary {
@@ -63,6 +70,11 @@ pub async fn overview(
         receipts,
         next_before,
         low_balance,
-        support_email: state.config.support_email.clone(),
+        support_email: config.support_email.clone(),
+        top_ups: config.catalog.top_ups.clone(),
+        test_checkout: matches!(config.payments, PaymentsConfig::Local),
+        payments,
+        form_key: uuid::Uuid::new_v4().simple().to_string(),
+        try_panel: (config.mode == Mode::Demo).then(|| config.catalog.price_book.clone()),
     })
 }

@@ -6,3 +6,4 @@ pub mod sign_in;
 pub mod sign_up;
 pub mod subscription;
 pub mod support;
+pub mod top_up;

@@ -1,6 +1,11 @@
 //! `/subscription`: how many credits the customer has, when they renew, where they went.
 
+use crate::api::demo::TryGeneration;
 use crate::api::subscription::{SubscriptionOverview, get_subscription};
+use crate::api::topup::BuyTopUp;
+use crate::domain::catalog::{TopUpPack, format_usd};
+use crate::domain::payments::PaymentLine;
+use crate::domain::pricing::{Operation, PriceBook};
 use crate::domain::credits::group_thousands;
 use crate::domain::ledger::BalanceView;
 use crate::domain::usage::OperationReceipt;
@@ -23,13 +28,15 @@ pub fn SubscriptionPage() -> impl IntoView {
             .and_then(|b| b.parse::<i64>().ok())
     };
     let data = Resource::new(before, get_subscription);
+    let buy = ServerAction::<BuyTopUp>::new();
+    let try_run = ServerAction::<TryGeneration>::new();
     view! {
         <Title text="Subscription" />
         <h1>"Subscription"</h1>
         <Suspense fallback=|| view! { <p class="loading" role="status">"Loading your subscription…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(o) => view! { <Overview o /> }.into_any(),
+                    Ok(o) => view! { <Overview o buy try_run /> }.into_any(),
                     Err(AppError::Unauthorized) => view! { <SignInPrompt /> }.into_any(),
                     Err(error) => view! { <ErrorNotice error /> }.into_any(),
                 }
@@ -39,7 +46,11 @@ pub fn SubscriptionPage() -> impl IntoView {
 }
 
 #[component]
-fn Overview(o: SubscriptionOverview) -> impl IntoView {
+fn Overview(
+    o: SubscriptionOverview,
+    buy: ServerAction<BuyTopUp>,
+    try_run: ServerAction<TryGeneration>,
+) -> impl IntoView {
     let plan_line = match &o.plan {
         Some(p) => format!(
             "{} plan: {} credits each billing period.",
@@ -52,7 +63,7 @@ fn Overview(o: SubscriptionOverview) -> impl IntoView {
     view! {
         {o.low_balance.then(|| view! {
             <div class="notice notice-warning" role="status" data-testid="low-balance">
-                <p><strong>"Your balance is running low."</strong>" Buy a top-up to keep generating now"
+                <p><strong>"Your balance is running low."</strong>" "<a href="#top-up">"Buy a top-up"</a>" to keep generating now"
                     {renews.map(|r| format!(", or wait for your plan's credits to renew on {}", date(r)))}"."</p>
             </div>
         })}
@@ -64,10 +75,159 @@ fn Overview(o: SubscriptionOverview) -> impl IntoView {
             <p class="help">{format!("This period: {} to {}.", date(o.period_start), date(o.period_end))}</p>
             <UsageChart days=o.days />
         </section>
+        {o.try_panel.map(|book| view! { <TryPanel book renews form_key=o.form_key.clone() action=try_run /> })}
         <section aria-labelledby="history-heading">
             <h2 id="history-heading">"Generations"</h2>
             <Receipts receipts=o.receipts support=o.support_email />
             {o.next_before.map(|b| view! { <p><a href=format!("/subscription?before={b}")>"Older generations"</a></p> })}
+        </section>
+        <TopUps packs=o.top_ups test_checkout=o.test_checkout form_key=o.form_key action=buy />
+        <Payments payments=o.payments />
+    }
+}
+
+/// The packs on sale, each with its own "Buy" form (P4: top-up credits never expire).
+#[component]
+fn TopUps(
+    packs: Vec<TopUpPack>,
+    test_checkout: bool,
+    form_key: String,
+    action: ServerAction<BuyTopUp>,
+) -> impl IntoView {
+    let pending = action.pending();
+    view! {
+        <section aria-labelledby="top-up-heading" id="top-up">
+            <h2 id="top-up-heading">"Buy top-up credits"</h2>
+            <p class="help">"Top-up credits never expire. They are used after your subscription credits, oldest first."</p>
+            {test_checkout.then(|| view! {
+                <p class="notice" data-testid="test-mode-note">"Test mode: payments go through this app's own test checkout. No real money moves."</p>
+            })}
+            {move || action.value().get().and_then(Result::err).map(|error| view! {
+                <p class="notice notice-error" role="alert">{error.to_string()}</p>
+            })}
+            {if packs.is_empty() {
+                view! { <p class="empty">"No top-up packs are on sale right now."</p> }.into_any()
+            } else {
+                view! {
+                    <ul class="packs">
+                        {packs.into_iter().map(|p| {
+                            let credits = group_thousands(p.credits.get());
+                            let price = format_usd(p.price_cents);
+                            let label = format!("Buy {credits} credits for {price}");
+                            let key = format!("{form_key}-{}", p.id.as_str());
+                            view! {
+                                <li class="card pack">
+                                    <p class="big-number">{credits.clone()}<span class="unit">" credits"</span></p>
+                                    <p class="pack-price">{price.clone()}</p>
+                                    <ActionForm action>
+                                        <input type="hidden" name="pack" value=p.id.as_str().to_owned() />
+                                        <input type="hidden" name="request_key" value=key />
+                                        <button type="submit" aria-label=label.clone() disabled=pending>{format!("Buy for {price}")}</button>
+                                    </ActionForm>
+                                </li>
+                            }
+                        }).collect_view()}
+                    </ul>
+                }.into_any()
+            }}
+        </section>
+    }
+}
+
+/// Top-ups bought and subscription payments.
+#[component]
+fn Payments(payments: Vec<PaymentLine>) -> impl IntoView {
+    view! {
+        <section aria-labelledby="payments-heading">
+            <h2 id="payments-heading">"Payments"</h2>
+            {if payments.is_empty() {
+                view! { <p class="empty">"No payments yet. Top-ups you buy and your plan's payments appear here."</p> }.into_any()
+            } else {
+                view! {
+                    <div class="table-wrap">
+                        <table data-testid="payments">
+                            <caption>"Payments, newest first"</caption>
+                            <thead><tr>
+                                <th scope="col">"Date"</th><th scope="col">"What"</th>
+                                <th scope="col" class="num">"Amount"</th><th scope="col">"Status"</th>
+                            </tr></thead>
+                            <tbody>
+                                {payments.into_iter().map(|p| {
+                                    let what = match p.kind.as_str() {
+                                        "topup" => format!("Top-up: {} credits", group_thousands(p.credits)),
+                                        _ => format!("Plan: {} credits", group_thousands(p.credits)),
+                                    };
+                                    view! {
+                                        <tr>
+                                            <td>{date_time(p.created_at)}</td>
+                                            <td>{what}{p.test_mode.then_some(" (test mode)")}</td>
+                                            <td class="num">{format_usd(p.amount_cents)}</td>
+                                            <td class=format!("status status-{}", p.status.as_str())>{p.status.label()}</td>
+                                        </tr>
+                                    }
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    </div>
+                }.into_any()
+            }}
+        </section>
+    }
+}
+
+/// Demo mode: run a pretend generation through the ledger and see its receipt. The
+/// estimate and the result come back in the address, so it all works without JavaScript.
+#[component]
+fn TryPanel(
+    book: PriceBook,
+    renews: Option<i64>,
+    form_key: String,
+    action: ServerAction<TryGeneration>,
+) -> impl IntoView {
+    let query = use_query_map();
+    let op = query.with_untracked(|q| q.get("op")).and_then(|k| Operation::ALL.into_iter().find(|o| o.key() == k)).unwrap_or(Operation::VoiceGeneration);
+    let qty = query.with_untracked(|q| q.get("qty")).and_then(|q| q.parse::<u64>().ok()).filter(|q| *q > 0).unwrap_or(30);
+    let tried = query.with_untracked(|q| q.get("tried")).is_some();
+    let estimate = book.rule(op).map(|r| (r.price(qty).map(|c| c.get()).unwrap_or(0), r.describe()));
+    let pending = action.pending();
+    view! {
+        <section class="card" aria-labelledby="try-heading" id="try">
+            <h2 id="try-heading">"Try a generation"</h2>
+            <p class="help">"Demo only: the app plays a generation service through the real ledger. Nothing is generated."</p>
+            {move || action.value().get().and_then(Result::err).map(|error| match error {
+                AppError::InsufficientCredits { needed, available, .. } => view! {
+                    <div class="notice notice-warning" role="alert" data-testid="p10-notice">
+                        <p><strong>{format!("This needs {} credits, but you have {}.", group_thousands(needed), group_thousands(available))}</strong>
+                        " Nothing was reserved or charged, and everything you had is still there."</p>
+                        <p>"You can "<a href="#top-up">"buy a top-up now"</a>
+                        {match renews {
+                            Some(r) => format!(" or wait until your plan renews on {}.", date(r)),
+                            None => " and carry on straight away.".to_owned(),
+                        }}</p>
+                    </div>
+                }.into_any(),
+                error => view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> }.into_any(),
+            })}
+            {tried.then(|| view! { <p class="notice" role="status" data-testid="try-done">"Done. Its receipt is open below."</p> })}
+            <ActionForm action attr:class="stack-form">
+                <input type="hidden" name="request_key" value=form_key />
+                <label for="try-op">"Operation"</label>
+                <select id="try-op" name="operation">
+                    {Operation::ALL.into_iter().map(|o| view! {
+                        <option value=o.key() selected=o == op>{o.label()}</option>
+                    }).collect_view()}
+                </select>
+                <label for="try-qty">"Size"</label>
+                <input id="try-qty" name="quantity" type="number" min="1" max="100000" value=qty.to_string() required />
+                {estimate.map(|(credits, rule)| view! {
+                    <p class="help" data-testid="try-estimate">{format!("Estimate for {} ({}): {} credits.", op.label(), rule, group_thousands(credits))}</p>
+                })}
+                <label><input type="checkbox" name="fail_part" value="on" />" Make part of it fail (shows a refund)"</label>
+                <div class="button-row">
+                    <button type="submit" name="intent" value="estimate" class="secondary" disabled=pending>"Show estimate"</button>
+                    <button type="submit" name="intent" value="run" disabled=pending>"Run it"</button>
+                </div>
+            </ActionForm>
         </section>
     }
 }
@@ -115,6 +275,7 @@ fn SpendOrder(balance: BalanceView) -> impl IntoView {
 
 #[component]
 fn Receipts(receipts: Vec<OperationReceipt>, support: String) -> impl IntoView {
+    let opened = use_query_map().with_untracked(|q| q.get("tried")).and_then(|t| t.parse::<i64>().ok());
     if receipts.is_empty() {
         return view! { <p class="empty">"No generations yet. When you generate a voice, music or anything else, its receipt appears here."</p> }.into_any();
     }
@@ -129,7 +290,7 @@ fn Receipts(receipts: Vec<OperationReceipt>, support: String) -> impl IntoView {
                 };
                 view! {
                     <li>
-                        <details class="receipt" id=format!("receipt-{}", r.hold_id)>
+                        <details class="receipt" id=format!("receipt-{}", r.hold_id) open=opened == Some(r.hold_id)>
                             <summary>
                                 <span class="receipt-op">{r.operation.label()}</span>
                                 <span class="receipt-when">{date_time(r.started_at)}</span>

@@ -1,0 +1,224 @@
+//! Payments: what a checkout's status becomes after each thing Stripe (or the local
+//! checkout) tells us, and when its credits are granted. Pure, so the order and number
+//! of webhook deliveries can be reasoned about and tested without a database.
+
+use serde::{Deserialize, Serialize};
+
+/// Where a payment stands. `Paid` is final: nothing said later undoes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentStatus {
+    /// The checkout started; the customer has not paid (yet).
+    Open,
+    /// The customer completed the checkout with a method that settles later.
+    Processing,
+    Paid,
+    Failed,
+    Expired,
+    /// The customer left the local checkout.
+    Canceled,
+}
+
+impl PaymentStatus {
+    pub const ALL: [PaymentStatus; 6] = [
+        PaymentStatus::Open,
+        PaymentStatus::Processing,
+        PaymentStatus::Paid,
+        PaymentStatus::Failed,
+        PaymentStatus::Expired,
+        PaymentStatus::Canceled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentStatus::Open => "open",
+            PaymentStatus::Processing => "processing",
+            PaymentStatus::Paid => "paid",
+            PaymentStatus::Failed => "failed",
+            PaymentStatus::Expired => "expired",
+            PaymentStatus::Canceled => "canceled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<PaymentStatus> {
+        PaymentStatus::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
+    /// How the customer sees it.
+    pub fn label(self) -> &'static str {
+        match self {
+            PaymentStatus::Open => "Not paid",
+            PaymentStatus::Processing => "Processing",
+            PaymentStatus::Paid => "Paid",
+            PaymentStatus::Failed => "Failed",
+            PaymentStatus::Expired => "Expired",
+            PaymentStatus::Canceled => "Cancelled",
+        }
+    }
+
+    /// Nothing more will happen to it.
+    pub fn is_settled(self) -> bool {
+        !matches!(self, PaymentStatus::Open | PaymentStatus::Processing)
+    }
+}
+
+/// What a webhook event (or the local checkout) says about a checkout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckoutEvent {
+    /// `checkout.session.completed` with `payment_status` `paid` (or `no_payment_required`).
+    CompletedPaid,
+    /// `checkout.session.completed` with `payment_status` `unpaid`: a delayed method.
+    CompletedUnpaid,
+    /// `checkout.session.async_payment_succeeded`.
+    AsyncSucceeded,
+    /// `checkout.session.async_payment_failed`.
+    AsyncFailed,
+    /// `checkout.session.expired`.
+    Expired,
+    /// The customer cancelled the local checkout.
+    Canceled,
+}
+
+/// The status after `event`, and whether to grant the credits now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transition {
+    pub status: PaymentStatus,
+    pub grant: bool,
+}
+
+/// Credits are granted exactly when a payment first becomes `Paid`; a paid payment never
+/// changes again, so duplicates and late, out-of-order events grant nothing more. Money
+/// Stripe says it received is credited whatever was said before it.
+pub fn apply(current: PaymentStatus, event: CheckoutEvent) -> Transition {
+    use CheckoutEvent as E;
+    use PaymentStatus as S;
+    let status = match (current, event) {
+        (S::Paid, _) => S::Paid,
+        (_, E::CompletedPaid | E::AsyncSucceeded) => S::Paid,
+        (S::Open, E::CompletedUnpaid) => S::Processing,
+        (S::Open | S::Processing, E::AsyncFailed) => S::Failed,
+        (S::Open | S::Processing, E::Expired) => S::Expired,
+        (S::Open, E::Canceled) => S::Canceled,
+        (other, _) => other,
+    };
+    Transition {
+        status,
+        grant: status == S::Paid && current != S::Paid,
+    }
+}
+
+/// A payment as the Subscription page lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentLine {
+    /// `topup` or `subscription`.
+    pub kind: String,
+    pub credits: u64,
+    pub amount_cents: u64,
+    pub currency: String,
+    pub status: PaymentStatus,
+    pub created_at: i64,
+    /// Paid through the app's own test checkout, not Stripe.
+    pub test_mode: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use CheckoutEvent as E;
+    use PaymentStatus as S;
+
+    const EVENTS: [CheckoutEvent; 6] = [
+        E::CompletedPaid,
+        E::CompletedUnpaid,
+        E::AsyncSucceeded,
+        E::AsyncFailed,
+        E::Expired,
+        E::Canceled,
+    ];
+
+    #[test]
+    fn statuses_round_trip() {
+        for s in S::ALL {
+            assert_eq!(S::parse(s.as_str()), Some(s));
+        }
+        assert_eq!(S::parse("refunded"), None);
+    }
+
+    #[test]
+    fn a_paid_checkout_grants_once() {
+        assert_eq!(
+            apply(S::Open, E::CompletedPaid),
+            Transition {
+                status: S::Paid,
+                grant: true
+            }
+        );
+        for e in EVENTS {
+            assert_eq!(
+                apply(S::Paid, e),
+                Transition {
+                    status: S::Paid,
+                    grant: false
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn a_delayed_payment_processes_then_grants_on_success() {
+        let t = apply(S::Open, E::CompletedUnpaid);
+        assert_eq!((t.status, t.grant), (S::Processing, false));
+        let t = apply(t.status, E::AsyncSucceeded);
+        assert_eq!((t.status, t.grant), (S::Paid, true));
+        // The late "completed, unpaid" after the success changes nothing.
+        assert_eq!(apply(t.status, E::CompletedUnpaid).status, S::Paid);
+        assert_eq!(apply(S::Processing, E::AsyncFailed).status, S::Failed);
+    }
+
+    #[test]
+    fn money_received_is_credited_whatever_came_first() {
+        for first in S::ALL {
+            let t = apply(first, E::AsyncSucceeded);
+            assert_eq!(t.status, S::Paid);
+            assert_eq!(t.grant, first != S::Paid);
+        }
+    }
+
+    /// Every order of every event list of length up to 4: at most one grant, and exactly
+    /// one when a success is among them.
+    #[test]
+    fn any_delivery_order_grants_at_most_once() {
+        fn walk(status: S, grants: u32, depth: u32, saw_success: bool) {
+            if saw_success {
+                assert_eq!(status, S::Paid);
+                assert_eq!(grants, 1);
+            } else {
+                assert_eq!(grants, 0);
+            }
+            if depth == 4 {
+                return;
+            }
+            for e in EVENTS {
+                let t = apply(status, e);
+                let success = matches!(e, E::CompletedPaid | E::AsyncSucceeded);
+                walk(
+                    t.status,
+                    grants + u32::from(t.grant),
+                    depth + 1,
+                    saw_success || success,
+                );
+            }
+        }
+        walk(S::Open, 0, 0, false);
+    }
+
+    #[test]
+    fn cancel_and_expiry_only_end_an_open_checkout() {
+        assert_eq!(apply(S::Open, E::Canceled).status, S::Canceled);
+        assert_eq!(apply(S::Processing, E::Canceled).status, S::Processing);
+        assert_eq!(apply(S::Open, E::Expired).status, S::Expired);
+        assert_eq!(apply(S::Failed, E::Expired).status, S::Failed);
+        assert!(!S::Processing.is_settled());
+        assert!(S::Canceled.is_settled());
+    }
+}

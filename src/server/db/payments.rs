@@ -1,0 +1,327 @@
+//! Payments and webhook events. A checkout's row is written when it starts; a verified
+//! webhook event is recorded, and its effect (status, and the grant when it becomes paid)
+//! written, in one transaction, so each event and each grant happens exactly once.
+
+use crate::domain::credits::Credits;
+use crate::domain::ledger::{GrantKind, UnixSeconds};
+use crate::domain::payments::{self as rules, CheckoutEvent, PaymentLine, PaymentStatus};
+use crate::server::db::ledger::{self, LedgerError, NewGrant, Tx};
+use crate::server::db::{Backend, Db};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PaymentsError {
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("stored data could not be read: {0}")]
+    Corrupt(String),
+}
+
+/// A payment row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payment {
+    pub id: i64,
+    pub account_id: i64,
+    pub kind: String,
+    pub provider: String,
+    pub external_id: String,
+    pub product: String,
+    pub credits: Credits,
+    pub amount_cents: u64,
+    pub currency: String,
+    pub status: PaymentStatus,
+    pub checkout_url: Option<String>,
+    pub grant_id: Option<i64>,
+    pub created_at: UnixSeconds,
+}
+
+/// A checkout about to be recorded.
+#[derive(Debug, Clone)]
+pub struct NewCheckout<'a> {
+    pub account_id: i64,
+    pub provider: &'a str,
+    pub external_id: &'a str,
+    pub pack_id: &'a str,
+    pub credits: Credits,
+    pub amount_cents: u64,
+    pub currency: &'a str,
+    pub checkout_url: &'a str,
+    pub request_key: &'a str,
+}
+
+const COLUMNS: &str = "id, account_id, kind, provider, external_id, product, credits, amount_cents, \
+     currency, status, checkout_url, grant_id, created_at";
+
+fn from_row(r: &AnyRow) -> Result<Payment, PaymentsError> {
+    let status: String = r.try_get("status")?;
+    let credits: i64 = r.try_get("credits")?;
+    let amount: i64 = r.try_get("amount_cents")?;
+    Ok(Payment {
+        id: r.try_get("id")?,
+        account_id: r.try_get("account_id")?,
+        kind: r.try_get("kind")?,
+        provider: r.try_get("provider")?,
+        external_id: r.try_get("external_id")?,
+        product: r.try_get("product")?,
+        credits: u64::try_from(credits)
+            .ok()
+            .and_then(|c| Credits::new(c).ok())
+            .ok_or_else(|| PaymentsError::Corrupt(format!("credits {credits}")))?,
+        amount_cents: u64::try_from(amount)
+            .map_err(|_| PaymentsError::Corrupt(format!("amount {amount}")))?,
+        currency: r.try_get("currency")?,
+        status: PaymentStatus::parse(&status)
+            .ok_or_else(|| PaymentsError::Corrupt(format!("status {status}")))?,
+        checkout_url: r.try_get("checkout_url")?,
+        grant_id: r.try_get("grant_id")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+fn int(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// The checkout a form with `request_key` already started, if any.
+pub async fn by_request_key(
+    db: &Db,
+    account: i64,
+    request_key: &str,
+) -> Result<Option<Payment>, PaymentsError> {
+    let sql = format!("SELECT {COLUMNS} FROM payments WHERE account_id = $1 AND request_key = $2");
+    let row = sqlx::query(&sql)
+        .bind(account)
+        .bind(request_key)
+        .fetch_optional(db.writer())
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// Records a started checkout. When the same form was sent twice, the first record wins
+/// and is returned.
+pub async fn record_checkout(
+    db: &Db,
+    c: NewCheckout<'_>,
+    now: UnixSeconds,
+) -> Result<Payment, PaymentsError> {
+    let mut tx = db.begin_write().await?;
+    sqlx::query(
+        "INSERT INTO payments (account_id, kind, provider, external_id, product, credits, \
+         amount_cents, currency, status, checkout_url, request_key, created_at, updated_at) \
+         VALUES ($1, 'topup', $2, $3, $4, $5, $6, $7, 'open', $8, $9, $10, $10) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(c.account_id)
+    .bind(c.provider)
+    .bind(c.external_id)
+    .bind(c.pack_id)
+    .bind(int(c.credits.get()))
+    .bind(int(c.amount_cents))
+    .bind(c.currency)
+    .bind(c.checkout_url)
+    .bind(c.request_key)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    let sql = format!("SELECT {COLUMNS} FROM payments WHERE account_id = $1 AND request_key = $2");
+    let row = sqlx::query(&sql)
+        .bind(c.account_id)
+        .bind(c.request_key)
+        .fetch_one(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    from_row(&row)
+}
+
+/// A payment by its checkout session id.
+pub async fn by_external_id(db: &Db, external_id: &str) -> Result<Option<Payment>, PaymentsError> {
+    let sql = format!("SELECT {COLUMNS} FROM payments WHERE external_id = $1");
+    let row = sqlx::query(&sql)
+        .bind(external_id)
+        .fetch_optional(db.writer())
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// An account's payments, newest first.
+pub async fn for_account(
+    db: &Db,
+    account: i64,
+    limit: i64,
+) -> Result<Vec<PaymentLine>, PaymentsError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM payments WHERE account_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(account)
+        .bind(limit)
+        .fetch_all(db.reader())
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let p = from_row(r)?;
+            Ok(PaymentLine {
+                kind: p.kind,
+                credits: p.credits.get(),
+                amount_cents: p.amount_cents,
+                currency: p.currency,
+                status: p.status,
+                created_at: p.created_at,
+                test_mode: p.provider == "local",
+            })
+        })
+        .collect()
+}
+
+/// What became of a webhook event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// This event id was applied before; nothing changed.
+    Duplicate,
+    /// Recorded; it moved the payment to `status`, granting `granted` credits.
+    Checkout {
+        status: PaymentStatus,
+        granted: Option<Credits>,
+    },
+    /// Recorded; it names a checkout this app did not start (or another account's).
+    UnknownCheckout,
+    /// Recorded; the app does not use this type of event.
+    Ignored,
+}
+
+impl Applied {
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Applied::Duplicate => "duplicate",
+            Applied::Checkout {
+                granted: Some(_), ..
+            } => "granted",
+            Applied::Checkout { .. } => "status",
+            Applied::UnknownCheckout => "unknown_checkout",
+            Applied::Ignored => "ignored",
+        }
+    }
+}
+
+/// A checkout event as the webhook read it.
+#[derive(Debug, Clone)]
+pub struct CheckoutNotice<'a> {
+    pub session_id: &'a str,
+    pub event: CheckoutEvent,
+    /// The account named in the session's metadata, if any; must match the payment's.
+    pub account_id: Option<i64>,
+}
+
+/// Claims `event_id`: `false` when it was applied before.
+async fn claim_event(
+    tx: &mut Tx,
+    event_id: &str,
+    event_type: &str,
+    now: UnixSeconds,
+) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query(
+        "INSERT INTO webhook_events (id, type, received_at, outcome) VALUES ($1, $2, $3, 'pending') \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(event_id)
+    .bind(event_type)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
+}
+
+async fn set_outcome(tx: &mut Tx, event_id: &str, applied: &Applied) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE webhook_events SET outcome = $1 WHERE id = $2")
+        .bind(applied.outcome())
+        .bind(event_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Applies one webhook event exactly once: records its id and its effect together.
+/// `checkout` is `None` for event types the app does not use.
+pub async fn apply_event(
+    db: &Db,
+    event_id: &str,
+    event_type: &str,
+    checkout: Option<CheckoutNotice<'_>>,
+    now: UnixSeconds,
+) -> Result<Applied, PaymentsError> {
+    let mut tx = db.begin_write().await?;
+    if !claim_event(&mut tx, event_id, event_type, now).await? {
+        return Ok(Applied::Duplicate);
+    }
+    let applied = match checkout {
+        None => Applied::Ignored,
+        Some(notice) => apply_checkout(&mut tx, db.backend(), notice, now).await?,
+    };
+    set_outcome(&mut tx, event_id, &applied).await?;
+    tx.commit().await?;
+    Ok(applied)
+}
+
+async fn apply_checkout(
+    tx: &mut Tx,
+    backend: Backend,
+    notice: CheckoutNotice<'_>,
+    now: UnixSeconds,
+) -> Result<Applied, PaymentsError> {
+    let lock = match backend {
+        Backend::Postgres => " FOR UPDATE",
+        Backend::Sqlite => "",
+    };
+    let sql = format!("SELECT {COLUMNS} FROM payments WHERE external_id = $1{lock}");
+    let Some(row) = sqlx::query(&sql)
+        .bind(notice.session_id)
+        .fetch_optional(&mut **tx)
+        .await?
+    else {
+        return Ok(Applied::UnknownCheckout);
+    };
+    let payment = from_row(&row)?;
+    if notice.account_id.is_some_and(|a| a != payment.account_id) {
+        return Ok(Applied::UnknownCheckout);
+    }
+    let t = rules::apply(payment.status, notice.event);
+    let mut granted = None;
+    let mut grant_id = payment.grant_id;
+    if t.grant && payment.grant_id.is_none() {
+        let receipt = ledger::grant_in(
+            tx,
+            backend,
+            payment.account_id,
+            NewGrant {
+                kind: GrantKind::Topup,
+                amount: payment.credits,
+                expires_at: None,
+                reason: format!("Top-up bought (checkout {})", payment.external_id),
+                actor: None,
+            },
+            None,
+            now,
+        )
+        .await?;
+        granted = Some(payment.credits);
+        grant_id = Some(receipt.grant_id);
+    }
+    if t.status != payment.status || grant_id != payment.grant_id {
+        sqlx::query(
+            "UPDATE payments SET status = $1, grant_id = $2, updated_at = $3 WHERE id = $4",
+        )
+        .bind(t.status.as_str())
+        .bind(grant_id)
+        .bind(now)
+        .bind(payment.id)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(Applied::Checkout {
+        status: t.status,
+        granted,
+    })
+}

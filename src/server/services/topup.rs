@@ -1,0 +1,256 @@
+//! Buying top-ups: start a checkout (Stripe's or the local one), show how it went, and
+//! the local checkout's own pay and cancel. Credits come only from the webhook.
+
+use crate::api::topup::{LocalCheckoutView, TopUpProgress};
+use crate::domain::payments::{CheckoutEvent, PaymentStatus};
+use crate::error::AppError;
+use crate::server::config::PaymentsConfig;
+use crate::server::db::payments::{self, CheckoutNotice, NewCheckout, Payment};
+use crate::server::payments::{local, stripe_api};
+use crate::server::services::usage as ledger_service;
+use crate::server::state::AppState;
+
+fn internal(e: impl std::fmt::Display) -> AppError {
+    tracing::error!(error = %e, "top-up");
+    AppError::Internal
+}
+
+/// A form key: 16 to 80 letters, digits or dashes (the page makes a UUID).
+pub(crate) fn valid_key(key: &str) -> bool {
+    (16..=80).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// Starts a checkout for `pack_id` and returns where to send the browser. Sending the
+/// same form (`request_key`) twice returns the first checkout.
+pub async fn start(
+    state: &AppState,
+    account: i64,
+    email: &str,
+    pack_id: &str,
+    request_key: &str,
+) -> Result<String, AppError> {
+    let pack = state
+        .config
+        .catalog
+        .top_up(pack_id)
+        .cloned()
+        .ok_or_else(|| AppError::bad_request("That top-up pack is not on sale. Pick one of the packs shown."))?;
+    if !valid_key(request_key) {
+        return Err(AppError::bad_request(
+            "The form was incomplete. Reload the page and try again.",
+        ));
+    }
+    if let Some(existing) = payments::by_request_key(&state.db, account, request_key)
+        .await
+        .map_err(internal)?
+    {
+        return resume(existing);
+    }
+    let (provider, session_id, url) = match &state.config.payments {
+        PaymentsConfig::Local => {
+            let id = local::new_session_id();
+            let url = local::checkout_path(&id);
+            ("local", id, url)
+        }
+        PaymentsConfig::Stripe(config) => {
+            let public = &state.config.public_url;
+            let success = format!("{public}/top-up/complete?session_id={{CHECKOUT_SESSION_ID}}");
+            let cancel = format!("{public}/top-up/cancelled");
+            let (id, url) = stripe_api::create_top_up_session(
+                config,
+                stripe_api::TopUpSession {
+                    account_id: account,
+                    customer_email: email,
+                    pack: &pack,
+                    success_url: &success,
+                    cancel_url: &cancel,
+                    idempotency_key: format!("topup-{account}-{request_key}"),
+                },
+            )
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "creating a Checkout Session failed");
+                AppError::PaymentProvider
+            })?;
+            ("stripe", id, url)
+        }
+    };
+    let payment = payments::record_checkout(
+        &state.db,
+        NewCheckout {
+            account_id: account,
+            provider,
+            external_id: &session_id,
+            pack_id: pack.id.as_str(),
+            credits: pack.credits,
+            amount_cents: pack.price_cents,
+            currency: "usd",
+            checkout_url: &url,
+            request_key,
+        },
+        state.clock.now(),
+    )
+    .await
+    .map_err(internal)?;
+    resume(payment)
+}
+
+/// Where an already-started checkout goes: back to it while it is open.
+fn resume(p: Payment) -> Result<String, AppError> {
+    match (p.status, p.checkout_url) {
+        (PaymentStatus::Open, Some(url)) => Ok(url),
+        _ => Err(AppError::conflict(
+            "This checkout has already finished. Reload the page to buy another top-up.",
+        )),
+    }
+}
+
+/// The caller's own payment for `session_id`; another customer's is "not found".
+async fn own_payment(state: &AppState, account: i64, session_id: &str) -> Result<Payment, AppError> {
+    let not_found = || AppError::not_found("That checkout");
+    if session_id.is_empty() || session_id.len() > 255 {
+        return Err(not_found());
+    }
+    match payments::by_external_id(&state.db, session_id)
+        .await
+        .map_err(internal)?
+    {
+        Some(p) if p.account_id == account => Ok(p),
+        _ => Err(not_found()),
+    }
+}
+
+pub async fn status(
+    state: &AppState,
+    account: i64,
+    session_id: &str,
+) -> Result<TopUpProgress, AppError> {
+    let p = own_payment(state, account, session_id).await?;
+    let balance = ledger_service::balance(state, account).await?;
+    Ok(TopUpProgress {
+        status: p.status,
+        credits: p.credits.get(),
+        amount_cents: p.amount_cents,
+        test_mode: p.provider == "local",
+        balance_total: balance.total.get(),
+        topup_balance: balance.topup.get(),
+    })
+}
+
+/// The local checkout, only when the app takes payments itself.
+async fn local_payment(
+    state: &AppState,
+    account: i64,
+    session_id: &str,
+) -> Result<Payment, AppError> {
+    let p = own_payment(state, account, session_id).await?;
+    if !matches!(state.config.payments, PaymentsConfig::Local) || p.provider != "local" {
+        return Err(AppError::not_found("That checkout"));
+    }
+    Ok(p)
+}
+
+pub async fn local_view(
+    state: &AppState,
+    account: i64,
+    email: &str,
+    session_id: &str,
+) -> Result<LocalCheckoutView, AppError> {
+    let p = local_payment(state, account, session_id).await?;
+    Ok(LocalCheckoutView {
+        session_id: p.external_id,
+        email: email.to_owned(),
+        credits: p.credits.get(),
+        amount_cents: p.amount_cents,
+        status: p.status,
+    })
+}
+
+/// How the customer pays in the local checkout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalMethod {
+    /// Paid at once.
+    Card,
+    /// Completes unpaid, then settles a few seconds later (like a bank debit).
+    Delayed,
+}
+
+impl LocalMethod {
+    pub fn parse(s: &str) -> Result<Self, AppError> {
+        match s {
+            "card" => Ok(LocalMethod::Card),
+            "delayed" => Ok(LocalMethod::Delayed),
+            _ => Err(AppError::bad_request("Pick a way to pay.")),
+        }
+    }
+}
+
+/// "Pay" in the local checkout: sends Stripe's events, signed, through the webhook code.
+pub async fn local_pay(
+    state: &AppState,
+    account: i64,
+    session_id: &str,
+    method: LocalMethod,
+) -> Result<(), AppError> {
+    let p = local_payment(state, account, session_id).await?;
+    if p.status != PaymentStatus::Open {
+        // Paying twice (a double click, a resent form) changes nothing.
+        return Ok(());
+    }
+    let deliver_err = |e| {
+        tracing::error!(error = %e, "local checkout event refused");
+        AppError::Internal
+    };
+    match method {
+        LocalMethod::Card => {
+            local::deliver(state, "checkout.session.completed", &p, "paid")
+                .await
+                .map_err(deliver_err)?;
+        }
+        LocalMethod::Delayed => {
+            local::deliver(state, "checkout.session.completed", &p, "unpaid")
+                .await
+                .map_err(deliver_err)?;
+            let state = state.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_secs(local::DELAYED_SETTLE_SECS))
+                    .await;
+                if let Err(e) = local::deliver(
+                    &state,
+                    "checkout.session.async_payment_succeeded",
+                    &p,
+                    "paid",
+                )
+                .await
+                {
+                    tracing::error!(error = %e, "local delayed payment could not settle");
+                }
+            });
+        }
+    }
+    Ok(())
+}
+
+/// "Cancel" in the local checkout: the checkout ends unpaid and nothing changes.
+pub async fn local_cancel(
+    state: &AppState,
+    account: i64,
+    session_id: &str,
+) -> Result<(), AppError> {
+    let p = local_payment(state, account, session_id).await?;
+    let event_id = format!("local_cancel_{}", p.external_id);
+    payments::apply_event(
+        &state.db,
+        &event_id,
+        "local.checkout.canceled",
+        Some(CheckoutNotice {
+            session_id: &p.external_id,
+            event: CheckoutEvent::Canceled,
+            account_id: Some(account),
+        }),
+        state.clock.now(),
+    )
+    .await
+    .map_err(internal)?;
+    Ok(())
+}
