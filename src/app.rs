@@ -2,8 +2,14 @@
 
 use crate::ui::components::layout::Layout;
 use crate::ui::pages::{
-    account::AccountPage, faq::FaqPage, home::HomePage, not_found::NotFound, sign_in::SignInPage,
-    sign_up::SignUpPage, subscription::SubscriptionPage, support::SupportPage,
+    account::AccountPage,
+    faq::FaqPage,
+    home::HomePage,
+    not_found::NotFound,
+    sign_in::SignInPage,
+    sign_up::SignUpPage,
+    subscription::SubscriptionPage,
+    support::SupportPage,
     top_up::{LocalCheckoutPage, TopUpCancelledPage, TopUpCompletePage},
 };
 use leptos::prelude::*;

@@ -5,99 +5,15 @@
 mod common;
 
 use axum::http::{Method, StatusCode};
-use common::{Backend, TEST_NOW, TestApp, TestResponse};
+use common::{
+    Backend, ORIGIN, PASSWORD, TEST_NOW, TestApp, TestResponse, call, form, session_of, set_cookie,
+    sign_up,
+};
 use serde_json::Value;
 use studio_billing::server::auth::SESSION_TTL_SECS;
 use studio_billing::server::config::Mode;
 use studio_billing::server::db::{ledger, tokens};
 use studio_billing::server::seed;
-
-const ORIGIN: &str = "http://127.0.0.1:3000";
-const PASSWORD: &str = "correct horse battery";
-
-fn form(pairs: &[(&str, &str)]) -> String {
-    pairs
-        .iter()
-        .map(|(k, v)| {
-            format!(
-                "{k}={}",
-                v.replace('%', "%25")
-                    .replace('&', "%26")
-                    .replace('+', "%2B")
-                    .replace(' ', "+")
-                    .replace('@', "%40")
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-/// Calls a server function the way the hydrated app does (form-encoded, not a page load).
-async fn call(
-    app: &TestApp,
-    endpoint: &str,
-    cookie: Option<&str>,
-    pairs: &[(&str, &str)],
-) -> TestResponse {
-    let cookie_header = cookie.map(|c| format!("sb_session={c}"));
-    let mut headers = vec![
-        ("origin", ORIGIN),
-        ("content-type", "application/x-www-form-urlencoded"),
-        ("accept", "application/json"),
-    ];
-    if let Some(c) = cookie_header.as_deref() {
-        headers.push(("cookie", c));
-    }
-    app.call(
-        Method::POST,
-        &format!("/api/{endpoint}"),
-        &headers,
-        Some(form(pairs)),
-    )
-    .await
-}
-
-/// The session token a response set, if any.
-fn session_of(res: &TestResponse) -> Option<String> {
-    res.headers
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("sb_session="))
-        .map(|v| {
-            v["sb_session=".len()..]
-                .split(';')
-                .next()
-                .unwrap_or_default()
-                .to_owned()
-        })
-        .filter(|t| !t.is_empty())
-}
-
-fn set_cookie(res: &TestResponse) -> String {
-    res.headers
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned()
-}
-
-async fn sign_up(app: &TestApp, email: &str) -> String {
-    let res = call(
-        app,
-        "auth/sign_up",
-        None,
-        &[("email", email), ("password", PASSWORD)],
-    )
-    .await;
-    assert!(
-        res.status.is_success() || res.status.is_redirection(),
-        "sign-up {email}: {} {}",
-        res.status,
-        res.body
-    );
-    session_of(&res).expect("sign-up starts a session")
-}
 
 async fn my_email(app: &TestApp, session: &str) -> Option<String> {
     let res = call(app, "account/mine", Some(session), &[]).await;
@@ -440,6 +356,18 @@ async fn every_route_answers_exactly_who_may_call_it(backend: Backend) {
     ];
     let adjust_args: Vec<(&str, &str)> =
         adjust_args.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // A's own top-up checkout (the local one: no Stripe keys here).
+    let checkout = studio_billing::server::services::topup::start(
+        &app.state,
+        alice_account,
+        "alice@example.com",
+        "small",
+        "matrix-checkout-key-0001",
+    )
+    .await
+    .unwrap();
+    let session = checkout.trim_start_matches("/checkout/local/");
+    let of_session = vec![("session_id", session)];
     let cases: Vec<Case> = vec![
         ("faq/facts", vec![], [200, 200, 200, 200]),
         ("auth/viewer", vec![], [200, 200, 200, 200]),
@@ -453,6 +381,37 @@ async fn every_route_answers_exactly_who_may_call_it(backend: Backend) {
         ),
         ("support/audit", vec![], [401, 403, 403, 200]),
         ("support/adjust", adjust_args.clone(), [401, 403, 403, 200]),
+        (
+            "top-up/buy",
+            vec![("pack", "small"), ("request_key", "matrix-buy-key-000001")],
+            [401, 200, 200, 403],
+        ),
+        ("top-up/status", of_session.clone(), [401, 200, 404, 403]),
+        (
+            "checkout/local/view",
+            of_session.clone(),
+            [401, 200, 404, 403],
+        ),
+        (
+            "checkout/local/pay",
+            vec![("session_id", session), ("method", "card")],
+            [401, 200, 404, 403],
+        ),
+        (
+            "checkout/local/cancel",
+            of_session.clone(),
+            [401, 200, 404, 403],
+        ),
+        (
+            "demo/try",
+            vec![
+                ("operation", "music"),
+                ("quantity", "1"),
+                ("intent", "estimate"),
+                ("request_key", "matrix-try-key-000001"),
+            ],
+            [401, 200, 200, 403],
+        ),
     ];
     for (endpoint, args, expected) in &cases {
         for (who, cookie, want) in [

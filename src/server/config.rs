@@ -268,8 +268,8 @@ impl Config {
                 if let Some(previous) = get("STRIPE_WEBHOOK_SECRET_PREVIOUS") {
                     webhook_secrets.push(Secret::new(previous));
                 }
-                let api_base = get("STRIPE_API_BASE")
-                    .unwrap_or_else(|| "https://api.stripe.com/".to_owned());
+                let api_base =
+                    get("STRIPE_API_BASE").unwrap_or_else(|| "https://api.stripe.com/".to_owned());
                 if production && !api_base.starts_with("https://") {
                     return Err(invalid(
                         "STRIPE_API_BASE",

@@ -241,3 +241,93 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+// ---------------------------------------------------------------------------------------
+// Calling server functions as the browser does.
+
+pub const ORIGIN: &str = "http://127.0.0.1:3000";
+pub const PASSWORD: &str = "correct horse battery";
+
+pub fn form(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{k}={}",
+                v.replace('%', "%25")
+                    .replace('&', "%26")
+                    .replace('+', "%2B")
+                    .replace(' ', "+")
+                    .replace('@', "%40")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Calls a server function the way the hydrated app does (form-encoded, not a page load).
+pub async fn call(
+    app: &TestApp,
+    endpoint: &str,
+    cookie: Option<&str>,
+    pairs: &[(&str, &str)],
+) -> TestResponse {
+    let cookie_header = cookie.map(|c| format!("sb_session={c}"));
+    let mut headers = vec![
+        ("origin", ORIGIN),
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("accept", "application/json"),
+    ];
+    if let Some(c) = cookie_header.as_deref() {
+        headers.push(("cookie", c));
+    }
+    app.call(
+        Method::POST,
+        &format!("/api/{endpoint}"),
+        &headers,
+        Some(form(pairs)),
+    )
+    .await
+}
+
+/// The session token a response set, if any.
+pub fn session_of(res: &TestResponse) -> Option<String> {
+    res.headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("sb_session="))
+        .map(|v| {
+            v["sb_session=".len()..]
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .filter(|t| !t.is_empty())
+}
+
+pub fn set_cookie(res: &TestResponse) -> String {
+    res.headers
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+pub async fn sign_up(app: &TestApp, email: &str) -> String {
+    let res = call(
+        app,
+        "auth/sign_up",
+        None,
+        &[("email", email), ("password", PASSWORD)],
+    )
+    .await;
+    assert!(
+        res.status.is_success() || res.status.is_redirection(),
+        "sign-up {email}: {} {}",
+        res.status,
+        res.body
+    );
+    session_of(&res).expect("sign-up starts a session")
+}

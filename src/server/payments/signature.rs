@@ -58,7 +58,13 @@ pub fn verify(
             .split_once('=')
             .ok_or(SignatureError::Malformed)?;
         match key {
-            "t" => timestamp = Some(value.parse::<i64>().map_err(|_| SignatureError::Malformed)?),
+            "t" => {
+                timestamp = Some(
+                    value
+                        .parse::<i64>()
+                        .map_err(|_| SignatureError::Malformed)?,
+                )
+            }
             // A malformed v1 is simply not a match; another one may be.
             "v1" => signatures.extend(hex::decode(value).ok()),
             // v0 and any future schemes are ignored, as Stripe advises.

@@ -107,9 +107,7 @@ pub async fn receive(
 
 /// The axum handler.
 pub async fn handle(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let header = headers
-        .get(SIGNATURE_HEADER)
-        .and_then(|v| v.to_str().ok());
+    let header = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
     match receive(&state, header, &body).await {
         Ok(applied) => Json(serde_json::json!({
             "received": true,
@@ -120,7 +118,9 @@ pub async fn handle(State(state): State<AppState>, headers: HeaderMap, body: Byt
             tracing::warn!(error = %e, "webhook refused");
             (
                 StatusCode::BAD_REQUEST,
-                Json(serde_json::json!({ "error": "The webhook signature could not be verified." })),
+                Json(
+                    serde_json::json!({ "error": "The webhook signature could not be verified." }),
+                ),
             )
                 .into_response()
         }

@@ -76,10 +76,19 @@ pub async fn try_generation(
     let quantity = parse_quantity(form.quantity)?;
     let key = form.request_key;
     if !crate::server::services::topup::valid_key(key) {
-        return Err(AppError::bad_request("The form was incomplete. Reload the page and try again."));
+        return Err(AppError::bad_request(
+            "The form was incomplete. Reload the page and try again.",
+        ));
     }
     let request = format!("{}:{quantity}:{}", operation.key(), form.fail_part);
-    let hold = usage::reserve(state, account, operation, quantity, &idem(account, key, "reserve", &request)).await?;
+    let hold = usage::reserve(
+        state,
+        account,
+        operation,
+        quantity,
+        &idem(account, key, "reserve", &request),
+    )
+    .await?;
     let driver = state
         .config
         .catalog
@@ -88,7 +97,14 @@ pub async fn try_generation(
         .map(|r| r.driver)
         .unwrap_or(CostDriver::Generations);
     let actual = actual_quantity(quantity, driver);
-    let capture = usage::capture(state, account, hold.hold_id, actual, &idem(account, key, "capture", &request)).await?;
+    let capture = usage::capture(
+        state,
+        account,
+        hold.hold_id,
+        actual,
+        &idem(account, key, "capture", &request),
+    )
+    .await?;
     let failed = capture.charged.get() / 2;
     if form.fail_part && failed > 0 {
         usage::refund(

@@ -34,7 +34,9 @@ pub async fn start(
         .catalog
         .top_up(pack_id)
         .cloned()
-        .ok_or_else(|| AppError::bad_request("That top-up pack is not on sale. Pick one of the packs shown."))?;
+        .ok_or_else(|| {
+            AppError::bad_request("That top-up pack is not on sale. Pick one of the packs shown.")
+        })?;
     if !valid_key(request_key) {
         return Err(AppError::bad_request(
             "The form was incomplete. Reload the page and try again.",
@@ -106,7 +108,11 @@ fn resume(p: Payment) -> Result<String, AppError> {
 }
 
 /// The caller's own payment for `session_id`; another customer's is "not found".
-async fn own_payment(state: &AppState, account: i64, session_id: &str) -> Result<Payment, AppError> {
+async fn own_payment(
+    state: &AppState,
+    account: i64,
+    session_id: &str,
+) -> Result<Payment, AppError> {
     let not_found = || AppError::not_found("That checkout");
     if session_id.is_empty() || session_id.len() > 255 {
         return Err(not_found());

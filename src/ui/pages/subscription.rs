@@ -4,10 +4,10 @@ use crate::api::demo::TryGeneration;
 use crate::api::subscription::{SubscriptionOverview, get_subscription};
 use crate::api::topup::BuyTopUp;
 use crate::domain::catalog::{TopUpPack, format_usd};
-use crate::domain::payments::PaymentLine;
-use crate::domain::pricing::{Operation, PriceBook};
 use crate::domain::credits::group_thousands;
 use crate::domain::ledger::BalanceView;
+use crate::domain::payments::PaymentLine;
+use crate::domain::pricing::{Operation, PriceBook};
 use crate::domain::usage::OperationReceipt;
 use crate::error::AppError;
 use crate::ui::components::balance_card::BalanceCard;
@@ -153,14 +153,16 @@ fn Payments(payments: Vec<PaymentLine>) -> impl IntoView {
                             </tr></thead>
                             <tbody>
                                 {payments.into_iter().map(|p| {
-                                    let what = match p.kind.as_str() {
-                                        "topup" => format!("Top-up: {} credits", group_thousands(p.credits)),
-                                        _ => format!("Plan: {} credits", group_thousands(p.credits)),
-                                    };
+                                    let what = format!(
+                                        "{}: {} credits{}",
+                                        if p.kind == "topup" { "Top-up" } else { "Plan" },
+                                        group_thousands(p.credits),
+                                        if p.test_mode { " (test mode)" } else { "" }
+                                    );
                                     view! {
                                         <tr>
                                             <td>{date_time(p.created_at)}</td>
-                                            <td>{what}{p.test_mode.then_some(" (test mode)")}</td>
+                                            <td>{what}</td>
                                             <td class="num">{format_usd(p.amount_cents)}</td>
                                             <td class=format!("status status-{}", p.status.as_str())>{p.status.label()}</td>
                                         </tr>
@@ -185,10 +187,19 @@ fn TryPanel(
     action: ServerAction<TryGeneration>,
 ) -> impl IntoView {
     let query = use_query_map();
-    let op = query.with_untracked(|q| q.get("op")).and_then(|k| Operation::ALL.into_iter().find(|o| o.key() == k)).unwrap_or(Operation::VoiceGeneration);
-    let qty = query.with_untracked(|q| q.get("qty")).and_then(|q| q.parse::<u64>().ok()).filter(|q| *q > 0).unwrap_or(30);
+    let op = query
+        .with_untracked(|q| q.get("op"))
+        .and_then(|k| Operation::ALL.into_iter().find(|o| o.key() == k))
+        .unwrap_or(Operation::VoiceGeneration);
+    let qty = query
+        .with_untracked(|q| q.get("qty"))
+        .and_then(|q| q.parse::<u64>().ok())
+        .filter(|q| *q > 0)
+        .unwrap_or(30);
     let tried = query.with_untracked(|q| q.get("tried")).is_some();
-    let estimate = book.rule(op).map(|r| (r.price(qty).map(|c| c.get()).unwrap_or(0), r.describe()));
+    let estimate = book
+        .rule(op)
+        .map(|r| (r.price(qty).map(|c| c.get()).unwrap_or(0), r.describe()));
     let pending = action.pending();
     view! {
         <section class="card" aria-labelledby="try-heading" id="try">
@@ -275,7 +286,9 @@ fn SpendOrder(balance: BalanceView) -> impl IntoView {
 
 #[component]
 fn Receipts(receipts: Vec<OperationReceipt>, support: String) -> impl IntoView {
-    let opened = use_query_map().with_untracked(|q| q.get("tried")).and_then(|t| t.parse::<i64>().ok());
+    let opened = use_query_map()
+        .with_untracked(|q| q.get("tried"))
+        .and_then(|t| t.parse::<i64>().ok());
     if receipts.is_empty() {
         return view! { <p class="empty">"No generations yet. When you generate a voice, music or anything else, its receipt appears here."</p> }.into_any();
     }

@@ -1,0 +1,1226 @@
+//! Top-ups: Checkout Sessions created through async-stripe against a local stub of
+//! Stripe's API, the webhook (signatures, duplicates, order, concurrency), the local test
+//! checkout, and the "Try a generation" panel, through the real router on SQLite and
+//! PostgreSQL.
+
+mod common;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode};
+use common::{Backend, ORIGIN, TEST_NOW, TestApp, TestResponse, call, form, sign_up};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use studio_billing::domain::credits::Credits;
+use studio_billing::domain::ledger::GrantKind;
+use studio_billing::domain::payments::PaymentStatus;
+use studio_billing::server::config::{Mode, PaymentsConfig, Secret, StripeConfig};
+use studio_billing::server::db::payments::{self, NewCheckout};
+use studio_billing::server::db::{ledger, users};
+use studio_billing::server::payments::signature;
+
+const SECRET: &str = "whsec_current_test";
+const PREVIOUS: &str = "whsec_previous_test";
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+
+async fn account_of(app: &TestApp, email: &str) -> i64 {
+    users::find_customer(
+        &app.state.db,
+        &studio_billing::domain::account::Email::parse(email).unwrap(),
+    )
+    .await
+    .unwrap()
+    .unwrap()
+    .account_id
+    .unwrap()
+}
+
+async fn balance(app: &TestApp, account: i64) -> (u64, u64) {
+    let b = ledger::balance(&app.state.db, account, TEST_NOW)
+        .await
+        .unwrap();
+    (b.total.get(), b.topup.get())
+}
+
+async fn event_count(app: &TestApp) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM webhook_events")
+        .fetch_one(app.state.db.reader())
+        .await
+        .unwrap()
+}
+
+async fn grant_count(app: &TestApp, account: i64) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM grants WHERE account_id = $1")
+        .bind(account)
+        .fetch_one(app.state.db.reader())
+        .await
+        .unwrap()
+}
+
+async fn status_of(app: &TestApp, session: &str) -> PaymentStatus {
+    payments::by_external_id(&app.state.db, session)
+        .await
+        .unwrap()
+        .expect("payment recorded")
+        .status
+}
+
+fn stripe_config(api_base: &str) -> PaymentsConfig {
+    PaymentsConfig::Stripe(StripeConfig {
+        secret_key: Secret::new("sk_test_studio_billing"),
+        webhook_secrets: vec![Secret::new(SECRET), Secret::new(PREVIOUS)],
+        api_base: api_base.to_owned(),
+    })
+}
+
+/// A customer with a Stripe checkout for the `medium` pack (2,000 credits, $18) on record.
+async fn stripe_customer_with_checkout(app: &TestApp, session: &str) -> i64 {
+    sign_up(app, "buyer@example.com").await;
+    let account = account_of(app, "buyer@example.com").await;
+    payments::record_checkout(
+        &app.state.db,
+        NewCheckout {
+            account_id: account,
+            provider: "stripe",
+            external_id: session,
+            pack_id: "medium",
+            credits: Credits::new(2000).unwrap(),
+            amount_cents: 1800,
+            currency: "usd",
+            checkout_url: "https://checkout.stripe.com/c/pay/x",
+            request_key: &format!("key-{session}-0000000000"),
+        },
+        TEST_NOW,
+    )
+    .await
+    .unwrap();
+    account
+}
+
+fn checkout_event(
+    id: &str,
+    kind: &str,
+    session: &str,
+    payment_status: &str,
+    account: i64,
+) -> String {
+    serde_json::json!({
+        "id": id,
+        "object": "event",
+        "type": kind,
+        "created": TEST_NOW,
+        "data": { "object": {
+            "id": session,
+            "object": "checkout.session",
+            "mode": "payment",
+            "payment_status": payment_status,
+            "client_reference_id": account.to_string(),
+            "metadata": { "account_id": account.to_string(), "pack_id": "medium" },
+        }},
+    })
+    .to_string()
+}
+
+async fn deliver(app: &TestApp, body: &str, signature_header: &str) -> TestResponse {
+    app.call(
+        Method::POST,
+        "/webhooks/stripe",
+        &[
+            ("stripe-signature", signature_header),
+            ("content-type", "application/json"),
+        ],
+        Some(body.to_owned()),
+    )
+    .await
+}
+
+async fn deliver_signed(app: &TestApp, body: &str) -> TestResponse {
+    deliver(
+        app,
+        body,
+        &signature::header(SECRET, TEST_NOW, body.as_bytes()),
+    )
+    .await
+}
+
+/// A server function called as a plain HTML form post (no JavaScript).
+async fn form_post(
+    app: &TestApp,
+    endpoint: &str,
+    cookie: &str,
+    pairs: &[(&str, &str)],
+) -> TestResponse {
+    let cookie = format!("sb_session={cookie}");
+    app.call(
+        Method::POST,
+        &format!("/api/{endpoint}"),
+        &[
+            ("origin", ORIGIN),
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("accept", "text/html"),
+            ("referer", "http://127.0.0.1:3000/subscription"),
+            ("cookie", &cookie),
+        ],
+        Some(form(pairs)),
+    )
+    .await
+}
+
+fn location(res: &TestResponse) -> String {
+    res.header("location").to_owned()
+}
+
+// ---------------------------------------------------------------------------------------
+// A stub of Stripe's API: records each request and answers like Stripe would.
+
+#[derive(Clone, Debug)]
+struct Recorded {
+    path: String,
+    headers: HeaderMap,
+    form: HashMap<String, String>,
+}
+
+#[derive(Clone, Default)]
+struct Stub {
+    seen: Arc<Mutex<Vec<Recorded>>>,
+    failing: bool,
+}
+
+async fn stub_sessions(
+    State(stub): State<Stub>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: String,
+) -> (StatusCode, axum::Json<serde_json::Value>) {
+    let form: HashMap<String, String> = body
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (decode(k), decode(v)))
+        .collect();
+    let n = {
+        let mut seen = stub.seen.lock().unwrap();
+        seen.push(Recorded {
+            path: uri.path().to_owned(),
+            headers,
+            form,
+        });
+        seen.len()
+    };
+    if stub.failing {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            axum::Json(serde_json::json!({ "error": { "type": "api_error", "message": "boom" } })),
+        );
+    }
+    let id = format!("cs_test_stub{n}");
+    (
+        StatusCode::OK,
+        axum::Json(serde_json::json!({
+            "id": id,
+            "object": "checkout.session",
+            "mode": "payment",
+            "payment_status": "unpaid",
+            "url": format!("https://checkout.stripe.com/c/pay/{id}"),
+        })),
+    )
+}
+
+fn decode(s: &str) -> String {
+    let s = s.replace('+', " ");
+    let bytes = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() + 1 {
+            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8(out).unwrap()
+}
+
+async fn start_stub(failing: bool) -> (String, Stub) {
+    let stub = Stub {
+        failing,
+        ..Stub::default()
+    };
+    let app = axum::Router::new()
+        .route("/v1/checkout/sessions", axum::routing::post(stub_sessions))
+        .with_state(stub.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/"), stub)
+}
+
+// ---------------------------------------------------------------------------------------
+// Stripe Checkout
+
+async fn buying_a_top_up_creates_a_checkout_session_with_the_right_fields(backend: Backend) {
+    let (base, stub) = start_stub(false).await;
+    let app = TestApp::with_config(backend, |c| c.payments = stripe_config(&base)).await;
+    let cookie = sign_up(&app, "buyer@example.com").await;
+    let account = account_of(&app, "buyer@example.com").await;
+    let key = "0123456789abcdef0123456789abcdef-medium";
+
+    let res = call(
+        &app,
+        "top-up/buy",
+        Some(&cookie),
+        &[("pack", "medium"), ("request_key", key)],
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    assert_eq!(
+        location(&res),
+        "https://checkout.stripe.com/c/pay/cs_test_stub1"
+    );
+
+    let seen = stub.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    let r = &seen[0];
+    assert_eq!(r.path, "/v1/checkout/sessions");
+    assert_eq!(
+        r.headers.get("authorization").unwrap(),
+        "Bearer sk_test_studio_billing"
+    );
+    assert_eq!(
+        r.headers.get("idempotency-key").unwrap().to_str().unwrap(),
+        format!("topup-{account}-{key}")
+    );
+    let f = &r.form;
+    let field = |k: &str| {
+        f.get(k)
+            .map(String::as_str)
+            .unwrap_or_else(|| panic!("no {k} in {f:?}"))
+    };
+    assert_eq!(field("mode"), "payment");
+    assert_eq!(field("client_reference_id"), account.to_string());
+    assert_eq!(field("customer_email"), "buyer@example.com");
+    assert_eq!(field("metadata[account_id]"), account.to_string());
+    assert_eq!(field("metadata[pack_id]"), "medium");
+    assert_eq!(field("metadata[credits]"), "2000");
+    assert_eq!(field("line_items[0][quantity]"), "1");
+    assert_eq!(field("line_items[0][price_data][currency]"), "usd");
+    assert_eq!(field("line_items[0][price_data][unit_amount]"), "1800");
+    assert_eq!(
+        field("line_items[0][price_data][product_data][name]"),
+        "2,000 credits top-up"
+    );
+    assert_eq!(
+        field("success_url"),
+        "http://127.0.0.1:3000/top-up/complete?session_id={CHECKOUT_SESSION_ID}"
+    );
+    assert_eq!(
+        field("cancel_url"),
+        "http://127.0.0.1:3000/top-up/cancelled"
+    );
+
+    // Recorded as open, nothing granted yet: only the webhook grants.
+    assert_eq!(status_of(&app, "cs_test_stub1").await, PaymentStatus::Open);
+    assert_eq!(balance(&app, account).await, (0, 0));
+
+    // The same form sent again goes to the same session without asking Stripe again.
+    let again = call(
+        &app,
+        "top-up/buy",
+        Some(&cookie),
+        &[("pack", "medium"), ("request_key", key)],
+    )
+    .await;
+    assert_eq!(
+        location(&again),
+        "https://checkout.stripe.com/c/pay/cs_test_stub1"
+    );
+    assert_eq!(stub.seen.lock().unwrap().len(), 1);
+
+    // Without JavaScript the form post is a real redirect to Stripe.
+    let plain = form_post(
+        &app,
+        "top-up/buy",
+        &cookie,
+        &[
+            ("pack", "small"),
+            ("request_key", "fedcba9876543210fedcba9876543210-small"),
+        ],
+    )
+    .await;
+    assert_eq!(plain.status, StatusCode::FOUND);
+    assert_eq!(
+        location(&plain),
+        "https://checkout.stripe.com/c/pay/cs_test_stub2"
+    );
+    // ...and the page's CSP lets the form lead there.
+    let page = app.get("/faq").await;
+    assert!(
+        page.header("content-security-policy")
+            .contains("form-action 'self' https://checkout.stripe.com")
+    );
+
+    // Bad input is refused before Stripe is asked.
+    for (pack, key, want) in [
+        ("gold", "0123456789abcdef0123456789abcdef-x", "not on sale"),
+        ("small", "short", "Reload the page"),
+    ] {
+        let res = call(
+            &app,
+            "top-up/buy",
+            Some(&cookie),
+            &[("pack", pack), ("request_key", key)],
+        )
+        .await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST);
+        assert!(res.body.contains(want), "{}", res.body);
+    }
+    assert_eq!(stub.seen.lock().unwrap().len(), 2);
+    app.cleanup().await;
+}
+
+async fn stripe_failing_gives_a_clear_error_and_records_nothing(backend: Backend) {
+    let (base, stub) = start_stub(true).await;
+    let app = TestApp::with_config(backend, |c| c.payments = stripe_config(&base)).await;
+    let cookie = sign_up(&app, "buyer@example.com").await;
+    let res = call(
+        &app,
+        "top-up/buy",
+        Some(&cookie),
+        &[
+            ("pack", "small"),
+            ("request_key", "0123456789abcdef0123456789abcdef"),
+        ],
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::BAD_GATEWAY, "{}", res.body);
+    let error: studio_billing::error::AppError = serde_json::from_str(&res.body).unwrap();
+    assert!(error.to_string().contains("Nothing was charged"), "{error}");
+    assert!(
+        !res.body.contains("boom"),
+        "Stripe's text must not reach the customer"
+    );
+    assert_eq!(stub.seen.lock().unwrap().len(), 1);
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM payments")
+        .fetch_one(app.state.db.reader())
+        .await
+        .unwrap();
+    assert_eq!(rows, 0);
+    app.cleanup().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// The webhook
+
+async fn a_paid_checkout_grants_its_credits_once(backend: Backend) {
+    let app = TestApp::with_config(backend, |c| {
+        c.payments = stripe_config("http://127.0.0.1:9/")
+    })
+    .await;
+    let account = stripe_customer_with_checkout(&app, "cs_test_a").await;
+    let body = checkout_event(
+        "evt_1",
+        "checkout.session.completed",
+        "cs_test_a",
+        "paid",
+        account,
+    );
+
+    let res = deliver_signed(&app, &body).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    assert_eq!(res.json()["outcome"], "granted");
+    assert_eq!(balance(&app, account).await, (2000, 2000));
+    assert_eq!(status_of(&app, "cs_test_a").await, PaymentStatus::Paid);
+    let grants = ledger::journal(&app.state.db, account, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(grants.len(), 1);
+    assert_eq!(grants[0].kind, "grant");
+    assert!(
+        grants[0]
+            .detail
+            .as_deref()
+            .unwrap_or_default()
+            .contains("cs_test_a")
+    );
+
+    // The same event again (Stripe redelivers): acknowledged, nothing more.
+    let again = deliver_signed(&app, &body).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(again.json()["outcome"], "duplicate");
+    // A different event about the same paid session: nothing more either.
+    let other = checkout_event(
+        "evt_2",
+        "checkout.session.async_payment_succeeded",
+        "cs_test_a",
+        "paid",
+        account,
+    );
+    assert_eq!(
+        deliver_signed(&app, &other).await.json()["outcome"],
+        "status"
+    );
+    assert_eq!(balance(&app, account).await, (2000, 2000));
+    assert_eq!(grant_count(&app, account).await, 1);
+    assert!(ledger::verify(&app.state.db).await.unwrap().is_empty());
+    app.cleanup().await;
+}
+
+async fn bad_signatures_get_a_400_and_change_nothing(backend: Backend) {
+    let app = TestApp::with_config(backend, |c| {
+        c.payments = stripe_config("http://127.0.0.1:9/")
+    })
+    .await;
+    let account = stripe_customer_with_checkout(&app, "cs_test_b").await;
+    let body = checkout_event(
+        "evt_b",
+        "checkout.session.completed",
+        "cs_test_b",
+        "paid",
+        account,
+    );
+    let tampered = body.replace("cs_test_b", "cs_test_c");
+    let cases = [
+        (
+            "wrong secret",
+            body.clone(),
+            signature::header("whsec_wrong", TEST_NOW, body.as_bytes()),
+        ),
+        (
+            "stale timestamp",
+            body.clone(),
+            signature::header(SECRET, TEST_NOW - 301, body.as_bytes()),
+        ),
+        (
+            "from the future",
+            body.clone(),
+            signature::header(SECRET, TEST_NOW + 301, body.as_bytes()),
+        ),
+        (
+            "tampered body",
+            tampered,
+            signature::header(SECRET, TEST_NOW, body.as_bytes()),
+        ),
+        ("no v1", body.clone(), format!("t={TEST_NOW}")),
+        ("garbage", body.clone(), "nonsense".to_owned()),
+    ];
+    for (what, b, header) in cases {
+        let res = deliver(&app, &b, &header).await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{what}: {}", res.body);
+        assert!(
+            res.json()["error"].as_str().unwrap().contains("signature"),
+            "{what}"
+        );
+    }
+    let res = app
+        .call(Method::POST, "/webhooks/stripe", &[], Some(body.clone()))
+        .await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST, "no header");
+    assert_eq!(balance(&app, account).await, (0, 0));
+    assert_eq!(event_count(&app).await, 0);
+    assert_eq!(status_of(&app, "cs_test_b").await, PaymentStatus::Open);
+
+    // A signed body that is not an event: 400, nothing recorded.
+    let junk = "{\"hello\":1}";
+    let res = deliver_signed(&app, junk).await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    assert_eq!(event_count(&app).await, 0);
+
+    // During a rotation the previous secret still works, and several v1 values are fine.
+    let header = format!(
+        "t={TEST_NOW},v1={},v1={}",
+        signature::sign("whsec_somebody_else", TEST_NOW, body.as_bytes()),
+        signature::sign(PREVIOUS, TEST_NOW, body.as_bytes())
+    );
+    let res = deliver(&app, &body, &header).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    assert_eq!(balance(&app, account).await, (2000, 2000));
+    app.cleanup().await;
+}
+
+async fn delayed_payments_grant_on_success_whatever_the_order(backend: Backend) {
+    let app = TestApp::with_config(backend, |c| {
+        c.payments = stripe_config("http://127.0.0.1:9/")
+    })
+    .await;
+    let account = stripe_customer_with_checkout(&app, "cs_test_d").await;
+
+    // In order: completed but unpaid, then the async success.
+    let unpaid = checkout_event(
+        "evt_d1",
+        "checkout.session.completed",
+        "cs_test_d",
+        "unpaid",
+        account,
+    );
+    assert_eq!(
+        deliver_signed(&app, &unpaid).await.json()["outcome"],
+        "status"
+    );
+    assert_eq!(
+        status_of(&app, "cs_test_d").await,
+        PaymentStatus::Processing
+    );
+    assert_eq!(balance(&app, account).await, (0, 0));
+    let ok = checkout_event(
+        "evt_d2",
+        "checkout.session.async_payment_succeeded",
+        "cs_test_d",
+        "paid",
+        account,
+    );
+    assert_eq!(deliver_signed(&app, &ok).await.json()["outcome"], "granted");
+    assert_eq!(balance(&app, account).await, (2000, 2000));
+
+    // Out of order, on a second checkout: the success arrives before the completion.
+    payments::record_checkout(
+        &app.state.db,
+        NewCheckout {
+            account_id: account,
+            provider: "stripe",
+            external_id: "cs_test_e",
+            pack_id: "small",
+            credits: Credits::new(500).unwrap(),
+            amount_cents: 500,
+            currency: "usd",
+            checkout_url: "https://checkout.stripe.com/c/pay/e",
+            request_key: "second-form-key-000000",
+        },
+        TEST_NOW,
+    )
+    .await
+    .unwrap();
+    let ok = checkout_event(
+        "evt_e2",
+        "checkout.session.async_payment_succeeded",
+        "cs_test_e",
+        "paid",
+        account,
+    );
+    let late = checkout_event(
+        "evt_e1",
+        "checkout.session.completed",
+        "cs_test_e",
+        "unpaid",
+        account,
+    );
+    assert_eq!(deliver_signed(&app, &ok).await.json()["outcome"], "granted");
+    assert_eq!(
+        deliver_signed(&app, &late).await.json()["outcome"],
+        "status"
+    );
+    assert_eq!(status_of(&app, "cs_test_e").await, PaymentStatus::Paid);
+    assert_eq!(balance(&app, account).await, (2500, 2500));
+
+    // A failed delayed payment grants nothing.
+    payments::record_checkout(
+        &app.state.db,
+        NewCheckout {
+            account_id: account,
+            provider: "stripe",
+            external_id: "cs_test_f",
+            pack_id: "small",
+            credits: Credits::new(500).unwrap(),
+            amount_cents: 500,
+            currency: "usd",
+            checkout_url: "https://checkout.stripe.com/c/pay/f",
+            request_key: "third-form-key-0000000",
+        },
+        TEST_NOW,
+    )
+    .await
+    .unwrap();
+    for (id, kind, status) in [
+        ("evt_f1", "checkout.session.completed", "unpaid"),
+        ("evt_f2", "checkout.session.async_payment_failed", "unpaid"),
+    ] {
+        let e = checkout_event(id, kind, "cs_test_f", status, account);
+        assert_eq!(deliver_signed(&app, &e).await.status, StatusCode::OK);
+    }
+    assert_eq!(status_of(&app, "cs_test_f").await, PaymentStatus::Failed);
+    assert_eq!(balance(&app, account).await, (2500, 2500));
+    assert_eq!(grant_count(&app, account).await, 2);
+    app.cleanup().await;
+}
+
+async fn unknown_events_and_sessions_are_acknowledged_and_change_nothing(backend: Backend) {
+    let app = TestApp::with_config(backend, |c| {
+        c.payments = stripe_config("http://127.0.0.1:9/")
+    })
+    .await;
+    let account = stripe_customer_with_checkout(&app, "cs_test_u").await;
+    let other_type = serde_json::json!({
+        "id": "evt_u1", "object": "event", "type": "customer.created",
+        "data": { "object": { "id": "cus_1", "object": "customer" } },
+    })
+    .to_string();
+    let res = deliver_signed(&app, &other_type).await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert_eq!(res.json()["outcome"], "ignored");
+    // A session this app never started, and one whose metadata names another account.
+    let stranger = checkout_event(
+        "evt_u2",
+        "checkout.session.completed",
+        "cs_test_nobody",
+        "paid",
+        account,
+    );
+    assert_eq!(
+        deliver_signed(&app, &stranger).await.json()["outcome"],
+        "unknown_checkout"
+    );
+    let wrong_account = checkout_event(
+        "evt_u3",
+        "checkout.session.completed",
+        "cs_test_u",
+        "paid",
+        account + 1,
+    );
+    assert_eq!(
+        deliver_signed(&app, &wrong_account).await.json()["outcome"],
+        "unknown_checkout"
+    );
+    assert_eq!(balance(&app, account).await, (0, 0));
+    assert_eq!(status_of(&app, "cs_test_u").await, PaymentStatus::Open);
+    assert_eq!(event_count(&app).await, 3);
+    app.cleanup().await;
+}
+
+async fn concurrent_deliveries_grant_exactly_once(backend: Backend) {
+    let app = TestApp::with_config(backend, |c| {
+        c.payments = stripe_config("http://127.0.0.1:9/")
+    })
+    .await;
+    let account = stripe_customer_with_checkout(&app, "cs_test_c").await;
+    let app = Arc::new(app);
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            // Half are redeliveries of one event, half are other events saying "paid".
+            let (id, kind) = if i % 2 == 0 {
+                ("evt_same".to_owned(), "checkout.session.completed")
+            } else {
+                (
+                    format!("evt_other_{i}"),
+                    "checkout.session.async_payment_succeeded",
+                )
+            };
+            let body = checkout_event(&id, kind, "cs_test_c", "paid", account);
+            deliver_signed(&app, &body).await.status
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), StatusCode::OK);
+    }
+    assert_eq!(balance(&app, account).await, (2000, 2000));
+    assert_eq!(grant_count(&app, account).await, 1);
+    assert_eq!(event_count(&app).await, 9);
+    assert!(ledger::verify(&app.state.db).await.unwrap().is_empty());
+    Arc::into_inner(app).unwrap().cleanup().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// The local checkout (no Stripe keys)
+
+async fn the_local_checkout_pays_through_the_webhook_and_cancels_cleanly(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let cookie = sign_up(&app, "buyer@example.com").await;
+    let other = sign_up(&app, "other@example.com").await;
+    let account = account_of(&app, "buyer@example.com").await;
+
+    let res = call(
+        &app,
+        "top-up/buy",
+        Some(&cookie),
+        &[
+            ("pack", "medium"),
+            ("request_key", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-medium"),
+        ],
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    let url = location(&res);
+    let session = url
+        .strip_prefix("/checkout/local/")
+        .expect("a local checkout")
+        .to_owned();
+    assert!(session.starts_with("cs_local_"));
+
+    // The checkout page's data: the owner sees it; nobody else does.
+    let view = call(
+        &app,
+        "checkout/local/view",
+        Some(&cookie),
+        &[("session_id", &session)],
+    )
+    .await;
+    assert_eq!(view.status, StatusCode::OK, "{}", view.body);
+    assert_eq!(view.json()["credits"], 2000);
+    assert_eq!(view.json()["amount_cents"], 1800);
+    for endpoint in [
+        "checkout/local/view",
+        "top-up/status",
+        "checkout/local/pay",
+        "checkout/local/cancel",
+    ] {
+        let res = call(
+            &app,
+            endpoint,
+            Some(&other),
+            &[("session_id", &session), ("method", "card")],
+        )
+        .await;
+        assert_eq!(
+            res.status,
+            StatusCode::NOT_FOUND,
+            "{endpoint}: {}",
+            res.body
+        );
+    }
+    assert_eq!(status_of(&app, &session).await, PaymentStatus::Open);
+
+    // Pay: a signed event goes through the webhook code; the credits land once.
+    let paid = form_post(
+        &app,
+        "checkout/local/pay",
+        &cookie,
+        &[("session_id", &session), ("method", "card")],
+    )
+    .await;
+    assert_eq!(paid.status, StatusCode::FOUND, "{}", paid.body);
+    assert_eq!(
+        location(&paid),
+        format!("/top-up/complete?session_id={session}")
+    );
+    assert_eq!(balance(&app, account).await, (2000, 2000));
+    assert_eq!(event_count(&app).await, 1);
+    let status = call(
+        &app,
+        "top-up/status",
+        Some(&cookie),
+        &[("session_id", &session)],
+    )
+    .await
+    .json();
+    assert_eq!(status["status"], "paid");
+    assert_eq!(status["balance_total"], 2000);
+    assert_eq!(status["test_mode"], true);
+    // Paying again, or cancelling afterwards, changes nothing.
+    call(
+        &app,
+        "checkout/local/pay",
+        Some(&cookie),
+        &[("session_id", &session), ("method", "card")],
+    )
+    .await;
+    call(
+        &app,
+        "checkout/local/cancel",
+        Some(&cookie),
+        &[("session_id", &session)],
+    )
+    .await;
+    assert_eq!(balance(&app, account).await, (2000, 2000));
+    assert_eq!(status_of(&app, &session).await, PaymentStatus::Paid);
+    // The same form again: that checkout is over.
+    let again = call(
+        &app,
+        "top-up/buy",
+        Some(&cookie),
+        &[
+            ("pack", "medium"),
+            ("request_key", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-medium"),
+        ],
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+
+    // Cancel a second checkout: nothing charged, nothing granted.
+    let res = call(
+        &app,
+        "top-up/buy",
+        Some(&cookie),
+        &[
+            ("pack", "small"),
+            ("request_key", "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-small"),
+        ],
+    )
+    .await;
+    let second = location(&res)
+        .trim_start_matches("/checkout/local/")
+        .to_owned();
+    let cancelled = form_post(
+        &app,
+        "checkout/local/cancel",
+        &cookie,
+        &[("session_id", &second)],
+    )
+    .await;
+    assert_eq!(location(&cancelled), "/top-up/cancelled");
+    assert_eq!(status_of(&app, &second).await, PaymentStatus::Canceled);
+    call(
+        &app,
+        "checkout/local/pay",
+        Some(&cookie),
+        &[("session_id", &second), ("method", "card")],
+    )
+    .await;
+    assert_eq!(status_of(&app, &second).await, PaymentStatus::Canceled);
+    assert_eq!(balance(&app, account).await, (2000, 2000));
+
+    // A delayed method: processing first, then paid a few seconds later.
+    let res = call(
+        &app,
+        "top-up/buy",
+        Some(&cookie),
+        &[
+            ("pack", "small"),
+            ("request_key", "cccccccccccccccccccccccccccccccc-small"),
+        ],
+    )
+    .await;
+    let third = location(&res)
+        .trim_start_matches("/checkout/local/")
+        .to_owned();
+    call(
+        &app,
+        "checkout/local/pay",
+        Some(&cookie),
+        &[("session_id", &third), ("method", "delayed")],
+    )
+    .await;
+    assert_eq!(status_of(&app, &third).await, PaymentStatus::Processing);
+    assert_eq!(balance(&app, account).await, (2000, 2000));
+    let mut settled = false;
+    for _ in 0..40 {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        if status_of(&app, &third).await == PaymentStatus::Paid {
+            settled = true;
+            break;
+        }
+    }
+    assert!(settled, "the delayed payment settles");
+    assert_eq!(balance(&app, account).await, (2500, 2500));
+
+    // The Subscription page lists the payments, newest first, in test mode.
+    let overview = call(&app, "subscription/overview", Some(&cookie), &[])
+        .await
+        .json();
+    let list = overview["payments"].as_array().unwrap();
+    assert_eq!(list.len(), 3);
+    let statuses: Vec<&str> = list.iter().map(|p| p["status"].as_str().unwrap()).collect();
+    assert!(
+        statuses.contains(&"paid") && statuses.contains(&"canceled"),
+        "{statuses:?}"
+    );
+    assert!(list.iter().all(|p| p["test_mode"] == true));
+    assert!(overview["top_ups"].as_array().unwrap().len() >= 3);
+    assert!(ledger::verify(&app.state.db).await.unwrap().is_empty());
+    app.cleanup().await;
+}
+
+async fn the_local_checkout_is_closed_when_stripe_is_configured(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let cookie = sign_up(&app, "buyer@example.com").await;
+    let res = call(
+        &app,
+        "top-up/buy",
+        Some(&cookie),
+        &[
+            ("pack", "small"),
+            ("request_key", "dddddddddddddddddddddddddddddddd-small"),
+        ],
+    )
+    .await;
+    let session = location(&res)
+        .trim_start_matches("/checkout/local/")
+        .to_owned();
+    // The same database, now served by an app with Stripe keys.
+    let mut config = (*app.state.config).clone();
+    config.payments = stripe_config("http://127.0.0.1:9/");
+    let stripe_app =
+        studio_billing::server::http::router(studio_billing::server::state::AppState::new(
+            config,
+            app.state.db.clone(),
+            app.state.clock.clone(),
+        ));
+    let res = tower::ServiceExt::oneshot(
+        stripe_app,
+        axum::http::Request::builder()
+            .method(Method::POST)
+            .uri("/api/checkout/local/pay")
+            .header("origin", ORIGIN)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("accept", "application/json")
+            .header("cookie", format!("sb_session={cookie}"))
+            .body(axum::body::Body::from(form(&[
+                ("session_id", &session),
+                ("method", "card"),
+            ])))
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert_eq!(status_of(&app, &session).await, PaymentStatus::Open);
+    app.cleanup().await;
+}
+
+async fn page(app: &TestApp, path: &str, cookie: &str) -> String {
+    let cookie = format!("sb_session={cookie}");
+    let res = app
+        .call(Method::GET, path, &[("cookie", &cookie)], None)
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{path}");
+    res.body
+}
+
+async fn the_pages_show_the_checkout_its_progress_and_the_payments(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let cookie = sign_up(&app, "buyer@example.com").await;
+    let html = page(&app, "/subscription", &cookie).await;
+    for want in [
+        "Buy top-up credits",
+        "Buy for $18",
+        "No real money moves",
+        "No payments yet",
+        "Try a generation",
+        "Estimate for Voice generation",
+    ] {
+        assert!(html.contains(want), "/subscription lacks {want:?}");
+    }
+    let res = call(
+        &app,
+        "top-up/buy",
+        Some(&cookie),
+        &[
+            ("pack", "medium"),
+            ("request_key", "kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk-medium"),
+        ],
+    )
+    .await;
+    let url = location(&res);
+    let session = url.trim_start_matches("/checkout/local/").to_owned();
+    let html = page(&app, &url, &cookie).await;
+    for want in [
+        "TEST MODE",
+        "2,000 credits",
+        "Pay $18",
+        "Cancel and go back",
+        "buyer@example.com",
+    ] {
+        assert!(html.contains(want), "the checkout lacks {want:?}");
+    }
+    // Before the webhook: processing, and the page asks to be reloaded.
+    let progress = format!("/top-up/complete?session_id={session}");
+    let html = page(&app, &progress, &cookie).await;
+    assert!(html.contains("Payment processing"));
+    assert!(html.contains(r#"http-equiv="refresh""#));
+    call(
+        &app,
+        "checkout/local/pay",
+        Some(&cookie),
+        &[("session_id", &session), ("method", "card")],
+    )
+    .await;
+    let html = page(&app, &progress, &cookie).await;
+    assert!(
+        html.contains("Payment received: 2,000 credits were added."),
+        "{html}"
+    );
+    assert!(html.contains("Your balance is now 2,000 credits"));
+    assert!(!html.contains(r#"http-equiv="refresh""#));
+    let html = page(&app, "/subscription", &cookie).await;
+    assert!(html.contains("Top-up: 2,000 credits (test mode)"));
+    assert!(html.contains(">Paid<"));
+    let html = page(&app, "/top-up/cancelled", &cookie).await;
+    assert!(html.contains("Nothing was charged"));
+    app.cleanup().await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Try a generation (demo mode)
+
+async fn try_a_generation_charges_refunds_and_refuses_past_the_balance(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let cookie = sign_up(&app, "maker@example.com").await;
+    let account = account_of(&app, "maker@example.com").await;
+    ledger::grant(
+        &app.state.db,
+        account,
+        ledger::NewGrant {
+            kind: GrantKind::Subscription,
+            amount: Credits::new(100).unwrap(),
+            expires_at: Some(TEST_NOW + 86_400 * 30),
+            reason: "test".into(),
+            actor: None,
+        },
+        None,
+        TEST_NOW,
+    )
+    .await
+    .unwrap();
+    let run = |key: &'static str, op: &'static str, qty: &'static str, fail: bool| {
+        let mut pairs = vec![
+            ("operation", op),
+            ("quantity", qty),
+            ("intent", "run"),
+            ("request_key", key),
+        ];
+        if fail {
+            pairs.push(("fail_part", "on"));
+        }
+        pairs
+    };
+
+    // The estimate alone changes nothing and comes back in the address.
+    let res = form_post(
+        &app,
+        "demo/try",
+        &cookie,
+        &[
+            ("operation", "music"),
+            ("quantity", "20"),
+            ("intent", "estimate"),
+            ("request_key", "eeeeeeeeeeeeeeeeeeee"),
+        ],
+    )
+    .await;
+    assert_eq!(location(&res), "/subscription?op=music&qty=20#try");
+    assert_eq!(balance(&app, account).await.0, 100);
+
+    // Voice, 30 seconds asked: estimate 30, the clip comes out at 27 seconds.
+    let res = form_post(
+        &app,
+        "demo/try",
+        &cookie,
+        &run("ffffffffffffffffffff", "voice_generation", "30", false),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::FOUND, "{}", res.body);
+    let hold: i64 = location(&res).rsplit('-').next().unwrap().parse().unwrap();
+    assert_eq!(
+        location(&res),
+        format!("/subscription?op=voice_generation&qty=30&tried={hold}#receipt-{hold}")
+    );
+    assert_eq!(balance(&app, account).await.0, 73);
+    // The same form again: no second generation.
+    form_post(
+        &app,
+        "demo/try",
+        &cookie,
+        &run("ffffffffffffffffffff", "voice_generation", "30", false),
+    )
+    .await;
+    assert_eq!(balance(&app, account).await.0, 73);
+
+    // With a failed part: half the charge comes back, with its reason on the receipt.
+    form_post(
+        &app,
+        "demo/try",
+        &cookie,
+        &run("gggggggggggggggggggg", "sound_effects", "2", true),
+    )
+    .await;
+    assert_eq!(balance(&app, account).await.0, 73 - 20 + 10);
+    let overview = call(&app, "subscription/overview", Some(&cookie), &[])
+        .await
+        .json();
+    let receipts = overview["receipts"].as_array().unwrap();
+    assert_eq!(receipts.len(), 2);
+    assert_eq!(receipts[0]["charged"], 20);
+    assert_eq!(receipts[0]["refunded"], 10);
+    assert!(
+        receipts[0]["refund_reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("failed")
+    );
+    assert_eq!(receipts[1]["estimate"], 30);
+    assert_eq!(receipts[1]["charged"], 27);
+    assert_eq!(receipts[1]["released"], 3);
+
+    // More than the balance: the P10 refusal, and nothing the customer had is touched.
+    let before = balance(&app, account).await;
+    let res = call(
+        &app,
+        "demo/try",
+        Some(&cookie),
+        &run("hhhhhhhhhhhhhhhhhhhh", "music", "500", false),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::PAYMENT_REQUIRED, "{}", res.body);
+    let body = res.json();
+    assert_eq!(body["code"], "insufficient_credits");
+    assert_eq!(body["needed"], 1000);
+    assert_eq!(body["available"], 63);
+    assert_eq!(balance(&app, account).await, before);
+    let holds: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM holds WHERE account_id = $1")
+        .bind(account)
+        .fetch_one(app.state.db.reader())
+        .await
+        .unwrap();
+    assert_eq!(holds, 2);
+
+    // Bad input: a clear 400 and no change.
+    for (op, qty, want) in [
+        ("juggling", "3", "Pick one"),
+        ("music", "0", "whole number"),
+        ("music", "abc", "whole number"),
+    ] {
+        let res = call(
+            &app,
+            "demo/try",
+            Some(&cookie),
+            &run("iiiiiiiiiiiiiiiiiiii", op, qty, false),
+        )
+        .await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{op} {qty}");
+        assert!(res.body.contains(want), "{}", res.body);
+    }
+    assert_eq!(balance(&app, account).await, before);
+    assert!(ledger::verify(&app.state.db).await.unwrap().is_empty());
+    app.cleanup().await;
+}
+
+async fn try_a_generation_is_demo_only(backend: Backend) {
+    let app = TestApp::with_config(backend, |c| c.mode = Mode::Production).await;
+    let cookie = sign_up(&app, "maker@example.com").await;
+    let res = call(
+        &app,
+        "demo/try",
+        Some(&cookie),
+        &[
+            ("operation", "music"),
+            ("quantity", "1"),
+            ("intent", "run"),
+            ("request_key", "jjjjjjjjjjjjjjjjjjjj"),
+        ],
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND, "{}", res.body);
+    let overview = call(&app, "subscription/overview", Some(&cookie), &[])
+        .await
+        .json();
+    assert!(overview["try_panel"].is_null());
+    app.cleanup().await;
+}
+
+on_both_backends!(
+    buying_a_top_up_creates_a_checkout_session_with_the_right_fields,
+    stripe_failing_gives_a_clear_error_and_records_nothing,
+    a_paid_checkout_grants_its_credits_once,
+    bad_signatures_get_a_400_and_change_nothing,
+    delayed_payments_grant_on_success_whatever_the_order,
+    unknown_events_and_sessions_are_acknowledged_and_change_nothing,
+    concurrent_deliveries_grant_exactly_once,
+    the_local_checkout_pays_through_the_webhook_and_cancels_cleanly,
+    the_local_checkout_is_closed_when_stripe_is_configured,
+    the_pages_show_the_checkout_its_progress_and_the_payments,
+    try_a_generation_charges_refunds_and_refuses_past_the_balance,
+    try_a_generation_is_demo_only,
+);
