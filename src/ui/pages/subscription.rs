@@ -27,9 +27,13 @@ pub fn SubscriptionPage() -> impl IntoView {
             .with(|q| q.get("before"))
             .and_then(|b| b.parse::<i64>().ok())
     };
-    let data = Resource::new(before, get_subscription);
     let buy = ServerAction::<BuyTopUp>::new();
     let try_run = ServerAction::<TryGeneration>::new();
+    // A generation run from this page changes the balance and the receipts: fetch again.
+    let data = Resource::new(
+        move || (before(), try_run.version().get()),
+        |(before, _)| get_subscription(before),
+    );
     view! {
         <Title text="Subscription" />
         <h1>"Subscription"</h1>
@@ -187,19 +191,36 @@ fn TryPanel(
     action: ServerAction<TryGeneration>,
 ) -> impl IntoView {
     let query = use_query_map();
-    let op = query
-        .with_untracked(|q| q.get("op"))
-        .and_then(|k| Operation::ALL.into_iter().find(|o| o.key() == k))
-        .unwrap_or(Operation::VoiceGeneration);
-    let qty = query
-        .with_untracked(|q| q.get("qty"))
-        .and_then(|q| q.parse::<u64>().ok())
-        .filter(|q| *q > 0)
-        .unwrap_or(30);
-    let tried = query.with_untracked(|q| q.get("tried")).is_some();
-    let estimate = book
-        .rule(op)
-        .map(|r| (r.price(qty).map(|c| c.get()).unwrap_or(0), r.describe()));
+    // The operation and size asked about last ("Show estimate" puts them in the address).
+    let asked = Memo::new(move |_| {
+        query.with(|q| {
+            let op = q
+                .get("op")
+                .and_then(|k| Operation::ALL.into_iter().find(|o| o.key() == k))
+                .unwrap_or(Operation::VoiceGeneration);
+            let qty = q
+                .get("qty")
+                .and_then(|q| q.parse::<u64>().ok())
+                .filter(|q| *q > 0)
+                .unwrap_or(30);
+            (op, qty)
+        })
+    });
+    let (op, qty) = asked.get_untracked();
+    let tried = move || query.with(|q| q.get("tried")).is_some();
+    let estimate = move || {
+        let (op, qty) = asked.get();
+        book.rule(op).map(|r| {
+            format!(
+                "Estimate for {} ({}): {} credits.",
+                op.label(),
+                r.describe(),
+                r.price(qty)
+                    .map(|c| group_thousands(c.get()))
+                    .unwrap_or_default()
+            )
+        })
+    };
     let pending = action.pending();
     view! {
         <section class="card" aria-labelledby="try-heading" id="try">
@@ -219,7 +240,7 @@ fn TryPanel(
                 }.into_any(),
                 error => view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> }.into_any(),
             })}
-            {tried.then(|| view! { <p class="notice" role="status" data-testid="try-done">"Done. Its receipt is open below."</p> })}
+            {move || tried().then(|| view! { <p class="notice" role="status" data-testid="try-done">"Done. Its receipt is open below."</p> })}
             <ActionForm action attr:class="stack-form">
                 <input type="hidden" name="request_key" value=form_key />
                 <label for="try-op">"Operation"</label>
@@ -230,9 +251,7 @@ fn TryPanel(
                 </select>
                 <label for="try-qty">"Size"</label>
                 <input id="try-qty" name="quantity" type="number" min="1" max="100000" value=qty.to_string() required />
-                {estimate.map(|(credits, rule)| view! {
-                    <p class="help" data-testid="try-estimate">{format!("Estimate for {} ({}): {} credits.", op.label(), rule, group_thousands(credits))}</p>
-                })}
+                <p class="help" data-testid="try-estimate" aria-live="polite">{estimate}</p>
                 <label><input type="checkbox" name="fail_part" value="on" />" Make part of it fail (shows a refund)"</label>
                 <div class="button-row">
                     <button type="submit" name="intent" value="estimate" class="secondary" disabled=pending>"Show estimate"</button>

@@ -1,0 +1,100 @@
+import { expect, test, type Page, type TestInfo } from '@playwright/test';
+import { open } from './helpers';
+
+/** A new customer of our own (no plan, no credits), so tests running side by side never
+ * share a balance. */
+async function newCustomer(page: Page, testInfo: TestInfo, what: string) {
+  const email = `${what}-${testInfo.project.name}-${Date.now()}@example.com`;
+  await open(page, testInfo, '/sign-up');
+  await page.getByLabel('E-mail').fill(email);
+  await page.getByLabel('Password').fill('a long enough password');
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await expect(page).toHaveURL(/\/subscription$/);
+  await expect(page.getByTestId('balance-total')).toHaveText('0');
+  return email;
+}
+
+async function buy(page: Page, label: string) {
+  await page.getByRole('button', { name: label }).click();
+  await expect(page).toHaveURL(/\/checkout\/local\/cs_local_/);
+  await expect(page.getByTestId('test-mode-banner')).toBeVisible();
+}
+
+test('buy a top-up through the local checkout and see the balance grow; cancel another and see nothing change', async ({ page }, testInfo) => {
+  const email = await newCustomer(page, testInfo, 'topup');
+  await expect(page.getByText('No payments yet.')).toBeVisible();
+
+  await buy(page, 'Buy 2,000 credits for $18');
+  await expect(page.getByTestId('checkout-credits')).toHaveText('2,000 credits');
+  await expect(page.getByTestId('checkout-price')).toHaveText('$18');
+  await expect(page.getByText(email)).toBeVisible();
+  await page.getByRole('button', { name: 'Pay $18' }).click();
+
+  await expect(page).toHaveURL(/\/top-up\/complete\?session_id=cs_local_/);
+  await expect(page.getByTestId('top-up-paid')).toContainText('Payment received: 2,000 credits were added.');
+  await expect(page.getByTestId('top-up-paid')).toContainText('Your balance is now 2,000 credits');
+
+  await page.getByRole('link', { name: 'Back to your subscription' }).click();
+  await expect(page.getByTestId('balance-total')).toHaveText('2,000');
+  const payments = page.getByTestId('payments');
+  await expect(payments).toContainText('Top-up: 2,000 credits (test mode)');
+  await expect(payments).toContainText('$18');
+  await expect(payments).toContainText('Paid');
+
+  // Cancel a second checkout: back in the app, nothing charged, the balance as it was.
+  await buy(page, 'Buy 500 credits for $5');
+  await page.getByRole('button', { name: 'Cancel and go back' }).click();
+  await expect(page).toHaveURL(/\/top-up\/cancelled$/);
+  await expect(page.getByTestId('top-up-cancelled')).toContainText('Nothing was charged');
+  await page.getByRole('link', { name: 'Back to top-ups' }).click();
+  await expect(page.getByTestId('balance-total')).toHaveText('2,000');
+  await expect(page.getByTestId('payments')).toContainText('Cancelled');
+});
+
+test('a delayed payment shows "payment processing" until the credits land', async ({ page }, testInfo) => {
+  await newCustomer(page, testInfo, 'delayed');
+  await buy(page, 'Buy 500 credits for $5');
+  await page.getByLabel('Test bank debit (confirmed a few seconds later)').check();
+  await page.getByRole('button', { name: 'Pay $5' }).click();
+  await expect(page.getByTestId('top-up-processing')).toContainText('Payment processing');
+  // The page checks again by itself (a refresh, so without JavaScript too).
+  await expect(page.getByTestId('top-up-paid')).toContainText('500 credits were added', { timeout: 15_000 });
+});
+
+test('run a generation, open its receipt with a refund, and hit the P10 notice', async ({ page }, testInfo) => {
+  await newCustomer(page, testInfo, 'generate');
+
+  // No credits at all: the P10 notice, with both ways on, and nothing touched.
+  const panel = page.locator('#try');
+  await panel.getByLabel('Operation').selectOption('music');
+  await panel.getByLabel('Size').fill('20');
+  await panel.getByRole('button', { name: 'Show estimate' }).click();
+  await expect(page.getByTestId('try-estimate')).toHaveText('Estimate for Music (2 credits per second): 40 credits.');
+  await panel.getByRole('button', { name: 'Run it' }).click();
+  const notice = page.getByTestId('p10-notice');
+  await expect(notice).toContainText('This needs 40 credits, but you have 0.');
+  await expect(notice).toContainText('Nothing was reserved or charged');
+  await expect(notice.getByRole('link', { name: 'buy a top-up now' })).toBeVisible();
+  await expect(page.getByTestId('balance-total')).toHaveText('0');
+
+  // Buy credits, then run it with a failed part and read the receipt.
+  await buy(page, 'Buy 500 credits for $5');
+  await page.getByRole('button', { name: 'Pay $5' }).click();
+  await expect(page.getByTestId('top-up-paid')).toBeVisible();
+  await open(page, testInfo, '/subscription');
+  await panel.getByLabel('Operation').selectOption('voice_generation');
+  await panel.getByLabel('Size').fill('30');
+  await panel.getByLabel('Make part of it fail (shows a refund)').check();
+  await panel.getByRole('button', { name: 'Run it' }).click();
+  await expect(page.getByTestId('try-done')).toBeVisible();
+  const receipt = page.locator('details.receipt[open]');
+  await expect(receipt).toHaveCount(1);
+  await expect(receipt).toContainText('Voice generation');
+  await expect(receipt).toContainText('Estimate before it started30');
+  await expect(receipt).toContainText('Charged for the real output27');
+  await expect(receipt).toContainText('Released3');
+  await expect(receipt).toContainText('Part of the output failed (demo)');
+  await expect(receipt).toContainText('top-up credits');
+  // 500 - 27 + 13 credited back.
+  await expect(page.getByTestId('balance-total')).toHaveText('486');
+});
