@@ -43,6 +43,10 @@ pub enum AppError {
         "This request came from another site and was refused. Open the page in Studio Billing and try again."
     )]
     CrossSite,
+    /// 403: the customer's plan has ended; generations wait for a new plan (P13). Nothing
+    /// the customer made is touched (P11).
+    #[error("{message}")]
+    PlanEnded { message: String },
     /// 404: the thing asked for does not exist (or is not visible to the caller).
     #[error("{what} was not found.")]
     NotFound { what: String },
@@ -93,7 +97,7 @@ impl AppError {
             AppError::BadRequest { .. } => 400,
             AppError::Unauthorized | AppError::Unauthenticated { .. } => 401,
             AppError::InsufficientCredits { .. } => 402,
-            AppError::Forbidden | AppError::CrossSite => 403,
+            AppError::Forbidden | AppError::CrossSite | AppError::PlanEnded { .. } => 403,
             AppError::NotFound { .. } => 404,
             AppError::Conflict { .. } => 409,
             AppError::PayloadTooLarge => 413,

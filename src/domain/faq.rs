@@ -433,7 +433,7 @@ impl Entry {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::domain::catalog::{Plan, PlanId};
     use crate::domain::credits::Credits;

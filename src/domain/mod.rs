@@ -7,4 +7,5 @@ pub mod faq;
 pub mod ledger;
 pub mod payments;
 pub mod pricing;
+pub mod subscription;
 pub mod usage;

@@ -10,7 +10,29 @@ const HOLD_SWEEP_EVERY: Duration = Duration::from_secs(30);
 /// At most this many holds are expired per sweep, so one sweep never runs long.
 const HOLD_SWEEP_BATCH: i64 = 500;
 
+/// How often subscriptions are checked for renewals, ends and purges.
+const SUBSCRIPTION_SWEEP_EVERY: Duration = Duration::from_secs(60);
+
 pub fn spawn(state: AppState) {
+    let scheduler = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SUBSCRIPTION_SWEEP_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            // With Stripe, its invoices drive renewals; without, this scheduler does.
+            if crate::server::services::plans::billing(&scheduler)
+                != crate::server::db::subscriptions::Billing::Local
+            {
+                continue;
+            }
+            match crate::server::services::plans::run_due(&scheduler).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(steps = n, "subscriptions renewed, ended or purged"),
+                Err(e) => tracing::warn!(error = ?e, "subscription sweep failed; will retry"),
+            }
+        }
+    });
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(HOLD_SWEEP_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

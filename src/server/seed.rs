@@ -61,9 +61,18 @@ pub async fn demo(state: &AppState) -> Result<Seeded, Box<dyn std::error::Error>
         .or(state.config.catalog.plans.first())
         .ok_or("no plans")?;
     let period_start = now - 20 * DAY;
-    let period_end = period_start + 30 * DAY;
-    ledger::set_renewal(&state.db, account, Some(period_end)).await?;
-    crate::server::db::usage::set_plan(&state.db, account, Some(plan.id.as_str())).await?;
+    // Subscribed then, through the life cycle: the period's grant and its payment.
+    crate::server::db::subscriptions::transition(
+        &state.db,
+        &state.config.catalog,
+        crate::server::services::plans::billing(state),
+        account,
+        &crate::domain::subscription::Command::Subscribe(plan.id.clone()),
+        None,
+        period_start,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let grant = |kind, amount: u64, expires_at, reason: &str| NewGrant {
         kind,
         amount: Credits::new(amount).unwrap_or(Credits::ZERO),
@@ -71,13 +80,6 @@ pub async fn demo(state: &AppState) -> Result<Seeded, Box<dyn std::error::Error>
         reason: reason.to_owned(),
         actor: None,
     };
-    let subscription = grant(
-        GrantKind::Subscription,
-        plan.credits_per_period.get(),
-        Some(period_end),
-        &format!("{} plan", plan.name),
-    );
-    ledger::grant(&state.db, account, subscription, None, period_start).await?;
     ledger::grant(
         &state.db,
         account,

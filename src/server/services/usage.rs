@@ -32,6 +32,34 @@ pub fn price(
     Ok((credits, rule.describe()))
 }
 
+/// An ended subscription (in its grace period, or purged) runs no generations until the
+/// customer subscribes again (P13); everything they have stays as it is (P11).
+async fn refuse_after_plan_end(state: &AppState, account: i64) -> Result<(), AppError> {
+    use crate::domain::subscription::Status;
+    let sub = crate::server::db::subscriptions::get(&state.db, account)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "reading the subscription");
+            AppError::Internal
+        })?;
+    match sub {
+        Some(s) if matches!(s.status, Status::Ended | Status::Purged) => {
+            let until = s
+                .grace_until
+                .filter(|_| s.status == Status::Ended)
+                .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+                .map(|d| format!(" Your projects are kept until {}.", d.format("%-d %B %Y")))
+                .unwrap_or_default();
+            Err(AppError::PlanEnded {
+                message: format!(
+                    "Your plan has ended, so new generations are paused. Subscribe again to carry on.{until}"
+                ),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Where a P10 notice sends the customer to buy credits.
 pub(crate) fn top_up_url(state: &AppState) -> String {
     format!("{}/subscription#top-up", state.config.public_url)
@@ -53,6 +81,7 @@ pub async fn reserve(
     }
     let (estimate, _) = price(state, operation, quantity)?;
     let now = state.clock.now();
+    refuse_after_plan_end(state, account).await?;
     let hold = NewHold {
         operation,
         quantity,

@@ -1,6 +1,7 @@
 //! `/subscription`: how many credits the customer has, when they renew, where they went.
 
 use crate::api::demo::TryGeneration;
+use crate::api::plans::{ChangePlan, my_plan};
 use crate::api::subscription::{SubscriptionOverview, get_subscription};
 use crate::api::topup::BuyTopUp;
 use crate::domain::catalog::{TopUpPack, format_usd};
@@ -13,6 +14,7 @@ use crate::error::AppError;
 use crate::ui::components::balance_card::BalanceCard;
 use crate::ui::components::error_notice::ErrorNotice;
 use crate::ui::components::format::{date, date_time};
+use crate::ui::components::plans::PlansSection;
 use crate::ui::components::usage_chart::UsageChart;
 use crate::ui::pages::account::SignInPrompt;
 use leptos::prelude::*;
@@ -29,11 +31,13 @@ pub fn SubscriptionPage() -> impl IntoView {
     };
     let buy = ServerAction::<BuyTopUp>::new();
     let try_run = ServerAction::<TryGeneration>::new();
-    // A generation run from this page changes the balance and the receipts: fetch again.
+    let change = ServerAction::<ChangePlan>::new();
+    // A generation or a plan change made here changes the balance and the receipts.
     let data = Resource::new(
-        move || (before(), try_run.version().get()),
-        |(before, _)| get_subscription(before),
+        move || (before(), try_run.version().get(), change.version().get()),
+        |(before, _, _)| get_subscription(before),
     );
+    let plans = Resource::new(move || change.version().get(), |_| my_plan());
     view! {
         <Title text="Subscription" />
         <h1>"Subscription"</h1>
@@ -43,6 +47,15 @@ pub fn SubscriptionPage() -> impl IntoView {
                     Ok(o) => view! { <Overview o buy try_run /> }.into_any(),
                     Err(AppError::Unauthorized) => view! { <SignInPrompt /> }.into_any(),
                     Err(error) => view! { <ErrorNotice error /> }.into_any(),
+                }
+            })}
+        </Suspense>
+        <Suspense fallback=|| view! { <p class="loading" role="status">"Loading your plan…"</p> }>
+            {move || Suspend::new(async move {
+                match plans.await {
+                    Ok(plan) => view! { <PlansSection plan action=change /> }.into_any(),
+                    // The overview above already says what went wrong.
+                    Err(_) => ().into_any(),
                 }
             })}
         </Suspense>

@@ -1,5 +1,7 @@
 //! `/support`: find a customer, see their ledger, correct a charge (P9), and the audit list.
 
+use crate::api::auth::demo_credentials;
+use crate::api::plans::AdvanceClock;
 use crate::api::support::{Adjust, CustomerView, audit, find_customer};
 use crate::error::AppError;
 use crate::ui::components::balance_card::BalanceCard;
@@ -28,6 +30,8 @@ pub fn SupportPage() -> impl IntoView {
         },
     );
     let changes = Resource::new(move || adjust.version().get(), |_| audit());
+    let clock = ServerAction::<AdvanceClock>::new();
+    let demo = Resource::new(|| (), |_| demo_credentials());
     view! {
         <Title text="Support console" />
         <h1>"Support console"</h1>
@@ -44,6 +48,11 @@ pub fn SupportPage() -> impl IntoView {
                     Err(AppError::Unauthorized) => view! { <SignInPrompt /> }.into_any(),
                     Err(error) => view! { <ErrorNotice error /> }.into_any(),
                 }
+            })}
+        </Suspense>
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                matches!(demo.await, Ok(Some(_))).then(|| view! { <DemoClock clock /> })
             })}
         </Suspense>
         <h2 id="audit">"Every manual change"</h2>
@@ -120,5 +129,26 @@ fn CustomerPanel(customer: CustomerView, adjust: ServerAction<Adjust>) -> impl I
         }}
         <h3>"Journal"</h3>
         <JournalTable entries=customer.journal caption="The customer's credit changes, newest first" />
+    }
+}
+
+/// Demo mode: move the app's clock forward to show a renewal, the end of a cancelled plan
+/// or the end of a grace period without waiting.
+#[component]
+fn DemoClock(clock: ServerAction<AdvanceClock>) -> impl IntoView {
+    view! {
+        <section class="card" aria-labelledby="clock-heading">
+            <h2 id="clock-heading">"Demo clock"</h2>
+            <p class="help">"Moves the app's time forward and runs whatever became due: renewals, ends of cancelled plans, ends of grace periods. Until the app restarts."</p>
+            {move || clock.value().get().map(|r| match r {
+                Ok(message) => view! { <p class="notice" role="status" data-testid="clock-message">{message}</p> }.into_any(),
+                Err(e) => view! { <p class="notice notice-error" role="alert">{e.to_string()}</p> }.into_any(),
+            })}
+            <ActionForm action=clock attr:class="search-row">
+                <label for="clock-days">"Days forward"</label>
+                <input id="clock-days" name="days" type="number" min="1" max="400" value="30" required />
+                <button type="submit">"Move the clock"</button>
+            </ActionForm>
+        </section>
     }
 }

@@ -1,0 +1,99 @@
+//! The plans section of `/subscription`: the customer's plan, what each change would mean,
+//! and the changes themselves; and support's demo clock.
+
+use crate::error::AppError;
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// What a plan change would do, in the customer's dates and credits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChangeKind {
+    Current,
+    Subscribe,
+    Upgrade,
+    Downgrade,
+    /// The downgrade already chosen for the next renewal.
+    PendingDowngrade,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanOption {
+    pub id: String,
+    pub name: String,
+    pub monthly_price_cents: u64,
+    pub credits_per_period: u64,
+    pub grace_period_days: u32,
+    pub kind: ChangeKind,
+    /// What choosing it means, e.g. "From 1 July 2026: 1,000 credits each period".
+    pub effect: String,
+}
+
+/// The customer's subscription, as the plans section shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanState {
+    /// `none`, `active`, `past_due`, `ended` or `purged`.
+    pub status: String,
+    pub plan_name: Option<String>,
+    pub period_start: Option<i64>,
+    pub period_end: Option<i64>,
+    pub cancel_at_period_end: bool,
+    pub pending_plan_name: Option<String>,
+    pub grace_until: Option<i64>,
+    /// The next tier down, offered before a cancel (P15), with its credits.
+    pub lower_tier: Option<(String, String, u64)>,
+    pub options: Vec<PlanOption>,
+    /// Paid through the app's own test billing (no Stripe keys).
+    pub test_mode: bool,
+}
+
+/// The caller's plan and what each change would mean. Customers only.
+#[server(endpoint = "plans/mine")]
+pub async fn my_plan() -> Result<PlanState, AppError> {
+    use crate::server::{auth, services::plans, state::app_state};
+    crate::api::respond(
+        async {
+            let state = app_state()?;
+            let (_, account) = auth::require_customer(&state).await?;
+            plans::state(&state, account).await
+        }
+        .await,
+    )
+}
+
+/// Changes the caller's plan. `action`: `subscribe` or `change` (with `plan`), `keep`
+/// (undo a pending downgrade), `cancel` (with an optional `reason`), `resume`. Answers
+/// with a redirect to `/subscription`, so it works without JavaScript. Customers only.
+#[server(endpoint = "plans/change")]
+pub async fn change_plan(
+    action: String,
+    plan: Option<String>,
+    reason: Option<String>,
+) -> Result<String, AppError> {
+    use crate::server::{auth, services::plans, state::app_state};
+    crate::api::respond(
+        async {
+            let state = app_state()?;
+            let (_, account) = auth::require_customer(&state).await?;
+            let message =
+                plans::change(&state, account, &action, plan.as_deref(), reason.as_deref()).await?;
+            leptos_axum::redirect("/subscription#plans");
+            Ok(message)
+        }
+        .await,
+    )
+}
+
+/// Demo mode: moves the app's clock forward by `days` and runs what became due (renewals,
+/// ends of cancelled plans, ends of grace periods). Support only.
+#[server(endpoint = "support/advance_clock")]
+pub async fn advance_clock(days: String) -> Result<String, AppError> {
+    use crate::server::{auth, services::plans, state::app_state};
+    crate::api::respond(
+        async {
+            let state = app_state()?;
+            auth::require_support(&state).await?;
+            plans::advance_clock(&state, &days).await
+        }
+        .await,
+    )
+}

@@ -1,0 +1,634 @@
+//! The subscription life cycle as a pure state machine (POLICY P3, P7, P11-P15):
+//! subscribe, upgrade (at once, the difference in credits for the rest of the period),
+//! downgrade (at the next renewal, undoable), cancel at period end, resume, renewal,
+//! the end of a cancelled subscription, the grace period, purge, resubscribe.
+//!
+//! `apply` answers what the new state is and which credit grants follow; storage carries
+//! them out in one transaction. Time only enters as `now`.
+
+use crate::domain::catalog::{Catalog, Plan, PlanId};
+use crate::domain::ledger::UnixSeconds;
+use serde::{Deserialize, Serialize};
+
+pub const DAY: i64 = 86_400;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Paid up; the plan's credits are granted each period.
+    Active,
+    /// The renewal payment failed: no new subscription credits until it is paid.
+    PastDue,
+    /// Ended (cancelled at period end): the grace period runs; data stays (P11, P13).
+    Ended,
+    /// The grace period is over and the customer's content was deleted (P14).
+    Purged,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::PastDue => "past_due",
+            Status::Ended => "ended",
+            Status::Purged => "purged",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        [
+            Status::Active,
+            Status::PastDue,
+            Status::Ended,
+            Status::Purged,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+    }
+}
+
+/// A customer's subscription.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subscription {
+    pub plan: PlanId,
+    pub status: Status,
+    /// The current (or, once ended, the last) billing period: `[start, end)`.
+    pub period_start: UnixSeconds,
+    pub period_end: UnixSeconds,
+    /// Cancelled: ends at `period_end` (P12).
+    pub cancel_at_period_end: bool,
+    /// A downgrade that takes effect at the next renewal.
+    pub pending_plan: Option<PlanId>,
+    /// When an ended subscription's grace period is over (P13).
+    pub grace_until: Option<UnixSeconds>,
+}
+
+/// What the customer (or the clock) asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Start a plan: a customer without one, or whose plan ended (resubscribe, P13).
+    Subscribe(PlanId),
+    /// Move to another plan: up at once, down at the next renewal.
+    ChangePlan(PlanId),
+    /// Keep the current plan after all (undo a pending downgrade).
+    KeepPlan,
+    /// Cancel at the end of the period (P12).
+    Cancel,
+    /// Undo a cancel before the period ends.
+    Resume,
+    /// The period is over and its renewal was paid: next period.
+    Renew,
+    /// The period is over and its renewal payment failed.
+    RenewalFailed,
+    /// A past-due renewal was paid after all.
+    PaymentRecovered,
+    /// The period of a cancelled subscription is over.
+    End,
+    /// The grace period is over.
+    Purge,
+}
+
+/// A grant of subscription credits that follows a transition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeriodGrant {
+    pub credits: u64,
+    /// Subscription credits expire at the end of their period (P3).
+    pub expires_at: UnixSeconds,
+    /// The period it belongs to: at most one grant of each kind per period.
+    pub period_start: UnixSeconds,
+    pub kind: GrantReason,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantReason {
+    /// The plan's credits for a period.
+    Period,
+    /// An upgrade's extra credits for the rest of the period.
+    Upgrade,
+}
+
+impl GrantReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantReason::Period => "period",
+            GrantReason::Upgrade => "upgrade",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub next: Subscription,
+    pub grant: Option<PeriodGrant>,
+    /// Delete the customer's content and personal data now (P14).
+    pub purge_content: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LifecycleError {
+    #[error("That plan is not offered.")]
+    UnknownPlan,
+    #[error("You already have an active plan. Change it instead of subscribing again.")]
+    AlreadySubscribed,
+    #[error("You don't have a plan yet. Choose one to subscribe.")]
+    NoSubscription,
+    #[error("You are already on that plan.")]
+    SamePlan,
+    #[error("Your subscription is cancelled. Resume it first, then change the plan.")]
+    Cancelled,
+    #[error("Your subscription is not cancelled.")]
+    NotCancelled,
+    #[error("There is no plan change waiting.")]
+    NothingPending,
+    #[error("Your subscription has ended. Subscribe again to choose a plan.")]
+    Ended,
+    #[error("The renewal payment is overdue. Fix the payment first.")]
+    PastDue,
+    #[error("That is not due yet.")]
+    NotDue,
+}
+
+/// One calendar month after `t` (the same day of the month, or the month's last day).
+pub fn add_month(t: UnixSeconds) -> UnixSeconds {
+    chrono::DateTime::from_timestamp(t, 0)
+        .and_then(|d| d.checked_add_months(chrono::Months::new(1)))
+        .map(|d| d.timestamp())
+        .unwrap_or(t + 30 * DAY)
+}
+
+fn rank(catalog: &Catalog, id: &PlanId) -> Result<usize, LifecycleError> {
+    catalog
+        .plans
+        .iter()
+        .position(|p| &p.id == id)
+        .ok_or(LifecycleError::UnknownPlan)
+}
+
+fn plan<'a>(catalog: &'a Catalog, id: &PlanId) -> Result<&'a Plan, LifecycleError> {
+    catalog.plan(id).ok_or(LifecycleError::UnknownPlan)
+}
+
+fn period_grant(p: &Plan, start: UnixSeconds, end: UnixSeconds) -> PeriodGrant {
+    PeriodGrant {
+        credits: p.credits_per_period.get(),
+        expires_at: end,
+        period_start: start,
+        kind: GrantReason::Period,
+    }
+}
+
+fn keep(next: Subscription) -> Outcome {
+    Outcome {
+        next,
+        grant: None,
+        purge_content: false,
+    }
+}
+
+/// The next plan below `current`, offered before a cancel (P15).
+pub fn lower_tier<'a>(catalog: &'a Catalog, current: &PlanId) -> Option<&'a Plan> {
+    let i = catalog.plans.iter().position(|p| &p.id == current)?;
+    i.checked_sub(1).and_then(|j| catalog.plans.get(j))
+}
+
+/// What the clock says is due for `s` at `now`, if anything.
+pub fn due(s: &Subscription, now: UnixSeconds) -> Option<Command> {
+    match s.status {
+        Status::Active if now >= s.period_end => Some(if s.cancel_at_period_end {
+            Command::End
+        } else {
+            Command::Renew
+        }),
+        Status::Ended if s.grace_until.is_some_and(|g| now >= g) => Some(Command::Purge),
+        _ => None,
+    }
+}
+
+/// Applies `cmd` to the subscription (or to none) at `now`.
+pub fn apply(
+    current: Option<&Subscription>,
+    cmd: &Command,
+    catalog: &Catalog,
+    now: UnixSeconds,
+) -> Result<Outcome, LifecycleError> {
+    use Command as C;
+    let Some(s) = current else {
+        return match cmd {
+            C::Subscribe(id) => subscribe(id, catalog, now),
+            _ => Err(LifecycleError::NoSubscription),
+        };
+    };
+    let mut next = s.clone();
+    match (s.status, cmd) {
+        (Status::Ended | Status::Purged, C::Subscribe(id)) => subscribe(id, catalog, now),
+        (Status::Active | Status::PastDue, C::Subscribe(_)) => {
+            Err(LifecycleError::AlreadySubscribed)
+        }
+        (
+            Status::Ended | Status::Purged,
+            C::ChangePlan(_) | C::KeepPlan | C::Cancel | C::Resume,
+        ) => Err(LifecycleError::Ended),
+        (Status::PastDue, C::ChangePlan(_) | C::KeepPlan | C::Cancel | C::Resume) => {
+            Err(LifecycleError::PastDue)
+        }
+        (Status::Active, C::ChangePlan(id)) => {
+            if s.cancel_at_period_end {
+                return Err(LifecycleError::Cancelled);
+            }
+            let to = rank(catalog, id)?;
+            let from = rank(catalog, &s.plan)?;
+            if to == from {
+                return if s.pending_plan.is_some() {
+                    next.pending_plan = None;
+                    Ok(keep(next))
+                } else {
+                    Err(LifecycleError::SamePlan)
+                };
+            }
+            if to < from {
+                // Downgrade: from the next renewal; no refund (P7).
+                next.pending_plan = Some(id.clone());
+                return Ok(keep(next));
+            }
+            // Upgrade: at once, with the difference in credits until the period ends.
+            let old = plan(catalog, &s.plan)?;
+            let new = plan(catalog, id)?;
+            next.plan = id.clone();
+            next.pending_plan = None;
+            let extra = new
+                .credits_per_period
+                .get()
+                .saturating_sub(old.credits_per_period.get());
+            Ok(Outcome {
+                next,
+                grant: (extra > 0).then_some(PeriodGrant {
+                    credits: extra,
+                    expires_at: s.period_end,
+                    period_start: s.period_start,
+                    kind: GrantReason::Upgrade,
+                }),
+                purge_content: false,
+            })
+        }
+        (Status::Active, C::KeepPlan) => {
+            if s.pending_plan.is_none() {
+                return Err(LifecycleError::NothingPending);
+            }
+            next.pending_plan = None;
+            Ok(keep(next))
+        }
+        (Status::Active, C::Cancel) => {
+            if s.cancel_at_period_end {
+                return Ok(keep(next));
+            }
+            next.cancel_at_period_end = true;
+            next.pending_plan = None;
+            Ok(keep(next))
+        }
+        (Status::Active, C::Resume) => {
+            if !s.cancel_at_period_end {
+                return Err(LifecycleError::NotCancelled);
+            }
+            next.cancel_at_period_end = false;
+            Ok(keep(next))
+        }
+        (Status::Active, C::Renew | C::RenewalFailed) => {
+            if now < s.period_end || s.cancel_at_period_end {
+                return Err(LifecycleError::NotDue);
+            }
+            let id = s.pending_plan.clone().unwrap_or_else(|| s.plan.clone());
+            let p = plan(catalog, &id)?;
+            next.plan = id;
+            next.pending_plan = None;
+            next.period_start = s.period_end;
+            next.period_end = add_month(s.period_end);
+            if *cmd == C::RenewalFailed {
+                next.status = Status::PastDue;
+                return Ok(keep(next));
+            }
+            let grant = period_grant(p, next.period_start, next.period_end);
+            Ok(Outcome {
+                next,
+                grant: Some(grant),
+                purge_content: false,
+            })
+        }
+        (Status::PastDue, C::PaymentRecovered) => {
+            let p = plan(catalog, &s.plan)?;
+            next.status = Status::Active;
+            let grant = (now < s.period_end).then(|| period_grant(p, s.period_start, s.period_end));
+            Ok(Outcome {
+                next,
+                grant,
+                purge_content: false,
+            })
+        }
+        (Status::Active, C::End) => {
+            if now < s.period_end || !s.cancel_at_period_end {
+                return Err(LifecycleError::NotDue);
+            }
+            let p = plan(catalog, &s.plan)?;
+            next.status = Status::Ended;
+            next.cancel_at_period_end = false;
+            next.grace_until = Some(s.period_end + i64::from(p.grace_period_days) * DAY);
+            Ok(keep(next))
+        }
+        (Status::Ended, C::Purge) => {
+            if !s.grace_until.is_some_and(|g| now >= g) {
+                return Err(LifecycleError::NotDue);
+            }
+            next.status = Status::Purged;
+            Ok(Outcome {
+                next,
+                grant: None,
+                purge_content: true,
+            })
+        }
+        _ => Err(LifecycleError::NotDue),
+    }
+}
+
+fn subscribe(id: &PlanId, catalog: &Catalog, now: UnixSeconds) -> Result<Outcome, LifecycleError> {
+    let p = plan(catalog, id)?;
+    let end = add_month(now);
+    Ok(Outcome {
+        next: Subscription {
+            plan: id.clone(),
+            status: Status::Active,
+            period_start: now,
+            period_end: end,
+            cancel_at_period_end: false,
+            pending_plan: None,
+            grace_until: None,
+        },
+        grant: Some(period_grant(p, now, end)),
+        purge_content: false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::faq::tests::facts;
+
+    // 2026-06-01T00:00:00Z
+    const JUNE_1: i64 = 1_780_272_000;
+    const JULY_1: i64 = JUNE_1 + 30 * DAY;
+
+    fn catalog() -> Catalog {
+        facts().catalog
+    }
+
+    fn id(s: &str) -> PlanId {
+        PlanId::parse(s).unwrap()
+    }
+
+    fn creator() -> Subscription {
+        apply(None, &Command::Subscribe(id("creator")), &catalog(), JUNE_1)
+            .unwrap()
+            .next
+    }
+
+    #[test]
+    fn months_are_calendar_months() {
+        assert_eq!(add_month(JUNE_1), JULY_1);
+        // 31 January -> 28 February (2027 is not a leap year).
+        let jan31 = 1_801_353_600; // 2027-01-31
+        assert_eq!(add_month(jan31), jan31 + 28 * DAY);
+    }
+
+    #[test]
+    fn subscribing_grants_the_first_period() {
+        let o = apply(None, &Command::Subscribe(id("creator")), &catalog(), JUNE_1).unwrap();
+        assert_eq!(o.next.status, Status::Active);
+        assert_eq!((o.next.period_start, o.next.period_end), (JUNE_1, JULY_1));
+        assert_eq!(
+            o.grant,
+            Some(PeriodGrant {
+                credits: 5000,
+                expires_at: JULY_1,
+                period_start: JUNE_1,
+                kind: GrantReason::Period
+            })
+        );
+        let again = apply(
+            Some(&o.next),
+            &Command::Subscribe(id("starter")),
+            &catalog(),
+            JUNE_1,
+        );
+        assert_eq!(again.unwrap_err(), LifecycleError::AlreadySubscribed);
+        assert_eq!(
+            apply(None, &Command::Subscribe(id("gold")), &catalog(), JUNE_1).unwrap_err(),
+            LifecycleError::UnknownPlan
+        );
+        assert_eq!(
+            apply(None, &Command::Cancel, &catalog(), JUNE_1).unwrap_err(),
+            LifecycleError::NoSubscription
+        );
+    }
+
+    #[test]
+    fn renewal_starts_a_new_period_with_the_plans_credits() {
+        let s = creator();
+        assert_eq!(due(&s, JULY_1 - 1), None);
+        assert_eq!(due(&s, JULY_1), Some(Command::Renew));
+        assert_eq!(
+            apply(Some(&s), &Command::Renew, &catalog(), JULY_1 - 1).unwrap_err(),
+            LifecycleError::NotDue
+        );
+        let o = apply(Some(&s), &Command::Renew, &catalog(), JULY_1).unwrap();
+        assert_eq!(o.next.period_start, JULY_1);
+        assert_eq!(o.next.period_end, add_month(JULY_1));
+        let g = o.grant.unwrap();
+        assert_eq!(
+            (g.credits, g.period_start, g.expires_at),
+            (5000, JULY_1, add_month(JULY_1))
+        );
+    }
+
+    #[test]
+    fn an_upgrade_is_at_once_with_the_difference_until_the_period_ends() {
+        let s = creator();
+        let mut cat = catalog();
+        cat.plans.push(Plan {
+            id: id("studio"),
+            name: "Studio".into(),
+            monthly_price_cents: 9900,
+            credits_per_period: crate::domain::credits::Credits::new(20_000).unwrap(),
+            grace_period_days: 90,
+            stripe_price_id: None,
+        });
+        let o = apply(
+            Some(&s),
+            &Command::ChangePlan(id("studio")),
+            &cat,
+            JUNE_1 + 10 * DAY,
+        )
+        .unwrap();
+        assert_eq!(o.next.plan, id("studio"));
+        assert_eq!(
+            o.grant,
+            Some(PeriodGrant {
+                credits: 15_000,
+                expires_at: JULY_1,
+                period_start: JUNE_1,
+                kind: GrantReason::Upgrade
+            })
+        );
+        // The next renewal grants the new plan's credits.
+        let r = apply(Some(&o.next), &Command::Renew, &cat, JULY_1).unwrap();
+        assert_eq!(r.grant.unwrap().credits, 20_000);
+    }
+
+    #[test]
+    fn a_downgrade_waits_for_the_renewal_and_can_be_undone() {
+        let s = creator();
+        let o = apply(
+            Some(&s),
+            &Command::ChangePlan(id("starter")),
+            &catalog(),
+            JUNE_1 + DAY,
+        )
+        .unwrap();
+        assert_eq!(o.grant, None, "no refund, no credits taken (P7)");
+        assert_eq!(o.next.plan, id("creator"));
+        assert_eq!(o.next.pending_plan, Some(id("starter")));
+        // Undone: either way of saying so.
+        let kept = apply(Some(&o.next), &Command::KeepPlan, &catalog(), JUNE_1 + DAY).unwrap();
+        assert_eq!(kept.next.pending_plan, None);
+        let kept = apply(
+            Some(&o.next),
+            &Command::ChangePlan(id("creator")),
+            &catalog(),
+            JUNE_1 + DAY,
+        )
+        .unwrap();
+        assert_eq!(kept.next.pending_plan, None);
+        // Not undone: the renewal moves to Starter and grants Starter's credits.
+        let r = apply(Some(&o.next), &Command::Renew, &catalog(), JULY_1).unwrap();
+        assert_eq!(r.next.plan, id("starter"));
+        assert_eq!(r.next.pending_plan, None);
+        assert_eq!(r.grant.unwrap().credits, 1000);
+        assert_eq!(
+            apply(
+                Some(&s),
+                &Command::ChangePlan(id("creator")),
+                &catalog(),
+                JUNE_1
+            )
+            .unwrap_err(),
+            LifecycleError::SamePlan
+        );
+    }
+
+    #[test]
+    fn cancel_ends_at_period_end_then_grace_then_purge() {
+        let s = creator();
+        assert_eq!(
+            lower_tier(&catalog(), &s.plan).map(|p| p.id.clone()),
+            Some(id("starter"))
+        );
+        assert_eq!(lower_tier(&catalog(), &id("starter")), None);
+        let c = apply(Some(&s), &Command::Cancel, &catalog(), JUNE_1 + DAY)
+            .unwrap()
+            .next;
+        assert!(c.cancel_at_period_end);
+        assert_eq!(
+            c.status,
+            Status::Active,
+            "usable until the period ends (P12)"
+        );
+        assert_eq!(
+            apply(
+                Some(&c),
+                &Command::ChangePlan(id("starter")),
+                &catalog(),
+                JUNE_1 + DAY
+            )
+            .unwrap_err(),
+            LifecycleError::Cancelled
+        );
+        assert_eq!(due(&c, JULY_1), Some(Command::End));
+        assert_eq!(
+            apply(Some(&c), &Command::Renew, &catalog(), JULY_1).unwrap_err(),
+            LifecycleError::NotDue
+        );
+        let ended = apply(Some(&c), &Command::End, &catalog(), JULY_1).unwrap();
+        assert_eq!(ended.grant, None);
+        assert_eq!(ended.next.status, Status::Ended);
+        assert_eq!(ended.next.grace_until, Some(JULY_1 + 60 * DAY));
+        let e = ended.next;
+        assert_eq!(due(&e, JULY_1 + 60 * DAY - 1), None);
+        assert_eq!(due(&e, JULY_1 + 60 * DAY), Some(Command::Purge));
+        let purged = apply(Some(&e), &Command::Purge, &catalog(), JULY_1 + 60 * DAY).unwrap();
+        assert!(purged.purge_content);
+        assert_eq!(purged.next.status, Status::Purged);
+        assert_eq!(due(&purged.next, i64::MAX), None);
+    }
+
+    #[test]
+    fn resume_before_the_end_and_resubscribe_during_grace() {
+        let s = creator();
+        let c = apply(Some(&s), &Command::Cancel, &catalog(), JUNE_1)
+            .unwrap()
+            .next;
+        let r = apply(Some(&c), &Command::Resume, &catalog(), JUNE_1 + DAY)
+            .unwrap()
+            .next;
+        assert!(!r.cancel_at_period_end);
+        assert_eq!(due(&r, JULY_1), Some(Command::Renew));
+        assert_eq!(
+            apply(Some(&r), &Command::Resume, &catalog(), JUNE_1).unwrap_err(),
+            LifecycleError::NotCancelled
+        );
+        let ended = apply(Some(&c), &Command::End, &catalog(), JULY_1)
+            .unwrap()
+            .next;
+        assert_eq!(
+            apply(Some(&ended), &Command::Resume, &catalog(), JULY_1).unwrap_err(),
+            LifecycleError::Ended
+        );
+        let back = apply(
+            Some(&ended),
+            &Command::Subscribe(id("starter")),
+            &catalog(),
+            JULY_1 + 5 * DAY,
+        )
+        .unwrap();
+        assert_eq!(back.next.status, Status::Active);
+        assert_eq!(back.next.grace_until, None);
+        assert_eq!(back.next.period_start, JULY_1 + 5 * DAY);
+        assert_eq!(back.grant.unwrap().credits, 1000);
+    }
+
+    #[test]
+    fn a_failed_renewal_grants_nothing_until_paid() {
+        let s = creator();
+        let pd = apply(Some(&s), &Command::RenewalFailed, &catalog(), JULY_1).unwrap();
+        assert_eq!(pd.grant, None);
+        assert_eq!(pd.next.status, Status::PastDue);
+        assert_eq!(pd.next.period_start, JULY_1);
+        assert_eq!(due(&pd.next, JULY_1 + 40 * DAY), None);
+        assert_eq!(
+            apply(
+                Some(&pd.next),
+                &Command::ChangePlan(id("starter")),
+                &catalog(),
+                JULY_1
+            )
+            .unwrap_err(),
+            LifecycleError::PastDue
+        );
+        let paid = apply(
+            Some(&pd.next),
+            &Command::PaymentRecovered,
+            &catalog(),
+            JULY_1 + DAY,
+        )
+        .unwrap();
+        assert_eq!(paid.next.status, Status::Active);
+        let g = paid.grant.unwrap();
+        assert_eq!((g.credits, g.period_start), (5000, JULY_1));
+    }
+}

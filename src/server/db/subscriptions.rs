@@ -1,0 +1,311 @@
+//! Storage of the subscription life cycle. A transition is one transaction: lock the
+//! account row, read the subscription, ask `domain::subscription`, write the new state, the
+//! grant it calls for (once per period and kind, by `subscription_grants`' key), the local
+//! renewal payment, and keep `accounts.plan_id` / `renews_at` in step.
+
+use crate::domain::catalog::{Catalog, PlanId};
+use crate::domain::credits::Credits;
+use crate::domain::ledger::{GrantKind, UnixSeconds};
+use crate::domain::subscription::{
+    self as rules, Command, GrantReason, LifecycleError, Outcome, Status, Subscription,
+};
+use crate::server::db::ledger::{self, LedgerError, NewGrant, Tx};
+use crate::server::db::{Backend, Db};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubscriptionError {
+    #[error(transparent)]
+    Rule(#[from] LifecycleError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("stored data could not be read: {0}")]
+    Corrupt(String),
+}
+
+/// How the first period and renewals are paid for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Billing {
+    /// No Stripe: the app records each period's payment itself (test mode).
+    Local,
+    /// Stripe bills; its invoices are the payments.
+    Stripe,
+}
+
+const COLUMNS: &str = "plan_id, status, period_start, period_end, cancel_at_period_end, \
+     pending_plan_id, grace_until";
+
+fn from_row(r: &AnyRow) -> Result<Subscription, SubscriptionError> {
+    let plan: String = r.try_get("plan_id")?;
+    let status: String = r.try_get("status")?;
+    let pending: Option<String> = r.try_get("pending_plan_id")?;
+    let corrupt = |what: String| SubscriptionError::Corrupt(what);
+    Ok(Subscription {
+        plan: PlanId::parse(&plan).map_err(|_| corrupt(format!("plan {plan}")))?,
+        status: Status::parse(&status).ok_or_else(|| corrupt(format!("status {status}")))?,
+        period_start: r.try_get("period_start")?,
+        period_end: r.try_get("period_end")?,
+        cancel_at_period_end: r.try_get::<i64, _>("cancel_at_period_end")? != 0,
+        pending_plan: pending
+            .map(|p| PlanId::parse(&p).map_err(|_| corrupt(format!("plan {p}"))))
+            .transpose()?,
+        grace_until: r.try_get("grace_until")?,
+    })
+}
+
+/// An account's subscription, if it ever had one.
+pub async fn get(db: &Db, account: i64) -> Result<Option<Subscription>, SubscriptionError> {
+    let sql = format!("SELECT {COLUMNS} FROM subscriptions WHERE account_id = $1");
+    let row = sqlx::query(&sql)
+        .bind(account)
+        .fetch_optional(db.reader())
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+async fn lock(tx: &mut Tx, backend: Backend, account: i64) -> Result<(), SubscriptionError> {
+    let sql = match backend {
+        Backend::Postgres => "SELECT id FROM accounts WHERE id = $1 FOR UPDATE",
+        Backend::Sqlite => "SELECT id FROM accounts WHERE id = $1",
+    };
+    sqlx::query(sql)
+        .bind(account)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(LedgerError::AccountNotFound(account))?;
+    Ok(())
+}
+
+async fn read(tx: &mut Tx, account: i64) -> Result<Option<Subscription>, SubscriptionError> {
+    let sql = format!("SELECT {COLUMNS} FROM subscriptions WHERE account_id = $1");
+    let row = sqlx::query(&sql)
+        .bind(account)
+        .fetch_optional(&mut **tx)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// Applies `cmd` for `account` in one transaction and returns what happened.
+/// `cancel_reason` is kept with a cancel.
+pub async fn transition(
+    db: &Db,
+    catalog: &Catalog,
+    billing: Billing,
+    account: i64,
+    cmd: &Command,
+    cancel_reason: Option<&str>,
+    now: UnixSeconds,
+) -> Result<Outcome, SubscriptionError> {
+    let mut tx = db.begin_write().await?;
+    lock(&mut tx, db.backend(), account).await?;
+    let current = read(&mut tx, account).await?;
+    let outcome = rules::apply(current.as_ref(), cmd, catalog, now)?;
+    write(
+        &mut tx,
+        db.backend(),
+        catalog,
+        billing,
+        account,
+        &outcome,
+        cancel_reason,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// Runs whatever the clock says is due for `account` (renewals, the end of a cancelled
+/// subscription, the end of the grace period), catching up period by period. Returns how
+/// many transitions ran. Safe to run from any number of instances at once: each step
+/// re-reads the subscription under the account lock.
+pub async fn run_due_for(
+    db: &Db,
+    catalog: &Catalog,
+    billing: Billing,
+    account: i64,
+    now: UnixSeconds,
+) -> Result<u32, SubscriptionError> {
+    let mut steps = 0;
+    // A bound, in case the clock jumped years: the rest is picked up on the next run.
+    while steps < 60 {
+        let mut tx = db.begin_write().await?;
+        lock(&mut tx, db.backend(), account).await?;
+        let Some(current) = read(&mut tx, account).await? else {
+            break;
+        };
+        let Some(cmd) = rules::due(&current, now) else {
+            break;
+        };
+        let outcome = rules::apply(Some(&current), &cmd, catalog, now)?;
+        write(
+            &mut tx,
+            db.backend(),
+            catalog,
+            billing,
+            account,
+            &outcome,
+            None,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        steps += 1;
+    }
+    Ok(steps)
+}
+
+/// Accounts with something due at `now`.
+pub async fn due_accounts(
+    db: &Db,
+    now: UnixSeconds,
+    limit: i64,
+) -> Result<Vec<i64>, SubscriptionError> {
+    let ids = sqlx::query_scalar(
+        "SELECT account_id FROM subscriptions \
+         WHERE (status = 'active' AND period_end <= $1) OR (status = 'ended' AND grace_until <= $1) \
+         ORDER BY account_id LIMIT $2",
+    )
+    .bind(now)
+    .bind(limit)
+    .fetch_all(db.reader())
+    .await?;
+    Ok(ids)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn write(
+    tx: &mut Tx,
+    backend: Backend,
+    catalog: &Catalog,
+    billing: Billing,
+    account: i64,
+    o: &Outcome,
+    cancel_reason: Option<&str>,
+    now: UnixSeconds,
+) -> Result<(), SubscriptionError> {
+    let s = &o.next;
+    sqlx::query(
+        "INSERT INTO subscriptions (account_id, plan_id, status, period_start, period_end, \
+         cancel_at_period_end, pending_plan_id, grace_until, cancel_reason, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         ON CONFLICT (account_id) DO UPDATE SET plan_id = $2, status = $3, period_start = $4, \
+         period_end = $5, cancel_at_period_end = $6, pending_plan_id = $7, grace_until = $8, \
+         cancel_reason = COALESCE($9, subscriptions.cancel_reason), updated_at = $10",
+    )
+    .bind(account)
+    .bind(s.plan.as_str())
+    .bind(s.status.as_str())
+    .bind(s.period_start)
+    .bind(s.period_end)
+    .bind(i64::from(s.cancel_at_period_end))
+    .bind(s.pending_plan.as_ref().map(PlanId::as_str))
+    .bind(s.grace_until)
+    .bind(cancel_reason)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+
+    // A catch-up over several missed periods grants nothing for periods already over.
+    if let Some(g) = o.grant.as_ref().filter(|g| g.expires_at > now) {
+        let done: Option<i64> = sqlx::query_scalar(
+            "SELECT grant_id FROM subscription_grants \
+             WHERE account_id = $1 AND period_start = $2 AND kind = $3 AND plan_id = $4",
+        )
+        .bind(account)
+        .bind(g.period_start)
+        .bind(g.kind.as_str())
+        .bind(s.plan.as_str())
+        .fetch_optional(&mut **tx)
+        .await?;
+        if done.is_none() {
+            let plan = catalog
+                .plan(&s.plan)
+                .ok_or(SubscriptionError::Rule(LifecycleError::UnknownPlan))?;
+            let reason = match g.kind {
+                GrantReason::Period => format!("{} plan: credits for this period", plan.name),
+                GrantReason::Upgrade => format!(
+                    "Upgrade to {}: extra credits for the rest of this period",
+                    plan.name
+                ),
+            };
+            let amount = Credits::new(g.credits).map_err(|_| LedgerError::OutOfRange)?;
+            let receipt = ledger::grant_in(
+                tx,
+                backend,
+                account,
+                NewGrant {
+                    kind: GrantKind::Subscription,
+                    amount,
+                    expires_at: Some(g.expires_at),
+                    reason,
+                    actor: None,
+                },
+                None,
+                now,
+            )
+            .await?;
+            sqlx::query(
+                "INSERT INTO subscription_grants (account_id, period_start, kind, plan_id, grant_id) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(account)
+            .bind(g.period_start)
+            .bind(g.kind.as_str())
+            .bind(s.plan.as_str())
+            .bind(receipt.grant_id)
+            .execute(&mut **tx)
+            .await?;
+            if billing == Billing::Local && g.kind == GrantReason::Period {
+                // The period's payment, as the local (test-mode) billing takes it.
+                sqlx::query(
+                    "INSERT INTO payments (account_id, kind, provider, external_id, product, credits, \
+                     amount_cents, currency, status, grant_id, created_at, updated_at) \
+                     VALUES ($1, 'subscription', 'local', $2, $3, $4, $5, 'usd', 'paid', $6, $7, $7) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(account)
+                .bind(format!("in_local_{account}_{}", g.period_start))
+                .bind(s.plan.as_str())
+                .bind(i64::try_from(g.credits).unwrap_or(i64::MAX))
+                .bind(i64::try_from(plan.monthly_price_cents).unwrap_or(i64::MAX))
+                .bind(receipt.grant_id)
+                .bind(now)
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+    }
+
+    if o.purge_content {
+        // P14: content and sign-in sessions go; the journal, payments and top-up credits stay.
+        sqlx::query("UPDATE accounts SET content_purged_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(account)
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query(
+            "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE account_id = $1)",
+        )
+        .bind(account)
+        .execute(&mut **tx)
+        .await?;
+    }
+
+    // The Subscription page and the P10 notice read these.
+    let (plan, renews_at) = match s.status {
+        Status::Active if !s.cancel_at_period_end => (Some(s.plan.as_str()), Some(s.period_end)),
+        Status::Active | Status::PastDue => (Some(s.plan.as_str()), None),
+        Status::Ended | Status::Purged => (None, None),
+    };
+    sqlx::query("UPDATE accounts SET plan_id = $1, renews_at = $2 WHERE id = $3")
+        .bind(plan)
+        .bind(renews_at)
+        .bind(account)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,289 @@
+//! Plans and the subscription life cycle: what each change would mean, the changes, the
+//! scheduler that renews and ends subscriptions, and the demo clock.
+
+use crate::api::plans::{ChangeKind, PlanOption, PlanState};
+use crate::domain::catalog::{PlanId, format_usd};
+use crate::domain::credits::group_thousands;
+use crate::domain::subscription::{self as rules, Command, DAY, LifecycleError, Status};
+use crate::error::AppError;
+use crate::server::config::{Mode, PaymentsConfig};
+use crate::server::db::subscriptions::{self, Billing, SubscriptionError};
+use crate::server::state::AppState;
+
+/// The longest jump of the demo clock in one go.
+pub const MAX_CLOCK_DAYS: i64 = 400;
+/// Accounts handled per scheduler run.
+const BATCH: i64 = 200;
+
+pub(crate) fn billing(state: &AppState) -> Billing {
+    match state.config.payments {
+        PaymentsConfig::Local => Billing::Local,
+        PaymentsConfig::Stripe(_) => Billing::Stripe,
+    }
+}
+
+fn day(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0)
+        .map(|d| d.format("%-d %B %Y").to_string())
+        .unwrap_or_default()
+}
+
+fn from_storage(e: SubscriptionError) -> AppError {
+    match e {
+        SubscriptionError::Rule(r) => match r {
+            LifecycleError::UnknownPlan => AppError::bad_request(r.to_string()),
+            other => AppError::conflict(other.to_string()),
+        },
+        other => {
+            tracing::error!(error = %other, "subscription storage");
+            AppError::Internal
+        }
+    }
+}
+
+/// Runs whatever is due for every subscription (renewals, ends, purges). Any number of
+/// instances may run it at once.
+pub async fn run_due(state: &AppState) -> Result<u32, AppError> {
+    let now = state.clock.now();
+    let accounts = subscriptions::due_accounts(&state.db, now, BATCH)
+        .await
+        .map_err(from_storage)?;
+    let mut steps = 0;
+    for account in accounts {
+        match subscriptions::run_due_for(
+            &state.db,
+            &state.config.catalog,
+            billing(state),
+            account,
+            now,
+        )
+        .await
+        {
+            Ok(n) => steps += n,
+            Err(e) => tracing::warn!(account, error = %e, "subscription step failed; will retry"),
+        }
+    }
+    Ok(steps)
+}
+
+pub async fn state(state: &AppState, account: i64) -> Result<PlanState, AppError> {
+    let catalog = &state.config.catalog;
+    let sub = subscriptions::get(&state.db, account)
+        .await
+        .map_err(from_storage)?;
+    let name_of = |id: &PlanId| catalog.plan(id).map(|p| p.name.clone());
+    let live = sub
+        .as_ref()
+        .filter(|s| matches!(s.status, Status::Active | Status::PastDue));
+    let current_rank = live.and_then(|s| catalog.plans.iter().position(|p| p.id == s.plan));
+    let options = catalog
+        .plans
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let credits = group_thousands(p.credits_per_period.get());
+            let price = format_usd(p.monthly_price_cents);
+            let (kind, effect) = match (live, current_rank) {
+                (Some(s), Some(r)) if i == r => (
+                    ChangeKind::Current,
+                    match &s.pending_plan {
+                        Some(_) => format!("Your plan until {}.", day(s.period_end)),
+                        None => "Your plan.".to_owned(),
+                    },
+                ),
+                (Some(s), Some(r)) if i > r => {
+                    let extra = p
+                        .credits_per_period
+                        .get()
+                        .saturating_sub(catalog.plans[r].credits_per_period.get());
+                    (
+                        ChangeKind::Upgrade,
+                        format!(
+                            "Starts now: {} more credits until {}, then {credits} credits each period for {price} a month. The price difference for the rest of this period is charged now.",
+                            group_thousands(extra),
+                            day(s.period_end)
+                        ),
+                    )
+                }
+                (Some(s), Some(_)) if s.pending_plan.as_ref() == Some(&p.id) => (
+                    ChangeKind::PendingDowngrade,
+                    format!("Starts {}: {credits} credits each period for {price} a month.", day(s.period_end)),
+                ),
+                (Some(s), Some(_)) => (
+                    ChangeKind::Downgrade,
+                    format!(
+                        "From {}: {credits} credits each period for {price} a month. You keep your current plan and its credits until then; this period's fee is not refunded.",
+                        day(s.period_end)
+                    ),
+                ),
+                _ => {
+                    let now = state.clock.now();
+                    (
+                        ChangeKind::Subscribe,
+                        format!(
+                            "Starts now: {credits} credits until {}, renewed each month for {price}.",
+                            day(rules::add_month(now))
+                        ),
+                    )
+                }
+            };
+            PlanOption {
+                id: p.id.as_str().to_owned(),
+                name: p.name.clone(),
+                monthly_price_cents: p.monthly_price_cents,
+                credits_per_period: p.credits_per_period.get(),
+                grace_period_days: p.grace_period_days,
+                kind,
+                effect,
+            }
+        })
+        .collect();
+    let lower_tier = live
+        .and_then(|s| rules::lower_tier(catalog, &s.plan))
+        .map(|p| {
+            (
+                p.id.as_str().to_owned(),
+                p.name.clone(),
+                p.credits_per_period.get(),
+            )
+        });
+    let grace_until = match &sub {
+        Some(s) if s.status == Status::Ended => s.grace_until,
+        // If cancelled now: when the grace period would end.
+        Some(s) => catalog
+            .plan(&s.plan)
+            .map(|p| s.period_end + i64::from(p.grace_period_days) * DAY),
+        None => None,
+    };
+    Ok(PlanState {
+        status: sub
+            .as_ref()
+            .map_or("none", |s| s.status.as_str())
+            .to_owned(),
+        plan_name: sub.as_ref().and_then(|s| name_of(&s.plan)),
+        period_start: sub.as_ref().map(|s| s.period_start),
+        period_end: sub.as_ref().map(|s| s.period_end),
+        cancel_at_period_end: sub.as_ref().is_some_and(|s| s.cancel_at_period_end),
+        pending_plan_name: sub
+            .as_ref()
+            .and_then(|s| s.pending_plan.as_ref())
+            .and_then(name_of),
+        grace_until,
+        lower_tier,
+        options,
+        test_mode: billing(state) == Billing::Local,
+    })
+}
+
+/// A plan change asked for from the Subscription page; returns what was done, in words.
+pub async fn change(
+    state: &AppState,
+    account: i64,
+    action: &str,
+    plan: Option<&str>,
+    reason: Option<&str>,
+) -> Result<String, AppError> {
+    if billing(state) == Billing::Stripe {
+        return Err(AppError::conflict(
+            "Plan changes through Stripe are not available yet. Please contact support to change your plan.",
+        ));
+    }
+    let plan_id = || {
+        plan.and_then(|p| PlanId::parse(p).ok())
+            .filter(|p| state.config.catalog.plan(p).is_some())
+            .ok_or_else(|| AppError::bad_request("Pick one of the plans shown."))
+    };
+    let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+    if reason.is_some_and(|r| r.chars().count() > 500) {
+        return Err(AppError::bad_request(
+            "Please keep the reason under 500 characters.",
+        ));
+    }
+    let cmd = match action {
+        "subscribe" => Command::Subscribe(plan_id()?),
+        "change" => Command::ChangePlan(plan_id()?),
+        "keep" => Command::KeepPlan,
+        "cancel" => Command::Cancel,
+        "resume" => Command::Resume,
+        _ => {
+            return Err(AppError::bad_request(
+                "That plan change is not one this page offers.",
+            ));
+        }
+    };
+    let now = state.clock.now();
+    // Bring the subscription up to date with the clock first (a renewal may be due).
+    subscriptions::run_due_for(
+        &state.db,
+        &state.config.catalog,
+        billing(state),
+        account,
+        now,
+    )
+    .await
+    .map_err(from_storage)?;
+    let o = subscriptions::transition(
+        &state.db,
+        &state.config.catalog,
+        billing(state),
+        account,
+        &cmd,
+        if cmd == Command::Cancel { reason } else { None },
+        now,
+    )
+    .await
+    .map_err(from_storage)?;
+    let name = |id: &PlanId| {
+        state
+            .config
+            .catalog
+            .plan(id)
+            .map(|p| p.name.clone())
+            .unwrap_or_default()
+    };
+    let s = &o.next;
+    Ok(match cmd {
+        Command::Subscribe(_) => format!(
+            "You are on {} until {}; it renews each month.",
+            name(&s.plan),
+            day(s.period_end)
+        ),
+        Command::ChangePlan(_) if s.pending_plan.is_some() => format!(
+            "{} until {}, then {}.",
+            name(&s.plan),
+            day(s.period_end),
+            s.pending_plan.as_ref().map(name).unwrap_or_default()
+        ),
+        Command::ChangePlan(_) if o.grant.is_some() => format!("You are now on {}.", name(&s.plan)),
+        Command::Cancel => format!("Your subscription ends on {}.", day(s.period_end)),
+        Command::Resume => format!(
+            "Your subscription continues and renews on {}.",
+            day(s.period_end)
+        ),
+        _ => format!("You stay on {}.", name(&s.plan)),
+    })
+}
+
+/// Demo mode only: moves the clock and runs what became due.
+pub async fn advance_clock(state: &AppState, days: &str) -> Result<String, AppError> {
+    if state.config.mode != Mode::Demo {
+        return Err(AppError::not_found("This page"));
+    }
+    let days = days
+        .trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|d| (1..=MAX_CLOCK_DAYS).contains(d))
+        .ok_or_else(|| {
+            AppError::bad_request(format!(
+                "Enter a whole number of days from 1 to {MAX_CLOCK_DAYS}."
+            ))
+        })?;
+    state.clock.advance(days * DAY);
+    let steps = run_due(state).await?;
+    Ok(format!(
+        "The app's clock now reads {}. {steps} subscription step{} ran.",
+        day(state.clock.now()),
+        if steps == 1 { "" } else { "s" }
+    ))
+}

@@ -1,0 +1,209 @@
+//! The plans section of `/subscription`: the plan, what each change means, and the changes,
+//! each confirmed on a second step that spells out its dates and credits. The steps are
+//! links (`?confirm=...#plans`) and forms, so all of it works without JavaScript.
+
+use crate::api::plans::{ChangeKind, ChangePlan, PlanOption, PlanState};
+use crate::domain::catalog::format_usd;
+use crate::domain::credits::group_thousands;
+use crate::ui::components::format::date;
+use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
+
+fn confirm_link(what: &str) -> String {
+    format!("/subscription?confirm={what}#plans")
+}
+
+#[component]
+pub fn PlansSection(plan: PlanState, action: ServerAction<ChangePlan>) -> impl IntoView {
+    let query = use_query_map();
+    let pending = action.pending();
+    let outcome = move || {
+        action.value().get().map(|r| match r {
+            Ok(message) => view! { <p class="notice notice-ok" role="status" data-testid="plan-message">{message}</p> }.into_any(),
+            Err(e) => view! { <p class="notice notice-error" role="alert">{e.to_string()}</p> }.into_any(),
+        })
+    };
+    let end = plan.period_end.map(date).unwrap_or_default();
+    let grace = plan.grace_until.map(date).unwrap_or_default();
+    let name = plan.plan_name.clone().unwrap_or_default();
+    let summary = match plan.status.as_str() {
+        "active" if plan.cancel_at_period_end => view! {
+            <div class="notice notice-warning" data-testid="plan-cancelled">
+                <p><strong>{format!("Your {name} plan is cancelled and ends on {end}.")}</strong>
+                " Until then everything works as before and your credits stay usable."</p>
+                <p>{format!("Your projects and audio are kept until {grace} (the grace period); after that they may be deleted. Payments, your credit history and top-up credits are always kept.")}</p>
+                <ActionForm action>
+                    <input type="hidden" name="action" value="resume" />
+                    <button type="submit" disabled=pending>"Resume subscription"</button>
+                </ActionForm>
+            </div>
+        }.into_any(),
+        "active" => match plan.pending_plan_name.clone() {
+            Some(next) => view! {
+                <div class="notice" data-testid="plan-pending">
+                    <p><strong>{format!("{name} until {end}, then {next}.")}</strong></p>
+                    <ActionForm action>
+                        <input type="hidden" name="action" value="keep" />
+                        <button type="submit" class="secondary" disabled=pending>{format!("Keep {name}")}</button>
+                    </ActionForm>
+                </div>
+            }.into_any(),
+            None => view! {
+                <p data-testid="plan-summary">{format!(
+                    "{name}: this period runs {} to {end} and renews on {end}.",
+                    plan.period_start.map(date).unwrap_or_default()
+                )}</p>
+            }.into_any(),
+        },
+        "past_due" => view! {
+            <div class="notice notice-error" role="alert" data-testid="plan-past-due">
+                <p><strong>"Your renewal payment failed."</strong>" No new subscription credits are added until it is paid. Update your payment method and it is retried."</p>
+            </div>
+        }.into_any(),
+        "ended" => view! {
+            <div class="notice notice-warning" data-testid="plan-ended">
+                <p><strong>{format!("Your {name} plan ended on {end}.")}</strong>
+                {format!(" Your projects and audio are kept until {grace}: subscribe again before then to carry on with everything. Your top-up credits are still here.")}</p>
+            </div>
+        }.into_any(),
+        "purged" => view! {
+            <p class="notice" data-testid="plan-purged">"Your plan ended and its grace period is over. Subscribe to start again; your top-up credits and payment history are still here."</p>
+        }.into_any(),
+        _ => view! { <p data-testid="plan-none">"You have no plan yet. Choose one to get credits every month."</p> }.into_any(),
+    };
+    let active = plan.status == "active" && !plan.cancel_at_period_end;
+    let for_confirm = plan.clone();
+    // The second step follows the address, so a link opens it with or without JavaScript.
+    let confirmation = move || {
+        query
+            .with(|q| q.get("confirm"))
+            .map(|c| confirmation(&c, &for_confirm, action))
+    };
+    view! {
+        <section aria-labelledby="plans-heading" id="plans">
+            <h2 id="plans-heading">"Your plan"</h2>
+            {plan.test_mode.then(|| view! { <p class="help">"Test mode: plan payments are recorded by the app itself; no real money moves."</p> })}
+            {outcome}
+            {summary}
+            {confirmation}
+            <ul class="plans">
+                {plan.options.iter().cloned().map(|o| view! { <PlanCard o /> }).collect_view()}
+            </ul>
+            {active.then(|| view! {
+                <p><a href=confirm_link("cancel") data-testid="start-cancel">"Cancel subscription…"</a></p>
+            })}
+        </section>
+    }
+}
+
+#[component]
+fn PlanCard(o: PlanOption) -> impl IntoView {
+    let action_link = match o.kind {
+        ChangeKind::Current => None,
+        ChangeKind::PendingDowngrade => None,
+        ChangeKind::Subscribe => Some((
+            format!("subscribe:{}", o.id),
+            format!("Subscribe to {}", o.name),
+        )),
+        ChangeKind::Upgrade => Some((format!("change:{}", o.id), format!("Upgrade to {}", o.name))),
+        ChangeKind::Downgrade => {
+            Some((format!("change:{}", o.id), format!("Switch to {}", o.name)))
+        }
+    };
+    let badge = match o.kind {
+        ChangeKind::Current => Some("Current plan"),
+        ChangeKind::PendingDowngrade => Some("From your next renewal"),
+        _ => None,
+    };
+    view! {
+        <li class="card plan" data-testid=format!("plan-{}", o.id)>
+            <h3>{o.name.clone()}</h3>
+            {badge.map(|b| view! { <p class="badge">{b}</p> })}
+            <p class="pack-price">{format!("{} a month", format_usd(o.monthly_price_cents))}</p>
+            <p>{format!("{} credits each period", group_thousands(o.credits_per_period))}</p>
+            <p class="help">{o.effect.clone()}</p>
+            {action_link.map(|(what, label)| view! { <a class="button-link" href=confirm_link(&what)>{label}"…"</a> })}
+        </li>
+    }
+}
+
+/// The second step of a change: what exactly happens, and the button that does it.
+fn confirmation(what: &str, plan: &PlanState, action: ServerAction<ChangePlan>) -> AnyView {
+    let pending = action.pending();
+    let end = plan.period_end.map(date).unwrap_or_default();
+    let grace = plan.grace_until.map(date).unwrap_or_default();
+    let name = plan.plan_name.clone().unwrap_or_default();
+    let option = |id: &str| plan.options.iter().find(|o| o.id == id).cloned();
+    let (verb, id) = what.split_once(':').unwrap_or((what, ""));
+    let verb = verb.to_owned();
+    match verb.as_str() {
+        "subscribe" | "change" => {
+            let Some(o) = option(id) else { return ().into_any() };
+            let title = match o.kind {
+                ChangeKind::Upgrade => format!("Upgrade to {}?", o.name),
+                ChangeKind::Downgrade => format!("Switch to {} at your next renewal?", o.name),
+                _ => format!("Subscribe to {}?", o.name),
+            };
+            view! {
+                <div class="card confirm" role="region" aria-labelledby="confirm-heading" data-testid="confirm-change">
+                    <h3 id="confirm-heading">{title}</h3>
+                    <p>{o.effect.clone()}</p>
+                    <ActionForm action attr:class="button-row">
+                        <input type="hidden" name="action" value=verb.clone() />
+                        <input type="hidden" name="plan" value=o.id.clone() />
+                        <button type="submit" disabled=pending>"Confirm"</button>
+                        <a href="/subscription#plans">"Not now"</a>
+                    </ActionForm>
+                </div>
+            }
+            .into_any()
+        }
+        // P15: starting to cancel first offers the next tier down.
+        "cancel" => match plan.lower_tier.clone() {
+            Some((lower_id, lower_name, credits)) => view! {
+                <div class="card confirm" role="region" aria-labelledby="confirm-heading" data-testid="downgrade-offer">
+                    <h3 id="confirm-heading">{format!("Before you go: switch to {lower_name} instead?")}</h3>
+                    <p>{format!(
+                        "You keep all your projects and audio, and get {} credits each period from {end} at {lower_name}'s lower price. Until then nothing changes.",
+                        group_thousands(credits)
+                    )}</p>
+                    <ActionForm action attr:class="button-row">
+                        <input type="hidden" name="action" value="change" />
+                        <input type="hidden" name="plan" value=lower_id />
+                        <button type="submit" disabled=pending>{format!("Switch to {lower_name}")}</button>
+                    </ActionForm>
+                    <p><a href=confirm_link("cancel-final")>"No thanks, cancel my subscription"</a></p>
+                </div>
+            }
+            .into_any(),
+            None => cancel_final(&name, &end, &grace, action),
+        },
+        "cancel-final" => cancel_final(&name, &end, &grace, action),
+        _ => ().into_any(),
+    }
+}
+
+fn cancel_final(name: &str, end: &str, grace: &str, action: ServerAction<ChangePlan>) -> AnyView {
+    let pending = action.pending();
+    view! {
+        <div class="card confirm" role="region" aria-labelledby="confirm-heading" data-testid="confirm-cancel">
+            <h3 id="confirm-heading">{format!("Cancel {name}?")}</h3>
+            <dl class="split" data-testid="cancel-dates">
+                <dt>"Your plan and its credits last until"</dt><dd>{end.to_owned()}</dd>
+                <dt>"Your projects and audio are kept until"</dt><dd>{grace.to_owned()}</dd>
+                <dt>"After that"</dt><dd>"they may be deleted for good; payments, credit history and top-up credits are kept"</dd>
+            </dl>
+            <p class="help">"Fees already paid are not refunded. You can resume any time before the plan ends."</p>
+            <ActionForm action attr:class="stack-form">
+                <input type="hidden" name="action" value="cancel" />
+                <label for="cancel-reason">"Why are you leaving? (optional)"</label>
+                <textarea id="cancel-reason" name="reason" maxlength="500" rows="3"></textarea>
+                <div class="button-row">
+                    <button type="submit" disabled=pending>"Cancel subscription"</button>
+                    <a href="/subscription#plans">"Keep my plan"</a>
+                </div>
+            </ActionForm>
+        </div>
+    }
+    .into_any()
+}
