@@ -19,3 +19,16 @@ export async function open(page: Page, testInfo: TestInfo, path: string) {
   testInfo.attach('page errors', { body: errors.join('\n') });
   return { response, errors };
 }
+
+/** A new customer of our own (no plan, no credits), so tests running side by side never
+ * share a balance. */
+export async function newCustomer(page: Page, testInfo: TestInfo, what: string) {
+  const email = `${what}-${testInfo.project.name}-${Date.now()}@example.com`;
+  await open(page, testInfo, '/sign-up');
+  await page.getByLabel('E-mail').fill(email);
+  await page.getByLabel('Password').fill('a long enough password');
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await expect(page).toHaveURL(/\/subscription$/);
+  await expect(page.getByTestId('balance-total')).toHaveText('0');
+  return email;
+}

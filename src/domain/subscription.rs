@@ -334,7 +334,7 @@ pub fn apply(
             Ok(keep(next))
         }
         (Status::Ended, C::Purge) => {
-            if !s.grace_until.is_some_and(|g| now >= g) {
+            if s.grace_until.is_none_or(|g| now < g) {
                 return Err(LifecycleError::NotDue);
             }
             next.status = Status::Purged;

@@ -1,0 +1,46 @@
+import { expect, test, type Page, type TestInfo } from '@playwright/test';
+import { newCustomer, open } from './helpers';
+
+// Runs on a server of its own (see playwright.config.ts): it moves the app's clock.
+
+async function signIn(page: Page, testInfo: TestInfo, email: string, password: string) {
+  await open(page, testInfo, '/sign-in');
+  await page.getByLabel('E-mail').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+test('past the end of a cancelled plan, the grace period shows and resubscribing restores the plan', async ({ page }, testInfo) => {
+  const email = await newCustomer(page, testInfo, 'grace');
+  await page.getByRole('link', { name: 'Subscribe to Starter…' }).click();
+  await page.getByTestId('confirm-change').getByRole('button', { name: 'Confirm' }).click();
+  await expect(page.getByTestId('plan-summary')).toContainText('Starter: this period runs');
+  // Starter is the lowest tier: cancelling goes straight to the dates.
+  await page.getByTestId('start-cancel').click();
+  await page.getByTestId('confirm-cancel').getByRole('button', { name: 'Cancel subscription' }).click();
+  await expect(page.getByTestId('plan-cancelled')).toBeVisible();
+
+  // Support moves the clock past the end of the period.
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await signIn(page, testInfo, 'support@studio.test', 'demo-password');
+  await expect(page).toHaveURL(/\/support$/);
+  await page.getByLabel('Days forward').fill('32');
+  await page.getByRole('button', { name: 'Move the clock' }).click();
+  if (testInfo.project.use.javaScriptEnabled !== false) {
+    await expect(page.getByTestId('clock-message')).toContainText("The app's clock now reads");
+  }
+  // The jump outlasted every session (they last 14 days), support's included.
+  await page.context().clearCookies();
+
+  // The customer signs in again and finds the grace period.
+  await signIn(page, testInfo, email, 'a long enough password');
+  const ended = page.getByTestId('plan-ended');
+  await expect(ended).toContainText(/Your Starter plan ended on \d{1,2} [A-Z][a-z]+ \d{4}\./);
+  await expect(ended).toContainText('subscribe again before then to carry on with everything');
+  await expect(page.getByTestId('balance-total')).toHaveText('0');
+
+  await page.getByRole('link', { name: 'Subscribe to Creator…' }).click();
+  await page.getByTestId('confirm-change').getByRole('button', { name: 'Confirm' }).click();
+  await expect(page.getByTestId('plan-summary')).toContainText('Creator: this period runs');
+  await expect(page.getByTestId('balance-total')).toHaveText('5,000');
+});

@@ -1,0 +1,60 @@
+import { expect, test, type Page } from '@playwright/test';
+import { newCustomer } from './helpers';
+
+const DATE = /\d{1,2} [A-Z][a-z]+ \d{4}/;
+
+async function subscribe(page: Page, plan: string) {
+  await page.getByRole('link', { name: `Subscribe to ${plan}…` }).click();
+  const confirm = page.getByTestId('confirm-change');
+  await expect(confirm).toContainText(`Subscribe to ${plan}?`);
+  await confirm.getByRole('button', { name: 'Confirm' }).click();
+  await expect(page.getByTestId('plan-summary')).toContainText(`${plan}: this period runs`);
+}
+
+test('starting to cancel offers the lower tier first; the downgrade waits for the renewal and can be undone', async ({ page }, testInfo) => {
+  await newCustomer(page, testInfo, 'downgrade');
+  await expect(page.getByTestId('plan-none')).toBeVisible();
+  await subscribe(page, 'Creator');
+  await expect(page.getByTestId('balance-total')).toHaveText('5,000');
+  await expect(page.getByTestId('payments')).toContainText('Plan: 5,000 credits (test mode)');
+
+  await page.getByTestId('start-cancel').click();
+  const offer = page.getByTestId('downgrade-offer');
+  await expect(offer).toContainText('Before you go: switch to Starter instead?');
+  await expect(offer).toContainText('You keep all your projects and audio, and get 1,000 credits each period');
+  await offer.getByRole('button', { name: 'Switch to Starter' }).click();
+
+  const pending = page.getByTestId('plan-pending');
+  await expect(pending).toContainText(/^Creator until \d{1,2} [A-Z][a-z]+ \d{4}, then Starter\./);
+  await expect(page.getByTestId('balance-total')).toHaveText('5,000');
+  await expect(page.getByTestId('plan-starter')).toContainText('From your next renewal');
+
+  await pending.getByRole('button', { name: 'Keep Creator' }).click();
+  await expect(page.getByTestId('plan-pending')).toHaveCount(0);
+  await expect(page.getByTestId('plan-summary')).toContainText('Creator: this period runs');
+});
+
+test('cancel shows the exact dates, takes a reason, and resume undoes it', async ({ page }, testInfo) => {
+  await newCustomer(page, testInfo, 'cancel');
+  await subscribe(page, 'Creator');
+  await page.getByTestId('start-cancel').click();
+  await page.getByRole('link', { name: 'No thanks, cancel my subscription' }).click();
+  const confirm = page.getByTestId('confirm-cancel');
+  await expect(confirm).toContainText('Cancel Creator?');
+  const dates = confirm.getByTestId('cancel-dates');
+  await expect(dates).toContainText('Your plan and its credits last until');
+  await expect(dates).toContainText('Your projects and audio are kept until');
+  await expect(dates.locator('dd').nth(0)).toHaveText(DATE);
+  await expect(dates.locator('dd').nth(1)).toHaveText(DATE);
+  await confirm.getByLabel('Why are you leaving? (optional)').fill('Trying another tool');
+  await confirm.getByRole('button', { name: 'Cancel subscription' }).click();
+
+  const cancelled = page.getByTestId('plan-cancelled');
+  await expect(cancelled).toContainText(/Your Creator plan is cancelled and ends on \d{1,2} [A-Z][a-z]+ \d{4}\./);
+  await expect(cancelled).toContainText('Payments, your credit history and top-up credits are always kept.');
+  await expect(page.getByTestId('balance-total')).toHaveText('5,000');
+
+  await cancelled.getByRole('button', { name: 'Resume subscription' }).click();
+  await expect(page.getByTestId('plan-cancelled')).toHaveCount(0);
+  await expect(page.getByTestId('plan-summary')).toContainText('and renews on');
+});

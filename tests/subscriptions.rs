@@ -1,0 +1,451 @@
+//! The subscription life cycle through the real router and storage, on SQLite and
+//! PostgreSQL: every transition with its credits and dates, renewals exactly once with two
+//! app instances at once, the grace period and the purge.
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::{Backend, TEST_NOW, TestApp, TestResponse, call, sign_up};
+use studio_billing::domain::subscription::{DAY, Status, add_month};
+use studio_billing::server::clock::Clock;
+use studio_billing::server::db::{Db, ledger, subscriptions, tokens, users};
+use studio_billing::server::services::plans;
+use studio_billing::server::state::AppState;
+
+async fn account_of(app: &TestApp, email: &str) -> i64 {
+    users::find_customer(
+        &app.state.db,
+        &studio_billing::domain::account::Email::parse(email).unwrap(),
+    )
+    .await
+    .unwrap()
+    .unwrap()
+    .account_id
+    .unwrap()
+}
+
+/// (total, subscription, top-up) at the app's current time.
+async fn balance(app: &TestApp, account: i64) -> (u64, u64, u64) {
+    let b = ledger::balance(&app.state.db, account, app.state.clock.now())
+        .await
+        .unwrap();
+    (b.total.get(), b.subscription.get(), b.topup.get())
+}
+
+async fn change(app: &TestApp, cookie: &str, pairs: &[(&str, &str)]) -> TestResponse {
+    call(app, "plans/change", Some(cookie), pairs).await
+}
+
+fn ok(res: &TestResponse) -> String {
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    res.json().as_str().unwrap_or_default().to_owned()
+}
+
+/// A new session (sessions last 14 days; the tests move the clock further than that).
+async fn sign_in(app: &TestApp, email: &str) -> String {
+    let res = call(
+        app,
+        "auth/sign_in",
+        None,
+        &[("email", email), ("password", common::PASSWORD)],
+    )
+    .await;
+    common::session_of(&res).expect("signed in")
+}
+
+async fn sub(app: &TestApp, account: i64) -> studio_billing::domain::subscription::Subscription {
+    subscriptions::get(&app.state.db, account)
+        .await
+        .unwrap()
+        .expect("a subscription")
+}
+
+async fn every_step_of_the_life_cycle_with_its_credits_and_dates(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let mut cookie = sign_up(&app, "member@example.com").await;
+    let account = account_of(&app, "member@example.com").await;
+    let mine = call(&app, "plans/mine", Some(&cookie), &[]).await.json();
+    assert_eq!(mine["status"], "none");
+    assert_eq!(mine["options"].as_array().unwrap().len(), 3);
+
+    // Subscribe: the first period's credits, a renewal date a month out, its payment.
+    let said = ok(&change(
+        &app,
+        &cookie,
+        &[("action", "subscribe"), ("plan", "creator")],
+    )
+    .await);
+    let end = add_month(TEST_NOW);
+    assert!(said.contains("Creator until"), "{said}");
+    assert_eq!(balance(&app, account).await, (5000, 5000, 0));
+    let s = sub(&app, account).await;
+    assert_eq!(
+        (s.period_start, s.period_end, s.status),
+        (TEST_NOW, end, Status::Active)
+    );
+    let overview = call(&app, "subscription/overview", Some(&cookie), &[])
+        .await
+        .json();
+    assert_eq!(overview["plan"]["name"], "Creator");
+    assert_eq!(overview["balance"]["renews_at"], end);
+    let payments = overview["payments"].as_array().unwrap();
+    assert_eq!(payments.len(), 1);
+    assert_eq!(payments[0]["kind"], "subscription");
+    assert_eq!(payments[0]["amount_cents"], 2900);
+    // Subscribing twice is refused.
+    let again = change(
+        &app,
+        &cookie,
+        &[("action", "subscribe"), ("plan", "starter")],
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+
+    // Upgrade mid-period: at once, with the difference until the period ends.
+    app.state.clock.advance(10 * DAY);
+    ok(&change(&app, &cookie, &[("action", "change"), ("plan", "studio")]).await);
+    assert_eq!(balance(&app, account).await, (20_000, 20_000, 0));
+    assert_eq!(sub(&app, account).await.plan.as_str(), "studio");
+    // The same upgrade's grant cannot happen twice in one period.
+    let again = change(&app, &cookie, &[("action", "change"), ("plan", "studio")]).await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    assert_eq!(balance(&app, account).await.0, 20_000);
+
+    // Downgrade: waits for the renewal, and can be undone.
+    let said = ok(&change(&app, &cookie, &[("action", "change"), ("plan", "starter")]).await);
+    assert!(
+        said.starts_with("Studio until") && said.ends_with("then Starter."),
+        "{said}"
+    );
+    let mine = call(&app, "plans/mine", Some(&cookie), &[]).await.json();
+    assert_eq!(mine["pending_plan_name"], "Starter");
+    ok(&change(&app, &cookie, &[("action", "keep")]).await);
+    assert_eq!(sub(&app, account).await.pending_plan, None);
+    ok(&change(&app, &cookie, &[("action", "change"), ("plan", "starter")]).await);
+    assert_eq!(
+        balance(&app, account).await.0,
+        20_000,
+        "no refund, nothing taken (P7)"
+    );
+
+    // Renewal: the old period's credits expire (a journal entry), Starter's are granted.
+    app.state.clock.advance(end - app.state.clock.now());
+    assert_eq!(plans::run_due(&app.state).await.unwrap(), 1);
+    assert_eq!(
+        plans::run_due(&app.state).await.unwrap(),
+        0,
+        "once per period"
+    );
+    let s = sub(&app, account).await;
+    assert_eq!(
+        (s.plan.as_str(), s.period_start, s.period_end),
+        ("starter", end, add_month(end))
+    );
+    assert_eq!(balance(&app, account).await, (1000, 1000, 0));
+    let journal = ledger::journal(&app.state.db, account, None, 50)
+        .await
+        .unwrap();
+    assert!(journal.iter().any(|e| e.kind == "expire"), "{journal:?}");
+    cookie = sign_in(&app, "member@example.com").await;
+
+    // Cancel: nothing changes until the period ends; resume undoes it.
+    ok(&change(
+        &app,
+        &cookie,
+        &[("action", "cancel"), ("reason", "Too expensive")],
+    )
+    .await);
+    assert!(sub(&app, account).await.cancel_at_period_end);
+    let mine = call(&app, "plans/mine", Some(&cookie), &[]).await.json();
+    assert_eq!(mine["grace_until"], add_month(end) + 30 * DAY);
+    assert!(mine["lower_tier"].is_null(), "Starter is the lowest tier");
+    ok(&change(&app, &cookie, &[("action", "resume")]).await);
+    assert!(!sub(&app, account).await.cancel_at_period_end);
+    let resumed = change(&app, &cookie, &[("action", "resume")]).await;
+    assert_eq!(resumed.status, StatusCode::CONFLICT);
+
+    // Cancel for good; buy a top-up meanwhile: it outlives the plan (P14).
+    ok(&change(&app, &cookie, &[("action", "cancel")]).await);
+    ledger::grant(
+        &app.state.db,
+        account,
+        ledger::NewGrant {
+            kind: studio_billing::domain::ledger::GrantKind::Topup,
+            amount: studio_billing::domain::credits::Credits::new(700).unwrap(),
+            expires_at: None,
+            reason: "top-up".into(),
+            actor: None,
+        },
+        None,
+        app.state.clock.now(),
+    )
+    .await
+    .unwrap();
+    let period_end = add_month(end);
+    app.state.clock.advance(period_end - app.state.clock.now());
+    assert_eq!(plans::run_due(&app.state).await.unwrap(), 1);
+    let s = sub(&app, account).await;
+    assert_eq!(s.status, Status::Ended);
+    assert_eq!(s.grace_until, Some(period_end + 30 * DAY));
+    assert_eq!(balance(&app, account).await, (700, 0, 700));
+    cookie = sign_in(&app, "member@example.com").await;
+
+    // In the grace period generations are refused, clearly, and nothing is touched.
+    let token = tokens::create(&app.state.db, "svc", TEST_NOW)
+        .await
+        .unwrap();
+    let bearer = format!("Bearer {token}");
+    let res = app
+        .call(
+            Method::POST,
+            &format!("/api/v1/accounts/{account}/holds"),
+            &[("authorization", &bearer), ("idempotency-key", "grace-1")],
+            Some(r#"{"operation":"voice_generation","quantity":5}"#.into()),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.body);
+    assert!(
+        res.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Subscribe again")
+    );
+    assert_eq!(balance(&app, account).await, (700, 0, 700));
+    let overview = call(&app, "subscription/overview", Some(&cookie), &[])
+        .await
+        .json();
+    assert!(overview["plan"].is_null());
+    assert!(overview["balance"]["renews_at"].is_null());
+
+    // Resubscribe in the grace period: access is back, top-ups still there.
+    app.state.clock.advance(5 * DAY);
+    ok(&change(
+        &app,
+        &cookie,
+        &[("action", "subscribe"), ("plan", "starter")],
+    )
+    .await);
+    assert_eq!(balance(&app, account).await, (1700, 1000, 700));
+    assert_eq!(sub(&app, account).await.status, Status::Active);
+
+    // And once more to the end, past the grace period: the purge keeps the money records.
+    ok(&change(&app, &cookie, &[("action", "cancel")]).await);
+    let s = sub(&app, account).await;
+    app.state
+        .clock
+        .advance(s.period_end + 30 * DAY - app.state.clock.now());
+    cookie = sign_in(&app, "member@example.com").await;
+    assert_eq!(
+        call(&app, "plans/mine", Some(&cookie), &[]).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        plans::run_due(&app.state).await.unwrap(),
+        2,
+        "end, then purge"
+    );
+    assert_eq!(sub(&app, account).await.status, Status::Purged);
+    let purged: Option<i64> =
+        sqlx::query_scalar("SELECT content_purged_at FROM accounts WHERE id = $1")
+            .bind(account)
+            .fetch_one(app.state.db.reader())
+            .await
+            .unwrap();
+    assert_eq!(purged, Some(app.state.clock.now()));
+    assert_eq!(
+        balance(&app, account).await,
+        (700, 0, 700),
+        "top-ups stay (P14)"
+    );
+    let payments: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM payments WHERE account_id = $1")
+        .bind(account)
+        .fetch_one(app.state.db.reader())
+        .await
+        .unwrap();
+    assert_eq!(
+        payments, 3,
+        "the first period, the renewal, the resubscription"
+    );
+    // The purge signed the customer out everywhere.
+    let res = call(&app, "plans/mine", Some(&cookie), &[]).await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+    assert!(ledger::verify(&app.state.db).await.unwrap().is_empty());
+    app.cleanup().await;
+}
+
+async fn bad_plan_changes_get_a_clear_error_and_change_nothing(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let cookie = sign_up(&app, "member@example.com").await;
+    let account = account_of(&app, "member@example.com").await;
+    for (pairs, status, words) in [
+        (
+            vec![("action", "subscribe"), ("plan", "gold")],
+            StatusCode::BAD_REQUEST,
+            "Pick one of the plans",
+        ),
+        (
+            vec![("action", "subscribe")],
+            StatusCode::BAD_REQUEST,
+            "Pick one of the plans",
+        ),
+        (
+            vec![("action", "explode")],
+            StatusCode::BAD_REQUEST,
+            "not one this page offers",
+        ),
+        (
+            vec![("action", "cancel")],
+            StatusCode::CONFLICT,
+            "don't have a plan",
+        ),
+        (
+            vec![("action", "change"), ("plan", "studio")],
+            StatusCode::CONFLICT,
+            "don't have a plan",
+        ),
+    ] {
+        let res = change(&app, &cookie, &pairs).await;
+        assert_eq!(res.status, status, "{pairs:?}: {}", res.body);
+        let error: studio_billing::error::AppError = serde_json::from_str(&res.body).unwrap();
+        assert!(error.to_string().contains(words), "{pairs:?}: {error}");
+    }
+    ok(&change(
+        &app,
+        &cookie,
+        &[("action", "subscribe"), ("plan", "starter")],
+    )
+    .await);
+    let long = "x".repeat(501);
+    let res = change(&app, &cookie, &[("action", "cancel"), ("reason", &long)]).await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    assert!(!sub(&app, account).await.cancel_at_period_end);
+    // The demo clock is support's, in demo mode only.
+    let res = call(
+        &app,
+        "support/advance_clock",
+        Some(&cookie),
+        &[("days", "30")],
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN);
+    assert_eq!(app.state.clock.now(), TEST_NOW);
+    app.cleanup().await;
+}
+
+async fn support_moves_the_demo_clock_and_renewals_follow(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    studio_billing::server::seed::demo(&app.state)
+        .await
+        .unwrap();
+    let res = call(
+        &app,
+        "auth/sign_in",
+        None,
+        &[
+            ("email", studio_billing::server::seed::DEMO_SUPPORT_EMAIL),
+            ("password", studio_billing::server::seed::DEMO_PASSWORD),
+        ],
+    )
+    .await;
+    let support = common::session_of(&res).unwrap();
+    let demo = account_of(&app, studio_billing::server::seed::DEMO_CUSTOMER_EMAIL).await;
+    let before = sub(&app, demo).await;
+    for bad in ["0", "-3", "abc", "401"] {
+        let res = call(
+            &app,
+            "support/advance_clock",
+            Some(&support),
+            &[("days", bad)],
+        )
+        .await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    let said = ok(&call(
+        &app,
+        "support/advance_clock",
+        Some(&support),
+        &[("days", "15")],
+    )
+    .await);
+    assert!(said.contains("1 subscription step ran"), "{said}");
+    let after = sub(&app, demo).await;
+    assert_eq!(after.period_start, before.period_end);
+    assert_eq!(app.state.clock.now(), TEST_NOW + 15 * DAY);
+    app.cleanup().await;
+}
+
+async fn two_instances_renew_each_subscription_exactly_once(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let mut accounts = Vec::new();
+    for i in 0..12 {
+        let account = ledger::create_account(&app.state.db, &format!("r{i}@example.com"), TEST_NOW)
+            .await
+            .unwrap();
+        subscriptions::transition(
+            &app.state.db,
+            &app.state.config.catalog,
+            subscriptions::Billing::Local,
+            account,
+            &studio_billing::domain::subscription::Command::Subscribe(
+                studio_billing::domain::catalog::PlanId::parse("creator").unwrap(),
+            ),
+            None,
+            TEST_NOW,
+        )
+        .await
+        .unwrap();
+        accounts.push(account);
+    }
+    // Two instances: their own connection pools and clocks, one database, both past two
+    // period ends.
+    let at = add_month(add_month(TEST_NOW)) + 1;
+    let mut instances = Vec::new();
+    for _ in 0..2 {
+        let db = Db::connect(&app.test_db.url, 5).await.unwrap();
+        instances.push(AppState::new(
+            (*app.state.config).clone(),
+            db,
+            Clock::fixed(at),
+        ));
+    }
+    let mut tasks = Vec::new();
+    for _ in 0..3 {
+        for state in &instances {
+            let state = state.clone();
+            tasks.push(tokio::spawn(async move {
+                plans::run_due(&state).await.unwrap()
+            }));
+        }
+    }
+    let mut steps = 0;
+    for t in tasks {
+        steps += t.await.unwrap();
+    }
+    assert_eq!(steps, 2 * 12, "two renewals per subscription, in all");
+    for account in accounts {
+        let grants: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM subscription_grants WHERE account_id = $1")
+                .bind(account)
+                .fetch_one(app.state.db.reader())
+                .await
+                .unwrap();
+        // The first period, and the current one; the missed middle period grants nothing.
+        assert_eq!(grants, 2, "account {account}");
+        let s = sub(&app, account).await;
+        assert_eq!(s.period_start, add_month(add_month(TEST_NOW)));
+        let b = ledger::balance(&app.state.db, account, at).await.unwrap();
+        assert_eq!(b.subscription.get(), 5000);
+    }
+    for state in instances {
+        state.db.close().await;
+    }
+    assert!(ledger::verify(&app.state.db).await.unwrap().is_empty());
+    app.cleanup().await;
+}
+
+on_both_backends!(
+    every_step_of_the_life_cycle_with_its_credits_and_dates,
+    bad_plan_changes_get_a_clear_error_and_change_nothing,
+    support_moves_the_demo_clock_and_renewals_follow,
+    two_instances_renew_each_subscription_exactly_once,
+);
