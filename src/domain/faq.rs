@@ -93,6 +93,17 @@ pub fn sections(facts: &FaqFacts) -> Vec<Section> {
             ]
         })
         .collect();
+    let packs: Vec<Vec<Inline>> = facts
+        .catalog
+        .top_ups
+        .iter()
+        .map(|p| {
+            vec![
+                b(format!("{} credits", p.credits)),
+                t(format!(" for {}", format_usd(p.price_cents))),
+            ]
+        })
+        .collect();
     let grace_periods: Vec<Vec<Inline>> = plans
         .iter()
         .map(|p| {
@@ -207,15 +218,22 @@ pub fn sections(facts: &FaqFacts) -> Vec<Section> {
                     slug: "what-are-top-up-credits",
                     policies: &["P4"],
                     question: "What are top-up credits?",
-                    answer: vec![para(vec![
-                        t(
-                            "Top-ups are credits you buy on their own, on top of your plan, from the ",
-                        ),
-                        link("/subscription", "Subscription page"),
-                        t(
-                            ". They never expire and stay on your account even if your subscription ends.",
-                        ),
-                    ])],
+                    answer: {
+                        let mut answer = vec![para(vec![
+                            t(
+                                "Top-ups are credits you buy on their own, on top of your plan, from the ",
+                            ),
+                            link("/subscription#top-up", "Subscription page"),
+                            t(
+                                ". They never expire and stay on your account even if your subscription ends.",
+                            ),
+                        ])];
+                        if !packs.is_empty() {
+                            answer.push(para(vec![t("The packs on sale:")]));
+                            answer.push(Block::List(packs));
+                        }
+                        answer
+                    },
                 },
             ],
         },
@@ -558,6 +576,28 @@ pub(crate) mod tests {
             .plain_text();
         assert!(text.contains("Starter: 30 days"), "{text}");
         assert!(text.contains("Creator: 45 days"), "{text}");
+    }
+
+    #[test]
+    fn p4_lists_the_top_up_packs_on_sale() {
+        let mut f = facts();
+        f.catalog.top_ups.push(crate::domain::catalog::TopUpPack {
+            id: PlanId::parse("medium").unwrap(),
+            credits: Credits::new(2000).unwrap(),
+            price_cents: 1800,
+        });
+        let text = entries(&f)
+            .iter()
+            .find(|e| e.slug == "what-are-top-up-credits")
+            .unwrap()
+            .plain_text();
+        assert!(text.contains("2,000 credits for $18"), "{text}");
+        let none = entries(&facts())
+            .iter()
+            .find(|e| e.slug == "what-are-top-up-credits")
+            .unwrap()
+            .plain_text();
+        assert!(!none.contains("packs on sale"), "{none}");
     }
 
     #[test]

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Benchmarks: measured here, never asserted by the tests. Needs the release build
+# (`cargo leptos build --release`, which ./scripts/run.sh and ./scripts/test.sh make).
+#
+#   scripts/bench.sh sizes     release wasm, JS and CSS: raw, gzip, brotli
+#   scripts/bench.sh page      /subscription for the signed-in demo customer (a month of
+#                              history), wrk with 50 connections, on SQLite and PostgreSQL
+#   scripts/bench.sh ledger    reserve -> capture cycles, W=20 A=50 D=30, on both backends
+#   scripts/bench.sh           all three
+#
+# PostgreSQL: $BENCH_POSTGRES (default postgres://postgres@127.0.0.1:5432); the script makes
+# and drops its own database there.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+source scripts/lib.sh
+use_shared_target
+
+BIN=target/release/studio-billing
+PG="${BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432}"
+PORT="${BENCH_PORT:-3200}"
+DURATION="${BENCH_SECONDS:-20}"
+[ -x "$BIN" ] || { echo "build first: cargo leptos build --release" >&2; exit 1; }
+
+need() { command -v "$1" >/dev/null || { echo "needs $1 (apt-get install $2)" >&2; exit 1; }; }
+
+sizes() {
+  need brotli brotli
+  step "release front-end sizes (bytes)"
+  printf '%-24s %10s %10s %10s\n' file raw gzip brotli
+  for f in target/site/pkg/studio-billing.wasm target/site/pkg/studio-billing.js target/site/pkg/studio-billing.css; do
+    printf '%-24s %10d %10d %10d\n' "$(basename "$f")" "$(stat -c %s "$f")" \
+      "$(gzip -9 -c "$f" | wc -c)" "$(brotli -q 11 -c "$f" | wc -c)"
+  done
+}
+
+fresh_pg() { # name -> url of a new, empty database
+  psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1" >/dev/null
+  echo "$PG/$1"
+}
+
+page_on() { # database url
+  local url="$1" base="http://127.0.0.1:$PORT"
+  export STUDIO_MODE=demo DATABASE_URL="$url" LEPTOS_SITE_ADDR="127.0.0.1:$PORT" \
+    LEPTOS_SITE_ROOT=target/site RUST_LOG=warn
+  "$BIN" seed demo >/dev/null
+  "$BIN" serve 2>>"${TMPDIR:-/tmp}/studio-billing-bench-server.log" & local pid=$!
+  trap 'kill $pid 2>/dev/null || true' RETURN
+  for _ in $(seq 100); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.2; done
+  local cookie
+  cookie="$(curl -s -D - -o /dev/null -X POST "$base/api/auth/sign_in" \
+    -H "Origin: $base" -H 'Accept: application/json' \
+    --data 'email=demo%40studio.test&password=demo-password' \
+    | tr -d '\r' | sed -n 's/^[Ss]et-[Cc]ookie: \(sb_session=[^;]*\).*/\1/p' | head -1)"
+  [ -n "$cookie" ] || { echo "could not sign in" >&2; return 1; }
+  curl -sf -H "Cookie: $cookie" "$base/subscription" | grep -q 'Where your credits went' \
+    || { echo "/subscription did not render for the demo customer" >&2; return 1; }
+  wrk -t2 -c50 -d"${DURATION}s" --latency -H "Cookie: $cookie" "$base/subscription"
+}
+
+page() {
+  need wrk wrk
+  local dir; dir="$(mktemp -d)"
+  step "/subscription on SQLite (wrk, 50 connections, ${DURATION}s)"
+  page_on "sqlite://$dir/bench.db"
+  step "/subscription on PostgreSQL (wrk, 50 connections, ${DURATION}s)"
+  page_on "$(fresh_pg sb_bench_page)"
+  psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS sb_bench_page WITH (FORCE)" >/dev/null
+  rm -rf "$dir"
+}
+
+ledger() {
+  local dir; dir="$(mktemp -d)"
+  step "bench ledger on PostgreSQL"
+  DATABASE_URL="$(fresh_pg sb_bench_ledger)" "$BIN" bench ledger -w 20 -a 50 -d 30
+  psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS sb_bench_ledger WITH (FORCE)" >/dev/null
+  step "bench ledger on SQLite"
+  DATABASE_URL="sqlite://$dir/ledger.db" "$BIN" bench ledger -w 20 -a 50 -d 30
+  rm -rf "$dir"
+}
+
+case "${1:-all}" in
+  sizes) sizes ;;
+  page) page ;;
+  ledger) ledger ;;
+  all) sizes; page; ledger ;;
+  *) echo "usage: $0 [sizes|page|ledger]" >&2; exit 2 ;;
+esac
