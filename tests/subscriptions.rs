@@ -5,24 +5,12 @@
 mod common;
 
 use axum::http::{Method, StatusCode};
-use common::{Backend, TEST_NOW, TestApp, TestResponse, call, sign_up};
+use common::{Backend, TEST_NOW, TestApp, TestResponse, account_of, call, sign_up};
 use studio_billing::domain::subscription::{DAY, Status, add_month};
 use studio_billing::server::clock::Clock;
-use studio_billing::server::db::{Db, ledger, subscriptions, tokens, users};
+use studio_billing::server::db::{Db, ledger, subscriptions, tokens};
 use studio_billing::server::services::plans;
 use studio_billing::server::state::AppState;
-
-async fn account_of(app: &TestApp, email: &str) -> i64 {
-    users::find_customer(
-        &app.state.db,
-        &studio_billing::domain::account::Email::parse(email).unwrap(),
-    )
-    .await
-    .unwrap()
-    .unwrap()
-    .account_id
-    .unwrap()
-}
 
 /// (total, subscription, top-up) at the app's current time.
 async fn balance(app: &TestApp, account: i64) -> (u64, u64, u64) {
@@ -164,8 +152,42 @@ async fn every_step_of_the_life_cycle_with_its_credits_and_dates(backend: Backen
     let resumed = change(&app, &cookie, &[("action", "resume")]).await;
     assert_eq!(resumed.status, StatusCode::CONFLICT);
 
-    // Cancel for good; buy a top-up meanwhile: it outlives the plan (P14).
+    // Cancel for good; buy a top-up meanwhile: it outlives the plan (P14). A generation
+    // service reserves just before the end; its retry after the end still gets that hold.
     ok(&change(&app, &cookie, &[("action", "cancel")]).await);
+    let token = tokens::create(&app.state.db, "svc", TEST_NOW)
+        .await
+        .unwrap();
+    let reserve = |key: &'static str| {
+        let bearer = format!("Bearer {token}");
+        let app = &app;
+        async move {
+            app.call(
+                Method::POST,
+                &format!("/api/v1/accounts/{account}/holds"),
+                &[("authorization", &bearer), ("idempotency-key", key)],
+                Some(r#"{"operation":"voice_generation","quantity":5}"#.into()),
+            )
+            .await
+        }
+    };
+    let first = reserve("before-the-end").await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+    let released = app
+        .call(
+            Method::POST,
+            &format!(
+                "/api/v1/accounts/{account}/holds/{}/release",
+                first.json()["hold_id"]
+            ),
+            &[
+                ("authorization", &format!("Bearer {token}")),
+                ("idempotency-key", "release-1"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(released.status, StatusCode::OK, "{}", released.body);
     ledger::grant(
         &app.state.db,
         account,
@@ -191,9 +213,6 @@ async fn every_step_of_the_life_cycle_with_its_credits_and_dates(backend: Backen
     cookie = sign_in(&app, "member@example.com").await;
 
     // In the grace period generations are refused, clearly, and nothing is touched.
-    let token = tokens::create(&app.state.db, "svc", TEST_NOW)
-        .await
-        .unwrap();
     let bearer = format!("Bearer {token}");
     let res = app
         .call(
@@ -210,6 +229,9 @@ async fn every_step_of_the_life_cycle_with_its_credits_and_dates(backend: Backen
             .unwrap()
             .contains("Subscribe again")
     );
+    let retry = reserve("before-the-end").await;
+    assert_eq!(retry.status, StatusCode::CREATED, "{}", retry.body);
+    assert_eq!(retry.json()["hold_id"], first.json()["hold_id"]);
     assert_eq!(balance(&app, account).await, (700, 0, 700));
     let overview = call(&app, "subscription/overview", Some(&cookie), &[])
         .await
@@ -443,7 +465,58 @@ async fn two_instances_renew_each_subscription_exactly_once(backend: Backend) {
     app.cleanup().await;
 }
 
+async fn a_period_is_granted_once_even_if_its_renewal_runs_again(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let account = ledger::create_account(&app.state.db, "k@example.com", TEST_NOW)
+        .await
+        .unwrap();
+    subscriptions::transition(
+        &app.state.db,
+        &app.state.config.catalog,
+        subscriptions::Billing::Local,
+        account,
+        &studio_billing::domain::subscription::Command::Subscribe(
+            studio_billing::domain::catalog::PlanId::parse("creator").unwrap(),
+        ),
+        None,
+        TEST_NOW,
+    )
+    .await
+    .unwrap();
+    let end = add_month(TEST_NOW);
+    app.state.clock.advance(end - TEST_NOW);
+    assert_eq!(plans::run_due(&app.state).await.unwrap(), 1);
+    assert_eq!(balance(&app, account).await.0, 5000);
+    // Put the subscription back a period, as a stale second writer might: the renewal runs
+    // again, and the period's grant key stops a second grant (and a second payment).
+    sqlx::query(
+        "UPDATE subscriptions SET period_start = $1, period_end = $2 WHERE account_id = $3",
+    )
+    .bind(TEST_NOW)
+    .bind(end)
+    .bind(account)
+    .execute(app.state.db.writer())
+    .await
+    .unwrap();
+    assert_eq!(plans::run_due(&app.state).await.unwrap(), 1);
+    assert_eq!(balance(&app, account).await.0, 5000);
+    let grants: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM grants WHERE account_id = $1")
+        .bind(account)
+        .fetch_one(app.state.db.reader())
+        .await
+        .unwrap();
+    assert_eq!(grants, 2);
+    let payments: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM payments WHERE account_id = $1")
+        .bind(account)
+        .fetch_one(app.state.db.reader())
+        .await
+        .unwrap();
+    assert_eq!(payments, 2);
+    app.cleanup().await;
+}
+
 on_both_backends!(
+    a_period_is_granted_once_even_if_its_renewal_runs_again,
     every_step_of_the_life_cycle_with_its_credits_and_dates,
     bad_plan_changes_get_a_clear_error_and_change_nothing,
     support_moves_the_demo_clock_and_renewals_follow,

@@ -33,6 +33,15 @@ impl Clock {
         base + self.offset.load(Ordering::SeqCst)
     }
 
+    /// The time without demo mode's moves: for checks against the outside world, such as
+    /// the age of a webhook's signature.
+    pub fn wall(&self) -> i64 {
+        match &self.fixed {
+            Some(at) => at.load(Ordering::SeqCst),
+            None => chrono::Utc::now().timestamp(),
+        }
+    }
+
     /// Moves the clock forward by `secs`.
     pub fn advance(&self, secs: i64) {
         self.offset.fetch_add(secs, Ordering::SeqCst);

@@ -331,3 +331,16 @@ pub async fn sign_up(app: &TestApp, email: &str) -> String {
     );
     session_of(&res).expect("sign-up starts a session")
 }
+
+/// The account of the customer signed up as `email`.
+pub async fn account_of(app: &TestApp, email: &str) -> i64 {
+    studio_billing::server::db::users::find_customer(
+        &app.state.db,
+        &studio_billing::domain::account::Email::parse(email).unwrap(),
+    )
+    .await
+    .unwrap()
+    .unwrap()
+    .account_id
+    .unwrap()
+}

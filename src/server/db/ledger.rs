@@ -464,6 +464,18 @@ async fn load_hold(tx: &mut Tx, hold_id: i64) -> Result<HoldRow, LedgerError> {
 // ---------------------------------------------------------------------------------------
 // Mutations
 
+/// Whether a mutation with this key was already applied (its retry replays the result).
+pub async fn key_used(db: &Db, idem: &Idempotency) -> Result<bool, LedgerError> {
+    let found: Option<i64> = sqlx::query_scalar(
+        "SELECT CAST(1 AS BIGINT) FROM idempotency_keys WHERE scope = $1 AND key = $2",
+    )
+    .bind(&idem.scope)
+    .bind(&idem.key)
+    .fetch_optional(db.writer())
+    .await?;
+    Ok(found.is_some())
+}
+
 /// Creates an account with an empty ledger (used by sign-up and by tests).
 pub async fn create_account(db: &Db, email: &str, now: UnixSeconds) -> Result<i64, LedgerError> {
     let mut tx = db.begin_write().await?;

@@ -271,18 +271,22 @@ async fn apply_checkout(
     notice: CheckoutNotice<'_>,
     now: UnixSeconds,
 ) -> Result<Applied, PaymentsError> {
-    let lock = match backend {
-        Backend::Postgres => " FOR UPDATE",
-        Backend::Sqlite => "",
-    };
-    let sql = format!("SELECT {COLUMNS} FROM payments WHERE external_id = $1{lock}");
-    let Some(row) = sqlx::query(&sql)
-        .bind(notice.session_id)
-        .fetch_optional(&mut **tx)
-        .await?
-    else {
+    // The account row first, as every change to an account does; a payment only changes
+    // here, under that lock, so its row needs no lock of its own.
+    let owner: Option<i64> =
+        sqlx::query_scalar("SELECT account_id FROM payments WHERE external_id = $1")
+            .bind(notice.session_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    let Some(owner) = owner else {
         return Ok(Applied::UnknownCheckout);
     };
+    crate::server::db::lock_account_row(tx, backend, owner).await?;
+    let sql = format!("SELECT {COLUMNS} FROM payments WHERE external_id = $1");
+    let row = sqlx::query(&sql)
+        .bind(notice.session_id)
+        .fetch_one(&mut **tx)
+        .await?;
     let payment = from_row(&row)?;
     if notice.account_id.is_some_and(|a| a != payment.account_id) {
         return Ok(Applied::UnknownCheckout);

@@ -67,16 +67,11 @@ pub async fn get(db: &Db, account: i64) -> Result<Option<Subscription>, Subscrip
 }
 
 async fn lock(tx: &mut Tx, backend: Backend, account: i64) -> Result<(), SubscriptionError> {
-    let sql = match backend {
-        Backend::Postgres => "SELECT id FROM accounts WHERE id = $1 FOR UPDATE",
-        Backend::Sqlite => "SELECT id FROM accounts WHERE id = $1",
-    };
-    sqlx::query(sql)
-        .bind(account)
-        .fetch_optional(&mut **tx)
-        .await?
-        .ok_or(LedgerError::AccountNotFound(account))?;
-    Ok(())
+    if crate::server::db::lock_account_row(tx, backend, account).await? {
+        Ok(())
+    } else {
+        Err(LedgerError::AccountNotFound(account).into())
+    }
 }
 
 async fn read(tx: &mut Tx, account: i64) -> Result<Option<Subscription>, SubscriptionError> {
@@ -158,18 +153,20 @@ pub async fn run_due_for(
     Ok(steps)
 }
 
-/// Accounts with something due at `now`.
+/// Accounts with something due at `now`, after `after` in id order (for paging).
 pub async fn due_accounts(
     db: &Db,
     now: UnixSeconds,
+    after: i64,
     limit: i64,
 ) -> Result<Vec<i64>, SubscriptionError> {
     let ids = sqlx::query_scalar(
         "SELECT account_id FROM subscriptions \
-         WHERE (status = 'active' AND period_end <= $1) OR (status = 'ended' AND grace_until <= $1) \
-         ORDER BY account_id LIMIT $2",
+         WHERE ((status = 'active' AND period_end <= $1) OR (status = 'ended' AND grace_until <= $1)) \
+         AND account_id > $2 ORDER BY account_id LIMIT $3",
     )
     .bind(now)
+    .bind(after)
     .bind(limit)
     .fetch_all(db.reader())
     .await?;

@@ -52,7 +52,7 @@ pub async fn deliver(
     payment: &Payment,
     payment_status: &str,
 ) -> Result<Applied, WebhookError> {
-    let now = state.clock.now();
+    let now = state.clock.wall();
     let body = event_body(kind, payment, payment_status, now);
     let header = signature::header(&local_webhook_secret(&state.config), now, &body);
     webhook::receive(state, Some(&header), &body).await

@@ -75,7 +75,7 @@ pub fn verify(
     if signatures.is_empty() {
         return Err(SignatureError::Mismatch);
     }
-    if (now - timestamp).abs() > tolerance_secs {
+    if now.abs_diff(timestamp) > tolerance_secs.unsigned_abs() {
         return Err(SignatureError::Stale);
     }
     let matched = secrets.iter().any(|secret| {
@@ -165,6 +165,11 @@ mod tests {
                 "{bad}"
             );
         }
+        let far = format!("t={},v1=00", i64::MIN);
+        assert_eq!(
+            verify(Some(&far), BODY, &["k"], NOW, 300),
+            Err(SignatureError::Stale)
+        );
         assert_eq!(
             verify(Some(&format!("t={NOW}")), BODY, &["k"], NOW, 300),
             Err(SignatureError::Mismatch)

@@ -45,25 +45,35 @@ fn from_storage(e: SubscriptionError) -> AppError {
 /// instances may run it at once.
 pub async fn run_due(state: &AppState) -> Result<u32, AppError> {
     let now = state.clock.now();
-    let accounts = subscriptions::due_accounts(&state.db, now, BATCH)
-        .await
-        .map_err(from_storage)?;
     let mut steps = 0;
-    for account in accounts {
-        match subscriptions::run_due_for(
-            &state.db,
-            &state.config.catalog,
-            billing(state),
-            account,
-            now,
-        )
-        .await
-        {
-            Ok(n) => steps += n,
-            Err(e) => tracing::warn!(account, error = %e, "subscription step failed; will retry"),
+    let mut after = 0;
+    // Page through every due account; one that keeps failing is logged and passed over,
+    // so it never holds up the others.
+    loop {
+        let accounts = subscriptions::due_accounts(&state.db, now, after, BATCH)
+            .await
+            .map_err(from_storage)?;
+        for &account in &accounts {
+            match subscriptions::run_due_for(
+                &state.db,
+                &state.config.catalog,
+                billing(state),
+                account,
+                now,
+            )
+            .await
+            {
+                Ok(n) => steps += n,
+                Err(e) => {
+                    tracing::warn!(account, error = %e, "subscription step failed; will retry")
+                }
+            }
+        }
+        match accounts.last() {
+            Some(&last) if accounts.len() as i64 == BATCH => after = last,
+            _ => return Ok(steps),
         }
     }
-    Ok(steps)
 }
 
 pub async fn state(state: &AppState, account: i64) -> Result<PlanState, AppError> {
@@ -99,7 +109,7 @@ pub async fn state(state: &AppState, account: i64) -> Result<PlanState, AppError
                     (
                         ChangeKind::Upgrade,
                         format!(
-                            "Starts now: {} more credits until {}, then {credits} credits each period for {price} a month. The price difference for the rest of this period is charged now.",
+                            "Starts now: {} more credits until {}, then {credits} credits each period for {price} a month.",
                             group_thousands(extra),
                             day(s.period_end)
                         ),

@@ -81,7 +81,14 @@ pub async fn reserve(
     }
     let (estimate, _) = price(state, operation, quantity)?;
     let now = state.clock.now();
-    refuse_after_plan_end(state, account).await?;
+    // A retry of a reserve that went through replays its result, even if the plan ended
+    // in between; only new reserves are refused.
+    if !ledger::key_used(&state.db, idem)
+        .await
+        .map_err(ledger_err(state))?
+    {
+        refuse_after_plan_end(state, account).await?;
+    }
     let hold = NewHold {
         operation,
         quantity,
