@@ -84,7 +84,7 @@ fn Overview(
                     {renews.map(|r| format!(", or wait for your plan's credits to renew on {}", date(r)))}"."</p>
             </div>
         })}
-        <p class="lead" data-testid="plan-line">{plan_line}</p>
+        <p class="lead"><span data-testid="plan-line">{plan_line}</span>" "<a href="#plans">"Manage your plan"</a></p>
         <BalanceCard balance=o.balance.clone() />
         <SpendOrder balance=o.balance />
         <section aria-labelledby="usage-heading">
