@@ -54,6 +54,12 @@ setup_build() {
 setup_test() {
   setup_build
   apt_install chromium
+  # localstripe: the fake Stripe the subscription tests talk to (PyPI).
+  if ! python3 -c 'import localstripe' 2>/dev/null; then
+    log "pip install localstripe"
+    python3 -m pip install --quiet localstripe 2>/dev/null \
+      || python3 -m pip install --quiet --user --break-system-packages localstripe
+  fi
   if [ ! -d "$ROOT/end2end/node_modules/@playwright/test" ]; then
     log "npm ci in end2end/"
     (cd "$ROOT/end2end" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --silent --no-audit --no-fund)

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use studio_billing::domain::credits::Credits;
 use studio_billing::domain::ledger::GrantKind;
 use studio_billing::domain::payments::PaymentStatus;
+use studio_billing::domain::subscription::Status;
 use studio_billing::server::config::{Mode, PaymentsConfig, Secret, StripeConfig};
 use studio_billing::server::db::ledger;
 use studio_billing::server::db::payments::{self, NewCheckout};
@@ -201,7 +202,11 @@ async fn stub_sessions(
             axum::Json(serde_json::json!({ "error": { "type": "api_error", "message": "boom" } })),
         );
     }
-    let id = format!("cs_test_stub{n}");
+    let id = if uri.path() == "/v1/customers" {
+        format!("cus_stub{n}")
+    } else {
+        format!("cs_test_stub{n}")
+    };
     (
         StatusCode::OK,
         axum::Json(serde_json::json!({
@@ -241,6 +246,7 @@ async fn start_stub(failing: bool) -> (String, Stub) {
     };
     let app = axum::Router::new()
         .route("/v1/checkout/sessions", axum::routing::post(stub_sessions))
+        .route("/v1/customers", axum::routing::post(stub_sessions))
         .with_state(stub.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -398,6 +404,51 @@ async fn stripe_failing_gives_a_clear_error_and_records_nothing(backend: Backend
         .await
         .unwrap();
     assert_eq!(rows, 0);
+    app.cleanup().await;
+}
+
+async fn subscribing_with_stripe_goes_through_checkout_in_subscription_mode(backend: Backend) {
+    let (base, stub) = start_stub(false).await;
+    let app = TestApp::with_config(backend, |c| {
+        c.payments = stripe_config(&base);
+        for plan in &mut c.catalog.plans {
+            plan.stripe_price_id = Some(format!("price_{}", plan.id.as_str()));
+        }
+    })
+    .await;
+    let cookie = sign_up(&app, "buyer@example.com").await;
+    let account = account_of(&app, "buyer@example.com").await;
+    let res = call(
+        &app,
+        "plans/change",
+        Some(&cookie),
+        &[("action", "subscribe"), ("plan", "creator")],
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    assert!(location(&res).starts_with("https://checkout.stripe.com/c/pay/"));
+    let seen = stub.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "the customer, then the session");
+    assert_eq!(seen[0].path, "/v1/customers");
+    assert_eq!(seen[0].form["email"], "buyer@example.com");
+    assert_eq!(seen[0].form["metadata[account_id]"], account.to_string());
+    let f = &seen[1].form;
+    assert_eq!(f["mode"], "subscription");
+    assert_eq!(f["customer"], "cus_stub1");
+    assert_eq!(f["line_items[0][price]"], "price_creator");
+    assert_eq!(
+        f["subscription_data[metadata][account_id]"],
+        account.to_string()
+    );
+    assert_eq!(f["metadata[plan_id]"], "creator");
+    // Nothing is granted before Stripe's first paid invoice.
+    assert_eq!(balance(&app, account).await, (0, 0));
+    assert!(
+        studio_billing::server::db::subscriptions::get(&app.state.db, account)
+            .await
+            .unwrap()
+            .is_none()
+    );
     app.cleanup().await;
 }
 
@@ -751,6 +802,179 @@ async fn without_stripe_the_webhook_route_is_closed(backend: Backend) {
     assert_eq!(event_count(&app).await, 0);
     assert_eq!(status_of(&app, &session).await, PaymentStatus::Open);
     assert_eq!(balance(&app, account).await, (0, 0));
+    app.cleanup().await;
+}
+
+fn stripe_event(id: &str, kind: &str, object: serde_json::Value) -> String {
+    serde_json::json!({ "id": id, "object": "event", "type": kind, "data": { "object": object } })
+        .to_string()
+}
+
+async fn subscription_webhooks_follow_stripe_whatever_the_order(backend: Backend) {
+    let app = TestApp::with_config(backend, |c| {
+        c.payments = stripe_config("http://127.0.0.1:9/");
+        for plan in &mut c.catalog.plans {
+            plan.stripe_price_id = Some(format!("price_{}", plan.id.as_str()));
+        }
+    })
+    .await;
+    sign_up(&app, "member@example.com").await;
+    let account = account_of(&app, "member@example.com").await;
+    studio_billing::server::db::subscriptions::link_customer(
+        &app.state.db,
+        account,
+        "cus_1",
+        TEST_NOW,
+    )
+    .await
+    .unwrap();
+    let (p1, p2, p3) = (TEST_NOW, TEST_NOW + 30 * 86_400, TEST_NOW + 61 * 86_400);
+    let invoice = |id: &str, start: i64, end: i64, price: &str| {
+        serde_json::json!({
+            "id": id, "object": "invoice", "customer": "cus_1", "subscription": "sub_1",
+            "amount_paid": 2900, "amount_due": 2900, "currency": "usd",
+            "lines": { "data": [{ "price": { "id": price }, "period": { "start": start, "end": end } }] },
+        })
+    };
+    let subscription = |start: i64, end: i64, cancel: bool| {
+        serde_json::json!({
+            "id": "sub_1", "object": "subscription", "customer": "cus_1", "status": "active",
+            "current_period_start": start, "current_period_end": end, "cancel_at_period_end": cancel,
+            "items": { "data": [{ "id": "si_1", "price": { "id": "price_creator" } }] },
+        })
+    };
+    let send = |body: String| {
+        let app = &app;
+        async move {
+            deliver_signed(app, &body).await.json()["outcome"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let subscription_balance = || async {
+        ledger::balance(&app.state.db, account, TEST_NOW)
+            .await
+            .unwrap()
+            .subscription
+            .get()
+    };
+
+    // The subscription's event before its first invoice changes nothing yet.
+    assert_eq!(
+        send(stripe_event(
+            "evt_s0",
+            "customer.subscription.created",
+            subscription(p1, p2, false)
+        ))
+        .await,
+        "subscription"
+    );
+    assert_eq!(subscription_balance().await, 0);
+    // The paid invoice grants the period, once, whichever of Stripe's two events says so.
+    assert_eq!(
+        send(stripe_event(
+            "evt_i1",
+            "invoice.paid",
+            invoice("in_1", p1, p2, "price_creator")
+        ))
+        .await,
+        "granted"
+    );
+    send(stripe_event(
+        "evt_i1b",
+        "invoice.payment_succeeded",
+        invoice("in_1", p1, p2, "price_creator"),
+    ))
+    .await;
+    assert_eq!(subscription_balance().await, 5000);
+    let sub = || async {
+        studio_billing::server::db::subscriptions::get(&app.state.db, account)
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    assert_eq!((sub().await.period_start, sub().await.period_end), (p1, p2));
+    // Cancel at period end, then an older update delivered late: it changes nothing.
+    send(stripe_event(
+        "evt_s1",
+        "customer.subscription.updated",
+        subscription(p1, p2, true),
+    ))
+    .await;
+    assert!(sub().await.cancel_at_period_end);
+    send(stripe_event(
+        "evt_s2",
+        "customer.subscription.updated",
+        subscription(p1 - 30 * 86_400, p1, false),
+    ))
+    .await;
+    assert!(sub().await.cancel_at_period_end);
+    // The next renewal fails: past due, a failed payment, no credits.
+    let mut failed = invoice("in_2", p2, p3, "price_creator");
+    failed["amount_paid"] = 0.into();
+    send(stripe_event("evt_i2", "invoice.payment_failed", failed)).await;
+    assert_eq!(sub().await.status, Status::PastDue);
+    let statuses: Vec<String> =
+        sqlx::query_scalar("SELECT status FROM payments WHERE account_id = $1 ORDER BY id")
+            .bind(account)
+            .fetch_all(app.state.db.reader())
+            .await
+            .unwrap();
+    assert_eq!(statuses, ["paid", "failed"]);
+    // Paid after all: the new period's credits, and the payment turns paid.
+    send(stripe_event(
+        "evt_i3",
+        "invoice.paid",
+        invoice("in_2", p2, p3, "price_creator"),
+    ))
+    .await;
+    assert_eq!(sub().await.status, Status::Active);
+    assert_eq!(sub().await.period_start, p2);
+    let statuses: Vec<String> =
+        sqlx::query_scalar("SELECT status FROM payments WHERE account_id = $1 ORDER BY id")
+            .bind(account)
+            .fetch_all(app.state.db.reader())
+            .await
+            .unwrap();
+    assert_eq!(statuses, ["paid", "paid"]);
+    // A customer the app does not know, and a price no plan sells: acknowledged, no change.
+    let mut stranger = invoice("in_9", p2, p3, "price_creator");
+    stranger["customer"] = "cus_other".into();
+    assert_eq!(
+        send(stripe_event("evt_x1", "invoice.paid", stranger)).await,
+        "unknown_customer"
+    );
+    assert_eq!(
+        send(stripe_event(
+            "evt_x2",
+            "invoice.paid",
+            invoice("in_8", p3, p3 + 86_400, "price_gold")
+        ))
+        .await,
+        "ignored"
+    );
+    let grants: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM subscription_grants WHERE account_id = $1")
+            .bind(account)
+            .fetch_one(app.state.db.reader())
+            .await
+            .unwrap();
+    assert_eq!(grants, 2);
+    // Deleted by Stripe: the grace period starts at the end.
+    let mut gone = subscription(p2, p3, false);
+    gone["status"] = "canceled".into();
+    gone["ended_at"] = p3.into();
+    send(stripe_event(
+        "evt_s9",
+        "customer.subscription.deleted",
+        gone,
+    ))
+    .await;
+    let s = sub().await;
+    assert_eq!(s.status, Status::Ended);
+    assert_eq!(s.grace_until, Some(p3 + 60 * 86_400));
+    assert!(ledger::verify(&app.state.db).await.unwrap().is_empty());
     app.cleanup().await;
 }
 
@@ -1244,12 +1468,14 @@ async fn try_a_generation_is_demo_only(backend: Backend) {
 on_both_backends!(
     buying_a_top_up_creates_a_checkout_session_with_the_right_fields,
     stripe_failing_gives_a_clear_error_and_records_nothing,
+    subscribing_with_stripe_goes_through_checkout_in_subscription_mode,
     a_paid_checkout_grants_its_credits_once,
     bad_signatures_get_a_400_and_change_nothing,
     delayed_payments_grant_on_success_whatever_the_order,
     unknown_events_and_sessions_are_acknowledged_and_change_nothing,
     concurrent_deliveries_grant_exactly_once,
     without_stripe_the_webhook_route_is_closed,
+    subscription_webhooks_follow_stripe_whatever_the_order,
     the_local_checkout_pays_through_the_webhook_and_cancels_cleanly,
     the_local_checkout_is_closed_when_stripe_is_configured,
     the_pages_show_the_checkout_its_progress_and_the_payments,

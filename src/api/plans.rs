@@ -73,11 +73,26 @@ pub async fn change_plan(
     crate::api::respond(
         async {
             let state = app_state()?;
-            let (_, account) = auth::require_customer(&state).await?;
-            let message =
-                plans::change(&state, account, &action, plan.as_deref(), reason.as_deref()).await?;
-            leptos_axum::redirect("/subscription#plans");
-            Ok(message)
+            let (user, account) = auth::require_customer(&state).await?;
+            let changed = plans::change(
+                &state,
+                account,
+                &user.email,
+                &action,
+                plan.as_deref(),
+                reason.as_deref(),
+            )
+            .await?;
+            match changed {
+                plans::Changed::Done(message) => {
+                    leptos_axum::redirect("/subscription#plans");
+                    Ok(message)
+                }
+                plans::Changed::Checkout(url) => {
+                    leptos_axum::redirect(&url);
+                    Ok("Taking you to the checkout…".to_owned())
+                }
+            }
         }
         .await,
     )

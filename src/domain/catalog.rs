@@ -124,6 +124,13 @@ impl Catalog {
         self.plans.iter().find(|p| &p.id == id)
     }
 
+    /// The plan sold under a Stripe price (or legacy plan) id.
+    pub fn plan_by_stripe_price(&self, price: &str) -> Option<&Plan> {
+        self.plans
+            .iter()
+            .find(|p| p.stripe_price_id.as_deref() == Some(price))
+    }
+
     pub fn top_up(&self, id: &str) -> Option<&TopUpPack> {
         self.top_ups.iter().find(|p| p.id.as_str() == id)
     }

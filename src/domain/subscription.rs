@@ -348,6 +348,146 @@ pub fn apply(
     }
 }
 
+/// What Stripe says a subscription is, read from a subscription object or an invoice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StripeFact {
+    /// A `customer.subscription.*` object: Stripe's view of the plan and period.
+    State {
+        plan: PlanId,
+        /// Stripe's status: `active`, `trialing`, `past_due`, `unpaid`, `canceled`, ...
+        status: String,
+        period_start: UnixSeconds,
+        period_end: UnixSeconds,
+        cancel_at_period_end: bool,
+        /// When a cancelled subscription ended.
+        ended_at: Option<UnixSeconds>,
+    },
+    /// A paid invoice for the period `[start, end)` of `plan`: that period's credits.
+    PeriodPaid {
+        plan: PlanId,
+        period_start: UnixSeconds,
+        period_end: UnixSeconds,
+    },
+    /// A renewal invoice failed.
+    PaymentFailed,
+}
+
+/// Stripe is the source of truth when configured: brings the subscription in step with
+/// what Stripe says. Credits follow the same rules as without Stripe: a paid period grants
+/// its plan's credits (once, by its start), an upgrade within a period grants the
+/// difference, a lower price waits for the next period, and an ended subscription starts
+/// its grace period.
+pub fn apply_stripe(
+    current: Option<&Subscription>,
+    fact: &StripeFact,
+    catalog: &Catalog,
+) -> Result<Option<Outcome>, LifecycleError> {
+    match fact {
+        StripeFact::PeriodPaid {
+            plan: id,
+            period_start,
+            period_end,
+        } => {
+            let p = plan(catalog, id)?;
+            // An invoice for a period older than the one on record changes nothing.
+            if current.is_some_and(|s| *period_start < s.period_start) {
+                return Ok(None);
+            }
+            let next = Subscription {
+                plan: id.clone(),
+                status: Status::Active,
+                period_start: *period_start,
+                period_end: *period_end,
+                cancel_at_period_end: current
+                    .is_some_and(|s| s.cancel_at_period_end && s.period_start == *period_start),
+                pending_plan: None,
+                grace_until: None,
+            };
+            Ok(Some(Outcome {
+                grant: Some(period_grant(p, *period_start, *period_end)),
+                next,
+                purge_content: false,
+            }))
+        }
+        StripeFact::PaymentFailed => Ok(current
+            .filter(|s| matches!(s.status, Status::Active))
+            .map(|s| {
+                keep(Subscription {
+                    status: Status::PastDue,
+                    ..s.clone()
+                })
+            })),
+        StripeFact::State {
+            plan: id,
+            status,
+            period_start,
+            period_end,
+            cancel_at_period_end,
+            ended_at,
+        } => {
+            let p = plan(catalog, id)?;
+            let Some(s) = current else {
+                // Nothing on record yet: the first paid invoice makes it active.
+                return Ok(None);
+            };
+            if *period_start < s.period_start || matches!(s.status, Status::Purged) {
+                return Ok(None);
+            }
+            let mut next = s.clone();
+            if status == "canceled" {
+                if s.status == Status::Ended {
+                    return Ok(None);
+                }
+                let end = ended_at.unwrap_or(*period_end).min(*period_end);
+                next.status = Status::Ended;
+                next.cancel_at_period_end = false;
+                next.pending_plan = None;
+                next.period_end = end;
+                next.grace_until = Some(end + i64::from(p.grace_period_days) * DAY);
+                return Ok(Some(keep(next)));
+            }
+            next.cancel_at_period_end = *cancel_at_period_end;
+            next.period_end = *period_end;
+            if matches!(status.as_str(), "past_due" | "unpaid") {
+                next.status = Status::PastDue;
+            }
+            let mut grant = None;
+            if *period_start == s.period_start && id != &s.plan {
+                let (to, from) = (rank(catalog, id)?, rank(catalog, &s.plan)?);
+                if to > from {
+                    // Upgraded within the period: the difference, at once.
+                    let old = plan(catalog, &s.plan)?;
+                    let extra = p
+                        .credits_per_period
+                        .get()
+                        .saturating_sub(old.credits_per_period.get());
+                    next.plan = id.clone();
+                    next.pending_plan = None;
+                    grant = (extra > 0).then_some(PeriodGrant {
+                        credits: extra,
+                        expires_at: s.period_end,
+                        period_start: s.period_start,
+                        kind: GrantReason::Upgrade,
+                    });
+                } else {
+                    // A lower price: from the next period (P7: no refund).
+                    next.pending_plan = Some(id.clone());
+                }
+            } else if *period_start == s.period_start {
+                next.pending_plan = None;
+            }
+            if next == *s && grant.is_none() {
+                return Ok(None);
+            }
+            Ok(Some(Outcome {
+                next,
+                grant,
+                purge_content: false,
+            }))
+        }
+    }
+}
+
 fn subscribe(id: &PlanId, catalog: &Catalog, now: UnixSeconds) -> Result<Outcome, LifecycleError> {
     let p = plan(catalog, id)?;
     let end = add_month(now);
@@ -600,6 +740,112 @@ mod tests {
         assert_eq!(back.next.grace_until, None);
         assert_eq!(back.next.period_start, JULY_1 + 5 * DAY);
         assert_eq!(back.grant.unwrap().credits, 1000);
+    }
+
+    fn stripe_state(plan: &str, status: &str, start: i64, end: i64, cancel: bool) -> StripeFact {
+        StripeFact::State {
+            plan: id(plan),
+            status: status.into(),
+            period_start: start,
+            period_end: end,
+            cancel_at_period_end: cancel,
+            ended_at: None,
+        }
+    }
+
+    #[test]
+    fn stripe_paid_periods_grant_once_each_and_never_go_back() {
+        let paid = |start, end| StripeFact::PeriodPaid {
+            plan: id("creator"),
+            period_start: start,
+            period_end: end,
+        };
+        // The subscription's own event before its first invoice: nothing yet.
+        let early = stripe_state("creator", "active", JUNE_1, JULY_1, false);
+        assert_eq!(apply_stripe(None, &early, &catalog()).unwrap(), None);
+        let first = apply_stripe(None, &paid(JUNE_1, JULY_1), &catalog())
+            .unwrap()
+            .unwrap();
+        assert_eq!(first.next.status, Status::Active);
+        assert_eq!(first.grant.as_ref().unwrap().credits, 5000);
+        // An invoice for an older period changes nothing.
+        let next_period = apply_stripe(
+            Some(&first.next),
+            &paid(JULY_1, add_month(JULY_1)),
+            &catalog(),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(next_period.grant.as_ref().unwrap().period_start, JULY_1);
+        assert_eq!(
+            apply_stripe(Some(&next_period.next), &paid(JUNE_1, JULY_1), &catalog()).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn stripe_changes_follow_the_same_rules() {
+        let s = creator();
+        // Cancel at period end, then resume.
+        let c = apply_stripe(
+            Some(&s),
+            &stripe_state("creator", "active", JUNE_1, JULY_1, true),
+            &catalog(),
+        )
+        .unwrap()
+        .unwrap();
+        assert!(c.next.cancel_at_period_end);
+        assert_eq!(c.grant, None);
+        let r = apply_stripe(
+            Some(&c.next),
+            &stripe_state("creator", "active", JUNE_1, JULY_1, false),
+            &catalog(),
+        )
+        .unwrap()
+        .unwrap();
+        assert!(!r.next.cancel_at_period_end);
+        // The same state again: nothing to do.
+        assert_eq!(
+            apply_stripe(
+                Some(&r.next),
+                &stripe_state("creator", "active", JUNE_1, JULY_1, false),
+                &catalog()
+            )
+            .unwrap(),
+            None
+        );
+        // A lower price waits for the next period.
+        let d = apply_stripe(
+            Some(&s),
+            &stripe_state("starter", "active", JUNE_1, JULY_1, false),
+            &catalog(),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (d.next.plan.as_str(), d.next.pending_plan.clone()),
+            ("creator", Some(id("starter")))
+        );
+        // Past due, then deleted: the grace period starts at the end.
+        let pd = apply_stripe(Some(&s), &StripeFact::PaymentFailed, &catalog())
+            .unwrap()
+            .unwrap();
+        assert_eq!(pd.next.status, Status::PastDue);
+        let gone = StripeFact::State {
+            plan: id("creator"),
+            status: "canceled".into(),
+            period_start: JUNE_1,
+            period_end: JULY_1,
+            cancel_at_period_end: false,
+            ended_at: Some(JULY_1),
+        };
+        let e = apply_stripe(Some(&s), &gone, &catalog()).unwrap().unwrap();
+        assert_eq!(e.next.status, Status::Ended);
+        assert_eq!(e.next.grace_until, Some(JULY_1 + 60 * DAY));
+        assert_eq!(
+            apply_stripe(Some(&e.next), &gone, &catalog()).unwrap(),
+            None
+        );
     }
 
     #[test]

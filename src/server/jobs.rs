@@ -20,12 +20,8 @@ pub fn spawn(state: AppState) {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            // With Stripe, its invoices drive renewals; without, this scheduler does.
-            if crate::server::services::plans::billing(&scheduler)
-                != crate::server::db::subscriptions::Billing::Local
-            {
-                continue;
-            }
+            // Without Stripe this renews and ends plans; with Stripe (whose events do
+            // that) it only ends grace periods.
             match crate::server::services::plans::run_due(&scheduler).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(steps = n, "subscriptions renewed, ended or purged"),

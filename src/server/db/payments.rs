@@ -18,6 +18,8 @@ pub enum PaymentsError {
     Db(#[from] sqlx::Error),
     #[error("stored data could not be read: {0}")]
     Corrupt(String),
+    #[error(transparent)]
+    Subscription(#[from] crate::server::db::subscriptions::SubscriptionError),
 }
 
 /// A payment row.
@@ -188,8 +190,24 @@ pub enum Applied {
     },
     /// Recorded; it names a checkout this app did not start (or another account's).
     UnknownCheckout,
+    /// Recorded; it brought the customer's subscription in step with Stripe.
+    Subscription { granted: Option<u64> },
+    /// Recorded; it names a Stripe customer this app does not know.
+    UnknownCustomer,
     /// Recorded; the app does not use this type of event.
     Ignored,
+}
+
+/// What an event asks of the app.
+pub enum EventEffect<'a> {
+    None,
+    Checkout(CheckoutNotice<'a>),
+    Subscription {
+        catalog: &'a crate::domain::catalog::Catalog,
+        customer: &'a str,
+        fact: crate::domain::subscription::StripeFact,
+        invoice: Option<crate::server::db::subscriptions::StripeInvoice<'a>>,
+    },
 }
 
 impl Applied {
@@ -201,6 +219,11 @@ impl Applied {
             } => "granted",
             Applied::Checkout { .. } => "status",
             Applied::UnknownCheckout => "unknown_checkout",
+            Applied::Subscription {
+                granted: Some(_), ..
+            } => "granted",
+            Applied::Subscription { .. } => "subscription",
+            Applied::UnknownCustomer => "unknown_customer",
             Applied::Ignored => "ignored",
         }
     }
@@ -244,25 +267,65 @@ async fn set_outcome(tx: &mut Tx, event_id: &str, applied: &Applied) -> Result<(
 }
 
 /// Applies one webhook event exactly once: records its id and its effect together.
-/// `checkout` is `None` for event types the app does not use.
 pub async fn apply_event(
     db: &Db,
     event_id: &str,
     event_type: &str,
-    checkout: Option<CheckoutNotice<'_>>,
+    effect: EventEffect<'_>,
     now: UnixSeconds,
 ) -> Result<Applied, PaymentsError> {
     let mut tx = db.begin_write().await?;
     if !claim_event(&mut tx, event_id, event_type, now).await? {
         return Ok(Applied::Duplicate);
     }
-    let applied = match checkout {
-        None => Applied::Ignored,
-        Some(notice) => apply_checkout(&mut tx, db.backend(), notice, now).await?,
-    };
+    let applied = apply_effect_in(&mut tx, db.backend(), effect, now).await?;
     set_outcome(&mut tx, event_id, &applied).await?;
     tx.commit().await?;
     Ok(applied)
+}
+
+/// Applies what Stripe said outside a webhook: the object an API call returned. The
+/// effect is the same as its event's, which, when it comes, then changes nothing.
+pub async fn apply_direct(
+    db: &Db,
+    effect: EventEffect<'_>,
+    now: UnixSeconds,
+) -> Result<Applied, PaymentsError> {
+    let mut tx = db.begin_write().await?;
+    let applied = apply_effect_in(&mut tx, db.backend(), effect, now).await?;
+    tx.commit().await?;
+    Ok(applied)
+}
+
+async fn apply_effect_in(
+    tx: &mut Tx,
+    backend: Backend,
+    effect: EventEffect<'_>,
+    now: UnixSeconds,
+) -> Result<Applied, PaymentsError> {
+    Ok(match effect {
+        EventEffect::None => Applied::Ignored,
+        EventEffect::Checkout(notice) => apply_checkout(tx, backend, notice, now).await?,
+        EventEffect::Subscription {
+            catalog,
+            customer,
+            fact,
+            invoice,
+        } => {
+            use crate::server::db::subscriptions as subs;
+            match subs::account_of_customer(tx, customer).await? {
+                None => Applied::UnknownCustomer,
+                Some(account) => {
+                    let o =
+                        subs::apply_stripe_in(tx, backend, catalog, account, &fact, invoice, now)
+                            .await?;
+                    Applied::Subscription {
+                        granted: o.and_then(|o| o.grant).map(|g| g.credits),
+                    }
+                }
+            }
+        }
+    })
 }
 
 async fn apply_checkout(

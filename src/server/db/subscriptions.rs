@@ -7,7 +7,7 @@ use crate::domain::catalog::{Catalog, PlanId};
 use crate::domain::credits::Credits;
 use crate::domain::ledger::{GrantKind, UnixSeconds};
 use crate::domain::subscription::{
-    self as rules, Command, GrantReason, LifecycleError, Outcome, Status, Subscription,
+    self as rules, Command, GrantReason, LifecycleError, Outcome, Status, StripeFact, Subscription,
 };
 use crate::server::db::ledger::{self, LedgerError, NewGrant, Tx};
 use crate::server::db::{Backend, Db};
@@ -135,6 +135,11 @@ pub async fn run_due_for(
         let Some(cmd) = rules::due(&current, now) else {
             break;
         };
+        // With Stripe, its invoices and subscription events renew and end plans; only the
+        // end of the grace period is the app's own.
+        if billing == Billing::Stripe && cmd != Command::Purge {
+            break;
+        }
         let outcome = rules::apply(Some(&current), &cmd, catalog, now)?;
         write(
             &mut tx,
@@ -151,6 +156,128 @@ pub async fn run_due_for(
         steps += 1;
     }
     Ok(steps)
+}
+
+/// A Stripe invoice, recorded as a payment.
+#[derive(Debug, Clone)]
+pub struct StripeInvoice<'a> {
+    pub id: &'a str,
+    pub amount_cents: u64,
+    pub currency: &'a str,
+    pub paid: bool,
+}
+
+/// Applies what Stripe says inside the caller's transaction (the webhook's, which records
+/// the event id in it too): the subscription's state, its grant (once per period), and
+/// the invoice as a payment.
+pub(crate) async fn apply_stripe_in(
+    tx: &mut Tx,
+    backend: Backend,
+    catalog: &Catalog,
+    account: i64,
+    fact: &StripeFact,
+    invoice: Option<StripeInvoice<'_>>,
+    now: UnixSeconds,
+) -> Result<Option<Outcome>, SubscriptionError> {
+    lock(tx, backend, account).await?;
+    let current = read(tx, account).await?;
+    let outcome = rules::apply_stripe(current.as_ref(), fact, catalog)?;
+    if let Some(o) = &outcome {
+        write(tx, backend, catalog, Billing::Stripe, account, o, None, now).await?;
+    }
+    if let Some(inv) = invoice {
+        let plan = match fact {
+            StripeFact::PeriodPaid { plan, .. } => Some(plan.clone()),
+            _ => current.as_ref().map(|s| s.plan.clone()),
+        };
+        let credits = plan
+            .as_ref()
+            .and_then(|p| catalog.plan(p))
+            .map_or(1, |p| p.credits_per_period.get());
+        let grant_id: Option<i64> = match fact {
+            StripeFact::PeriodPaid { period_start, plan, .. } => {
+                sqlx::query_scalar(
+                    "SELECT grant_id FROM subscription_grants \
+                     WHERE account_id = $1 AND period_start = $2 AND kind = 'period' AND plan_id = $3",
+                )
+                .bind(account)
+                .bind(period_start)
+                .bind(plan.as_str())
+                .fetch_optional(&mut **tx)
+                .await?
+            }
+            _ => None,
+        };
+        sqlx::query(
+            "INSERT INTO payments (account_id, kind, provider, external_id, product, credits, \
+             amount_cents, currency, status, grant_id, created_at, updated_at) \
+             VALUES ($1, 'subscription', 'stripe', $2, $3, $4, $5, $6, $7, $8, $9, $9) \
+             ON CONFLICT (external_id) DO UPDATE SET status = excluded.status, \
+             grant_id = COALESCE(payments.grant_id, excluded.grant_id), updated_at = excluded.updated_at \
+             WHERE payments.status <> 'paid'",
+        )
+        .bind(account)
+        .bind(inv.id)
+        .bind(plan.as_ref().map_or("", PlanId::as_str))
+        .bind(i64::try_from(credits).unwrap_or(i64::MAX))
+        .bind(i64::try_from(inv.amount_cents).unwrap_or(i64::MAX))
+        .bind(inv.currency)
+        .bind(if inv.paid { "paid" } else { "failed" })
+        .bind(grant_id)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(outcome)
+}
+
+/// The account a Stripe customer belongs to.
+pub(crate) async fn account_of_customer(
+    tx: &mut Tx,
+    customer: &str,
+) -> Result<Option<i64>, SubscriptionError> {
+    Ok(
+        sqlx::query_scalar("SELECT account_id FROM stripe_customers WHERE customer_id = $1")
+            .bind(customer)
+            .fetch_optional(&mut **tx)
+            .await?,
+    )
+}
+
+/// The account's Stripe customer, if it has one.
+pub async fn customer_of(db: &Db, account: i64) -> Result<Option<String>, SubscriptionError> {
+    Ok(
+        sqlx::query_scalar("SELECT customer_id FROM stripe_customers WHERE account_id = $1")
+            .bind(account)
+            .fetch_optional(db.writer())
+            .await?,
+    )
+}
+
+/// Records the account's Stripe customer; the first one recorded wins and is returned.
+pub async fn link_customer(
+    db: &Db,
+    account: i64,
+    customer: &str,
+    now: UnixSeconds,
+) -> Result<String, SubscriptionError> {
+    let mut tx = db.begin_write().await?;
+    sqlx::query(
+        "INSERT INTO stripe_customers (account_id, customer_id, created_at) VALUES ($1, $2, $3) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(account)
+    .bind(customer)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    let kept: String =
+        sqlx::query_scalar("SELECT customer_id FROM stripe_customers WHERE account_id = $1")
+            .bind(account)
+            .fetch_one(&mut *tx)
+            .await?;
+    tx.commit().await?;
+    Ok(kept)
 }
 
 /// Accounts with something due at `now`, after `after` in id order (for paging).

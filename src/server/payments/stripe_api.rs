@@ -20,8 +20,8 @@ pub enum StripeCallError {
     Stripe(#[from] stripe::StripeError),
     #[error("stripe did not answer within {0:?}")]
     Timeout(Duration),
-    #[error("stripe answered without a checkout url")]
-    NoUrl,
+    #[error("stripe answered something unexpected: {0}")]
+    Unexpected(&'static str),
 }
 
 /// What the app keeps of a created session. Only these fields are read, so a change in
@@ -83,6 +83,175 @@ pub async fn create_top_up_session(
         tokio::time::timeout(TIMEOUT, client.post_form("/checkout/sessions", &params))
             .await
             .map_err(|_| StripeCallError::Timeout(TIMEOUT))??;
-    let url = created.url.ok_or(StripeCallError::NoUrl)?;
+    let url = created
+        .url
+        .ok_or(StripeCallError::Unexpected("no checkout url"))?;
     Ok((created.id, url))
+}
+
+/// Runs a Stripe call with the timeout.
+async fn timed<T>(call: stripe::Response<T>) -> Result<T, StripeCallError> {
+    Ok(tokio::time::timeout(TIMEOUT, call)
+        .await
+        .map_err(|_| StripeCallError::Timeout(TIMEOUT))??)
+}
+
+#[derive(serde::Serialize)]
+struct NewCustomer<'a> {
+    email: &'a str,
+    metadata: std::collections::HashMap<&'static str, String>,
+}
+
+#[derive(Deserialize)]
+struct Created {
+    id: String,
+}
+
+/// Creates the Stripe customer for an account (once: the key makes a retry return it).
+pub async fn create_customer(
+    config: &StripeConfig,
+    account_id: i64,
+    email: &str,
+) -> Result<String, StripeCallError> {
+    let client = client(config).with_strategy(RequestStrategy::Idempotent(format!(
+        "customer-{account_id}"
+    )));
+    let params = NewCustomer {
+        email,
+        metadata: std::collections::HashMap::from([("account_id", account_id.to_string())]),
+    };
+    let created: Created = timed(client.post_form("/customers", &params)).await?;
+    Ok(created.id)
+}
+
+/// A subscription-mode Checkout Session for a plan's Stripe price.
+pub struct PlanSession<'a> {
+    pub account_id: i64,
+    pub customer: &'a str,
+    pub price: &'a str,
+    pub plan_id: &'a str,
+    pub success_url: &'a str,
+    pub cancel_url: &'a str,
+    pub idempotency_key: String,
+}
+
+pub async fn create_plan_session(
+    config: &StripeConfig,
+    s: PlanSession<'_>,
+) -> Result<String, StripeCallError> {
+    let client = client(config).with_strategy(RequestStrategy::Idempotent(s.idempotency_key));
+    let account = s.account_id.to_string();
+    let metadata = Metadata::from([
+        ("account_id".to_owned(), account.clone()),
+        ("plan_id".to_owned(), s.plan_id.to_owned()),
+    ]);
+    let mut params = CreateCheckoutSession::new();
+    params.mode = Some(CheckoutSessionMode::Subscription);
+    params.success_url = Some(s.success_url);
+    params.cancel_url = Some(s.cancel_url);
+    params.client_reference_id = Some(&account);
+    params.customer = Some(
+        s.customer
+            .parse()
+            .map_err(|_| StripeCallError::Unexpected("a customer id"))?,
+    );
+    params.metadata = Some(metadata.clone());
+    params.subscription_data = Some(stripe::CreateCheckoutSessionSubscriptionData {
+        metadata: Some(metadata),
+        ..Default::default()
+    });
+    params.line_items = Some(vec![CreateCheckoutSessionLineItems {
+        price: Some(s.price.to_owned()),
+        quantity: Some(1),
+        ..Default::default()
+    }]);
+    let created: CreatedSession = timed(client.post_form("/checkout/sessions", &params)).await?;
+    created
+        .url
+        .ok_or(StripeCallError::Unexpected("no checkout url"))
+}
+
+/// A customer's subscriptions, newest first (Stripe's list), as JSON objects.
+pub async fn subscriptions_of(
+    config: &StripeConfig,
+    customer: &str,
+) -> Result<Vec<serde_json::Value>, StripeCallError> {
+    #[derive(Deserialize)]
+    struct Page {
+        data: Vec<serde_json::Value>,
+    }
+    #[derive(serde::Serialize)]
+    struct Query<'a> {
+        customer: &'a str,
+        status: &'static str,
+        limit: u32,
+    }
+    let query = Query {
+        customer,
+        status: "all",
+        limit: 10,
+    };
+    let page: Page = timed(client(config).get_query("/subscriptions", &query)).await?;
+    Ok(page.data)
+}
+
+#[derive(serde::Serialize, Default)]
+struct SubscriptionUpdate {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cancel_at_period_end: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    items: Option<Vec<ItemUpdate>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    proration_behavior: Option<&'static str>,
+}
+
+/// Stripe accepts a price id as an item's `plan` (the older name, which fakes such as
+/// localstripe also understand).
+#[derive(serde::Serialize)]
+struct ItemUpdate {
+    id: String,
+    plan: String,
+}
+
+/// A change to a subscription, as the plans section asks for it.
+pub enum Change<'a> {
+    CancelAtPeriodEnd(bool),
+    /// Move to `price`: an upgrade keeps Stripe's default proration (the difference is
+    /// charged on the next invoice); a downgrade is not prorated, so nothing is refunded
+    /// (P7) and the lower price applies from the next invoice.
+    Price {
+        price: &'a str,
+        prorate: bool,
+    },
+}
+
+/// Applies `change` to the subscription and returns Stripe's updated object.
+pub async fn update_subscription(
+    config: &StripeConfig,
+    subscription: &serde_json::Value,
+    change: Change<'_>,
+    idempotency_key: String,
+) -> Result<serde_json::Value, StripeCallError> {
+    let id = subscription["id"]
+        .as_str()
+        .ok_or(StripeCallError::Unexpected("a subscription id"))?;
+    let update = match change {
+        Change::CancelAtPeriodEnd(cancel) => SubscriptionUpdate {
+            cancel_at_period_end: Some(cancel),
+            ..Default::default()
+        },
+        Change::Price { price, prorate } => SubscriptionUpdate {
+            items: Some(vec![ItemUpdate {
+                id: subscription["items"]["data"][0]["id"]
+                    .as_str()
+                    .ok_or(StripeCallError::Unexpected("a subscription item"))?
+                    .to_owned(),
+                plan: price.to_owned(),
+            }]),
+            proration_behavior: (!prorate).then_some("none"),
+            ..Default::default()
+        },
+    };
+    let client = client(config).with_strategy(RequestStrategy::Idempotent(idempotency_key));
+    timed(client.post_form(&format!("/subscriptions/{id}"), &update)).await
 }

@@ -2,8 +2,11 @@
 //! Verify the signature over the raw body, read the little the app needs, apply the event
 //! once, answer fast. Unused event types are acknowledged so Stripe stops resending them.
 
+use crate::domain::catalog::Catalog;
 use crate::domain::payments::CheckoutEvent;
-use crate::server::db::payments::{self, Applied, CheckoutNotice};
+use crate::domain::subscription::StripeFact;
+use crate::server::db::payments::{self, Applied, CheckoutNotice, EventEffect};
+use crate::server::db::subscriptions::StripeInvoice;
 use crate::server::payments::signature::{self, SignatureError, TOLERANCE_SECS};
 use crate::server::payments::webhook_secrets;
 use crate::server::state::AppState;
@@ -13,6 +16,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use serde_json::Value;
 
 pub const PATH: &str = "/webhooks/stripe";
 pub const SIGNATURE_HEADER: &str = "stripe-signature";
@@ -65,6 +69,124 @@ fn checkout_event(kind: &str, payment_status: Option<&str>) -> Option<CheckoutEv
     })
 }
 
+fn malformed(what: &str) -> WebhookError {
+    WebhookError::Malformed(format!("{what} is missing"))
+}
+
+/// The price (or legacy plan) id of a subscription item or invoice line.
+fn price_of(item: &Value) -> Option<&str> {
+    item["price"]["id"]
+        .as_str()
+        .or_else(|| item["plan"]["id"].as_str())
+}
+
+/// Subscription and invoice events: what they say, for the customer they name. `None` for
+/// other events, and for invoices that belong to no subscription.
+pub(crate) fn subscription_effect<'a>(
+    kind: &str,
+    object: &'a Value,
+    catalog: &'a Catalog,
+) -> Result<Option<EventEffect<'a>>, WebhookError> {
+    let customer = || {
+        object["customer"]
+            .as_str()
+            .ok_or_else(|| malformed("customer"))
+    };
+    // A price no plan sells is acknowledged and logged (answering 400 would make Stripe
+    // resend it for days); it changes nothing.
+    let plan_for =
+        |price: Option<&str>| -> Result<Option<crate::domain::catalog::PlanId>, WebhookError> {
+            let price = price.ok_or_else(|| malformed("price"))?;
+            let plan = catalog.plan_by_stripe_price(price).map(|p| p.id.clone());
+            if plan.is_none() {
+                tracing::warn!(
+                    price,
+                    "webhook names a price no plan in the catalogue sells"
+                );
+            }
+            Ok(plan)
+        };
+    let int = |v: &Value| v.as_i64();
+    match kind {
+        "customer.subscription.created"
+        | "customer.subscription.updated"
+        | "customer.subscription.deleted" => {
+            let item = &object["items"]["data"][0];
+            let start = int(&object["current_period_start"])
+                .or_else(|| int(&item["current_period_start"]))
+                .ok_or_else(|| malformed("current_period_start"))?;
+            let end = int(&object["current_period_end"])
+                .or_else(|| int(&item["current_period_end"]))
+                .ok_or_else(|| malformed("current_period_end"))?;
+            let status = if kind.ends_with(".deleted") {
+                "canceled".to_owned()
+            } else {
+                object["status"].as_str().unwrap_or("active").to_owned()
+            };
+            let Some(plan) = plan_for(price_of(item))? else {
+                return Ok(Some(EventEffect::None));
+            };
+            Ok(Some(EventEffect::Subscription {
+                catalog,
+                customer: customer()?,
+                fact: StripeFact::State {
+                    plan,
+                    status,
+                    period_start: start,
+                    period_end: end,
+                    cancel_at_period_end: object["cancel_at_period_end"].as_bool().unwrap_or(false),
+                    ended_at: int(&object["ended_at"]).or_else(|| {
+                        int(&object["canceled_at"]).filter(|_| kind.ends_with(".deleted"))
+                    }),
+                },
+                invoice: None,
+            }))
+        }
+        "invoice.paid" | "invoice.payment_succeeded" | "invoice.payment_failed" => {
+            if object["subscription"].is_null() {
+                return Ok(None);
+            }
+            let id = object["id"].as_str().ok_or_else(|| malformed("id"))?;
+            let currency = object["currency"].as_str().unwrap_or("usd");
+            let line = &object["lines"]["data"][0];
+            let paid = kind != "invoice.payment_failed";
+            let amount = if paid {
+                int(&object["amount_paid"])
+            } else {
+                int(&object["amount_due"])
+            }
+            .and_then(|a| u64::try_from(a).ok())
+            .unwrap_or(0);
+            let fact = if paid {
+                let Some(plan) = plan_for(price_of(line))? else {
+                    return Ok(Some(EventEffect::None));
+                };
+                StripeFact::PeriodPaid {
+                    plan,
+                    period_start: int(&line["period"]["start"])
+                        .ok_or_else(|| malformed("period.start"))?,
+                    period_end: int(&line["period"]["end"])
+                        .ok_or_else(|| malformed("period.end"))?,
+                }
+            } else {
+                StripeFact::PaymentFailed
+            };
+            Ok(Some(EventEffect::Subscription {
+                catalog,
+                customer: customer()?,
+                fact,
+                invoice: Some(StripeInvoice {
+                    id,
+                    amount_cents: amount,
+                    currency,
+                    paid,
+                }),
+            }))
+        }
+        _ => Ok(None),
+    }
+}
+
 /// Verifies and applies one delivery. The route and the local checkout both call this.
 pub async fn receive(
     state: &AppState,
@@ -86,12 +208,19 @@ pub async fn receive(
         serde_json::from_slice(body).map_err(|e| WebhookError::Malformed(e.to_string()))?;
     let session = if event.kind.starts_with("checkout.session.") {
         Some(
-            serde_json::from_value::<Session>(event.data.object)
+            serde_json::from_value::<Session>(event.data.object.clone())
                 .map_err(|e| WebhookError::Malformed(e.to_string()))?,
         )
     } else {
         None
     };
+    if let Some(effect) =
+        subscription_effect(&event.kind, &event.data.object, &state.config.catalog)?
+    {
+        let applied = payments::apply_event(&state.db, &event.id, &event.kind, effect, now).await?;
+        tracing::info!(event_id = %event.id, event_type = %event.kind, outcome = applied.outcome(), "webhook event");
+        return Ok(applied);
+    }
     let notice = session.as_ref().and_then(|s| {
         // Plan checkouts (subscription mode) are driven by invoices, not by the session.
         if s.mode.as_deref().is_some_and(|m| m != "payment") {
@@ -107,7 +236,8 @@ pub async fn receive(
                 .and_then(|a| a.parse::<i64>().ok()),
         })
     });
-    let applied = payments::apply_event(&state.db, &event.id, &event.kind, notice, now).await?;
+    let effect = notice.map_or(EventEffect::None, EventEffect::Checkout);
+    let applied = payments::apply_event(&state.db, &event.id, &event.kind, effect, now).await?;
     tracing::info!(event_id = %event.id, event_type = %event.kind, outcome = applied.outcome(), "webhook event");
     Ok(applied)
 }

@@ -6,8 +6,9 @@ use crate::domain::catalog::{PlanId, format_usd};
 use crate::domain::credits::group_thousands;
 use crate::domain::subscription::{self as rules, Command, DAY, LifecycleError, Status};
 use crate::error::AppError;
-use crate::server::config::{Mode, PaymentsConfig};
+use crate::server::config::{Mode, PaymentsConfig, StripeConfig};
 use crate::server::db::subscriptions::{self, Billing, SubscriptionError};
+use crate::server::payments::stripe_api;
 use crate::server::state::AppState;
 
 /// The longest jump of the demo clock in one go.
@@ -185,19 +186,22 @@ pub async fn state(state: &AppState, account: i64) -> Result<PlanState, AppError
     })
 }
 
-/// A plan change asked for from the Subscription page; returns what was done, in words.
+/// What a plan change did: said in words, or a checkout to send the browser to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Changed {
+    Done(String),
+    Checkout(String),
+}
+
+/// A plan change asked for from the Subscription page.
 pub async fn change(
     state: &AppState,
     account: i64,
+    email: &str,
     action: &str,
     plan: Option<&str>,
     reason: Option<&str>,
-) -> Result<String, AppError> {
-    if billing(state) == Billing::Stripe {
-        return Err(AppError::conflict(
-            "Plan changes through Stripe are not available yet. Please contact support to change your plan.",
-        ));
-    }
+) -> Result<Changed, AppError> {
     let plan_id = || {
         plan.and_then(|p| PlanId::parse(p).ok())
             .filter(|p| state.config.catalog.plan(p).is_some())
@@ -222,6 +226,9 @@ pub async fn change(
         }
     };
     let now = state.clock.now();
+    if let PaymentsConfig::Stripe(config) = &state.config.payments {
+        return change_with_stripe(state, config, account, email, &cmd, now).await;
+    }
     // Bring the subscription up to date with the clock first (a renewal may be due).
     subscriptions::run_due_for(
         &state.db,
@@ -243,6 +250,130 @@ pub async fn change(
     )
     .await
     .map_err(from_storage)?;
+    Ok(Changed::Done(said(state, &cmd, &o)))
+}
+
+fn stripe_failed(e: stripe_api::StripeCallError) -> AppError {
+    tracing::error!(error = %e, "Stripe call for a plan change failed");
+    AppError::PaymentProvider
+}
+
+/// With Stripe, Stripe's subscription is the source of truth: a new plan goes through
+/// Checkout (the first paid invoice grants the credits, by webhook); a change is made on
+/// Stripe's subscription and the object Stripe returns is applied at once, exactly as its
+/// webhook would be.
+async fn change_with_stripe(
+    state: &AppState,
+    config: &StripeConfig,
+    account: i64,
+    email: &str,
+    cmd: &Command,
+    now: i64,
+) -> Result<Changed, AppError> {
+    let catalog = &state.config.catalog;
+    let current = subscriptions::get(&state.db, account)
+        .await
+        .map_err(from_storage)?;
+    // The same rules decide what is allowed, and what it will mean.
+    let expected =
+        rules::apply(current.as_ref(), cmd, catalog, now).map_err(|e| from_storage(e.into()))?;
+    let price_of = |id: &PlanId| {
+        catalog
+            .plan(id)
+            .and_then(|p| p.stripe_price_id.clone())
+            .ok_or_else(|| {
+                AppError::conflict("This plan cannot be bought online yet. Please contact support.")
+            })
+    };
+    let customer = match subscriptions::customer_of(&state.db, account)
+        .await
+        .map_err(from_storage)?
+    {
+        Some(c) => c,
+        None => {
+            let created = stripe_api::create_customer(config, account, email)
+                .await
+                .map_err(stripe_failed)?;
+            subscriptions::link_customer(&state.db, account, &created, now)
+                .await
+                .map_err(from_storage)?
+        }
+    };
+    if let Command::Subscribe(plan) = cmd {
+        let public = &state.config.public_url;
+        let url = stripe_api::create_plan_session(
+            config,
+            stripe_api::PlanSession {
+                account_id: account,
+                customer: &customer,
+                price: &price_of(plan)?,
+                plan_id: plan.as_str(),
+                success_url: &format!("{public}/subscription?subscribed=1#plans"),
+                cancel_url: &format!("{public}/subscription#plans"),
+                // One session per plan and hour, however often the button is pressed.
+                idempotency_key: format!("plan-{account}-{}-{}", plan.as_str(), now / 3600),
+            },
+        )
+        .await
+        .map_err(stripe_failed)?;
+        return Ok(Changed::Checkout(url));
+    }
+    let live = stripe_api::subscriptions_of(config, &customer)
+        .await
+        .map_err(stripe_failed)?
+        .into_iter()
+        .find(|s| !matches!(s["status"].as_str(), Some("canceled" | "incomplete_expired")))
+        .ok_or_else(|| AppError::conflict("We couldn't find your subscription with our payment provider. Please contact support."))?;
+    let price: String;
+    let change = match cmd {
+        Command::Cancel => stripe_api::Change::CancelAtPeriodEnd(true),
+        Command::Resume => stripe_api::Change::CancelAtPeriodEnd(false),
+        Command::ChangePlan(p) => {
+            price = price_of(p)?;
+            // An upgrade moves the plan now (prorated); a downgrade waits (not prorated).
+            stripe_api::Change::Price {
+                price: &price,
+                prorate: expected.next.plan == *p,
+            }
+        }
+        Command::KeepPlan => {
+            price = price_of(&expected.next.plan)?;
+            stripe_api::Change::Price {
+                price: &price,
+                prorate: false,
+            }
+        }
+        _ => {
+            return Err(AppError::bad_request(
+                "That plan change is not one this page offers.",
+            ));
+        }
+    };
+    let key = format!("change-{account}-{}", uuid::Uuid::new_v4().simple());
+    let updated = stripe_api::update_subscription(config, &live, change, key)
+        .await
+        .map_err(stripe_failed)?;
+    let effect = crate::server::payments::webhook::subscription_effect(
+        "customer.subscription.updated",
+        &updated,
+        catalog,
+    )
+    .map_err(|e| {
+        tracing::error!(error = %e, "Stripe returned a subscription the app cannot read");
+        AppError::PaymentProvider
+    })?
+    .ok_or(AppError::PaymentProvider)?;
+    crate::server::db::payments::apply_direct(&state.db, effect, now)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "applying Stripe's subscription");
+            AppError::Internal
+        })?;
+    Ok(Changed::Done(said(state, cmd, &expected)))
+}
+
+/// What a change did, in the customer's words.
+fn said(state: &AppState, cmd: &Command, o: &rules::Outcome) -> String {
     let name = |id: &PlanId| {
         state
             .config
@@ -252,7 +383,7 @@ pub async fn change(
             .unwrap_or_default()
     };
     let s = &o.next;
-    Ok(match cmd {
+    match cmd {
         Command::Subscribe(_) => format!(
             "You are on {} until {}; it renews each month.",
             name(&s.plan),
@@ -271,7 +402,7 @@ pub async fn change(
             day(s.period_end)
         ),
         _ => format!("You stay on {}.", name(&s.plan)),
-    })
+    }
 }
 
 /// Demo mode only: moves the clock and runs what became due.

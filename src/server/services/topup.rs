@@ -5,7 +5,7 @@ use crate::api::topup::{LocalCheckoutView, TopUpProgress};
 use crate::domain::payments::{CheckoutEvent, PaymentStatus};
 use crate::error::AppError;
 use crate::server::config::PaymentsConfig;
-use crate::server::db::payments::{self, CheckoutNotice, NewCheckout, Payment};
+use crate::server::db::payments::{self, CheckoutNotice, EventEffect, NewCheckout, Payment};
 use crate::server::payments::{local, stripe_api};
 use crate::server::services::usage as ledger_service;
 use crate::server::state::AppState;
@@ -249,7 +249,7 @@ pub async fn local_cancel(
         &state.db,
         &event_id,
         "local.checkout.canceled",
-        Some(CheckoutNotice {
+        EventEffect::Checkout(CheckoutNotice {
             session_id: &p.external_id,
             event: CheckoutEvent::Canceled,
             account_id: Some(account),

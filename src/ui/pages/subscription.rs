@@ -318,9 +318,14 @@ fn SpendOrder(balance: BalanceView) -> impl IntoView {
 
 #[component]
 fn Receipts(receipts: Vec<OperationReceipt>, support: String) -> impl IntoView {
-    let opened = use_query_map()
-        .with_untracked(|q| q.get("tried"))
-        .and_then(|t| t.parse::<i64>().ok());
+    // The receipt of a generation just run opens; it follows the address, which may change
+    // after the list was drawn.
+    let query = use_query_map();
+    let opened = Memo::new(move |_| {
+        query
+            .with(|q| q.get("tried"))
+            .and_then(|t| t.parse::<i64>().ok())
+    });
     if receipts.is_empty() {
         return view! { <p class="empty">"No generations yet. When you generate a voice, music or anything else, its receipt appears here."</p> }.into_any();
     }
@@ -335,7 +340,7 @@ fn Receipts(receipts: Vec<OperationReceipt>, support: String) -> impl IntoView {
                 };
                 view! {
                     <li>
-                        <details class="receipt" id=format!("receipt-{}", r.hold_id) open=opened == Some(r.hold_id)>
+                        <details class="receipt" id=format!("receipt-{}", r.hold_id) open=move || opened.get() == Some(r.hold_id)>
                             <summary>
                                 <span class="receipt-op">{r.operation.label()}</span>
                                 <span class="receipt-when">{date_time(r.started_at)}</span>

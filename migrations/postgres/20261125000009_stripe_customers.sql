@@ -1,0 +1,8 @@
+-- Which Stripe customer is which account: written when the app creates the customer, before
+-- any checkout, so every subscription and invoice event finds its account by its customer.
+CREATE TABLE stripe_customers (
+    account_id   BIGINT PRIMARY KEY REFERENCES accounts (id),
+    customer_id  TEXT    NOT NULL,
+    created_at   BIGINT NOT NULL,
+    CONSTRAINT stripe_customers_customer_unique UNIQUE (customer_id)
+);
