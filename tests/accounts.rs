@@ -402,6 +402,12 @@ async fn every_route_answers_exactly_who_may_call_it(backend: Backend) {
             of_session.clone(),
             [401, 200, 404, 403],
         ),
+        ("plans/mine", vec![], [401, 200, 200, 403]),
+        (
+            "plans/change",
+            vec![("action", "resume")],
+            [401, 409, 409, 403],
+        ),
         (
             "demo/try",
             vec![
@@ -411,6 +417,11 @@ async fn every_route_answers_exactly_who_may_call_it(backend: Backend) {
                 ("request_key", "matrix-try-key-000001"),
             ],
             [401, 200, 200, 403],
+        ),
+        (
+            "support/advance_clock",
+            vec![("days", "1")],
+            [401, 403, 403, 200],
         ),
     ];
     for (endpoint, args, expected) in &cases {

@@ -6,6 +6,7 @@ mod common;
 
 use axum::http::{Method, StatusCode};
 use common::{Backend, TEST_NOW, TestApp, TestResponse, account_of, call, sign_up};
+use serde_json::Value;
 use studio_billing::domain::subscription::{DAY, Status, add_month};
 use studio_billing::server::clock::Clock;
 use studio_billing::server::db::{Db, ledger, subscriptions, tokens};
@@ -41,6 +42,26 @@ async fn sign_in(app: &TestApp, email: &str) -> String {
     common::session_of(&res).expect("signed in")
 }
 
+/// Subscribes through the local checkout: the plan starts when the checkout is paid.
+async fn subscribe(app: &TestApp, cookie: &str, plan: &str) {
+    let res = change(app, cookie, &[("action", "subscribe"), ("plan", plan)]).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    let session = res
+        .header("location")
+        .strip_prefix("/checkout/local/")
+        .expect("the local checkout")
+        .to_owned();
+    let paid = call(
+        app,
+        "checkout/local/pay",
+        Some(cookie),
+        &[("session_id", &session), ("method", "card")],
+    )
+    .await;
+    assert_eq!(paid.status, StatusCode::OK, "{}", paid.body);
+    assert_eq!(paid.header("location"), "/subscription#plans");
+}
+
 async fn sub(app: &TestApp, account: i64) -> studio_billing::domain::subscription::Subscription {
     subscriptions::get(&app.state.db, account)
         .await
@@ -56,15 +77,35 @@ async fn every_step_of_the_life_cycle_with_its_credits_and_dates(backend: Backen
     assert_eq!(mine["status"], "none");
     assert_eq!(mine["options"].as_array().unwrap().len(), 3);
 
-    // Subscribe: the first period's credits, a renewal date a month out, its payment.
-    let said = ok(&change(
+    // Subscribe: through the local checkout. Leaving it starts nothing; paying starts the
+    // plan: the first period's credits, a renewal date a month out, its payment.
+    let res = change(
         &app,
         &cookie,
         &[("action", "subscribe"), ("plan", "creator")],
     )
-    .await);
+    .await;
+    let left = res
+        .header("location")
+        .trim_start_matches("/checkout/local/")
+        .to_owned();
+    let res = call(
+        &app,
+        "checkout/local/cancel",
+        Some(&cookie),
+        &[("session_id", &left)],
+    )
+    .await;
+    assert_eq!(res.header("location"), "/subscription#plans");
+    assert!(
+        subscriptions::get(&app.state.db, account)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(balance(&app, account).await, (0, 0, 0));
+    subscribe(&app, &cookie, "creator").await;
     let end = add_month(TEST_NOW);
-    assert!(said.contains("Creator until"), "{said}");
     assert_eq!(balance(&app, account).await, (5000, 5000, 0));
     let s = sub(&app, account).await;
     assert_eq!(
@@ -76,7 +117,12 @@ async fn every_step_of_the_life_cycle_with_its_credits_and_dates(backend: Backen
         .json();
     assert_eq!(overview["plan"]["name"], "Creator");
     assert_eq!(overview["balance"]["renews_at"], end);
-    let payments = overview["payments"].as_array().unwrap();
+    let payments: Vec<&Value> = overview["payments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["status"] == "paid")
+        .collect();
     assert_eq!(payments.len(), 1);
     assert_eq!(payments[0]["kind"], "subscription");
     assert_eq!(payments[0]["amount_cents"], 2900);
@@ -241,12 +287,7 @@ async fn every_step_of_the_life_cycle_with_its_credits_and_dates(backend: Backen
 
     // Resubscribe in the grace period: access is back, top-ups still there.
     app.state.clock.advance(5 * DAY);
-    ok(&change(
-        &app,
-        &cookie,
-        &[("action", "subscribe"), ("plan", "starter")],
-    )
-    .await);
+    subscribe(&app, &cookie, "starter").await;
     assert_eq!(balance(&app, account).await, (1700, 1000, 700));
     assert_eq!(sub(&app, account).await.status, Status::Active);
 
@@ -285,8 +326,8 @@ async fn every_step_of_the_life_cycle_with_its_credits_and_dates(backend: Backen
         .await
         .unwrap();
     assert_eq!(
-        payments, 3,
-        "the first period, the renewal, the resubscription"
+        payments, 4,
+        "a checkout left unpaid, the first period, the renewal, the resubscription"
     );
     // The purge signed the customer out everywhere.
     let res = call(&app, "plans/mine", Some(&cookie), &[]).await;
@@ -331,12 +372,7 @@ async fn bad_plan_changes_get_a_clear_error_and_change_nothing(backend: Backend)
         let error: studio_billing::error::AppError = serde_json::from_str(&res.body).unwrap();
         assert!(error.to_string().contains(words), "{pairs:?}: {error}");
     }
-    ok(&change(
-        &app,
-        &cookie,
-        &[("action", "subscribe"), ("plan", "starter")],
-    )
-    .await);
+    subscribe(&app, &cookie, "starter").await;
     let long = "x".repeat(501);
     let res = change(&app, &cookie, &[("action", "cancel"), ("reason", &long)]).await;
     assert_eq!(res.status, StatusCode::BAD_REQUEST);
@@ -515,7 +551,45 @@ async fn a_period_is_granted_once_even_if_its_renewal_runs_again(backend: Backen
     app.cleanup().await;
 }
 
+async fn two_paid_plan_checkouts_start_one_plan(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let cookie = sign_up(&app, "twice@example.com").await;
+    let account = account_of(&app, "twice@example.com").await;
+    // Two checkouts opened side by side (two tabs), both paid.
+    let mut sessions = Vec::new();
+    for plan in ["creator", "studio"] {
+        let res = change(&app, &cookie, &[("action", "subscribe"), ("plan", plan)]).await;
+        sessions.push(
+            res.header("location")
+                .trim_start_matches("/checkout/local/")
+                .to_owned(),
+        );
+    }
+    for session in &sessions {
+        let paid = call(
+            &app,
+            "checkout/local/pay",
+            Some(&cookie),
+            &[("session_id", session), ("method", "card")],
+        )
+        .await;
+        assert_eq!(paid.status, StatusCode::OK, "{}", paid.body);
+    }
+    // The first started the plan; the second was recorded as paid and granted nothing.
+    assert_eq!(sub(&app, account).await.plan.as_str(), "creator");
+    assert_eq!(balance(&app, account).await, (5000, 5000, 0));
+    let grants: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM grants WHERE account_id = $1")
+        .bind(account)
+        .fetch_one(app.state.db.reader())
+        .await
+        .unwrap();
+    assert_eq!(grants, 1);
+    assert!(ledger::verify(&app.state.db).await.unwrap().is_empty());
+    app.cleanup().await;
+}
+
 on_both_backends!(
+    two_paid_plan_checkouts_start_one_plan,
     a_period_is_granted_once_even_if_its_renewal_runs_again,
     every_step_of_the_life_cycle_with_its_credits_and_dates,
     bad_plan_changes_get_a_clear_error_and_change_nothing,

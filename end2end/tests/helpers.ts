@@ -32,3 +32,16 @@ export async function newCustomer(page: Page, testInfo: TestInfo, what: string) 
   await expect(page.getByTestId('balance-total')).toHaveText('0');
   return email;
 }
+
+/** Subscribes to `plan` from /subscription: confirm, then pay in the local checkout. */
+export async function subscribe(page: Page, plan: string) {
+  await page.getByRole('link', { name: `Subscribe to ${plan}…` }).click();
+  const confirm = page.getByTestId('confirm-change');
+  await expect(confirm).toContainText(`Subscribe to ${plan}?`);
+  await confirm.getByRole('button', { name: 'Confirm' }).click();
+  // The local (test-mode) checkout: paying starts the plan.
+  await expect(page).toHaveURL(/\/checkout\/local\/cs_local_/);
+  await expect(page.getByTestId('checkout-credits')).toContainText(`${plan}:`);
+  await page.getByRole('button', { name: /^Pay \$/ }).click();
+  await expect(page.getByTestId('plan-summary')).toContainText(`${plan}: this period runs`);
+}

@@ -1,5 +1,5 @@
 import { expect, test, type Page, type TestInfo } from '@playwright/test';
-import { newCustomer, open } from './helpers';
+import { newCustomer, open, subscribe } from './helpers';
 
 // Runs on a server of its own (see playwright.config.ts): it moves the app's clock.
 
@@ -12,9 +12,7 @@ async function signIn(page: Page, testInfo: TestInfo, email: string, password: s
 
 test('past the end of a cancelled plan, the grace period shows and resubscribing restores the plan', async ({ page }, testInfo) => {
   const email = await newCustomer(page, testInfo, 'grace');
-  await page.getByRole('link', { name: 'Subscribe to Starter…' }).click();
-  await page.getByTestId('confirm-change').getByRole('button', { name: 'Confirm' }).click();
-  await expect(page.getByTestId('plan-summary')).toContainText('Starter: this period runs');
+  await subscribe(page, 'Starter');
   // Starter is the lowest tier: cancelling goes straight to the dates.
   await page.getByTestId('start-cancel').click();
   await page.getByTestId('confirm-cancel').getByRole('button', { name: 'Cancel subscription' }).click();
@@ -39,8 +37,6 @@ test('past the end of a cancelled plan, the grace period shows and resubscribing
   await expect(ended).toContainText('subscribe again before then to carry on with everything');
   await expect(page.getByTestId('balance-total')).toHaveText('0');
 
-  await page.getByRole('link', { name: 'Subscribe to Creator…' }).click();
-  await page.getByTestId('confirm-change').getByRole('button', { name: 'Confirm' }).click();
-  await expect(page.getByTestId('plan-summary')).toContainText('Creator: this period runs');
+  await subscribe(page, 'Creator');
   await expect(page.getByTestId('balance-total')).toHaveText('5,000');
 });

@@ -1,15 +1,8 @@
-import { expect, test, type Page } from '@playwright/test';
-import { newCustomer } from './helpers';
+import { expect, test } from '@playwright/test';
+import { newCustomer, subscribe } from './helpers';
 
 const DATE = /\d{1,2} [A-Z][a-z]+ \d{4}/;
 
-async function subscribe(page: Page, plan: string) {
-  await page.getByRole('link', { name: `Subscribe to ${plan}…` }).click();
-  const confirm = page.getByTestId('confirm-change');
-  await expect(confirm).toContainText(`Subscribe to ${plan}?`);
-  await confirm.getByRole('button', { name: 'Confirm' }).click();
-  await expect(page.getByTestId('plan-summary')).toContainText(`${plan}: this period runs`);
-}
 
 test('starting to cancel offers the lower tier first; the downgrade waits for the renewal and can be undone', async ({ page }, testInfo) => {
   await newCustomer(page, testInfo, 'downgrade');

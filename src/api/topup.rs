@@ -19,6 +19,8 @@ pub struct TopUpProgress {
 /// The local checkout page's data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LocalCheckoutView {
+    /// The plan's name when the checkout is for a plan; `None` for a top-up.
+    pub plan_name: Option<String>,
     pub session_id: String,
     pub email: String,
     pub credits: u64,
@@ -81,8 +83,8 @@ pub async fn pay_local_checkout(session_id: String, method: String) -> Result<()
             let state = app_state()?;
             let (_, account) = auth::require_customer(&state).await?;
             let method = topup::LocalMethod::parse(&method)?;
-            topup::local_pay(&state, account, &session_id, method).await?;
-            leptos_axum::redirect(&format!("/top-up/complete?session_id={session_id}"));
+            let back = topup::local_pay(&state, account, &session_id, method).await?;
+            leptos_axum::redirect(&back);
             Ok(())
         }
         .await,
@@ -97,8 +99,8 @@ pub async fn cancel_local_checkout(session_id: String) -> Result<(), AppError> {
         async {
             let state = app_state()?;
             let (_, account) = auth::require_customer(&state).await?;
-            topup::local_cancel(&state, account, &session_id).await?;
-            leptos_axum::redirect("/top-up/cancelled");
+            let back = topup::local_cancel(&state, account, &session_id).await?;
+            leptos_axum::redirect(&back);
             Ok(())
         }
         .await,

@@ -44,9 +44,12 @@ pub struct Payment {
 #[derive(Debug, Clone)]
 pub struct NewCheckout<'a> {
     pub account_id: i64,
+    /// `topup` (a pack) or `subscription` (a plan's first period).
+    pub kind: &'a str,
     pub provider: &'a str,
     pub external_id: &'a str,
-    pub pack_id: &'a str,
+    /// The pack's or the plan's id.
+    pub product: &'a str,
     pub credits: Credits,
     pub amount_cents: u64,
     pub currency: &'a str,
@@ -113,19 +116,20 @@ pub async fn record_checkout(
     sqlx::query(
         "INSERT INTO payments (account_id, kind, provider, external_id, product, credits, \
          amount_cents, currency, status, checkout_url, request_key, created_at, updated_at) \
-         VALUES ($1, 'topup', $2, $3, $4, $5, $6, $7, 'open', $8, $9, $10, $10) \
+         VALUES ($1, $11, $2, $3, $4, $5, $6, $7, 'open', $8, $9, $10, $10) \
          ON CONFLICT DO NOTHING",
     )
     .bind(c.account_id)
     .bind(c.provider)
     .bind(c.external_id)
-    .bind(c.pack_id)
+    .bind(c.product)
     .bind(int(c.credits.get()))
     .bind(int(c.amount_cents))
     .bind(c.currency)
     .bind(c.checkout_url)
     .bind(c.request_key)
     .bind(now)
+    .bind(c.kind)
     .execute(&mut *tx)
     .await?;
     let sql = format!("SELECT {COLUMNS} FROM payments WHERE account_id = $1 AND request_key = $2");
@@ -232,6 +236,8 @@ impl Applied {
 /// A checkout event as the webhook read it.
 #[derive(Debug, Clone)]
 pub struct CheckoutNotice<'a> {
+    /// The plans a subscription checkout may start.
+    pub catalog: &'a crate::domain::catalog::Catalog,
     pub session_id: &'a str,
     pub event: CheckoutEvent,
     /// The account named in the session's metadata, if any; must match the payment's.
@@ -357,7 +363,11 @@ async fn apply_checkout(
     let t = rules::apply(payment.status, notice.event);
     let mut granted = None;
     let mut grant_id = payment.grant_id;
-    if t.grant && payment.grant_id.is_none() {
+    if t.grant && payment.grant_id.is_none() && payment.kind == "subscription" {
+        // A plan bought through the local checkout: paid, so the plan starts now.
+        grant_id = start_plan(tx, backend, notice.catalog, &payment, now).await?;
+        granted = grant_id.map(|_| payment.credits);
+    } else if t.grant && payment.grant_id.is_none() {
         let receipt = ledger::grant_in(
             tx,
             backend,
@@ -391,4 +401,47 @@ async fn apply_checkout(
         status: t.status,
         granted,
     })
+}
+
+/// Starts the plan a paid subscription checkout was for; returns the period grant's id.
+/// When the plan cannot start (a second checkout paid while one plan is already active),
+/// the money is recorded as paid and support is told through the log: nothing is granted
+/// twice.
+async fn start_plan(
+    tx: &mut Tx,
+    backend: Backend,
+    catalog: &crate::domain::catalog::Catalog,
+    payment: &Payment,
+    now: UnixSeconds,
+) -> Result<Option<i64>, PaymentsError> {
+    use crate::domain::subscription::Command;
+    use crate::server::db::subscriptions::{self as subs, Billing, SubscriptionError};
+    let plan = crate::domain::catalog::PlanId::parse(&payment.product)
+        .map_err(|_| PaymentsError::Corrupt(format!("plan {}", payment.product)))?;
+    let cmd = Command::Subscribe(plan);
+    match subs::transition_in(
+        tx,
+        backend,
+        catalog,
+        Billing::Prepaid,
+        payment.account_id,
+        &cmd,
+        None,
+        now,
+    )
+    .await
+    {
+        Ok(o) => Ok(match o.grant {
+            Some(g) => {
+                subs::period_grant_id(tx, payment.account_id, g.period_start, &o.next.plan).await?
+            }
+            None => None,
+        }),
+        Err(SubscriptionError::Rule(e)) => {
+            tracing::error!(account = payment.account_id, checkout = %payment.external_id, error = %e,
+                "a paid plan checkout could not start the plan; refund it by hand");
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
 }

@@ -33,6 +33,8 @@ pub enum Billing {
     Local,
     /// Stripe bills; its invoices are the payments.
     Stripe,
+    /// No Stripe, and this period's payment is already recorded (a local checkout).
+    Prepaid,
 }
 
 const COLUMNS: &str = "plan_id, status, period_start, period_end, cancel_at_period_end, \
@@ -95,12 +97,39 @@ pub async fn transition(
     now: UnixSeconds,
 ) -> Result<Outcome, SubscriptionError> {
     let mut tx = db.begin_write().await?;
-    lock(&mut tx, db.backend(), account).await?;
-    let current = read(&mut tx, account).await?;
-    let outcome = rules::apply(current.as_ref(), cmd, catalog, now)?;
-    write(
+    let outcome = transition_in(
         &mut tx,
         db.backend(),
+        catalog,
+        billing,
+        account,
+        cmd,
+        cancel_reason,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// [`transition`] inside the caller's transaction.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn transition_in(
+    tx: &mut Tx,
+    backend: Backend,
+    catalog: &Catalog,
+    billing: Billing,
+    account: i64,
+    cmd: &Command,
+    cancel_reason: Option<&str>,
+    now: UnixSeconds,
+) -> Result<Outcome, SubscriptionError> {
+    lock(tx, backend, account).await?;
+    let current = read(tx, account).await?;
+    let outcome = rules::apply(current.as_ref(), cmd, catalog, now)?;
+    write(
+        tx,
+        backend,
         catalog,
         billing,
         account,
@@ -109,8 +138,25 @@ pub async fn transition(
         now,
     )
     .await?;
-    tx.commit().await?;
     Ok(outcome)
+}
+
+/// The grant that paid a plan's period, if it was made.
+pub(crate) async fn period_grant_id(
+    tx: &mut Tx,
+    account: i64,
+    period_start: UnixSeconds,
+    plan: &PlanId,
+) -> Result<Option<i64>, SubscriptionError> {
+    Ok(sqlx::query_scalar(
+        "SELECT grant_id FROM subscription_grants \
+         WHERE account_id = $1 AND period_start = $2 AND kind = 'period' AND plan_id = $3",
+    )
+    .bind(account)
+    .bind(period_start)
+    .bind(plan.as_str())
+    .fetch_optional(&mut **tx)
+    .await?)
 }
 
 /// Runs whatever the clock says is due for `account` (renewals, the end of a cancelled
@@ -194,18 +240,10 @@ pub(crate) async fn apply_stripe_in(
             .as_ref()
             .and_then(|p| catalog.plan(p))
             .map_or(1, |p| p.credits_per_period.get());
-        let grant_id: Option<i64> = match fact {
-            StripeFact::PeriodPaid { period_start, plan, .. } => {
-                sqlx::query_scalar(
-                    "SELECT grant_id FROM subscription_grants \
-                     WHERE account_id = $1 AND period_start = $2 AND kind = 'period' AND plan_id = $3",
-                )
-                .bind(account)
-                .bind(period_start)
-                .bind(plan.as_str())
-                .fetch_optional(&mut **tx)
-                .await?
-            }
+        let grant_id = match fact {
+            StripeFact::PeriodPaid {
+                period_start, plan, ..
+            } => period_grant_id(tx, account, *period_start, plan).await?,
             _ => None,
         };
         sqlx::query(

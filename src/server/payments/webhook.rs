@@ -49,8 +49,6 @@ struct EventData {
 struct Session {
     id: String,
     #[serde(default)]
-    mode: Option<String>,
-    #[serde(default)]
     payment_status: Option<String>,
     #[serde(default)]
     metadata: std::collections::HashMap<String, String>,
@@ -221,13 +219,13 @@ pub async fn receive(
         tracing::info!(event_id = %event.id, event_type = %event.kind, outcome = applied.outcome(), "webhook event");
         return Ok(applied);
     }
+    // Top-ups, and plans bought through the local checkout, are started by the session;
+    // a Stripe plan's session has no payment on record here (its invoice grants), so it
+    // is acknowledged as an unknown checkout.
     let notice = session.as_ref().and_then(|s| {
-        // Plan checkouts (subscription mode) are driven by invoices, not by the session.
-        if s.mode.as_deref().is_some_and(|m| m != "payment") {
-            return None;
-        }
         let event = checkout_event(&event.kind, s.payment_status.as_deref())?;
         Some(CheckoutNotice {
+            catalog: &state.config.catalog,
             session_id: &s.id,
             event,
             account_id: s

@@ -239,6 +239,9 @@ pub async fn change(
     )
     .await
     .map_err(from_storage)?;
+    if let Command::Subscribe(plan) = &cmd {
+        return local_plan_checkout(state, account, plan, now).await;
+    }
     let o = subscriptions::transition(
         &state.db,
         &state.config.catalog,
@@ -251,6 +254,56 @@ pub async fn change(
     .await
     .map_err(from_storage)?;
     Ok(Changed::Done(said(state, &cmd, &o)))
+}
+
+/// Without Stripe, a new plan is bought through the local (test-mode) checkout: its "Pay"
+/// sends the signed event that starts the plan, as Stripe's would.
+async fn local_plan_checkout(
+    state: &AppState,
+    account: i64,
+    plan: &PlanId,
+    now: i64,
+) -> Result<Changed, AppError> {
+    let catalog = &state.config.catalog;
+    // The rules say now whether the plan can start (not while another is active).
+    let current = subscriptions::get(&state.db, account)
+        .await
+        .map_err(from_storage)?;
+    rules::apply(
+        current.as_ref(),
+        &Command::Subscribe(plan.clone()),
+        catalog,
+        now,
+    )
+    .map_err(|e| from_storage(e.into()))?;
+    let p = catalog
+        .plan(plan)
+        .ok_or_else(|| AppError::bad_request("Pick one of the plans shown."))?;
+    let id = crate::server::payments::local::new_session_id();
+    let url = crate::server::payments::local::checkout_path(&id);
+    let key = format!("plan-{}", uuid::Uuid::new_v4().simple());
+    crate::server::db::payments::record_checkout(
+        &state.db,
+        crate::server::db::payments::NewCheckout {
+            account_id: account,
+            kind: "subscription",
+            provider: "local",
+            external_id: &id,
+            product: plan.as_str(),
+            credits: p.credits_per_period,
+            amount_cents: p.monthly_price_cents,
+            currency: "usd",
+            checkout_url: &url,
+            request_key: &key,
+        },
+        now,
+    )
+    .await
+    .map_err(|e| {
+        tracing::error!(error = %e, "recording a plan checkout");
+        AppError::Internal
+    })?;
+    Ok(Changed::Checkout(url))
 }
 
 fn stripe_failed(e: stripe_api::StripeCallError) -> AppError {

@@ -83,7 +83,8 @@ pub async fn start(
             account_id: account,
             provider,
             external_id: &session_id,
-            pack_id: pack.id.as_str(),
+            kind: "topup",
+            product: pack.id.as_str(),
             credits: pack.credits,
             amount_cents: pack.price_cents,
             currency: "usd",
@@ -163,7 +164,15 @@ pub async fn local_view(
     session_id: &str,
 ) -> Result<LocalCheckoutView, AppError> {
     let p = local_payment(state, account, session_id).await?;
+    let plan_name = (p.kind == "subscription")
+        .then(|| {
+            crate::domain::catalog::PlanId::parse(&p.product)
+                .ok()
+                .and_then(|id| state.config.catalog.plan(&id).map(|plan| plan.name.clone()))
+        })
+        .flatten();
     Ok(LocalCheckoutView {
+        plan_name,
         session_id: p.external_id,
         email: email.to_owned(),
         credits: p.credits.get(),
@@ -191,17 +200,28 @@ impl LocalMethod {
     }
 }
 
+/// Where the browser goes after the local checkout of `p`.
+fn back_from(p: &Payment, paid: bool) -> String {
+    match (p.kind.as_str(), paid) {
+        ("subscription", _) => "/subscription#plans".to_owned(),
+        (_, true) => format!("/top-up/complete?session_id={}", p.external_id),
+        (_, false) => "/top-up/cancelled".to_owned(),
+    }
+}
+
 /// "Pay" in the local checkout: sends Stripe's events, signed, through the webhook code.
+/// Returns where to send the browser.
 pub async fn local_pay(
     state: &AppState,
     account: i64,
     session_id: &str,
     method: LocalMethod,
-) -> Result<(), AppError> {
+) -> Result<String, AppError> {
     let p = local_payment(state, account, session_id).await?;
+    let back = back_from(&p, true);
     if p.status != PaymentStatus::Open {
         // Paying twice (a double click, a resent form) changes nothing.
-        return Ok(());
+        return Ok(back);
     }
     let deliver_err = |e| {
         tracing::error!(error = %e, "local checkout event refused");
@@ -234,22 +254,25 @@ pub async fn local_pay(
             });
         }
     }
-    Ok(())
+    Ok(back)
 }
 
-/// "Cancel" in the local checkout: the checkout ends unpaid and nothing changes.
+/// "Cancel" in the local checkout: the checkout ends unpaid and nothing changes. Returns
+/// where to send the browser.
 pub async fn local_cancel(
     state: &AppState,
     account: i64,
     session_id: &str,
-) -> Result<(), AppError> {
+) -> Result<String, AppError> {
     let p = local_payment(state, account, session_id).await?;
+    let back = back_from(&p, false);
     let event_id = format!("local_cancel_{}", p.external_id);
     payments::apply_event(
         &state.db,
         &event_id,
         "local.checkout.canceled",
         EventEffect::Checkout(CheckoutNotice {
+            catalog: &state.config.catalog,
             session_id: &p.external_id,
             event: CheckoutEvent::Canceled,
             account_id: Some(account),
@@ -258,5 +281,5 @@ pub async fn local_cancel(
     )
     .await
     .map_err(internal)?;
-    Ok(())
+    Ok(back)
 }

@@ -140,8 +140,16 @@ fn LocalCheckoutForm(
         <section class="card checkout" aria-labelledby="order-heading">
             <h2 id="order-heading">"Your order"</h2>
             <dl class="split">
-                <dt>"Top-up"</dt><dd data-testid="checkout-credits">{format!("{} credits", group_thousands(c.credits))}</dd>
-                <dt>"Price"</dt><dd data-testid="checkout-price">{price.clone()}</dd>
+                {match c.plan_name.clone() {
+                    Some(plan) => view! {
+                        <dt>"Plan"</dt><dd data-testid="checkout-credits">{format!("{plan}: {} credits each month", group_thousands(c.credits))}</dd>
+                        <dt>"Price"</dt><dd data-testid="checkout-price">{format!("{price} a month, renewed monthly until you cancel")}</dd>
+                    }.into_any(),
+                    None => view! {
+                        <dt>"Top-up"</dt><dd data-testid="checkout-credits">{format!("{} credits", group_thousands(c.credits))}</dd>
+                        <dt>"Price"</dt><dd data-testid="checkout-price">{price.clone()}</dd>
+                    }.into_any(),
+                }}
                 <dt>"Receipt to"</dt><dd>{c.email}</dd>
             </dl>
             {error}
