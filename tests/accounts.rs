@@ -403,6 +403,7 @@ async fn every_route_answers_exactly_who_may_call_it(backend: Backend) {
             [401, 200, 404, 403],
         ),
         ("plans/mine", vec![], [401, 200, 200, 403]),
+        ("plans/fix_payment", vec![], [401, 409, 409, 403]),
         (
             "plans/change",
             vec![("action", "resume")],

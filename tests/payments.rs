@@ -248,6 +248,10 @@ async fn start_stub(failing: bool) -> (String, Stub) {
     let app = axum::Router::new()
         .route("/v1/checkout/sessions", axum::routing::post(stub_sessions))
         .route("/v1/customers", axum::routing::post(stub_sessions))
+        .route(
+            "/v1/billing_portal/sessions",
+            axum::routing::post(stub_sessions),
+        )
         .with_state(stub.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -442,6 +446,20 @@ async fn subscribing_with_stripe_goes_through_checkout_in_subscription_mode(back
         account.to_string()
     );
     assert_eq!(f["metadata[plan_id]"], "creator");
+    // A past-due customer fixes the payment in Stripe's portal, for their own customer.
+    let res = call(&app, "plans/fix_payment", Some(&cookie), &[]).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    assert!(location(&res).starts_with("https://"));
+    let seen = stub.seen.lock().unwrap().clone();
+    assert_eq!(seen[2].path, "/v1/billing_portal/sessions");
+    assert_eq!(seen[2].form["customer"], "cus_stub1");
+    assert_eq!(
+        seen[2].form["return_url"],
+        "http://127.0.0.1:3000/subscription#plans"
+    );
+    let stranger = sign_up(&app, "stranger@example.com").await;
+    let res = call(&app, "plans/fix_payment", Some(&stranger), &[]).await;
+    assert_eq!(res.status, StatusCode::CONFLICT);
     // Nothing is granted before Stripe's first paid invoice.
     assert_eq!(balance(&app, account).await, (0, 0));
     assert!(

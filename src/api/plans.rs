@@ -98,6 +98,23 @@ pub async fn change_plan(
     )
 }
 
+/// Sends the customer to Stripe's portal to fix the payment of a past-due plan. Customers
+/// only, with Stripe only.
+#[server(endpoint = "plans/fix_payment")]
+pub async fn fix_payment() -> Result<(), AppError> {
+    use crate::server::{auth, services::plans, state::app_state};
+    crate::api::respond(
+        async {
+            let state = app_state()?;
+            let (_, account) = auth::require_customer(&state).await?;
+            let url = plans::fix_payment_url(&state, account).await?;
+            leptos_axum::redirect(&url);
+            Ok(())
+        }
+        .await,
+    )
+}
+
 /// Demo mode: moves the app's clock forward by `days` and runs what became due (renewals,
 /// ends of cancelled plans, ends of grace periods). Support only.
 #[server(endpoint = "support/advance_clock")]

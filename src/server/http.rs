@@ -133,7 +133,9 @@ async fn security_headers(
 /// this app, and Stripe's checkout when payments go through Stripe.
 fn form_targets(state: &AppState) -> &'static str {
     match state.config.payments {
-        crate::server::config::PaymentsConfig::Stripe(_) => "'self' https://checkout.stripe.com",
+        crate::server::config::PaymentsConfig::Stripe(_) => {
+            "'self' https://checkout.stripe.com https://billing.stripe.com"
+        }
         crate::server::config::PaymentsConfig::Local => "'self'",
     }
 }

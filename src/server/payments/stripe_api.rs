@@ -255,3 +255,28 @@ pub async fn update_subscription(
     let client = client(config).with_strategy(RequestStrategy::Idempotent(idempotency_key));
     timed(client.post_form(&format!("/subscriptions/{id}"), &update)).await
 }
+
+/// A Stripe customer-portal session, where the customer updates the payment method of a
+/// past-due subscription; returns its url.
+pub async fn portal_session(
+    config: &StripeConfig,
+    customer: &str,
+    return_url: &str,
+) -> Result<String, StripeCallError> {
+    #[derive(serde::Serialize)]
+    struct Params<'a> {
+        customer: &'a str,
+        return_url: &'a str,
+    }
+    let created: CreatedSession = timed(client(config).post_form(
+        "/billing_portal/sessions",
+        &Params {
+            customer,
+            return_url,
+        },
+    ))
+    .await?;
+    created
+        .url
+        .ok_or(StripeCallError::Unexpected("no portal url"))
+}

@@ -458,6 +458,21 @@ fn said(state: &AppState, cmd: &Command, o: &rules::Outcome) -> String {
     }
 }
 
+/// Where a customer with Stripe fixes the payment of a past-due plan: Stripe's portal.
+pub async fn fix_payment_url(state: &AppState, account: i64) -> Result<String, AppError> {
+    let PaymentsConfig::Stripe(config) = &state.config.payments else {
+        return Err(AppError::conflict("There is no payment to fix here."));
+    };
+    let customer = subscriptions::customer_of(&state.db, account)
+        .await
+        .map_err(from_storage)?
+        .ok_or_else(|| AppError::conflict("There is no payment to fix here."))?;
+    let back = format!("{}/subscription#plans", state.config.public_url);
+    stripe_api::portal_session(config, &customer, &back)
+        .await
+        .map_err(stripe_failed)
+}
+
 /// Demo mode only: moves the clock and runs what became due.
 pub async fn advance_clock(state: &AppState, days: &str) -> Result<String, AppError> {
     if state.config.mode != Mode::Demo {

@@ -2,7 +2,7 @@
 //! each confirmed on a second step that spells out its dates and credits. The steps are
 //! links (`?confirm=...#plans`) and forms, so all of it works without JavaScript.
 
-use crate::api::plans::{ChangeKind, ChangePlan, PlanOption, PlanState};
+use crate::api::plans::{ChangeKind, ChangePlan, FixPayment, PlanOption, PlanState};
 use crate::domain::catalog::format_usd;
 use crate::domain::credits::group_thousands;
 use crate::ui::components::format::date;
@@ -17,6 +17,7 @@ fn confirm_link(what: &str) -> String {
 pub fn PlansSection(plan: PlanState, action: ServerAction<ChangePlan>) -> impl IntoView {
     let query = use_query_map();
     let pending = action.pending();
+    let fix = ServerAction::<FixPayment>::new();
     let outcome = move || {
         action.value().get().map(|r| match r {
             Ok(message) => view! { <p class="notice notice-ok" role="status" data-testid="plan-message">{message}</p> }.into_any(),
@@ -58,6 +59,9 @@ pub fn PlansSection(plan: PlanState, action: ServerAction<ChangePlan>) -> impl I
         "past_due" => view! {
             <div class="notice notice-error" role="alert" data-testid="plan-past-due">
                 <p><strong>"Your renewal payment failed."</strong>" No new subscription credits are added until it is paid. Update your payment method and it is retried."</p>
+                <ActionForm action=fix>
+                    <button type="submit">"Update payment method"</button>
+                </ActionForm>
             </div>
         }.into_any(),
         "ended" => view! {
