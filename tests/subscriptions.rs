@@ -329,9 +329,47 @@ async fn every_step_of_the_life_cycle_with_its_credits_and_dates(backend: Backen
         payments, 4,
         "a checkout left unpaid, the first period, the renewal, the resubscription"
     );
-    // The purge signed the customer out everywhere.
+    // The purge signed the customer out everywhere and removed their personal data: no
+    // e-mail address, no password, no cancel reason is left.
     let res = call(&app, "plans/mine", Some(&cookie), &[]).await;
     assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+    let res = call(
+        &app,
+        "auth/sign_in",
+        None,
+        &[
+            ("email", "member@example.com"),
+            ("password", common::PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+    let kept: (String, String) =
+        sqlx::query_as("SELECT u.email, a.email FROM users u JOIN accounts a ON a.id = u.account_id WHERE a.id = $1")
+            .bind(account)
+            .fetch_one(app.state.db.reader())
+            .await
+            .unwrap();
+    assert!(
+        kept.0.ends_with("@deleted.invalid") && kept.1.ends_with("@deleted.invalid"),
+        "{kept:?}"
+    );
+    let reason: Option<String> =
+        sqlx::query_scalar("SELECT cancel_reason FROM subscriptions WHERE account_id = $1")
+            .bind(account)
+            .fetch_one(app.state.db.reader())
+            .await
+            .unwrap();
+    assert_eq!(reason, None);
+    // The placeholder address cannot sign in either.
+    let res = call(
+        &app,
+        "auth/sign_in",
+        None,
+        &[("email", &kept.0), ("password", "anything at all")],
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{}", res.body);
     assert!(ledger::verify(&app.state.db).await.unwrap().is_empty());
     app.cleanup().await;
 }

@@ -45,6 +45,10 @@ pub async fn verify_password(password: String, hash: Option<String>) -> Result<b
             Some(h) => h,
             None => dummy_hash(),
         };
+        // `!` marks a password removed on purpose (a purged account): it never matches.
+        if stored.starts_with('!') {
+            return Ok(false);
+        }
         let parsed = PasswordHash::new(stored).map_err(|e| e.to_string())?;
         Ok::<bool, String>(
             Argon2::default()

@@ -443,18 +443,34 @@ async fn write(
     }
 
     if o.purge_content {
-        // P14: content and sign-in sessions go; the journal, payments and top-up credits stay.
-        sqlx::query("UPDATE accounts SET content_purged_at = $1 WHERE id = $2")
-            .bind(now)
-            .bind(account)
-            .execute(&mut **tx)
-            .await?;
+        // P14: the customer's content and personal data go: sessions, the e-mail address
+        // (replaced by a placeholder), the password, the cancel reason. The journal,
+        // payments and the top-up balance stay on the account.
         sqlx::query(
             "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE account_id = $1)",
         )
         .bind(account)
         .execute(&mut **tx)
         .await?;
+        sqlx::query(
+            "UPDATE users SET email = 'deleted-user-' || CAST(id AS TEXT) || '@deleted.invalid', \
+             password_hash = '!' WHERE account_id = $1",
+        )
+        .bind(account)
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query(
+            "UPDATE accounts SET content_purged_at = $1, \
+             email = 'deleted-account-' || CAST(id AS TEXT) || '@deleted.invalid' WHERE id = $2",
+        )
+        .bind(now)
+        .bind(account)
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query("UPDATE subscriptions SET cancel_reason = NULL WHERE account_id = $1")
+            .bind(account)
+            .execute(&mut **tx)
+            .await?;
     }
 
     // The Subscription page and the P10 notice read these.
