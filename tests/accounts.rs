@@ -794,7 +794,47 @@ async fn a_new_customer_sees_empty_states(backend: Backend) {
     app.cleanup().await;
 }
 
+async fn someone_guessing_elsewhere_cannot_lock_the_owner_out(backend: Backend) {
+    use studio_billing::server::auth;
+    let app = TestApp::start(backend).await;
+    sign_up(&app, "owner@example.com").await;
+    let attacker = "198.51.100.1";
+    for i in 0..6 {
+        let res = auth::sign_in(&app.state, "owner@example.com", "wrong guess", attacker).await;
+        let want_429 = i >= 5;
+        assert_eq!(
+            matches!(
+                res,
+                Err(studio_billing::error::AppError::TooManyRequests { .. })
+            ),
+            want_429,
+            "attempt {i}: {res:?}"
+        );
+    }
+    // The owner, from their own address, still gets in.
+    assert!(
+        auth::sign_in(&app.state, "owner@example.com", PASSWORD, "203.0.113.5")
+            .await
+            .is_ok()
+    );
+    // Guessing spread over many addresses still hits a ceiling per e-mail.
+    for n in 0..auth::MAX_FAILURES_PER_EMAIL_ANYWHERE {
+        let from = format!("192.0.2.{}", n / 4);
+        let _ = auth::sign_in(&app.state, "owner@example.com", "wrong guess", &from).await;
+    }
+    let res = auth::sign_in(&app.state, "owner@example.com", PASSWORD, "203.0.113.5").await;
+    assert!(
+        matches!(
+            res,
+            Err(studio_billing::error::AppError::TooManyRequests { .. })
+        ),
+        "{res:?}"
+    );
+    app.cleanup().await;
+}
+
 on_both_backends!(
+    someone_guessing_elsewhere_cannot_lock_the_owner_out,
     the_subscription_page_agrees_with_the_ledger,
     a_new_customer_sees_empty_states,
     sign_up_signs_in_with_a_safe_cookie_and_refuses_a_taken_email,

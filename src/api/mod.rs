@@ -40,15 +40,92 @@ pub(crate) fn respond<T>(
     result
 }
 
-/// The client's address, for rate limits: the TCP peer (the app expects to be reached
-/// directly or through a proxy that connects from its own address).
+/// The client's address, for rate limits: the TCP peer, or, when the peer is one of
+/// `STUDIO_TRUSTED_PROXIES`, what those proxies put in `X-Forwarded-For`.
 #[cfg(feature = "ssr")]
 pub(crate) fn client_address() -> String {
-    leptos::prelude::use_context::<axum::http::request::Parts>()
-        .and_then(|p| {
-            p.extensions
-                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-                .map(|c| c.0.ip().to_string())
-        })
-        .unwrap_or_else(|| "unknown".to_owned())
+    let Some(parts) = leptos::prelude::use_context::<axum::http::request::Parts>() else {
+        return "unknown".to_owned();
+    };
+    let peer = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    let forwarded = parts
+        .headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    let trusted = crate::server::state::app_state()
+        .map(|s| s.config.trusted_proxies.clone())
+        .unwrap_or_default();
+    client_ip(peer, forwarded, &trusted)
+}
+
+/// The client behind a chain of proxies: the rightmost `X-Forwarded-For` entry that is not
+/// a trusted proxy, when the peer itself is trusted; otherwise the peer. Entries to the left
+/// of an untrusted one could be made up by the client, so they never count.
+#[cfg(feature = "ssr")]
+pub(crate) fn client_ip(
+    peer: Option<std::net::IpAddr>,
+    forwarded: Option<&str>,
+    trusted: &[std::net::IpAddr],
+) -> String {
+    let Some(peer) = peer else {
+        return "unknown".to_owned();
+    };
+    if !trusted.contains(&peer) {
+        return peer.to_string();
+    }
+    forwarded
+        .into_iter()
+        .flat_map(|f| f.split(',').rev())
+        .map(str::trim)
+        .map(|entry| entry.parse::<std::net::IpAddr>().ok())
+        .find(|ip| ip.is_none_or(|ip| !trusted.contains(&ip)))
+        .flatten()
+        .map_or_else(|| peer.to_string(), |ip| ip.to_string())
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    use super::client_ip;
+    use std::net::IpAddr;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_peer_counts_unless_it_is_a_trusted_proxy() {
+        let lb = ip("10.0.0.2");
+        assert_eq!(
+            client_ip(Some(ip("203.0.113.9")), Some("1.2.3.4"), &[lb]),
+            "203.0.113.9"
+        );
+        assert_eq!(
+            client_ip(Some(lb), Some("198.51.100.7"), &[lb]),
+            "198.51.100.7"
+        );
+        assert_eq!(client_ip(Some(lb), None, &[lb]), "10.0.0.2");
+        assert_eq!(client_ip(None, None, &[]), "unknown");
+    }
+
+    #[test]
+    fn made_up_entries_on_the_left_never_count() {
+        let (lb, inner) = (ip("10.0.0.2"), ip("10.0.0.3"));
+        // The client claims to be 1.1.1.1; the proxies saw 198.51.100.7.
+        assert_eq!(
+            client_ip(
+                Some(lb),
+                Some("1.1.1.1, 198.51.100.7, 10.0.0.3"),
+                &[lb, inner]
+            ),
+            "198.51.100.7"
+        );
+        // Garbage where the client's address should be: the peer, never the made-up part.
+        assert_eq!(
+            client_ip(Some(lb), Some("1.1.1.1, nonsense"), &[lb]),
+            "10.0.0.2"
+        );
+    }
 }

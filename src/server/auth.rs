@@ -18,9 +18,12 @@ pub const SESSION_COOKIE: &str = "sb_session";
 pub const SESSION_TTL_SECS: i64 = 14 * 24 * 3600;
 /// Failed sign-ins are counted over this window.
 pub const FAILURE_WINDOW_SECS: i64 = 15 * 60;
-/// Failed sign-ins allowed per e-mail, and per address, within the window.
+/// Failed sign-ins allowed within the window: per e-mail from one address (the usual
+/// limit), per address, and per e-mail from anywhere. The last is higher, so someone
+/// guessing from elsewhere cannot lock the owner out with a handful of tries.
 pub const MAX_FAILURES_PER_EMAIL: i64 = 5;
 pub const MAX_FAILURES_PER_ADDRESS: i64 = 20;
+pub const MAX_FAILURES_PER_EMAIL_ANYWHERE: i64 = 50;
 
 /// Hashes a password with argon2id, off the async runtime.
 pub async fn hash_password(password: String) -> Result<String, AppError> {
@@ -212,8 +215,15 @@ pub async fn sign_in(
     let now = state.clock.now();
     let email = Email::parse(email).map_err(|_| wrong_credentials())?;
     let keys = [
-        (format!("email:{}", email.as_str()), MAX_FAILURES_PER_EMAIL),
+        (
+            format!("email-from:{}:{client}", email.as_str()),
+            MAX_FAILURES_PER_EMAIL,
+        ),
         (format!("addr:{client}"), MAX_FAILURES_PER_ADDRESS),
+        (
+            format!("email:{}", email.as_str()),
+            MAX_FAILURES_PER_EMAIL_ANYWHERE,
+        ),
     ];
     let attempt = limit_attempts(state, &keys, now).await?;
     let found = users::credentials(&state.db, &email)

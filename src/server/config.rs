@@ -68,6 +68,9 @@ pub struct Config {
     pub catalog: Catalog,
     /// How payments are taken: Stripe when keys are set, else the app's own test checkout.
     pub payments: PaymentsConfig,
+    /// Proxies (load balancers) whose `X-Forwarded-For` is believed: behind them the
+    /// client's address for rate limits comes from that header.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// Stripe's keys, or nothing: without them the app takes payments through its own
@@ -285,6 +288,22 @@ impl Config {
             }
         };
 
+        let trusted_proxies = match get("STUDIO_TRUSTED_PROXIES") {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(|ip| {
+                    ip.trim().parse::<std::net::IpAddr>().map_err(|_| {
+                        invalid(
+                            "STUDIO_TRUSTED_PROXIES",
+                            &list,
+                            "expected IP addresses separated by commas",
+                        )
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        };
+
         Ok(Config {
             mode,
             database_url,
@@ -299,6 +318,7 @@ impl Config {
             low_balance_percent,
             catalog,
             payments,
+            trusted_proxies,
         })
     }
 
@@ -385,6 +405,13 @@ mod tests {
         assert_eq!(c.catalog.plans.len(), 3);
         assert!(c.catalog.top_ups.len() >= 3);
         assert!(matches!(c.payments, PaymentsConfig::Local));
+    }
+
+    #[test]
+    fn trusted_proxies_are_ip_addresses() {
+        let c = Config::from_vars(&vars(&[("STUDIO_TRUSTED_PROXIES", "10.0.0.1, ::1")])).unwrap();
+        assert_eq!(c.trusted_proxies.len(), 2);
+        assert!(Config::from_vars(&vars(&[("STUDIO_TRUSTED_PROXIES", "10.0.0.0/8")])).is_err());
     }
 
     #[test]
