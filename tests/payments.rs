@@ -252,6 +252,12 @@ async fn start_stub(failing: bool) -> (String, Stub) {
             "/v1/billing_portal/sessions",
             axum::routing::post(stub_sessions),
         )
+        .route(
+            "/v1/subscriptions",
+            axum::routing::get(|| async {
+                axum::Json(serde_json::json!({ "object": "list", "data": [] }))
+            }),
+        )
         .with_state(stub.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -827,7 +833,11 @@ async fn without_stripe_the_webhook_route_is_closed(backend: Backend) {
 }
 
 fn stripe_event(id: &str, kind: &str, object: serde_json::Value) -> String {
-    serde_json::json!({ "id": id, "object": "event", "type": kind, "data": { "object": object } })
+    stripe_event_at(id, kind, object, TEST_NOW)
+}
+
+fn stripe_event_at(id: &str, kind: &str, object: serde_json::Value, created: i64) -> String {
+    serde_json::json!({ "id": id, "object": "event", "type": kind, "created": created, "data": { "object": object } })
         .to_string()
 }
 
@@ -850,11 +860,16 @@ async fn subscription_webhooks_follow_stripe_whatever_the_order(backend: Backend
     .await
     .unwrap();
     let (p1, p2, p3) = (TEST_NOW, TEST_NOW + 30 * 86_400, TEST_NOW + 61 * 86_400);
+    // Each invoice lists a proration line first (as after a plan change): the period and
+    // plan come from the subscription's own line.
     let invoice = |id: &str, start: i64, end: i64, price: &str| {
         serde_json::json!({
             "id": id, "object": "invoice", "customer": "cus_1", "subscription": "sub_1",
             "amount_paid": 2900, "amount_due": 2900, "currency": "usd",
-            "lines": { "data": [{ "price": { "id": price }, "period": { "start": start, "end": end } }] },
+            "lines": { "data": [
+                { "proration": true, "price": { "id": "price_starter" }, "period": { "start": start + 3600, "end": start + 7200 } },
+                { "proration": false, "type": "subscription", "price": { "id": price }, "period": { "start": start, "end": end } },
+            ] },
         })
     };
     let subscription = |start: i64, end: i64, cancel: bool| {
@@ -916,21 +931,50 @@ async fn subscription_webhooks_follow_stripe_whatever_the_order(backend: Backend
             .unwrap()
     };
     assert_eq!((sub().await.period_start, sub().await.period_end), (p1, p2));
-    // Cancel at period end, then an older update delivered late: it changes nothing.
-    send(stripe_event(
+    // Cancel at period end; an update made earlier but delivered late changes nothing,
+    // nor does one for an older period.
+    send(stripe_event_at(
         "evt_s1",
         "customer.subscription.updated",
         subscription(p1, p2, true),
+        TEST_NOW + 20,
     ))
     .await;
     assert!(sub().await.cancel_at_period_end);
-    send(stripe_event(
+    send(stripe_event_at(
+        "evt_s1b",
+        "customer.subscription.updated",
+        subscription(p1, p2, false),
+        TEST_NOW + 10,
+    ))
+    .await;
+    assert!(sub().await.cancel_at_period_end);
+    send(stripe_event_at(
         "evt_s2",
         "customer.subscription.updated",
         subscription(p1 - 30 * 86_400, p1, false),
+        TEST_NOW + 30,
     ))
     .await;
     assert!(sub().await.cancel_at_period_end);
+    // The invoice's second event, late, neither undoes the cancel nor grants again.
+    send(stripe_event(
+        "evt_i1c",
+        "invoice.paid",
+        invoice("in_1", p1, p2, "price_creator"),
+    ))
+    .await;
+    assert!(sub().await.cancel_at_period_end);
+    assert_eq!(subscription_balance().await, 5000);
+    // Resumed.
+    send(stripe_event_at(
+        "evt_s3",
+        "customer.subscription.updated",
+        subscription(p1, p2, false),
+        TEST_NOW + 40,
+    ))
+    .await;
+    assert!(!sub().await.cancel_at_period_end);
     // The next renewal fails: past due, a failed payment, no credits.
     let mut failed = invoice("in_2", p2, p3, "price_creator");
     failed["amount_paid"] = 0.into();
@@ -959,6 +1003,16 @@ async fn subscription_webhooks_follow_stripe_whatever_the_order(backend: Backend
             .await
             .unwrap();
     assert_eq!(statuses, ["paid", "paid"]);
+    // A failed attempt of that invoice, delivered after it was paid, changes nothing.
+    let mut late_failure = invoice("in_2", p2, p3, "price_creator");
+    late_failure["amount_paid"] = 0.into();
+    send(stripe_event(
+        "evt_i2b",
+        "invoice.payment_failed",
+        late_failure,
+    ))
+    .await;
+    assert_eq!(sub().await.status, Status::Active);
     // A customer the app does not know, and a price no plan sells: acknowledged, no change.
     let mut stranger = invoice("in_9", p2, p3, "price_creator");
     stranger["customer"] = "cus_other".into();
@@ -995,6 +1049,14 @@ async fn subscription_webhooks_follow_stripe_whatever_the_order(backend: Backend
     let s = sub().await;
     assert_eq!(s.status, Status::Ended);
     assert_eq!(s.grace_until, Some(p3 + 60 * 86_400));
+    // A late event for the last invoice does not bring the ended plan back.
+    send(stripe_event(
+        "evt_i3b",
+        "invoice.payment_succeeded",
+        invoice("in_2", p2, p3, "price_creator"),
+    ))
+    .await;
+    assert_eq!(sub().await.status, Status::Ended);
     assert!(ledger::verify(&app.state.db).await.unwrap().is_empty());
     app.cleanup().await;
 }

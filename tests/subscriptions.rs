@@ -302,12 +302,34 @@ async fn every_step_of_the_life_cycle_with_its_credits_and_dates(backend: Backen
         call(&app, "plans/mine", Some(&cookie), &[]).await.status,
         StatusCode::OK
     );
+    // A mistyped password leaves a rate-limit record naming the address; the purge drops it.
+    let typo = call(
+        &app,
+        "auth/sign_in",
+        None,
+        &[
+            ("email", "member@example.com"),
+            ("password", "not my password"),
+        ],
+    )
+    .await;
+    assert_eq!(typo.status, StatusCode::UNAUTHORIZED);
+    let named = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM sign_in_failures WHERE key LIKE '%member@example.com%'",
+        )
+        .fetch_one(app.state.db.reader())
+        .await
+        .unwrap()
+    };
+    assert!(named().await > 0);
     assert_eq!(
         plans::run_due(&app.state).await.unwrap(),
         2,
         "end, then purge"
     );
     assert_eq!(sub(&app, account).await.status, Status::Purged);
+    assert_eq!(named().await, 0);
     let purged: Option<i64> =
         sqlx::query_scalar("SELECT content_purged_at FROM accounts WHERE id = $1")
             .bind(account)

@@ -389,17 +389,37 @@ pub fn apply_stripe(
             period_end,
         } => {
             let p = plan(catalog, id)?;
-            // An invoice for a period older than the one on record changes nothing.
-            if current.is_some_and(|s| *period_start < s.period_start) {
-                return Ok(None);
+            if let Some(s) = current {
+                // An invoice for a period older than the one on record changes nothing,
+                // and neither does a late one for a subscription that has since ended.
+                if *period_start < s.period_start
+                    || (matches!(s.status, Status::Ended | Status::Purged)
+                        && *period_start < s.period_end)
+                {
+                    return Ok(None);
+                }
+                // The period on record (a second event for one invoice, or a late one):
+                // only its grant, if it is still missing, and a past-due plan is paid up.
+                // The plan, a pending change and a cancel stay as they are.
+                if *period_start == s.period_start {
+                    let plan_of_period = plan(catalog, &s.plan).unwrap_or(p);
+                    let mut next = s.clone();
+                    if next.status == Status::PastDue {
+                        next.status = Status::Active;
+                    }
+                    return Ok(Some(Outcome {
+                        grant: Some(period_grant(plan_of_period, s.period_start, s.period_end)),
+                        next,
+                        purge_content: false,
+                    }));
+                }
             }
             let next = Subscription {
                 plan: id.clone(),
                 status: Status::Active,
                 period_start: *period_start,
                 period_end: *period_end,
-                cancel_at_period_end: current
-                    .is_some_and(|s| s.cancel_at_period_end && s.period_start == *period_start),
+                cancel_at_period_end: false,
                 pending_plan: None,
                 grace_until: None,
             };
@@ -447,12 +467,17 @@ pub fn apply_stripe(
                 return Ok(Some(keep(next)));
             }
             next.cancel_at_period_end = *cancel_at_period_end;
+            next.period_start = *period_start;
             next.period_end = *period_end;
             if matches!(status.as_str(), "past_due" | "unpaid") {
                 next.status = Status::PastDue;
             }
             let mut grant = None;
-            if *period_start == s.period_start && id != &s.plan {
+            if *period_start > s.period_start {
+                // A new period: the plan Stripe bills for it (a downgrade took effect).
+                next.plan = id.clone();
+                next.pending_plan = None;
+            } else if id != &s.plan {
                 let (to, from) = (rank(catalog, id)?, rank(catalog, &s.plan)?);
                 if to > from {
                     // Upgraded within the period: the difference, at once.
@@ -473,7 +498,7 @@ pub fn apply_stripe(
                     // A lower price: from the next period (P7: no refund).
                     next.pending_plan = Some(id.clone());
                 }
-            } else if *period_start == s.period_start {
+            } else {
                 next.pending_plan = None;
             }
             if next == *s && grant.is_none() {

@@ -211,6 +211,8 @@ pub enum EventEffect<'a> {
         customer: &'a str,
         fact: crate::domain::subscription::StripeFact,
         invoice: Option<crate::server::db::subscriptions::StripeInvoice<'a>>,
+        /// When Stripe made this state (the event's time), to ignore older ones.
+        at: Option<UnixSeconds>,
     },
 }
 
@@ -317,14 +319,16 @@ async fn apply_effect_in(
             customer,
             fact,
             invoice,
+            at,
         } => {
             use crate::server::db::subscriptions as subs;
             match subs::account_of_customer(tx, customer).await? {
                 None => Applied::UnknownCustomer,
                 Some(account) => {
-                    let o =
-                        subs::apply_stripe_in(tx, backend, catalog, account, &fact, invoice, now)
-                            .await?;
+                    let o = subs::apply_stripe_in(
+                        tx, backend, catalog, account, &fact, invoice, at, now,
+                    )
+                    .await?;
                     Applied::Subscription {
                         granted: o.and_then(|o| o.grant).map(|g| g.credits),
                     }

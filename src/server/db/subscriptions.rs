@@ -216,6 +216,7 @@ pub struct StripeInvoice<'a> {
 /// Applies what Stripe says inside the caller's transaction (the webhook's, which records
 /// the event id in it too): the subscription's state, its grant (once per period), and
 /// the invoice as a payment.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn apply_stripe_in(
     tx: &mut Tx,
     backend: Backend,
@@ -223,9 +224,41 @@ pub(crate) async fn apply_stripe_in(
     account: i64,
     fact: &StripeFact,
     invoice: Option<StripeInvoice<'_>>,
+    state_at: Option<UnixSeconds>,
     now: UnixSeconds,
 ) -> Result<Option<Outcome>, SubscriptionError> {
     lock(tx, backend, account).await?;
+    // A subscription state older than the last one applied is stale (delivered late);
+    // an ended subscription is final whenever its news arrives.
+    if let (StripeFact::State { status, .. }, Some(at)) = (fact, state_at)
+        && status != "canceled"
+    {
+        let last: Option<i64> =
+            sqlx::query_scalar("SELECT state_at FROM stripe_customers WHERE account_id = $1")
+                .bind(account)
+                .fetch_optional(&mut **tx)
+                .await?
+                .flatten();
+        if last.is_some_and(|last| at < last) {
+            return Ok(None);
+        }
+        sqlx::query("UPDATE stripe_customers SET state_at = $1 WHERE account_id = $2")
+            .bind(at)
+            .bind(account)
+            .execute(&mut **tx)
+            .await?;
+    }
+    // A failed attempt delivered after the invoice was paid changes nothing.
+    if let (StripeFact::PaymentFailed, Some(inv)) = (fact, &invoice) {
+        let status: Option<String> =
+            sqlx::query_scalar("SELECT status FROM payments WHERE external_id = $1")
+                .bind(inv.id)
+                .fetch_optional(&mut **tx)
+                .await?;
+        if status.as_deref() == Some("paid") {
+            return Ok(None);
+        }
+    }
     let current = read(tx, account).await?;
     let outcome = rules::apply_stripe(current.as_ref(), fact, catalog)?;
     if let Some(o) = &outcome {
@@ -448,6 +481,14 @@ async fn write(
         // payments and the top-up balance stay on the account.
         sqlx::query(
             "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE account_id = $1)",
+        )
+        .bind(account)
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query(
+            "DELETE FROM sign_in_failures WHERE EXISTS (SELECT 1 FROM users u \
+             WHERE u.account_id = $1 AND (sign_in_failures.key = 'email:' || u.email \
+             OR sign_in_failures.key LIKE 'email-from:' || u.email || ':%'))",
         )
         .bind(account)
         .execute(&mut **tx)

@@ -36,6 +36,8 @@ struct Event {
     id: String,
     #[serde(rename = "type")]
     kind: String,
+    #[serde(default)]
+    created: Option<i64>,
     data: EventData,
 }
 
@@ -84,6 +86,7 @@ pub(crate) fn subscription_effect<'a>(
     kind: &str,
     object: &'a Value,
     catalog: &'a Catalog,
+    at: Option<i64>,
 ) -> Result<Option<EventEffect<'a>>, WebhookError> {
     let customer = || {
         object["customer"]
@@ -138,15 +141,30 @@ pub(crate) fn subscription_effect<'a>(
                     }),
                 },
                 invoice: None,
+                at,
             }))
         }
         "invoice.paid" | "invoice.payment_succeeded" | "invoice.payment_failed" => {
-            if object["subscription"].is_null() {
+            // Newer API versions name the subscription under `parent`.
+            let of_subscription = !object["subscription"].is_null()
+                || !object["parent"]["subscription_details"]["subscription"].is_null();
+            if !of_subscription {
                 return Ok(None);
             }
             let id = object["id"].as_str().ok_or_else(|| malformed("id"))?;
             let currency = object["currency"].as_str().unwrap_or("usd");
-            let line = &object["lines"]["data"][0];
+            // The subscription's own line, not a proration ("unused time on ...").
+            let line = object["lines"]["data"]
+                .as_array()
+                .and_then(|lines| {
+                    lines.iter().find(|l| {
+                        l["proration"].as_bool() != Some(true)
+                            && l["parent"]["subscription_item_details"]["proration"].as_bool()
+                                != Some(true)
+                            && l["type"].as_str().is_none_or(|t| t == "subscription")
+                    })
+                })
+                .unwrap_or(&Value::Null);
             let paid = kind != "invoice.payment_failed";
             let amount = if paid {
                 int(&object["amount_paid"])
@@ -179,6 +197,7 @@ pub(crate) fn subscription_effect<'a>(
                     currency,
                     paid,
                 }),
+                at,
             }))
         }
         _ => Ok(None),
@@ -212,9 +231,12 @@ pub async fn receive(
     } else {
         None
     };
-    if let Some(effect) =
-        subscription_effect(&event.kind, &event.data.object, &state.config.catalog)?
-    {
+    if let Some(effect) = subscription_effect(
+        &event.kind,
+        &event.data.object,
+        &state.config.catalog,
+        event.created,
+    )? {
         let applied = payments::apply_event(&state.db, &event.id, &event.kind, effect, now).await?;
         tracing::info!(event_id = %event.id, event_type = %event.kind, outcome = applied.outcome(), "webhook event");
         return Ok(applied);

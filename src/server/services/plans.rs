@@ -352,7 +352,24 @@ async fn change_with_stripe(
                 .map_err(from_storage)?
         }
     };
+    let live = stripe_api::subscriptions_of(config, &customer)
+        .await
+        .map_err(stripe_failed)?
+        .into_iter()
+        .find(|s| {
+            !matches!(
+                s["status"].as_str(),
+                Some("canceled" | "incomplete_expired")
+            )
+        });
     if let Command::Subscribe(plan) = cmd {
+        // One Stripe subscription per customer: a second checkout (another tab, a retry
+        // before the first invoice's event) would bill twice.
+        if live.is_some() {
+            return Err(AppError::conflict(
+                "Your subscription is being set up with our payment provider. Reload the page in a minute.",
+            ));
+        }
         let public = &state.config.public_url;
         let url = stripe_api::create_plan_session(
             config,
@@ -371,12 +388,11 @@ async fn change_with_stripe(
         .map_err(stripe_failed)?;
         return Ok(Changed::Checkout(url));
     }
-    let live = stripe_api::subscriptions_of(config, &customer)
-        .await
-        .map_err(stripe_failed)?
-        .into_iter()
-        .find(|s| !matches!(s["status"].as_str(), Some("canceled" | "incomplete_expired")))
-        .ok_or_else(|| AppError::conflict("We couldn't find your subscription with our payment provider. Please contact support."))?;
+    let live = live.ok_or_else(|| {
+        AppError::conflict(
+            "We couldn't find your subscription with our payment provider. Please contact support.",
+        )
+    })?;
     let price: String;
     let change = match cmd {
         Command::Cancel => stripe_api::Change::CancelAtPeriodEnd(true),
@@ -386,7 +402,7 @@ async fn change_with_stripe(
             // An upgrade moves the plan now (prorated); a downgrade waits (not prorated).
             stripe_api::Change::Price {
                 price: &price,
-                prorate: expected.next.plan == *p,
+                prorate: expected.grant.is_some(),
             }
         }
         Command::KeepPlan => {
@@ -410,6 +426,7 @@ async fn change_with_stripe(
         "customer.subscription.updated",
         &updated,
         catalog,
+        Some(state.clock.wall()),
     )
     .map_err(|e| {
         tracing::error!(error = %e, "Stripe returned a subscription the app cannot read");
