@@ -62,6 +62,27 @@ async fn subscribe(app: &TestApp, cookie: &str, plan: &str) {
     assert_eq!(paid.header("location"), "/subscription#plans");
 }
 
+/// An account subscribed to Creator at `TEST_NOW` (no user: the scheduler's view).
+async fn subscribed_account(app: &TestApp, email: &str) -> i64 {
+    let account = ledger::create_account(&app.state.db, email, TEST_NOW)
+        .await
+        .unwrap();
+    subscriptions::transition(
+        &app.state.db,
+        &app.state.config.catalog,
+        subscriptions::Billing::Local,
+        account,
+        &studio_billing::domain::subscription::Command::Subscribe(
+            studio_billing::domain::catalog::PlanId::parse("creator").unwrap(),
+        ),
+        None,
+        TEST_NOW,
+    )
+    .await
+    .unwrap();
+    account
+}
+
 async fn sub(app: &TestApp, account: i64) -> studio_billing::domain::subscription::Subscription {
     subscriptions::get(&app.state.db, account)
         .await
@@ -496,23 +517,7 @@ async fn two_instances_renew_each_subscription_exactly_once(backend: Backend) {
     let app = TestApp::start(backend).await;
     let mut accounts = Vec::new();
     for i in 0..12 {
-        let account = ledger::create_account(&app.state.db, &format!("r{i}@example.com"), TEST_NOW)
-            .await
-            .unwrap();
-        subscriptions::transition(
-            &app.state.db,
-            &app.state.config.catalog,
-            subscriptions::Billing::Local,
-            account,
-            &studio_billing::domain::subscription::Command::Subscribe(
-                studio_billing::domain::catalog::PlanId::parse("creator").unwrap(),
-            ),
-            None,
-            TEST_NOW,
-        )
-        .await
-        .unwrap();
-        accounts.push(account);
+        accounts.push(subscribed_account(&app, &format!("r{i}@example.com")).await);
     }
     // Two instances: their own connection pools and clocks, one database, both past two
     // period ends.
@@ -563,22 +568,7 @@ async fn two_instances_renew_each_subscription_exactly_once(backend: Backend) {
 
 async fn a_period_is_granted_once_even_if_its_renewal_runs_again(backend: Backend) {
     let app = TestApp::start(backend).await;
-    let account = ledger::create_account(&app.state.db, "k@example.com", TEST_NOW)
-        .await
-        .unwrap();
-    subscriptions::transition(
-        &app.state.db,
-        &app.state.config.catalog,
-        subscriptions::Billing::Local,
-        account,
-        &studio_billing::domain::subscription::Command::Subscribe(
-            studio_billing::domain::catalog::PlanId::parse("creator").unwrap(),
-        ),
-        None,
-        TEST_NOW,
-    )
-    .await
-    .unwrap();
+    let account = subscribed_account(&app, "k@example.com").await;
     let end = add_month(TEST_NOW);
     app.state.clock.advance(end - TEST_NOW);
     assert_eq!(plans::run_due(&app.state).await.unwrap(), 1);
