@@ -40,11 +40,12 @@ async fn event_count(app: &TestApp) -> i64 {
 }
 
 async fn grant_count(app: &TestApp, account: i64) -> i64 {
-    sqlx::query_scalar("SELECT COUNT(*) FROM grants WHERE account_id = $1")
-        .bind(account)
-        .fetch_one(app.state.db.reader())
-        .await
-        .unwrap()
+    common::count(
+        app,
+        "SELECT COUNT(*) FROM grants WHERE account_id = $1",
+        account,
+    )
+    .await
 }
 
 async fn status_of(app: &TestApp, session: &str) -> PaymentStatus {
@@ -63,10 +64,14 @@ fn stripe_config(api_base: &str) -> PaymentsConfig {
     })
 }
 
-/// A customer with a Stripe checkout for the `medium` pack (2,000 credits, $18) on record.
-async fn stripe_customer_with_checkout(app: &TestApp, session: &str) -> i64 {
-    sign_up(app, "buyer@example.com").await;
-    let account = account_of(app, "buyer@example.com").await;
+/// Records a Stripe top-up checkout for `pack` (`small`: 500 credits for $5, `medium`:
+/// 2,000 for $18), as starting a checkout does.
+async fn record_stripe_checkout(app: &TestApp, account: i64, session: &str, pack: &str) {
+    let (credits, cents) = if pack == "medium" {
+        (2000, 1800)
+    } else {
+        (500, 500)
+    };
     payments::record_checkout(
         &app.state.db,
         NewCheckout {
@@ -74,17 +79,24 @@ async fn stripe_customer_with_checkout(app: &TestApp, session: &str) -> i64 {
             provider: "stripe",
             external_id: session,
             kind: "topup",
-            product: "medium",
-            credits: Credits::new(2000).unwrap(),
-            amount_cents: 1800,
+            product: pack,
+            credits: Credits::new(credits).unwrap(),
+            amount_cents: cents,
             currency: "usd",
-            checkout_url: "https://checkout.stripe.com/c/pay/x",
+            checkout_url: &format!("https://checkout.stripe.com/c/pay/{session}"),
             request_key: &format!("key-{session}-0000000000"),
         },
         TEST_NOW,
     )
     .await
     .unwrap();
+}
+
+/// A customer with a Stripe checkout for the `medium` pack (2,000 credits, $18) on record.
+async fn stripe_customer_with_checkout(app: &TestApp, session: &str) -> i64 {
+    sign_up(app, "buyer@example.com").await;
+    let account = account_of(app, "buyer@example.com").await;
+    record_stripe_checkout(app, account, session, "medium").await;
     account
 }
 
@@ -644,24 +656,7 @@ async fn delayed_payments_grant_on_success_whatever_the_order(backend: Backend) 
     assert_eq!(balance(&app, account).await, (2000, 2000));
 
     // Out of order, on a second checkout: the success arrives before the completion.
-    payments::record_checkout(
-        &app.state.db,
-        NewCheckout {
-            account_id: account,
-            provider: "stripe",
-            external_id: "cs_test_e",
-            kind: "topup",
-            product: "small",
-            credits: Credits::new(500).unwrap(),
-            amount_cents: 500,
-            currency: "usd",
-            checkout_url: "https://checkout.stripe.com/c/pay/e",
-            request_key: "second-form-key-000000",
-        },
-        TEST_NOW,
-    )
-    .await
-    .unwrap();
+    record_stripe_checkout(&app, account, "cs_test_e", "small").await;
     let ok = checkout_event(
         "evt_e2",
         "checkout.session.async_payment_succeeded",
@@ -685,24 +680,7 @@ async fn delayed_payments_grant_on_success_whatever_the_order(backend: Backend) 
     assert_eq!(balance(&app, account).await, (2500, 2500));
 
     // A failed delayed payment grants nothing.
-    payments::record_checkout(
-        &app.state.db,
-        NewCheckout {
-            account_id: account,
-            provider: "stripe",
-            external_id: "cs_test_f",
-            kind: "topup",
-            product: "small",
-            credits: Credits::new(500).unwrap(),
-            amount_cents: 500,
-            currency: "usd",
-            checkout_url: "https://checkout.stripe.com/c/pay/f",
-            request_key: "third-form-key-0000000",
-        },
-        TEST_NOW,
-    )
-    .await
-    .unwrap();
+    record_stripe_checkout(&app, account, "cs_test_f", "small").await;
     for (id, kind, status) in [
         ("evt_f1", "checkout.session.completed", "unpaid"),
         ("evt_f2", "checkout.session.async_payment_failed", "unpaid"),
@@ -1029,12 +1007,12 @@ async fn subscription_webhooks_follow_stripe_whatever_the_order(backend: Backend
         .await,
         "ignored"
     );
-    let grants: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM subscription_grants WHERE account_id = $1")
-            .bind(account)
-            .fetch_one(app.state.db.reader())
-            .await
-            .unwrap();
+    let grants: i64 = common::count(
+        &app,
+        "SELECT COUNT(*) FROM subscription_grants WHERE account_id = $1",
+        account,
+    )
+    .await;
     assert_eq!(grants, 2);
     // Deleted by Stripe: the grace period starts at the end.
     let mut gone = subscription(p2, p3, false);
@@ -1497,11 +1475,12 @@ async fn try_a_generation_charges_refunds_and_refuses_past_the_balance(backend: 
     assert_eq!(body["needed"], 1000);
     assert_eq!(body["available"], 63);
     assert_eq!(balance(&app, account).await, before);
-    let holds: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM holds WHERE account_id = $1")
-        .bind(account)
-        .fetch_one(app.state.db.reader())
-        .await
-        .unwrap();
+    let holds: i64 = common::count(
+        &app,
+        "SELECT COUNT(*) FROM holds WHERE account_id = $1",
+        account,
+    )
+    .await;
     assert_eq!(holds, 2);
 
     // Bad input: a clear 400 and no change.

@@ -363,11 +363,12 @@ async fn every_step_of_the_life_cycle_with_its_credits_and_dates(backend: Backen
         (700, 0, 700),
         "top-ups stay (P14)"
     );
-    let payments: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM payments WHERE account_id = $1")
-        .bind(account)
-        .fetch_one(app.state.db.reader())
-        .await
-        .unwrap();
+    let payments: i64 = common::count(
+        &app,
+        "SELECT COUNT(*) FROM payments WHERE account_id = $1",
+        account,
+    )
+    .await;
     assert_eq!(
         payments, 4,
         "a checkout left unpaid, the first period, the renewal, the resubscription"
@@ -546,12 +547,12 @@ async fn two_instances_renew_each_subscription_exactly_once(backend: Backend) {
     }
     assert_eq!(steps, 2 * 12, "two renewals per subscription, in all");
     for account in accounts {
-        let grants: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM subscription_grants WHERE account_id = $1")
-                .bind(account)
-                .fetch_one(app.state.db.reader())
-                .await
-                .unwrap();
+        let grants: i64 = common::count(
+            &app,
+            "SELECT COUNT(*) FROM subscription_grants WHERE account_id = $1",
+            account,
+        )
+        .await;
         // The first period, and the current one; the missed middle period grants nothing.
         assert_eq!(grants, 2, "account {account}");
         let s = sub(&app, account).await;
@@ -586,17 +587,19 @@ async fn a_period_is_granted_once_even_if_its_renewal_runs_again(backend: Backen
     .unwrap();
     assert_eq!(plans::run_due(&app.state).await.unwrap(), 1);
     assert_eq!(balance(&app, account).await.0, 5000);
-    let grants: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM grants WHERE account_id = $1")
-        .bind(account)
-        .fetch_one(app.state.db.reader())
-        .await
-        .unwrap();
+    let grants: i64 = common::count(
+        &app,
+        "SELECT COUNT(*) FROM grants WHERE account_id = $1",
+        account,
+    )
+    .await;
     assert_eq!(grants, 2);
-    let payments: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM payments WHERE account_id = $1")
-        .bind(account)
-        .fetch_one(app.state.db.reader())
-        .await
-        .unwrap();
+    let payments: i64 = common::count(
+        &app,
+        "SELECT COUNT(*) FROM payments WHERE account_id = $1",
+        account,
+    )
+    .await;
     assert_eq!(payments, 2);
     app.cleanup().await;
 }
@@ -628,11 +631,12 @@ async fn two_paid_plan_checkouts_start_one_plan(backend: Backend) {
     // The first started the plan; the second was recorded as paid and granted nothing.
     assert_eq!(sub(&app, account).await.plan.as_str(), "creator");
     assert_eq!(balance(&app, account).await, (5000, 5000, 0));
-    let grants: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM grants WHERE account_id = $1")
-        .bind(account)
-        .fetch_one(app.state.db.reader())
-        .await
-        .unwrap();
+    let grants: i64 = common::count(
+        &app,
+        "SELECT COUNT(*) FROM grants WHERE account_id = $1",
+        account,
+    )
+    .await;
     assert_eq!(grants, 1);
     assert!(ledger::verify(&app.state.db).await.unwrap().is_empty());
     app.cleanup().await;

@@ -21,27 +21,16 @@ pub async fn try_generation(
         async {
             let state = app_state()?;
             let (_, account) = auth::require_customer(&state).await?;
-            let op = demo::parse_operation(&operation)?;
-            let qty = demo::parse_quantity(&quantity)?;
-            let back = format!("/subscription?op={}&qty={qty}", op.key());
-            match intent.as_str() {
-                "estimate" => {
-                    leptos_axum::redirect(&format!("{back}#try"));
-                    Ok(())
-                }
-                "run" => {
-                    let form = TryForm {
-                        operation: &operation,
-                        quantity: &quantity,
-                        fail_part: fail_part.is_some(),
-                        request_key: &request_key,
-                    };
-                    let hold = demo::try_generation(&state, account, form).await?;
-                    leptos_axum::redirect(&format!("{back}&tried={hold}#receipt-{hold}"));
-                    Ok(())
-                }
-                _ => Err(AppError::bad_request("Choose Show estimate or Run it.")),
-            }
+            let form = TryForm {
+                operation: &operation,
+                quantity: &quantity,
+                fail_part: fail_part.is_some(),
+                intent: &intent,
+                request_key: &request_key,
+            };
+            let back = demo::submit(&state, account, form).await?;
+            leptos_axum::redirect(&back);
+            Ok(())
         }
         .await,
     )

@@ -136,10 +136,7 @@ pub fn from_ledger(e: LedgerError, top_up_url: &str) -> AppError {
                 .renews_at
                 .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
                 .map(|d| d.to_rfc3339()),
-            renews_on: i
-                .renews_at
-                .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
-                .map(|d| d.format("%-d %B %Y").to_string()),
+            renews_on: i.renews_at.map(crate::domain::ledger::long_date),
             top_up_url: top_up_url.to_owned(),
         },
         LedgerError::Db(e) => {

@@ -344,3 +344,12 @@ pub async fn account_of(app: &TestApp, email: &str) -> i64 {
     .account_id
     .unwrap()
 }
+
+/// `sql` (one `$1`: the account) as a count, e.g. the rows an account has in a table.
+pub async fn count(app: &TestApp, sql: &str, account: i64) -> i64 {
+    sqlx::query_scalar(sql)
+        .bind(account)
+        .fetch_one(app.state.db.reader())
+        .await
+        .unwrap()
+}

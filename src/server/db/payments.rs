@@ -325,13 +325,11 @@ async fn apply_effect_in(
             match subs::account_of_customer(tx, customer).await? {
                 None => Applied::UnknownCustomer,
                 Some(account) => {
-                    let o = subs::apply_stripe_in(
+                    let granted = subs::apply_stripe_in(
                         tx, backend, catalog, account, &fact, invoice, at, now,
                     )
                     .await?;
-                    Applied::Subscription {
-                        granted: o.and_then(|o| o.grant).map(|g| g.credits),
-                    }
+                    Applied::Subscription { granted }
                 }
             }
         }

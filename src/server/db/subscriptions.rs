@@ -215,7 +215,7 @@ pub struct StripeInvoice<'a> {
 
 /// Applies what Stripe says inside the caller's transaction (the webhook's, which records
 /// the event id in it too): the subscription's state, its grant (once per period), and
-/// the invoice as a payment.
+/// the invoice as a payment. Returns the credits granted now, if any.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn apply_stripe_in(
     tx: &mut Tx,
@@ -226,7 +226,7 @@ pub(crate) async fn apply_stripe_in(
     invoice: Option<StripeInvoice<'_>>,
     state_at: Option<UnixSeconds>,
     now: UnixSeconds,
-) -> Result<Option<Outcome>, SubscriptionError> {
+) -> Result<Option<u64>, SubscriptionError> {
     lock(tx, backend, account).await?;
     // A subscription state older than the last one applied is stale (delivered late);
     // an ended subscription is final whenever its news arrives.
@@ -261,8 +261,9 @@ pub(crate) async fn apply_stripe_in(
     }
     let current = read(tx, account).await?;
     let outcome = rules::apply_stripe(current.as_ref(), fact, catalog)?;
+    let mut granted = None;
     if let Some(o) = &outcome {
-        write(tx, backend, catalog, Billing::Stripe, account, o, None, now).await?;
+        granted = write(tx, backend, catalog, Billing::Stripe, account, o, None, now).await?;
     }
     if let Some(inv) = invoice {
         let plan = match fact {
@@ -299,7 +300,7 @@ pub(crate) async fn apply_stripe_in(
         .execute(&mut **tx)
         .await?;
     }
-    Ok(outcome)
+    Ok(granted)
 }
 
 /// The account a Stripe customer belongs to.
@@ -381,7 +382,7 @@ async fn write(
     o: &Outcome,
     cancel_reason: Option<&str>,
     now: UnixSeconds,
-) -> Result<(), SubscriptionError> {
+) -> Result<Option<u64>, SubscriptionError> {
     let s = &o.next;
     sqlx::query(
         "INSERT INTO subscriptions (account_id, plan_id, status, period_start, period_end, \
@@ -405,6 +406,7 @@ async fn write(
     .await?;
 
     // A catch-up over several missed periods grants nothing for periods already over.
+    let mut granted = None;
     if let Some(g) = o.grant.as_ref().filter(|g| g.expires_at > now) {
         let done: Option<i64> = sqlx::query_scalar(
             "SELECT grant_id FROM subscription_grants \
@@ -417,6 +419,7 @@ async fn write(
         .fetch_optional(&mut **tx)
         .await?;
         if done.is_none() {
+            granted = Some(g.credits);
             let plan = catalog
                 .plan(&s.plan)
                 .ok_or(SubscriptionError::Rule(LifecycleError::UnknownPlan))?;
@@ -526,5 +529,5 @@ async fn write(
         .bind(account)
         .execute(&mut **tx)
         .await?;
-    Ok(())
+    Ok(granted)
 }

@@ -18,17 +18,39 @@ pub struct TryForm<'a> {
     pub operation: &'a str,
     pub quantity: &'a str,
     pub fail_part: bool,
+    /// `estimate` (show it) or `run`.
+    pub intent: &'a str,
     pub request_key: &'a str,
 }
 
-pub fn parse_operation(key: &str) -> Result<Operation, AppError> {
+/// Handles the panel's form and returns where to send the browser: back to the panel
+/// with the estimate, or to the new generation's receipt. Both answers live in the
+/// address, so the panel works without JavaScript.
+pub async fn submit(state: &AppState, account: i64, form: TryForm<'_>) -> Result<String, AppError> {
+    if state.config.mode != Mode::Demo {
+        return Err(AppError::not_found("This page"));
+    }
+    let operation = parse_operation(form.operation)?;
+    let quantity = parse_quantity(form.quantity)?;
+    let back = format!("/subscription?op={}&qty={quantity}", operation.key());
+    match form.intent {
+        "estimate" => Ok(format!("{back}#try")),
+        "run" => {
+            let hold = try_generation(state, account, operation, quantity, &form).await?;
+            Ok(format!("{back}&tried={hold}#receipt-{hold}"))
+        }
+        _ => Err(AppError::bad_request("Choose Show estimate or Run it.")),
+    }
+}
+
+fn parse_operation(key: &str) -> Result<Operation, AppError> {
     Operation::ALL
         .into_iter()
         .find(|o| o.key() == key)
         .ok_or_else(|| AppError::bad_request("Pick one of the operations listed."))
 }
 
-pub fn parse_quantity(raw: &str) -> Result<u64, AppError> {
+fn parse_quantity(raw: &str) -> Result<u64, AppError> {
     raw.trim()
         .parse::<u64>()
         .ok()
@@ -64,16 +86,13 @@ fn idem(account: i64, key: &str, step: &str, request: &str) -> Idempotency {
 /// Runs one pretend generation for the caller and returns its hold id (its receipt).
 /// Sending the same form twice runs it once. Too little balance is the P10 refusal, and
 /// nothing is reserved or charged.
-pub async fn try_generation(
+async fn try_generation(
     state: &AppState,
     account: i64,
-    form: TryForm<'_>,
+    operation: Operation,
+    quantity: u64,
+    form: &TryForm<'_>,
 ) -> Result<i64, AppError> {
-    if state.config.mode != Mode::Demo {
-        return Err(AppError::not_found("This page"));
-    }
-    let operation = parse_operation(form.operation)?;
-    let quantity = parse_quantity(form.quantity)?;
     let key = form.request_key;
     if !crate::server::services::topup::valid_key(key) {
         return Err(AppError::bad_request(

@@ -4,6 +4,7 @@
 use crate::api::plans::{ChangeKind, PlanOption, PlanState};
 use crate::domain::catalog::{PlanId, format_usd};
 use crate::domain::credits::group_thousands;
+use crate::domain::ledger::long_date;
 use crate::domain::subscription::{self as rules, Command, DAY, LifecycleError, Status};
 use crate::error::AppError;
 use crate::server::config::{Mode, PaymentsConfig, StripeConfig};
@@ -21,12 +22,6 @@ pub(crate) fn billing(state: &AppState) -> Billing {
         PaymentsConfig::Local => Billing::Local,
         PaymentsConfig::Stripe(_) => Billing::Stripe,
     }
-}
-
-fn day(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t, 0)
-        .map(|d| d.format("%-d %B %Y").to_string())
-        .unwrap_or_default()
 }
 
 fn from_storage(e: SubscriptionError) -> AppError {
@@ -98,7 +93,7 @@ pub async fn state(state: &AppState, account: i64) -> Result<PlanState, AppError
                 (Some(s), Some(r)) if i == r => (
                     ChangeKind::Current,
                     match &s.pending_plan {
-                        Some(_) => format!("Your plan until {}.", day(s.period_end)),
+                        Some(_) => format!("Your plan until {}.", long_date(s.period_end)),
                         None => "Your plan.".to_owned(),
                     },
                 ),
@@ -112,19 +107,19 @@ pub async fn state(state: &AppState, account: i64) -> Result<PlanState, AppError
                         format!(
                             "Starts now: {} more credits until {}, then {credits} credits each period for {price} a month.",
                             group_thousands(extra),
-                            day(s.period_end)
+                            long_date(s.period_end)
                         ),
                     )
                 }
                 (Some(s), Some(_)) if s.pending_plan.as_ref() == Some(&p.id) => (
                     ChangeKind::PendingDowngrade,
-                    format!("Starts {}: {credits} credits each period for {price} a month.", day(s.period_end)),
+                    format!("Starts {}: {credits} credits each period for {price} a month.", long_date(s.period_end)),
                 ),
                 (Some(s), Some(_)) => (
                     ChangeKind::Downgrade,
                     format!(
                         "From {}: {credits} credits each period for {price} a month. You keep your current plan and its credits until then; this period's fee is not refunded.",
-                        day(s.period_end)
+                        long_date(s.period_end)
                     ),
                 ),
                 _ => {
@@ -133,7 +128,7 @@ pub async fn state(state: &AppState, account: i64) -> Result<PlanState, AppError
                         ChangeKind::Subscribe,
                         format!(
                             "Starts now: {credits} credits until {}, renewed each month for {price}.",
-                            day(rules::add_month(now))
+                            long_date(rules::add_month(now))
                         ),
                     )
                 }
@@ -457,19 +452,19 @@ fn said(state: &AppState, cmd: &Command, o: &rules::Outcome) -> String {
         Command::Subscribe(_) => format!(
             "You are on {} until {}; it renews each month.",
             name(&s.plan),
-            day(s.period_end)
+            long_date(s.period_end)
         ),
         Command::ChangePlan(_) if s.pending_plan.is_some() => format!(
             "{} until {}, then {}.",
             name(&s.plan),
-            day(s.period_end),
+            long_date(s.period_end),
             s.pending_plan.as_ref().map(name).unwrap_or_default()
         ),
         Command::ChangePlan(_) if o.grant.is_some() => format!("You are now on {}.", name(&s.plan)),
-        Command::Cancel => format!("Your subscription ends on {}.", day(s.period_end)),
+        Command::Cancel => format!("Your subscription ends on {}.", long_date(s.period_end)),
         Command::Resume => format!(
             "Your subscription continues and renews on {}.",
-            day(s.period_end)
+            long_date(s.period_end)
         ),
         _ => format!("You stay on {}.", name(&s.plan)),
     }
@@ -509,7 +504,7 @@ pub async fn advance_clock(state: &AppState, days: &str) -> Result<String, AppEr
     let steps = run_due(state).await?;
     Ok(format!(
         "The app's clock now reads {}. {steps} subscription step{} ran.",
-        day(state.clock.now()),
+        long_date(state.clock.now()),
         if steps == 1 { "" } else { "s" }
     ))
 }

@@ -47,8 +47,12 @@ async fn refuse_after_plan_end(state: &AppState, account: i64) -> Result<(), App
             let until = s
                 .grace_until
                 .filter(|_| s.status == Status::Ended)
-                .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
-                .map(|d| format!(" Your projects are kept until {}.", d.format("%-d %B %Y")))
+                .map(|t| {
+                    format!(
+                        " Your projects are kept until {}.",
+                        crate::domain::ledger::long_date(t)
+                    )
+                })
                 .unwrap_or_default();
             Err(AppError::PlanEnded {
                 message: format!(

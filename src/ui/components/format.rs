@@ -4,9 +4,7 @@ use crate::domain::credits::Credits;
 
 /// `1780272000` -> `1 June 2026` (UTC).
 pub fn date(unix: i64) -> String {
-    chrono::DateTime::from_timestamp(unix, 0)
-        .map(|d| d.format("%-d %B %Y").to_string())
-        .unwrap_or_default()
+    crate::domain::ledger::long_date(unix)
 }
 
 /// `1780272000` -> `1 Jun 2026, 14:05 UTC`.
