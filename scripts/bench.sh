@@ -6,7 +6,13 @@
 #   scripts/bench.sh page      /subscription for the signed-in demo customer (a month of
 #                              history), wrk with 50 connections, on SQLite and PostgreSQL
 #   scripts/bench.sh ledger    reserve -> capture cycles, W=20 A=50 D=30, on both backends
-#   scripts/bench.sh           all three
+#   scripts/bench.sh pgledger  the reference for the ledger's bar: transfers of pgledger
+#                              (github.com/pgr0ss/pgledger) on the same PostgreSQL, pgbench
+#                              with 20 clients over 50 accounts for 30 s. Its code is not in
+#                              this repository: set PGLEDGER_SQL to its pgledger.sql and
+#                              PGLEDGER_ULID_SQL to the uuid_to_ulid function it needs
+#                              (github.com/scoville/pgsql-ulid, uuid-to-ulid.sql).
+#   scripts/bench.sh           sizes, page and ledger
 #
 # PostgreSQL: $BENCH_POSTGRES (default postgres://postgres@127.0.0.1:5432); the script makes
 # and drops its own database there.
@@ -78,10 +84,34 @@ ledger() {
   rm -rf "$dir"
 }
 
+pgledger() {
+  need pgbench postgresql-client
+  [ -r "${PGLEDGER_SQL:-}" ] && [ -r "${PGLEDGER_ULID_SQL:-}" ] \
+    || { echo "set PGLEDGER_SQL and PGLEDGER_ULID_SQL (see the top of this script)" >&2; exit 1; }
+  local url script
+  url="$(fresh_pg sb_bench_pgledger)"
+  psql "$url" -q -v ON_ERROR_STOP=1 -f "$PGLEDGER_ULID_SQL" -f "$PGLEDGER_SQL" \
+    -c "CREATE TABLE bench_accounts (n INT PRIMARY KEY, id TEXT NOT NULL)" \
+    -c "INSERT INTO bench_accounts SELECT g, (pgledger_create_account('bench' || g, 'USD')).id FROM generate_series(1, 50) g" \
+    >/dev/null
+  script="$(mktemp)"
+  # A transfer of 1 between two different accounts picked at random.
+  cat >"$script" <<'SQL'
+\set a random(1, 50)
+\set d random(1, 49)
+SELECT pgledger_create_transfer((SELECT id FROM bench_accounts WHERE n = :a), (SELECT id FROM bench_accounts WHERE n = ((:a + :d - 1) % 50) + 1), 1);
+SQL
+  step "pgledger transfers on PostgreSQL (pgbench, 20 clients, 50 accounts, 30 s)"
+  pgbench -n -c 20 -j 2 -T 30 -f "$script" "$url" | grep -E '^(tps|latency|number of failed)'
+  rm -f "$script"
+  psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS sb_bench_pgledger WITH (FORCE)" >/dev/null
+}
+
 case "${1:-all}" in
   sizes) sizes ;;
   page) page ;;
   ledger) ledger ;;
+  pgledger) pgledger ;;
   all) sizes; page; ledger ;;
-  *) echo "usage: $0 [sizes|page|ledger]" >&2; exit 2 ;;
+  *) echo "usage: $0 [sizes|page|ledger|pgledger]" >&2; exit 2 ;;
 esac

@@ -62,9 +62,13 @@ impl Db {
     pub async fn connect(url: &str, max_connections: u32) -> Result<Db, DbError> {
         install_default_drivers();
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            // No ping before each checkout: it is a round trip per query on the hot path.
+            // A connection the server has dropped fails its next query instead (the caller
+            // retries with its idempotency key) and is then discarded by the pool.
             let pool = AnyPoolOptions::new()
                 .max_connections(max_connections)
                 .acquire_timeout(Duration::from_secs(10))
+                .test_before_acquire(false)
                 .connect(url)
                 .await
                 .map_err(DbError::Connect)?;
