@@ -1,7 +1,23 @@
 import { expect, test, type Page, type TestInfo } from '@playwright/test';
 import { newCustomer, open, subscribe } from './helpers';
 
-// Runs on a server of its own (see playwright.config.ts): it moves the app's clock.
+// Runs on a server of its own (see playwright.config.ts): it moves the app's clock, so its
+// tests run one after another.
+test.describe.configure({ mode: 'serial' });
+
+/** Support moves the app's clock forward; every session has expired after the jump. */
+async function moveClock(page: Page, testInfo: TestInfo, days: number) {
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await signIn(page, testInfo, 'support@studio.test', 'demo-password');
+  await expect(page).toHaveURL(/\/support$/);
+  await page.getByLabel('Days forward').fill(String(days));
+  await page.getByRole('button', { name: 'Move the clock' }).click();
+  if (testInfo.project.use.javaScriptEnabled !== false) {
+    await expect(page.getByTestId('clock-message')).toContainText("The app's clock now reads");
+  }
+  // The jump outlasted every session (they last 14 days), support's included.
+  await page.context().clearCookies();
+}
 
 async function signIn(page: Page, testInfo: TestInfo, email: string, password: string) {
   await open(page, testInfo, '/sign-in');
@@ -19,16 +35,7 @@ test('past the end of a cancelled plan, the grace period shows and resubscribing
   await expect(page.getByTestId('plan-cancelled')).toBeVisible();
 
   // Support moves the clock past the end of the period.
-  await page.getByRole('button', { name: 'Sign out' }).click();
-  await signIn(page, testInfo, 'support@studio.test', 'demo-password');
-  await expect(page).toHaveURL(/\/support$/);
-  await page.getByLabel('Days forward').fill('32');
-  await page.getByRole('button', { name: 'Move the clock' }).click();
-  if (testInfo.project.use.javaScriptEnabled !== false) {
-    await expect(page.getByTestId('clock-message')).toContainText("The app's clock now reads");
-  }
-  // The jump outlasted every session (they last 14 days), support's included.
-  await page.context().clearCookies();
+  await moveClock(page, testInfo, 32);
 
   // The customer signs in again and finds the grace period.
   await signIn(page, testInfo, email, 'a long enough password');
@@ -39,4 +46,27 @@ test('past the end of a cancelled plan, the grace period shows and resubscribing
 
   await subscribe(page, 'Creator');
   await expect(page.getByTestId('balance-total')).toHaveText('5,000');
+});
+
+test('after the grace period the customer can still sign in, keeps their top-up credits and starts again', async ({ page }, testInfo) => {
+  const email = await newCustomer(page, testInfo, 'purged');
+  await subscribe(page, 'Starter');
+  await page.getByRole('button', { name: 'Buy 500 credits for $5' }).click();
+  await page.getByRole('button', { name: 'Pay $5' }).click();
+  await expect(page.getByTestId('top-up-paid')).toContainText('500 credits were added');
+  await page.getByRole('link', { name: 'Back to your subscription' }).click();
+  await expect(page.getByTestId('balance-total')).toHaveText('1,500');
+  await page.getByTestId('start-cancel').click();
+  await page.getByTestId('confirm-cancel').getByRole('button', { name: 'Cancel subscription' }).click();
+  await expect(page.getByTestId('plan-cancelled')).toBeVisible();
+
+  // Past the period (31 days) and Starter's 30-day grace period: the purge has run.
+  await moveClock(page, testInfo, 62);
+  await signIn(page, testInfo, email, 'a long enough password');
+  await expect(page).toHaveURL(/\/subscription$/);
+  await expect(page.getByTestId('plan-purged')).toContainText('your top-up credits and payment history are still here');
+  await expect(page.getByTestId('balance-total')).toHaveText('500');
+
+  await subscribe(page, 'Starter');
+  await expect(page.getByTestId('balance-total')).toHaveText('1,500');
 });

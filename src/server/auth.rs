@@ -48,7 +48,8 @@ pub async fn verify_password(password: String, hash: Option<String>) -> Result<b
             Some(h) => h,
             None => dummy_hash(),
         };
-        // `!` marks a password removed on purpose (a purged account): it never matches.
+        // `!` marks a disabled password (so did the purge of earlier versions): it never
+        // matches.
         if stored.starts_with('!') {
             return Ok(false);
         }

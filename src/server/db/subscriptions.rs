@@ -479,38 +479,15 @@ async fn write(
     }
 
     if o.purge_content {
-        // P14: the customer's content and personal data go: sessions, the e-mail address
-        // (replaced by a placeholder), the password, the cancel reason. The journal,
-        // payments and the top-up balance stay on the account.
-        sqlx::query(
-            "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE account_id = $1)",
-        )
-        .bind(account)
-        .execute(&mut **tx)
-        .await?;
-        sqlx::query(
-            "DELETE FROM sign_in_failures WHERE EXISTS (SELECT 1 FROM users u \
-             WHERE u.account_id = $1 AND (sign_in_failures.key = 'email:' || u.email \
-             OR sign_in_failures.key LIKE 'email-from:' || u.email || ':%'))",
-        )
-        .bind(account)
-        .execute(&mut **tx)
-        .await?;
-        sqlx::query(
-            "UPDATE users SET email = 'deleted-user-' || CAST(id AS TEXT) || '@deleted.invalid', \
-             password_hash = '!' WHERE account_id = $1",
-        )
-        .bind(account)
-        .execute(&mut **tx)
-        .await?;
-        sqlx::query(
-            "UPDATE accounts SET content_purged_at = $1, \
-             email = 'deleted-account-' || CAST(id AS TEXT) || '@deleted.invalid' WHERE id = $2",
-        )
-        .bind(now)
-        .bind(account)
-        .execute(&mut **tx)
-        .await?;
+        // P14: the content may now be deleted for good (the product's services read
+        // `content_purged_at`), and the cancel reason goes with it. The sign-in stays, with
+        // the journal, the payments and the top-up balance: the FAQ promises the top-up
+        // credits are there "for when you come back", and coming back means signing in.
+        sqlx::query("UPDATE accounts SET content_purged_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(account)
+            .execute(&mut **tx)
+            .await?;
         sqlx::query("UPDATE subscriptions SET cancel_reason = NULL WHERE account_id = $1")
             .bind(account)
             .execute(&mut **tx)
