@@ -489,6 +489,170 @@ async fn subscribing_with_stripe_goes_through_checkout_in_subscription_mode(back
     app.cleanup().await;
 }
 
+/// A stateful stub of one Stripe subscription: lists it, applies updates to its price and
+/// cancel flag, and records each update's form and idempotency key.
+#[derive(Clone)]
+struct SubscriptionStub {
+    subscription: Arc<Mutex<serde_json::Value>>,
+    updates: Arc<Mutex<Vec<Recorded>>>,
+}
+
+async fn start_subscription_stub(subscription: serde_json::Value) -> (String, SubscriptionStub) {
+    let stub = SubscriptionStub {
+        subscription: Arc::new(Mutex::new(subscription)),
+        updates: Arc::default(),
+    };
+    async fn list(State(stub): State<SubscriptionStub>) -> axum::Json<serde_json::Value> {
+        let sub = stub.subscription.lock().unwrap().clone();
+        axum::Json(serde_json::json!({ "object": "list", "data": [sub] }))
+    }
+    async fn update(
+        State(stub): State<SubscriptionStub>,
+        uri: axum::http::Uri,
+        headers: HeaderMap,
+        body: String,
+    ) -> axum::Json<serde_json::Value> {
+        let form: HashMap<String, String> = body
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (decode(k), decode(v)))
+            .collect();
+        let mut sub = stub.subscription.lock().unwrap();
+        if let Some(price) = form.get("items[0][plan]") {
+            sub["items"]["data"][0]["price"]["id"] = price.clone().into();
+        }
+        if let Some(cancel) = form.get("cancel_at_period_end") {
+            sub["cancel_at_period_end"] = (cancel == "true").into();
+        }
+        stub.updates.lock().unwrap().push(Recorded {
+            path: uri.path().to_owned(),
+            headers,
+            form,
+        });
+        axum::Json(sub.clone())
+    }
+    let app = axum::Router::new()
+        .route("/v1/subscriptions", axum::routing::get(list))
+        .route("/v1/subscriptions/{id}", axum::routing::post(update))
+        .with_state(stub.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/"), stub)
+}
+
+async fn an_upgrade_after_a_pending_downgrade_is_prorated_from_the_plan_paid_for(
+    backend: Backend,
+) {
+    let (start, end) = (TEST_NOW, TEST_NOW + 30 * 86_400);
+    let subscription = serde_json::json!({
+        "id": "sub_1", "object": "subscription", "customer": "cus_1", "status": "active",
+        "current_period_start": start, "current_period_end": end, "cancel_at_period_end": false,
+        "items": { "data": [{ "id": "si_1", "price": { "id": "price_creator" } }] },
+    });
+    let (base, stub) = start_subscription_stub(subscription.clone()).await;
+    let app = TestApp::with_config(backend, |c| {
+        c.payments = stripe_config(&base);
+        for plan in &mut c.catalog.plans {
+            plan.stripe_price_id = Some(format!("price_{}", plan.id.as_str()));
+        }
+    })
+    .await;
+    let cookie = sign_up(&app, "member@example.com").await;
+    let account = account_of(&app, "member@example.com").await;
+    studio_billing::server::db::subscriptions::link_customer(
+        &app.state.db,
+        account,
+        "cus_1",
+        TEST_NOW,
+    )
+    .await
+    .unwrap();
+    // Creator, paid for this period.
+    deliver_signed(
+        &app,
+        &stripe_event("evt_s", "customer.subscription.created", subscription),
+    )
+    .await;
+    let invoice = serde_json::json!({
+        "id": "in_1", "object": "invoice", "customer": "cus_1", "subscription": "sub_1",
+        "amount_paid": 2900, "amount_due": 2900, "currency": "usd",
+        "lines": { "data": [
+            { "proration": false, "type": "subscription", "price": { "id": "price_creator" }, "period": { "start": start, "end": end } },
+        ] },
+    });
+    let res = deliver_signed(&app, &stripe_event("evt_i", "invoice.paid", invoice)).await;
+    assert_eq!(res.json()["outcome"], "granted", "{}", res.body);
+    let subscription_credits = || async {
+        ledger::balance(&app.state.db, account, TEST_NOW)
+            .await
+            .unwrap()
+            .subscription
+            .get()
+    };
+    assert_eq!(subscription_credits().await, 5000);
+
+    // A downgrade waits for the renewal: Stripe gets the lower price, not prorated.
+    let change = |plan: &'static str| {
+        let (app, cookie) = (&app, &cookie);
+        async move {
+            call(
+                app,
+                "plans/change",
+                Some(cookie),
+                &[("action", "change"), ("plan", plan)],
+            )
+            .await
+        }
+    };
+    let res = change("starter").await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    {
+        let updates = stub.updates.lock().unwrap();
+        assert_eq!(updates.len(), 1);
+        assert_eq!(updates[0].form["items[0][plan]"], "price_starter");
+        assert_eq!(updates[0].form["proration_behavior"], "none");
+    }
+    let s = studio_billing::server::db::subscriptions::get(&app.state.db, account)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (s.plan.as_str(), s.pending_plan.as_ref().map(|p| p.as_str())),
+        ("creator", Some("starter"))
+    );
+
+    // Then an upgrade in the same period: Creator is put back first (not prorated), so
+    // Stripe prorates Studio from Creator, the plan paid for, not from Starter.
+    let res = change("studio").await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    {
+        let updates = stub.updates.lock().unwrap();
+        assert_eq!(updates.len(), 3, "restore, then upgrade");
+        assert_eq!(updates[1].form["items[0][plan]"], "price_creator");
+        assert_eq!(updates[1].form["proration_behavior"], "none");
+        assert_eq!(updates[2].form["items[0][plan]"], "price_studio");
+        assert!(
+            !updates[2].form.contains_key("proration_behavior"),
+            "the upgrade keeps Stripe's proration"
+        );
+        let key = |i: usize| updates[i].headers["idempotency-key"].to_str().unwrap().to_owned();
+        assert_ne!(key(1), key(2), "each call its own idempotency key");
+    }
+    let s = studio_billing::server::db::subscriptions::get(&app.state.db, account)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((s.plan.as_str(), s.pending_plan), ("studio", None));
+    assert_eq!(
+        subscription_credits().await,
+        20_000,
+        "Studio's credits, the difference over Creator granted once"
+    );
+    assert!(ledger::verify(&app.state.db).await.unwrap().is_empty());
+    app.cleanup().await;
+}
+
 // ---------------------------------------------------------------------------------------
 // The webhook
 
@@ -1531,6 +1695,7 @@ on_both_backends!(
     buying_a_top_up_creates_a_checkout_session_with_the_right_fields,
     stripe_failing_gives_a_clear_error_and_records_nothing,
     subscribing_with_stripe_goes_through_checkout_in_subscription_mode,
+    an_upgrade_after_a_pending_downgrade_is_prorated_from_the_plan_paid_for,
     a_paid_checkout_grants_its_credits_once,
     bad_signatures_get_a_400_and_change_nothing,
     delayed_payments_grant_on_success_whatever_the_order,

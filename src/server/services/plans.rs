@@ -383,11 +383,34 @@ async fn change_with_stripe(
         .map_err(stripe_failed)?;
         return Ok(Changed::Checkout(url));
     }
-    let live = live.ok_or_else(|| {
+    let mut live = live.ok_or_else(|| {
         AppError::conflict(
             "We couldn't find your subscription with our payment provider. Please contact support.",
         )
     })?;
+    let key = format!("change-{account}-{}", uuid::Uuid::new_v4().simple());
+    let upgrade = matches!(cmd, Command::ChangePlan(_)) && expected.grant.is_some();
+    if let Some(paid_for) = current
+        .as_ref()
+        .filter(|s| upgrade && s.pending_plan.is_some())
+    {
+        // A pending downgrade already put the lower price on Stripe's subscription, and
+        // Stripe prorates an upgrade from the price it has: the customer would pay the
+        // difference between the lower plan and the new one, though this period's higher
+        // plan is already paid. Put back the plan paid for (not prorated) first.
+        let price = price_of(&paid_for.plan)?;
+        live = stripe_api::update_subscription(
+            config,
+            &live,
+            stripe_api::Change::Price {
+                price: &price,
+                prorate: false,
+            },
+            format!("{key}-restore"),
+        )
+        .await
+        .map_err(stripe_failed)?;
+    }
     let price: String;
     let change = match cmd {
         Command::Cancel => stripe_api::Change::CancelAtPeriodEnd(true),
@@ -397,7 +420,7 @@ async fn change_with_stripe(
             // An upgrade moves the plan now (prorated); a downgrade waits (not prorated).
             stripe_api::Change::Price {
                 price: &price,
-                prorate: expected.grant.is_some(),
+                prorate: upgrade,
             }
         }
         Command::KeepPlan => {
@@ -413,7 +436,6 @@ async fn change_with_stripe(
             ));
         }
     };
-    let key = format!("change-{account}-{}", uuid::Uuid::new_v4().simple());
     let updated = stripe_api::update_subscription(config, &live, change, key)
         .await
         .map_err(stripe_failed)?;
