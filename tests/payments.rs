@@ -66,6 +66,17 @@ fn stripe_config(api_base: &str) -> PaymentsConfig {
 
 /// Records a Stripe top-up checkout for `pack` (`small`: 500 credits for $5, `medium`:
 /// 2,000 for $18), as starting a checkout does.
+/// An app billing through Stripe at `api_base`, each plan sold at the price `price_{plan}`.
+async fn stripe_app(backend: Backend, api_base: &str) -> TestApp {
+    TestApp::with_config(backend, |c| {
+        c.payments = stripe_config(api_base);
+        for plan in &mut c.catalog.plans {
+            plan.stripe_price_id = Some(format!("price_{}", plan.id.as_str()));
+        }
+    })
+    .await
+}
+
 async fn record_stripe_checkout(app: &TestApp, account: i64, session: &str, pack: &str) {
     let (credits, cents) = if pack == "medium" {
         (2000, 1800)
@@ -432,13 +443,7 @@ async fn stripe_failing_gives_a_clear_error_and_records_nothing(backend: Backend
 
 async fn subscribing_with_stripe_goes_through_checkout_in_subscription_mode(backend: Backend) {
     let (base, stub) = start_stub(false).await;
-    let app = TestApp::with_config(backend, |c| {
-        c.payments = stripe_config(&base);
-        for plan in &mut c.catalog.plans {
-            plan.stripe_price_id = Some(format!("price_{}", plan.id.as_str()));
-        }
-    })
-    .await;
+    let app = stripe_app(backend, &base).await;
     let cookie = sign_up(&app, "buyer@example.com").await;
     let account = account_of(&app, "buyer@example.com").await;
     let res = call(
@@ -495,12 +500,15 @@ async fn subscribing_with_stripe_goes_through_checkout_in_subscription_mode(back
 struct SubscriptionStub {
     subscription: Arc<Mutex<serde_json::Value>>,
     updates: Arc<Mutex<Vec<Recorded>>>,
+    /// A price Stripe refuses to move to (answering 500), if any.
+    refused_price: Arc<Mutex<Option<String>>>,
 }
 
 async fn start_subscription_stub(subscription: serde_json::Value) -> (String, SubscriptionStub) {
     let stub = SubscriptionStub {
         subscription: Arc::new(Mutex::new(subscription)),
         updates: Arc::default(),
+        refused_price: Arc::default(),
     };
     async fn list(State(stub): State<SubscriptionStub>) -> axum::Json<serde_json::Value> {
         let sub = stub.subscription.lock().unwrap().clone();
@@ -511,12 +519,20 @@ async fn start_subscription_stub(subscription: serde_json::Value) -> (String, Su
         uri: axum::http::Uri,
         headers: HeaderMap,
         body: String,
-    ) -> axum::Json<serde_json::Value> {
+    ) -> (StatusCode, axum::Json<serde_json::Value>) {
         let form: HashMap<String, String> = body
             .split('&')
             .filter_map(|kv| kv.split_once('='))
             .map(|(k, v)| (decode(k), decode(v)))
             .collect();
+        if form.get("items[0][plan]") == stub.refused_price.lock().unwrap().as_ref() {
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                axum::Json(
+                    serde_json::json!({ "error": { "type": "api_error", "message": "boom" } }),
+                ),
+            );
+        }
         let mut sub = stub.subscription.lock().unwrap();
         if let Some(price) = form.get("items[0][plan]") {
             sub["items"]["data"][0]["price"]["id"] = price.clone().into();
@@ -529,7 +545,7 @@ async fn start_subscription_stub(subscription: serde_json::Value) -> (String, Su
             headers,
             form,
         });
-        axum::Json(sub.clone())
+        (StatusCode::OK, axum::Json(sub.clone()))
     }
     let app = axum::Router::new()
         .route("/v1/subscriptions", axum::routing::get(list))
@@ -541,9 +557,7 @@ async fn start_subscription_stub(subscription: serde_json::Value) -> (String, Su
     (format!("http://{addr}/"), stub)
 }
 
-async fn an_upgrade_after_a_pending_downgrade_is_prorated_from_the_plan_paid_for(
-    backend: Backend,
-) {
+async fn an_upgrade_after_a_pending_downgrade_is_prorated_from_the_plan_paid_for(backend: Backend) {
     let (start, end) = (TEST_NOW, TEST_NOW + 30 * 86_400);
     let subscription = serde_json::json!({
         "id": "sub_1", "object": "subscription", "customer": "cus_1", "status": "active",
@@ -551,13 +565,7 @@ async fn an_upgrade_after_a_pending_downgrade_is_prorated_from_the_plan_paid_for
         "items": { "data": [{ "id": "si_1", "price": { "id": "price_creator" } }] },
     });
     let (base, stub) = start_subscription_stub(subscription.clone()).await;
-    let app = TestApp::with_config(backend, |c| {
-        c.payments = stripe_config(&base);
-        for plan in &mut c.catalog.plans {
-            plan.stripe_price_id = Some(format!("price_{}", plan.id.as_str()));
-        }
-    })
-    .await;
+    let app = stripe_app(backend, &base).await;
     let cookie = sign_up(&app, "member@example.com").await;
     let account = account_of(&app, "member@example.com").await;
     studio_billing::server::db::subscriptions::link_customer(
@@ -622,22 +630,43 @@ async fn an_upgrade_after_a_pending_downgrade_is_prorated_from_the_plan_paid_for
         ("creator", Some("starter"))
     );
 
+    // An upgrade that Stripe refuses after the restore: the downgrade is undone on Stripe,
+    // and the app says so too (it does not keep showing a downgrade Stripe no longer has).
+    *stub.refused_price.lock().unwrap() = Some("price_studio".into());
+    let res = change("studio").await;
+    assert_eq!(res.status, StatusCode::BAD_GATEWAY, "{}", res.body);
+    assert_eq!(stub.updates.lock().unwrap().len(), 2, "the restore only");
+    let s = studio_billing::server::db::subscriptions::get(&app.state.db, account)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((s.plan.as_str(), s.pending_plan), ("creator", None));
+    assert_eq!(subscription_credits().await, 5000);
+    *stub.refused_price.lock().unwrap() = None;
+    let res = change("starter").await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+
     // Then an upgrade in the same period: Creator is put back first (not prorated), so
     // Stripe prorates Studio from Creator, the plan paid for, not from Starter.
     let res = change("studio").await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
     {
         let updates = stub.updates.lock().unwrap();
-        assert_eq!(updates.len(), 3, "restore, then upgrade");
-        assert_eq!(updates[1].form["items[0][plan]"], "price_creator");
-        assert_eq!(updates[1].form["proration_behavior"], "none");
-        assert_eq!(updates[2].form["items[0][plan]"], "price_studio");
+        assert_eq!(updates.len(), 5, "restore, then upgrade");
+        assert_eq!(updates[3].form["items[0][plan]"], "price_creator");
+        assert_eq!(updates[3].form["proration_behavior"], "none");
+        assert_eq!(updates[4].form["items[0][plan]"], "price_studio");
         assert!(
-            !updates[2].form.contains_key("proration_behavior"),
+            !updates[4].form.contains_key("proration_behavior"),
             "the upgrade keeps Stripe's proration"
         );
-        let key = |i: usize| updates[i].headers["idempotency-key"].to_str().unwrap().to_owned();
-        assert_ne!(key(1), key(2), "each call its own idempotency key");
+        let key = |i: usize| {
+            updates[i].headers["idempotency-key"]
+                .to_str()
+                .unwrap()
+                .to_owned()
+        };
+        assert_ne!(key(3), key(4), "each call its own idempotency key");
     }
     let s = studio_billing::server::db::subscriptions::get(&app.state.db, account)
         .await
@@ -649,6 +678,28 @@ async fn an_upgrade_after_a_pending_downgrade_is_prorated_from_the_plan_paid_for
         20_000,
         "Studio's credits, the difference over Creator granted once"
     );
+    // The restore's own webhook, made in the same second as the upgrade and delivered
+    // after it, is no newer than the answer already applied: Studio stays, with no
+    // downgrade to Creator pending.
+    let restored = stub.subscription.lock().unwrap().clone();
+    let mut restored = restored;
+    restored["items"]["data"][0]["price"]["id"] = "price_creator".into();
+    let res = deliver_signed(
+        &app,
+        &stripe_event_at(
+            "evt_restore",
+            "customer.subscription.updated",
+            restored,
+            app.state.clock.wall(),
+        ),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    let s = studio_billing::server::db::subscriptions::get(&app.state.db, account)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((s.plan.as_str(), s.pending_plan), ("studio", None));
     assert!(ledger::verify(&app.state.db).await.unwrap().is_empty());
     app.cleanup().await;
 }
@@ -984,13 +1035,7 @@ fn stripe_event_at(id: &str, kind: &str, object: serde_json::Value, created: i64
 }
 
 async fn subscription_webhooks_follow_stripe_whatever_the_order(backend: Backend) {
-    let app = TestApp::with_config(backend, |c| {
-        c.payments = stripe_config("http://127.0.0.1:9/");
-        for plan in &mut c.catalog.plans {
-            plan.stripe_price_id = Some(format!("price_{}", plan.id.as_str()));
-        }
-    })
-    .await;
+    let app = stripe_app(backend, "http://127.0.0.1:9/").await;
     sign_up(&app, "member@example.com").await;
     let account = account_of(&app, "member@example.com").await;
     studio_billing::server::db::subscriptions::link_customer(

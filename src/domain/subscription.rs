@@ -21,7 +21,8 @@ pub enum Status {
     PastDue,
     /// Ended (cancelled at period end): the grace period runs; data stays (P11, P13).
     Ended,
-    /// The grace period is over and the customer's content was deleted (P14).
+    /// The grace period is over and the customer's content may be deleted (P14); the
+    /// sign-in, the financial records and the top-up credits stay.
     Purged,
 }
 
@@ -120,7 +121,7 @@ impl GrantReason {
 pub struct Outcome {
     pub next: Subscription,
     pub grant: Option<PeriodGrant>,
-    /// Delete the customer's content and personal data now (P14).
+    /// The customer's content may now be deleted for good (P14).
     pub purge_content: bool,
 }
 

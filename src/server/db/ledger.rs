@@ -598,7 +598,7 @@ pub async fn reserve(
     }
 }
 
-/// PostgreSQL: `ledger_reserve` (migrations/postgres/…_ledger_functions.sql) does the same
+/// PostgreSQL: `ledger_reserve` (migrations/postgres/…_ledger_hot_path.sql) does the same
 /// as `reserve_in_steps`, in one round trip.
 async fn reserve_in_one_call(
     db: &Db,

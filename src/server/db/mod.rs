@@ -62,13 +62,21 @@ impl Db {
     pub async fn connect(url: &str, max_connections: u32) -> Result<Db, DbError> {
         install_default_drivers();
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            // No ping before each checkout: it is a round trip per query on the hot path.
-            // A connection the server has dropped fails its next query instead (the caller
-            // retries with its idempotency key) and is then discarded by the pool.
+            // A ping before every checkout is a round trip per query on the hot path; only
+            // a connection idle for a while is pinged (one the server, a restart or a proxy
+            // may have dropped meanwhile), and a failed ping discards it for a fresh one.
             let pool = AnyPoolOptions::new()
                 .max_connections(max_connections)
                 .acquire_timeout(Duration::from_secs(10))
                 .test_before_acquire(false)
+                .before_acquire(|conn, meta| {
+                    Box::pin(async move {
+                        if meta.idle_for >= Duration::from_secs(30) {
+                            sqlx::Connection::ping(conn).await?;
+                        }
+                        Ok(true)
+                    })
+                })
                 .connect(url)
                 .await
                 .map_err(DbError::Connect)?;

@@ -389,7 +389,12 @@ async fn change_with_stripe(
         )
     })?;
     let key = format!("change-{account}-{}", uuid::Uuid::new_v4().simple());
-    let upgrade = matches!(cmd, Command::ChangePlan(_)) && expected.grant.is_some();
+    // An upgrade moves the plan at once (a downgrade only sets the pending plan).
+    let upgrade = matches!(cmd, Command::ChangePlan(_))
+        && current
+            .as_ref()
+            .is_some_and(|s| s.plan != expected.next.plan);
+    let mut restored = false;
     if let Some(paid_for) = current
         .as_ref()
         .filter(|s| upgrade && s.pending_plan.is_some())
@@ -410,6 +415,7 @@ async fn change_with_stripe(
         )
         .await
         .map_err(stripe_failed)?;
+        restored = true;
     }
     let price: String;
     let change = match cmd {
@@ -436,14 +442,35 @@ async fn change_with_stripe(
             ));
         }
     };
-    let updated = stripe_api::update_subscription(config, &live, change, key)
-        .await
-        .map_err(stripe_failed)?;
+    let updated = match stripe_api::update_subscription(config, &live, change, key).await {
+        Ok(updated) => updated,
+        Err(e) => {
+            // The pending downgrade is already undone on Stripe: show that here too (the
+            // customer asked for more than the downgrade anyway), then report the failure.
+            if restored {
+                apply_stripe_answer(state, &live, now).await?;
+            }
+            return Err(stripe_failed(e));
+        }
+    };
+    apply_stripe_answer(state, &updated, now).await?;
+    Ok(Changed::Done(said(state, cmd, &expected)))
+}
+
+/// Applies a subscription as Stripe's API returned it, just as its webhook would.
+async fn apply_stripe_answer(
+    state: &AppState,
+    subscription: &serde_json::Value,
+    now: i64,
+) -> Result<(), AppError> {
+    // Stripe's answer is its state as of the end of this second. Events carry whole
+    // seconds, so an event created in this second (this change's own, or the restore's
+    // before an upgrade) is no newer, and is not applied over it.
     let effect = crate::server::payments::webhook::subscription_effect(
         "customer.subscription.updated",
-        &updated,
-        catalog,
-        Some(state.clock.wall()),
+        subscription,
+        &state.config.catalog,
+        Some(state.clock.wall() + 1),
     )
     .map_err(|e| {
         tracing::error!(error = %e, "Stripe returned a subscription the app cannot read");
@@ -456,7 +483,7 @@ async fn change_with_stripe(
             tracing::error!(error = %e, "applying Stripe's subscription");
             AppError::Internal
         })?;
-    Ok(Changed::Done(said(state, cmd, &expected)))
+    Ok(())
 }
 
 /// What a change did, in the customer's words.
