@@ -206,11 +206,7 @@ async fn stub_sessions(
     headers: HeaderMap,
     body: String,
 ) -> (StatusCode, axum::Json<serde_json::Value>) {
-    let form: HashMap<String, String> = body
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (decode(k), decode(v)))
-        .collect();
+    let form = parse_form(&body);
     let n = {
         let mut seen = stub.seen.lock().unwrap();
         seen.push(Recorded {
@@ -221,10 +217,7 @@ async fn stub_sessions(
         seen.len()
     };
     if stub.failing {
-        return (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            axum::Json(serde_json::json!({ "error": { "type": "api_error", "message": "boom" } })),
-        );
+        return stripe_api_error();
     }
     let id = if uri.path() == "/v1/customers" {
         format!("cus_stub{n}")
@@ -240,6 +233,22 @@ async fn stub_sessions(
             "payment_status": "unpaid",
             "url": format!("https://checkout.stripe.com/c/pay/{id}"),
         })),
+    )
+}
+
+/// A form body, decoded.
+fn parse_form(body: &str) -> HashMap<String, String> {
+    body.split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (decode(k), decode(v)))
+        .collect()
+}
+
+/// Stripe's answer when it fails.
+fn stripe_api_error() -> (StatusCode, axum::Json<serde_json::Value>) {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        axum::Json(serde_json::json!({ "error": { "type": "api_error", "message": "boom" } })),
     )
 }
 
@@ -520,18 +529,10 @@ async fn start_subscription_stub(subscription: serde_json::Value) -> (String, Su
         headers: HeaderMap,
         body: String,
     ) -> (StatusCode, axum::Json<serde_json::Value>) {
-        let form: HashMap<String, String> = body
-            .split('&')
-            .filter_map(|kv| kv.split_once('='))
-            .map(|(k, v)| (decode(k), decode(v)))
-            .collect();
-        if form.get("items[0][plan]") == stub.refused_price.lock().unwrap().as_ref() {
-            return (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                axum::Json(
-                    serde_json::json!({ "error": { "type": "api_error", "message": "boom" } }),
-                ),
-            );
+        let form = parse_form(&body);
+        let refused = stub.refused_price.lock().unwrap().clone();
+        if refused.is_some() && form.get("items[0][plan]") == refused.as_ref() {
+            return stripe_api_error();
         }
         let mut sub = stub.subscription.lock().unwrap();
         if let Some(price) = form.get("items[0][plan]") {
