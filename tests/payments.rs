@@ -77,6 +77,22 @@ async fn stripe_app(backend: Backend, api_base: &str) -> TestApp {
     .await
 }
 
+/// A signed-up customer, member@example.com, whose account is Stripe's customer `cus_1`;
+/// their session cookie and account.
+async fn stripe_member(app: &TestApp) -> (String, i64) {
+    let cookie = sign_up(app, "member@example.com").await;
+    let account = account_of(app, "member@example.com").await;
+    studio_billing::server::db::subscriptions::link_customer(
+        &app.state.db,
+        account,
+        "cus_1",
+        TEST_NOW,
+    )
+    .await
+    .unwrap();
+    (cookie, account)
+}
+
 async fn record_stripe_checkout(app: &TestApp, account: i64, session: &str, pack: &str) {
     let (credits, cents) = if pack == "medium" {
         (2000, 1800)
@@ -567,16 +583,7 @@ async fn an_upgrade_after_a_pending_downgrade_is_prorated_from_the_plan_paid_for
     });
     let (base, stub) = start_subscription_stub(subscription.clone()).await;
     let app = stripe_app(backend, &base).await;
-    let cookie = sign_up(&app, "member@example.com").await;
-    let account = account_of(&app, "member@example.com").await;
-    studio_billing::server::db::subscriptions::link_customer(
-        &app.state.db,
-        account,
-        "cus_1",
-        TEST_NOW,
-    )
-    .await
-    .unwrap();
+    let (cookie, account) = stripe_member(&app).await;
     // Creator, paid for this period.
     deliver_signed(
         &app,
@@ -1037,16 +1044,7 @@ fn stripe_event_at(id: &str, kind: &str, object: serde_json::Value, created: i64
 
 async fn subscription_webhooks_follow_stripe_whatever_the_order(backend: Backend) {
     let app = stripe_app(backend, "http://127.0.0.1:9/").await;
-    sign_up(&app, "member@example.com").await;
-    let account = account_of(&app, "member@example.com").await;
-    studio_billing::server::db::subscriptions::link_customer(
-        &app.state.db,
-        account,
-        "cus_1",
-        TEST_NOW,
-    )
-    .await
-    .unwrap();
+    let (_, account) = stripe_member(&app).await;
     let (p1, p2, p3) = (TEST_NOW, TEST_NOW + 30 * 86_400, TEST_NOW + 61 * 86_400);
     // Each invoice lists a proration line first (as after a plan change): the period and
     // plan come from the subscription's own line.
