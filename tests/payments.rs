@@ -64,8 +64,6 @@ fn stripe_config(api_base: &str) -> PaymentsConfig {
     })
 }
 
-/// Records a Stripe top-up checkout for `pack` (`small`: 500 credits for $5, `medium`:
-/// 2,000 for $18), as starting a checkout does.
 /// An app billing through Stripe at `api_base`, each plan sold at the price `price_{plan}`.
 async fn stripe_app(backend: Backend, api_base: &str) -> TestApp {
     TestApp::with_config(backend, |c| {
@@ -93,6 +91,8 @@ async fn stripe_member(app: &TestApp) -> (String, i64) {
     (cookie, account)
 }
 
+/// Records a Stripe top-up checkout for `pack` (`small`: 500 credits for $5, `medium`:
+/// 2,000 for $18), as starting a checkout does.
 async fn record_stripe_checkout(app: &TestApp, account: i64, session: &str, pack: &str) {
     let (credits, cents) = if pack == "medium" {
         (2000, 1800)
@@ -574,6 +574,31 @@ async fn start_subscription_stub(subscription: serde_json::Value) -> (String, Su
     (format!("http://{addr}/"), stub)
 }
 
+async fn a_second_subscription_is_refused_while_one_is_live_on_stripe(backend: Backend) {
+    let (base, stub) = start_subscription_stub(serde_json::json!({
+        "id": "sub_1", "object": "subscription", "customer": "cus_1", "status": "active",
+        "current_period_start": TEST_NOW, "current_period_end": TEST_NOW + 30 * 86_400,
+        "cancel_at_period_end": false,
+        "items": { "data": [{ "id": "si_1", "price": { "id": "price_creator" } }] },
+    }))
+    .await;
+    let app = stripe_app(backend, &base).await;
+    let (cookie, _) = stripe_member(&app).await;
+    // Another tab, or a retry before the first invoice's event: a second checkout would
+    // bill twice, so it is refused with a message and nothing is sent to Stripe.
+    let res = call(
+        &app,
+        "plans/change",
+        Some(&cookie),
+        &[("action", "subscribe"), ("plan", "studio")],
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::CONFLICT, "{}", res.body);
+    assert!(res.body.contains("Reload the page"), "{}", res.body);
+    assert!(stub.updates.lock().unwrap().is_empty());
+    app.cleanup().await;
+}
+
 async fn an_upgrade_after_a_pending_downgrade_is_prorated_from_the_plan_paid_for(backend: Backend) {
     let (start, end) = (TEST_NOW, TEST_NOW + 30 * 86_400);
     let subscription = serde_json::json!({
@@ -768,6 +793,17 @@ async fn a_paid_checkout_grants_its_credits_once(backend: Backend) {
     );
     assert_eq!(balance(&app, account).await, (2000, 2000));
     assert_eq!(grant_count(&app, account).await, 1);
+    // A late `expired` for the paid session: paid never changes again.
+    let expired = checkout_event(
+        "evt_3",
+        "checkout.session.expired",
+        "cs_test_a",
+        "unpaid",
+        account,
+    );
+    assert_eq!(deliver_signed(&app, &expired).await.status, StatusCode::OK);
+    assert_eq!(status_of(&app, "cs_test_a").await, PaymentStatus::Paid);
+    assert_eq!(balance(&app, account).await, (2000, 2000));
     assert!(ledger::verify(&app.state.db).await.unwrap().is_empty());
     app.cleanup().await;
 }
@@ -1740,6 +1776,7 @@ on_both_backends!(
     stripe_failing_gives_a_clear_error_and_records_nothing,
     subscribing_with_stripe_goes_through_checkout_in_subscription_mode,
     an_upgrade_after_a_pending_downgrade_is_prorated_from_the_plan_paid_for,
+    a_second_subscription_is_refused_while_one_is_live_on_stripe,
     a_paid_checkout_grants_its_credits_once,
     bad_signatures_get_a_400_and_change_nothing,
     delayed_payments_grant_on_success_whatever_the_order,

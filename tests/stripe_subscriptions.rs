@@ -298,16 +298,14 @@ async fn stripe_is_the_source_of_truth_for_plans(backend: Backend) {
             .await
             .unwrap();
     assert_eq!(grants, 2, "the first period, and the upgrade");
-    let events: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM webhook_events WHERE type LIKE 'customer.subscription.%'",
+    let kinds: i64 = sqlx::query_scalar(
+        "SELECT COUNT(DISTINCT type) FROM webhook_events \
+         WHERE type IN ('customer.subscription.created', 'customer.subscription.deleted')",
     )
     .fetch_one(state.db.reader())
     .await
     .unwrap();
-    assert!(
-        events >= 2,
-        "created and deleted arrived as signed webhooks"
-    );
+    assert_eq!(kinds, 2, "created and deleted arrived as signed webhooks");
     assert!(ledger::verify(&state.db).await.unwrap().is_empty());
     drop(ls);
     test_db.cleanup().await;

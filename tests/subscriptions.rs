@@ -313,7 +313,22 @@ async fn every_step_of_the_life_cycle_with_its_credits_and_dates(backend: Backen
     assert_eq!(sub(&app, account).await.status, Status::Active);
 
     // And once more to the end, past the grace period: the purge keeps the money records.
-    ok(&change(&app, &cookie, &[("action", "cancel")]).await);
+    ok(&change(
+        &app,
+        &cookie,
+        &[("action", "cancel"), ("reason", "Moving on")],
+    )
+    .await);
+    let cancel_reason = || async {
+        sqlx::query_scalar::<_, Option<String>>(
+            "SELECT cancel_reason FROM subscriptions WHERE account_id = $1",
+        )
+        .bind(account)
+        .fetch_one(app.state.db.reader())
+        .await
+        .unwrap()
+    };
+    assert_eq!(cancel_reason().await.as_deref(), Some("Moving on"));
     let s = sub(&app, account).await;
     app.state
         .clock
@@ -336,13 +351,11 @@ async fn every_step_of_the_life_cycle_with_its_credits_and_dates(backend: Backen
             .await
             .unwrap();
     assert_eq!(purged, Some(app.state.clock.now()));
-    let reason: Option<String> =
-        sqlx::query_scalar("SELECT cancel_reason FROM subscriptions WHERE account_id = $1")
-            .bind(account)
-            .fetch_one(app.state.db.reader())
-            .await
-            .unwrap();
-    assert_eq!(reason, None, "the cancel reason goes with the content");
+    assert_eq!(
+        cancel_reason().await,
+        None,
+        "the cancel reason goes with the content"
+    );
     assert_eq!(
         balance(&app, account).await,
         (700, 0, 700),

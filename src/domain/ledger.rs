@@ -15,14 +15,14 @@ use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 
 /// Seconds since the Unix epoch, UTC. Every rule takes the time from its caller's clock.
+pub type UnixSeconds = i64;
+
 /// `1780272000` -> `1 June 2026` (UTC): how dates read to customers, in pages and messages.
 pub fn long_date(unix: UnixSeconds) -> String {
     chrono::DateTime::from_timestamp(unix, 0)
         .map(|d| d.format("%-d %B %Y").to_string())
         .unwrap_or_default()
 }
-
-pub type UnixSeconds = i64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]

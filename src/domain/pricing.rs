@@ -64,6 +64,11 @@ impl Operation {
             Operation::AudioProcessing => "audio_processing",
         }
     }
+
+    /// The operation named by [`Operation::key`], if any.
+    pub fn from_key(key: &str) -> Option<Operation> {
+        Operation::ALL.into_iter().find(|o| o.key() == key)
+    }
 }
 
 /// What drives the cost of an operation.

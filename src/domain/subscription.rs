@@ -10,7 +10,7 @@ use crate::domain::catalog::{Catalog, Plan, PlanId};
 use crate::domain::ledger::UnixSeconds;
 use serde::{Deserialize, Serialize};
 
-pub const DAY: i64 = 86_400;
+pub use crate::domain::usage::DAY;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

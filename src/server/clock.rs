@@ -26,11 +26,7 @@ impl Clock {
 
     /// Unix seconds, UTC.
     pub fn now(&self) -> i64 {
-        let base = match &self.fixed {
-            Some(at) => at.load(Ordering::SeqCst),
-            None => chrono::Utc::now().timestamp(),
-        };
-        base + self.offset.load(Ordering::SeqCst)
+        self.wall() + self.offset.load(Ordering::SeqCst)
     }
 
     /// The time without demo mode's moves: for checks against the outside world, such as

@@ -181,7 +181,7 @@ fn db_int(c: Credits) -> i64 {
 }
 
 /// The account row, locked, with its running totals.
-struct Account {
+pub(crate) struct Account {
     id: i64,
     balance: Credits,
     held: Credits,
@@ -190,7 +190,13 @@ struct Account {
     seq: i64,
 }
 
-async fn lock_account(tx: &mut Tx, backend: Backend, id: i64) -> Result<Account, LedgerError> {
+/// Locks an account's row for the rest of the transaction: the one lock every change to an
+/// account takes first (SQLite's `BEGIN IMMEDIATE` already serializes all writers).
+pub(crate) async fn lock_account(
+    tx: &mut Tx,
+    backend: Backend,
+    id: i64,
+) -> Result<Account, LedgerError> {
     let sql = match backend {
         Backend::Postgres => {
             "SELECT balance, held, next_expiry_at, renews_at, journal_seq FROM accounts WHERE id = $1 FOR UPDATE"
@@ -423,10 +429,7 @@ struct HoldRow {
 }
 
 fn parse_operation(s: &str) -> Result<Operation, LedgerError> {
-    Operation::ALL
-        .into_iter()
-        .find(|o| o.key() == s)
-        .ok_or_else(|| LedgerError::Corrupt(format!("operation {s}")))
+    Operation::from_key(s).ok_or_else(|| LedgerError::Corrupt(format!("operation {s}")))
 }
 
 /// The account a hold belongs to, read inside the transaction (a second connection here

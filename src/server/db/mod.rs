@@ -206,22 +206,3 @@ fn sqlite_url_with_create(url: &str) -> Result<String, DbError> {
         format!("sqlite://{file}?{query}&mode=rwc")
     })
 }
-
-/// Locks an account's row for the rest of the transaction: the one lock every change to an
-/// account takes first (SQLite's `BEGIN IMMEDIATE` already serializes all writers). `false`
-/// when there is no such account.
-pub(crate) async fn lock_account_row(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    backend: Backend,
-    account: i64,
-) -> Result<bool, sqlx::Error> {
-    let sql = match backend {
-        Backend::Postgres => "SELECT id FROM accounts WHERE id = $1 FOR UPDATE",
-        Backend::Sqlite => "SELECT id FROM accounts WHERE id = $1",
-    };
-    let row = sqlx::query(sql)
-        .bind(account)
-        .fetch_optional(&mut **tx)
-        .await?;
-    Ok(row.is_some())
-}

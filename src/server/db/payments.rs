@@ -352,7 +352,7 @@ async fn apply_checkout(
     let Some(owner) = owner else {
         return Ok(Applied::UnknownCheckout);
     };
-    crate::server::db::lock_account_row(tx, backend, owner).await?;
+    ledger::lock_account(tx, backend, owner).await?;
     let sql = format!("SELECT {COLUMNS} FROM payments WHERE external_id = $1");
     let row = sqlx::query(&sql)
         .bind(notice.session_id)
@@ -365,11 +365,13 @@ async fn apply_checkout(
     let t = rules::apply(payment.status, notice.event);
     let mut granted = None;
     let mut grant_id = payment.grant_id;
-    if t.grant && payment.grant_id.is_none() && payment.kind == "subscription" {
+    if !t.grant || payment.grant_id.is_some() {
+        // Nothing to grant, or granted already.
+    } else if payment.kind == "subscription" {
         // A plan bought through the local checkout: paid, so the plan starts now.
         grant_id = start_plan(tx, backend, notice.catalog, &payment, now).await?;
         granted = grant_id.map(|_| payment.credits);
-    } else if t.grant && payment.grant_id.is_none() {
+    } else {
         let receipt = ledger::grant_in(
             tx,
             backend,

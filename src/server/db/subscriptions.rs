@@ -69,11 +69,8 @@ pub async fn get(db: &Db, account: i64) -> Result<Option<Subscription>, Subscrip
 }
 
 async fn lock(tx: &mut Tx, backend: Backend, account: i64) -> Result<(), SubscriptionError> {
-    if crate::server::db::lock_account_row(tx, backend, account).await? {
-        Ok(())
-    } else {
-        Err(LedgerError::AccountNotFound(account).into())
-    }
+    ledger::lock_account(tx, backend, account).await?;
+    Ok(())
 }
 
 async fn read(tx: &mut Tx, account: i64) -> Result<Option<Subscription>, SubscriptionError> {

@@ -8,10 +8,7 @@ use sqlx::Row;
 use std::collections::HashMap;
 
 fn operation(s: &str) -> Result<Operation, sqlx::Error> {
-    Operation::ALL
-        .into_iter()
-        .find(|o| o.key() == s)
-        .ok_or_else(|| sqlx::Error::Decode(format!("operation {s}").into()))
+    Operation::from_key(s).ok_or_else(|| sqlx::Error::Decode(format!("operation {s}").into()))
 }
 
 fn u(v: i64) -> u64 {

@@ -44,9 +44,7 @@ pub async fn submit(state: &AppState, account: i64, form: TryForm<'_>) -> Result
 }
 
 fn parse_operation(key: &str) -> Result<Operation, AppError> {
-    Operation::ALL
-        .into_iter()
-        .find(|o| o.key() == key)
+    Operation::from_key(key)
         .ok_or_else(|| AppError::bad_request("Pick one of the operations listed."))
 }
 

@@ -86,12 +86,13 @@ pub async fn reserve(
     let (estimate, _) = price(state, operation, quantity)?;
     let now = state.clock.now();
     // A retry of a reserve that went through replays its result, even if the plan ended
-    // in between; only new reserves are refused.
-    if !ledger::key_used(&state.db, idem)
-        .await
-        .map_err(ledger_err(state))?
+    // in between; only new reserves are refused. (The key is looked up only then.)
+    if let Err(refused) = refuse_after_plan_end(state, account).await
+        && !ledger::key_used(&state.db, idem)
+            .await
+            .map_err(ledger_err(state))?
     {
-        refuse_after_plan_end(state, account).await?;
+        return Err(refused);
     }
     let hold = NewHold {
         operation,

@@ -209,7 +209,7 @@ fn TryPanel(
         query.with(|q| {
             let op = q
                 .get("op")
-                .and_then(|k| Operation::ALL.into_iter().find(|o| o.key() == k))
+                .and_then(|k| Operation::from_key(&k))
                 .unwrap_or(Operation::VoiceGeneration);
             let qty = q
                 .get("qty")
