@@ -59,6 +59,12 @@ pub enum AppError {
     /// 429: too many attempts; try again later.
     #[error("Too many attempts. Please try again in {retry_after_secs} seconds.")]
     TooManyRequests { retry_after_secs: u64 },
+    /// 402: the payment provider refused the customer's card. Nothing changed; `message`
+    /// is the provider's, written for the customer, and the way to fix the card follows.
+    #[error(
+        "{message} Your plan has not changed and nothing was charged. Update your payment method, then try again."
+    )]
+    CardDeclined { message: String },
     /// 502: the payment provider could not be reached or refused the request.
     #[error(
         "We couldn't start the payment with our payment provider. Nothing was charged; please try again in a minute."
@@ -96,7 +102,7 @@ impl AppError {
         match self {
             AppError::BadRequest { .. } => 400,
             AppError::Unauthorized | AppError::Unauthenticated { .. } => 401,
-            AppError::InsufficientCredits { .. } => 402,
+            AppError::InsufficientCredits { .. } | AppError::CardDeclined { .. } => 402,
             AppError::Forbidden | AppError::CrossSite | AppError::PlanEnded { .. } => 403,
             AppError::NotFound { .. } => 404,
             AppError::Conflict { .. } => 409,

@@ -214,6 +214,8 @@ struct Recorded {
 struct Stub {
     seen: Arc<Mutex<Vec<Recorded>>>,
     failing: bool,
+    /// What `GET /v1/subscriptions` lists (newest first).
+    subscriptions: Arc<Mutex<Vec<serde_json::Value>>>,
 }
 
 async fn stub_sessions(
@@ -302,8 +304,9 @@ async fn start_stub(failing: bool) -> (String, Stub) {
         )
         .route(
             "/v1/subscriptions",
-            axum::routing::get(|| async {
-                axum::Json(serde_json::json!({ "object": "list", "data": [] }))
+            axum::routing::get(|State(stub): State<Stub>| async move {
+                let data = stub.subscriptions.lock().unwrap().clone();
+                axum::Json(serde_json::json!({ "object": "list", "data": data }))
             }),
         )
         .with_state(stub.clone());
@@ -346,7 +349,11 @@ async fn buying_a_top_up_creates_a_checkout_session_with_the_right_fields(backen
     );
     assert_eq!(
         r.headers.get("idempotency-key").unwrap().to_str().unwrap(),
-        format!("topup-{account}-{key}")
+        format!(
+            "sb-{}-topup-{account}-{key}",
+            app.state.db.install_id().await.unwrap()
+        ),
+        "the form's key, namespaced by this installation"
     );
     let f = &r.form;
     let field = |k: &str| {
@@ -466,6 +473,50 @@ async fn stripe_failing_gives_a_clear_error_and_records_nothing(backend: Backend
     app.cleanup().await;
 }
 
+/// Money bug: subscribing again within the hour sent the customer to the earlier, completed
+/// Checkout Session (the key was `plan-<account>-<plan>-<hour>`, and Stripe replays a key's
+/// first answer for 24 hours). The same form twice is one session; once a subscription
+/// came of it (and ended), a new checkout gets a new key.
+async fn resubscribing_soon_after_gets_a_new_checkout(backend: Backend) {
+    let (base, stub) = start_stub(false).await;
+    let app = stripe_app(backend, &base).await;
+    let cookie = sign_up(&app, "again@example.com").await;
+    let subscribe = || call(
+        &app,
+        "plans/change",
+        Some(&cookie),
+        &[("action", "subscribe"), ("plan", "starter")],
+    );
+    let session_keys = || {
+        stub.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.path == "/v1/checkout/sessions")
+            .map(|r| r.headers["idempotency-key"].to_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(subscribe().await.status, StatusCode::OK);
+    assert_eq!(subscribe().await.status, StatusCode::OK);
+    let keys = session_keys();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys[0], keys[1], "the same form twice: one session");
+    // The checkout was paid, the subscription made and then ended in Stripe's portal.
+    let fx = common::stripe_fixtures::Fixtures::load(common::stripe_fixtures::Version::V2023);
+    let mut ended = fx.subscription(&common::stripe_fixtures::Sub {
+        status: "canceled",
+        ended_at: Some(TEST_NOW + 60),
+        ..common::stripe_fixtures::Sub::active("sub_old", "cus_stub1", "price_starter", TEST_NOW, TEST_NOW + 30 * 86_400)
+    });
+    ended["customer"] = "cus_stub1".into();
+    stub.subscriptions.lock().unwrap().push(ended);
+    assert_eq!(subscribe().await.status, StatusCode::OK);
+    let keys = session_keys();
+    assert_eq!(keys.len(), 3);
+    assert_ne!(keys[2], keys[0], "a new checkout, not the completed one");
+    app.cleanup().await;
+}
+
 async fn subscribing_with_stripe_goes_through_checkout_in_subscription_mode(backend: Backend) {
     let (base, stub) = start_stub(false).await;
     let app = stripe_app(backend, &base).await;
@@ -508,6 +559,13 @@ async fn subscribing_with_stripe_goes_through_checkout_in_subscription_mode(back
     let stranger = sign_up(&app, "stranger@example.com").await;
     let res = call(&app, "plans/fix_payment", Some(&stranger), &[]).await;
     assert_eq!(res.status, StatusCode::CONFLICT);
+    // Every call to Stripe carries an idempotency key namespaced by this installation, so
+    // two databases sharing one Stripe account never collide; the portal's too.
+    let install = app.state.db.install_id().await.unwrap();
+    for r in &seen {
+        let key = r.headers["idempotency-key"].to_str().unwrap();
+        assert!(key.starts_with(&format!("sb-{install}-")), "{}: {key}", r.path);
+    }
     // Nothing is granted before Stripe's first paid invoice.
     assert_eq!(balance(&app, account).await, (0, 0));
     assert!(
@@ -527,6 +585,9 @@ struct SubscriptionStub {
     updates: Arc<Mutex<Vec<Recorded>>>,
     /// A price Stripe refuses to move to (answering 500), if any.
     refused_price: Arc<Mutex<Option<String>>>,
+    /// A price whose prorated invoice the customer's card cannot pay (answering 402
+    /// `card_error`, changing nothing, as `payment_behavior=error_if_incomplete` does).
+    declined_price: Arc<Mutex<Option<String>>>,
 }
 
 async fn start_subscription_stub(subscription: serde_json::Value) -> (String, SubscriptionStub) {
@@ -534,6 +595,7 @@ async fn start_subscription_stub(subscription: serde_json::Value) -> (String, Su
         subscription: Arc::new(Mutex::new(subscription)),
         updates: Arc::default(),
         refused_price: Arc::default(),
+        declined_price: Arc::default(),
     };
     async fn list(State(stub): State<SubscriptionStub>) -> axum::Json<serde_json::Value> {
         let sub = stub.subscription.lock().unwrap().clone();
@@ -547,11 +609,21 @@ async fn start_subscription_stub(subscription: serde_json::Value) -> (String, Su
     ) -> (StatusCode, axum::Json<serde_json::Value>) {
         let form = parse_form(&body);
         let refused = stub.refused_price.lock().unwrap().clone();
-        if refused.is_some() && form.get("items[0][plan]") == refused.as_ref() {
+        if refused.is_some() && form.get("items[0][price]") == refused.as_ref() {
             return stripe_api_error();
         }
+        let declined = stub.declined_price.lock().unwrap().clone();
+        if declined.is_some() && form.get("items[0][price]") == declined.as_ref() {
+            return (
+                StatusCode::PAYMENT_REQUIRED,
+                axum::Json(serde_json::json!({ "error": {
+                    "type": "card_error", "code": "card_declined", "decline_code": "insufficient_funds",
+                    "message": "Your card has insufficient funds.",
+                } })),
+            );
+        }
         let mut sub = stub.subscription.lock().unwrap();
-        if let Some(price) = form.get("items[0][plan]") {
+        if let Some(price) = form.get("items[0][price]") {
             sub["items"]["data"][0]["price"]["id"] = price.clone().into();
         }
         if let Some(cancel) = form.get("cancel_at_period_end") {
@@ -572,6 +644,71 @@ async fn start_subscription_stub(subscription: serde_json::Value) -> (String, Su
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (format!("http://{addr}/"), stub)
+}
+
+/// A declined card on an upgrade changes neither plan nor credits, and says why, with the
+/// way to fix the card.
+async fn a_declined_upgrade_changes_nothing_and_says_how_to_fix_the_card(backend: Backend) {
+    let subscription = serde_json::json!({
+        "id": "sub_1", "object": "subscription", "customer": "cus_1", "status": "active",
+        "current_period_start": TEST_NOW, "current_period_end": TEST_NOW + 30 * 86_400,
+        "cancel_at_period_end": false,
+        "items": { "data": [{ "id": "si_1", "price": { "id": "price_creator" } }] },
+    });
+    let (base, stub) = start_subscription_stub(subscription.clone()).await;
+    *stub.declined_price.lock().unwrap() = Some("price_studio".into());
+    let app = stripe_app(backend, &base).await;
+    let (cookie, account) = stripe_member(&app).await;
+    let paid = serde_json::json!({
+        "id": "in_1", "object": "invoice", "customer": "cus_1", "subscription": "sub_1",
+        "amount_paid": 2900, "amount_due": 2900, "currency": "usd",
+        "lines": { "data": [
+            { "proration": false, "type": "subscription", "price": { "id": "price_creator" },
+              "period": { "start": TEST_NOW, "end": TEST_NOW + 30 * 86_400 } },
+        ] },
+    });
+    deliver_signed(&app, &stripe_event("evt_i", "invoice.paid", paid)).await;
+    let res = call(
+        &app,
+        "plans/change",
+        Some(&cookie),
+        &[("action", "change"), ("plan", "studio")],
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::PAYMENT_REQUIRED, "{}", res.body);
+    let e = res.json();
+    assert_eq!(e["code"], "card_declined");
+    assert_eq!(e["message"], "Your card has insufficient funds.");
+    let s = studio_billing::server::db::subscriptions::get(&app.state.db, account)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(s.plan.as_str(), "creator");
+    assert_eq!(balance(&app, account).await, (5000, 0));
+    // Without JavaScript the plans section says why, with the button to fix the card.
+    let res = form_post(
+        &app,
+        "plans/change",
+        &cookie,
+        &[("action", "change"), ("plan", "studio")],
+    )
+    .await;
+    let page = app
+        .call(
+            Method::GET,
+            &location(&res),
+            &[("cookie", &format!("sb_session={cookie}"))],
+            None,
+        )
+        .await;
+    assert!(
+        page.body.contains("Your card has insufficient funds.")
+            && page.body.contains("plan-card-declined")
+            && page.body.contains("Update payment method"),
+        "{}",
+        page.body
+    );
+    app.cleanup().await;
 }
 
 async fn a_second_subscription_is_refused_while_one_is_live_on_stripe(backend: Backend) {
@@ -651,7 +788,7 @@ async fn an_upgrade_after_a_pending_downgrade_is_prorated_from_the_plan_paid_for
     {
         let updates = stub.updates.lock().unwrap();
         assert_eq!(updates.len(), 1);
-        assert_eq!(updates[0].form["items[0][plan]"], "price_starter");
+        assert_eq!(updates[0].form["items[0][price]"], "price_starter");
         assert_eq!(updates[0].form["proration_behavior"], "none");
     }
     let s = studio_billing::server::db::subscriptions::get(&app.state.db, account)
@@ -686,13 +823,12 @@ async fn an_upgrade_after_a_pending_downgrade_is_prorated_from_the_plan_paid_for
     {
         let updates = stub.updates.lock().unwrap();
         assert_eq!(updates.len(), 5, "restore, then upgrade");
-        assert_eq!(updates[3].form["items[0][plan]"], "price_creator");
+        assert_eq!(updates[3].form["items[0][price]"], "price_creator");
         assert_eq!(updates[3].form["proration_behavior"], "none");
-        assert_eq!(updates[4].form["items[0][plan]"], "price_studio");
-        assert!(
-            !updates[4].form.contains_key("proration_behavior"),
-            "the upgrade keeps Stripe's proration"
-        );
+        assert_eq!(updates[4].form["items[0][price]"], "price_studio");
+        // The upgrade is invoiced and paid at once, or not made at all.
+        assert_eq!(updates[4].form["proration_behavior"], "always_invoice");
+        assert_eq!(updates[4].form["payment_behavior"], "error_if_incomplete");
         let key = |i: usize| {
             updates[i].headers["idempotency-key"]
                 .to_str()
@@ -706,6 +842,33 @@ async fn an_upgrade_after_a_pending_downgrade_is_prorated_from_the_plan_paid_for
         .unwrap()
         .unwrap();
     assert_eq!((s.plan.as_str(), s.pending_plan), ("studio", None));
+    assert_eq!(
+        subscription_credits().await,
+        5000,
+        "no extra credits before the upgrade's invoice is paid"
+    );
+    // Stripe's proration invoice, paid: the difference over Creator (the whole period is
+    // left), once, whichever of Stripe's two events says so.
+    let fx = common::stripe_fixtures::Fixtures::load(common::stripe_fixtures::Version::Current);
+    let proration = |price, amount| common::stripe_fixtures::Line {
+        price,
+        amount,
+        start: TEST_NOW,
+        end,
+        proration: true,
+    };
+    let upgrade_invoice = fx.invoice(&common::stripe_fixtures::Inv {
+        id: "in_up",
+        customer: "cus_1",
+        subscription: "sub_1",
+        paid: true,
+        billing_reason: "subscription_update",
+        lines: vec![proration("price_creator", -2900), proration("price_studio", 9900)],
+    });
+    for (id, kind) in [("evt_up", "invoice.paid"), ("evt_up2", "invoice.payment_succeeded")] {
+        let res = deliver_signed(&app, &fx.event(id, kind, TEST_NOW, upgrade_invoice.clone())).await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    }
     assert_eq!(
         subscription_credits().await,
         20_000,
@@ -1776,6 +1939,8 @@ on_both_backends!(
     stripe_failing_gives_a_clear_error_and_records_nothing,
     subscribing_with_stripe_goes_through_checkout_in_subscription_mode,
     an_upgrade_after_a_pending_downgrade_is_prorated_from_the_plan_paid_for,
+    a_declined_upgrade_changes_nothing_and_says_how_to_fix_the_card,
+    resubscribing_soon_after_gets_a_new_checkout,
     a_second_subscription_is_refused_while_one_is_live_on_stripe,
     a_paid_checkout_grants_its_credits_once,
     bad_signatures_get_a_400_and_change_nothing,

@@ -45,10 +45,12 @@ fn free_port() -> u16 {
 
 async fn start_localstripe() -> LocalStripe {
     let port = free_port();
+    // localstripe, taught Stripe's `items[0][price]`, `proration_behavior` and
+    // `payment_behavior` (see the shim).
+    let shim = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/localstripe_shim.py");
     let child = Process::new("python3")
         .args([
-            "-m",
-            "localstripe",
+            shim,
             "--port",
             &port.to_string(),
             "--from-scratch",
@@ -179,9 +181,14 @@ async fn stripe_is_the_source_of_truth_for_plans(backend: Backend) {
     .await
     .unwrap();
     let account = user.account_id.unwrap();
-    let customer = stripe_api::create_customer(&stripe, account, "fan@example.com")
-        .await
-        .unwrap();
+    let customer = stripe_api::create_customer(
+        &stripe,
+        account,
+        "fan@example.com",
+        format!("test-customer-{account}"),
+    )
+    .await
+    .unwrap();
     subscriptions::link_customer(&state.db, account, &customer, state.clock.now())
         .await
         .unwrap();
@@ -258,7 +265,9 @@ async fn stripe_is_the_source_of_truth_for_plans(backend: Backend) {
             .cancel_at_period_end
     );
 
-    // Change the price: an upgrade, at once, with the difference in credits, once.
+    // Change the price: an upgrade, at once, invoiced and paid at once; the difference in
+    // credits (prorated by the share of the period left: nearly all of it here) comes with
+    // that invoice's paid event, once.
     plans::change(&state, account, email, "change", Some("studio"), None)
         .await
         .unwrap();
@@ -267,7 +276,24 @@ async fn stripe_is_the_source_of_truth_for_plans(backend: Backend) {
         .unwrap()
         .unwrap();
     assert_eq!(s.plan.as_str(), "studio");
-    assert_eq!(balance(state.clone()).await.subscription.get(), 20_000);
+    eventually("the upgrade's invoice grants its credits", || {
+        let state = state.clone();
+        async move { balance(state).await.subscription.get() > 5000 }
+    })
+    .await;
+    let credits = balance(state.clone()).await.subscription.get();
+    assert!(
+        (19_900..=20_000).contains(&credits),
+        "5,000 + the prorated 15,000: {credits}"
+    );
+    let paid_upgrade: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM payments WHERE account_id = $1 AND product = 'studio' AND status = 'paid'",
+    )
+    .bind(account)
+    .fetch_one(state.db.reader())
+    .await
+    .unwrap();
+    assert_eq!(paid_upgrade, 1, "the upgrade's invoice is a payment");
 
     // Stripe ends the subscription: its webhook starts the grace period; top-ups would
     // stay, and the period's credits are not granted again by any late event.

@@ -156,15 +156,40 @@ async fn every_step_of_the_life_cycle_with_its_credits_and_dates(backend: Backen
     .await;
     assert_eq!(again.status, StatusCode::CONFLICT);
 
-    // Upgrade mid-period: at once, with the difference until the period ends.
+    // Upgrade mid-period, with 20 of the period's 30 days left: at once, paid for the
+    // rest of the period (two thirds of the $70 difference, recorded as the test-mode
+    // payment) and credited alike (two thirds of the 15,000 difference).
     app.state.clock.advance(10 * DAY);
+    let mine = call(&app, "plans/mine", Some(&cookie), &[]).await.json();
+    let studio = mine["options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["id"] == "studio")
+        .unwrap();
+    assert!(
+        studio["effect"]
+            .as_str()
+            .unwrap()
+            .starts_with("Starts now: $46.66 charged today for the rest of this period and 10,000 more credits until"),
+        "the confirm step says both numbers: {}",
+        studio["effect"]
+    );
     ok(&change(&app, &cookie, &[("action", "change"), ("plan", "studio")]).await);
-    assert_eq!(balance(&app, account).await, (20_000, 20_000, 0));
+    assert_eq!(balance(&app, account).await, (15_000, 15_000, 0));
     assert_eq!(sub(&app, account).await.plan.as_str(), "studio");
+    let upgrade_paid: Vec<(i64, i64, String)> = sqlx::query_as(
+        "SELECT amount_cents, credits, status FROM payments WHERE account_id = $1 AND product = 'studio'",
+    )
+    .bind(account)
+    .fetch_all(app.state.db.reader())
+    .await
+    .unwrap();
+    assert_eq!(upgrade_paid, vec![(4666, 10_000, "paid".to_owned())]);
     // The same upgrade's grant cannot happen twice in one period.
     let again = change(&app, &cookie, &[("action", "change"), ("plan", "studio")]).await;
     assert_eq!(again.status, StatusCode::CONFLICT);
-    assert_eq!(balance(&app, account).await.0, 20_000);
+    assert_eq!(balance(&app, account).await.0, 15_000);
 
     // Downgrade: waits for the renewal, and can be undone.
     let said = ok(&change(&app, &cookie, &[("action", "change"), ("plan", "starter")]).await);
@@ -179,7 +204,7 @@ async fn every_step_of_the_life_cycle_with_its_credits_and_dates(backend: Backen
     ok(&change(&app, &cookie, &[("action", "change"), ("plan", "starter")]).await);
     assert_eq!(
         balance(&app, account).await.0,
-        20_000,
+        15_000,
         "no refund, nothing taken (P7)"
     );
 
@@ -368,8 +393,8 @@ async fn every_step_of_the_life_cycle_with_its_credits_and_dates(backend: Backen
     )
     .await;
     assert_eq!(
-        payments, 4,
-        "a checkout left unpaid, the first period, the renewal, the resubscription"
+        payments, 5,
+        "a checkout left unpaid, the first period, the upgrade, the renewal, the resubscription"
     );
     // P14 and the FAQ: the top-up credits stay "for when you come back". The customer can
     // still sign in, sees that the plan is over, and starts again with the credits intact.

@@ -36,6 +36,11 @@ impl Status {
         }
     }
 
+    /// Active or past due: the plan runs (even if a payment is owed).
+    pub fn is_live(self) -> bool {
+        matches!(self, Status::Active | Status::PastDue)
+    }
+
     pub fn parse(s: &str) -> Option<Status> {
         [
             Status::Active,
@@ -62,6 +67,9 @@ pub struct Subscription {
     pub pending_plan: Option<PlanId>,
     /// When an ended subscription's grace period is over (P13).
     pub grace_until: Option<UnixSeconds>,
+    /// The billing anchor: periods end on its day of the month (the 31st stays the 31st
+    /// where a month has one), however short an earlier month was.
+    pub anchor: UnixSeconds,
 }
 
 /// What the customer (or the clock) asks for.
@@ -98,6 +106,9 @@ pub struct PeriodGrant {
     /// The period it belongs to: at most one grant of each kind per period.
     pub period_start: UnixSeconds,
     pub kind: GrantReason,
+    /// What it costs: the plan's monthly price for a period, the prorated difference for
+    /// an upgrade (the local test billing records it as the payment).
+    pub price_cents: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,10 +162,31 @@ pub enum LifecycleError {
 
 /// One calendar month after `t` (the same day of the month, or the month's last day).
 pub fn add_month(t: UnixSeconds) -> UnixSeconds {
+    add_months(t, 1)
+}
+
+/// `n` calendar months after `t` (the same day of the month, or the month's last day).
+pub fn add_months(t: UnixSeconds, n: u32) -> UnixSeconds {
     chrono::DateTime::from_timestamp(t, 0)
-        .and_then(|d| d.checked_add_months(chrono::Months::new(1)))
+        .and_then(|d| d.checked_add_months(chrono::Months::new(n)))
         .map(|d| d.timestamp())
-        .unwrap_or(t + 30 * DAY)
+        .unwrap_or(t + i64::from(n) * 30 * DAY)
+}
+
+/// The end of the period that follows one ending at `end`, for a subscription anchored at
+/// `anchor`: the first whole number of months after `anchor` that is past `end`. An anchor
+/// on the 31st gives 28 February, then 31 March (not 28 March).
+pub fn next_period_end(anchor: UnixSeconds, end: UnixSeconds) -> UnixSeconds {
+    if anchor > end {
+        return add_month(end);
+    }
+    // Months from the anchor to `end`, give or take one; then step to the first past it.
+    let approx = u32::try_from((end - anchor) / (31 * DAY)).unwrap_or(0);
+    let mut n = approx.max(1);
+    while add_months(anchor, n) <= end {
+        n += 1;
+    }
+    add_months(anchor, n)
 }
 
 fn rank(catalog: &Catalog, id: &PlanId) -> Result<usize, LifecycleError> {
@@ -175,6 +207,7 @@ fn period_grant(p: &Plan, start: UnixSeconds, end: UnixSeconds) -> PeriodGrant {
         expires_at: end,
         period_start: start,
         kind: GrantReason::Period,
+        price_cents: p.monthly_price_cents,
     }
 }
 
@@ -251,23 +284,14 @@ pub fn apply(
                 next.pending_plan = Some(id.clone());
                 return Ok(keep(next));
             }
-            // Upgrade: at once, with the difference in credits until the period ends.
+            // Upgrade: at once, paid and credited for the share of the period left.
             let old = plan(catalog, &s.plan)?;
             let new = plan(catalog, id)?;
             next.plan = id.clone();
             next.pending_plan = None;
-            let extra = new
-                .credits_per_period
-                .get()
-                .saturating_sub(old.credits_per_period.get());
             Ok(Outcome {
                 next,
-                grant: (extra > 0).then_some(PeriodGrant {
-                    credits: extra,
-                    expires_at: s.period_end,
-                    period_start: s.period_start,
-                    kind: GrantReason::Upgrade,
-                }),
+                grant: upgrade_grant(old, new, s.period_start, s.period_end, now),
                 purge_content: false,
             })
         }
@@ -302,7 +326,7 @@ pub fn apply(
             next.plan = id;
             next.pending_plan = None;
             next.period_start = s.period_end;
-            next.period_end = add_month(s.period_end);
+            next.period_end = next_period_end(s.anchor, s.period_end);
             if *cmd == C::RenewalFailed {
                 next.status = Status::PastDue;
                 return Ok(keep(next));
@@ -349,45 +373,132 @@ pub fn apply(
     }
 }
 
-/// What Stripe says a subscription is, read from a subscription object or an invoice.
+/// What Stripe says, read from a subscription object or an invoice
+/// (`server::payments::events` reads Stripe's shapes; this is what they mean).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StripeFact {
     /// A `customer.subscription.*` object: Stripe's view of the plan and period.
     State {
+        /// Stripe's subscription id.
+        subscription: String,
         plan: PlanId,
         /// Stripe's status: `active`, `trialing`, `past_due`, `unpaid`, `canceled`, ...
         status: String,
         period_start: UnixSeconds,
+        /// The period's end, or the set date it is cancelled on if that comes first.
         period_end: UnixSeconds,
+        /// Cancelled: it ends at `period_end` (at the period's end, or on a set date).
         cancel_at_period_end: bool,
         /// When a cancelled subscription ended.
         ended_at: Option<UnixSeconds>,
     },
     /// A paid invoice for the period `[start, end)` of `plan`: that period's credits.
     PeriodPaid {
+        subscription: Option<String>,
         plan: PlanId,
         period_start: UnixSeconds,
         period_end: UnixSeconds,
     },
+    /// A paid invoice of proration lines alone: an upgrade within the period, paid for
+    /// the time from `from_time` to the period's end. Its credits follow, prorated alike.
+    UpgradePaid {
+        subscription: Option<String>,
+        from: PlanId,
+        to: PlanId,
+        from_time: UnixSeconds,
+        period_end: UnixSeconds,
+    },
     /// A renewal invoice failed.
-    PaymentFailed,
+    PaymentFailed { subscription: Option<String> },
+}
+
+impl StripeFact {
+    /// The Stripe subscription it is about, when it names one.
+    pub fn subscription(&self) -> Option<&str> {
+        match self {
+            StripeFact::State { subscription, .. } => Some(subscription),
+            StripeFact::PeriodPaid { subscription, .. }
+            | StripeFact::UpgradePaid { subscription, .. }
+            | StripeFact::PaymentFailed { subscription } => subscription.as_deref(),
+        }
+    }
+}
+
+/// `amount` times the share `part / whole` of a period, rounded down (whole numbers only;
+/// a part outside `0..=whole` is clamped).
+pub fn prorate(amount: u64, part: i64, whole: i64) -> u64 {
+    if whole <= 0 {
+        return 0;
+    }
+    let part = part.clamp(0, whole);
+    let scaled = u128::from(amount) * (part as u128) / (whole as u128);
+    u64::try_from(scaled).unwrap_or(u64::MAX)
+}
+
+/// An upgrade from `old` to `new` at `at` within `[start, end)`: the extra credits and the
+/// price of the rest of the period, both prorated by the share of the period left.
+pub fn upgrade_grant(
+    old: &Plan,
+    new: &Plan,
+    start: UnixSeconds,
+    end: UnixSeconds,
+    at: UnixSeconds,
+) -> Option<PeriodGrant> {
+    let diff = new
+        .credits_per_period
+        .get()
+        .saturating_sub(old.credits_per_period.get());
+    let credits = prorate(diff, end - at, end - start);
+    (credits > 0).then(|| PeriodGrant {
+        credits,
+        expires_at: end,
+        period_start: start,
+        kind: GrantReason::Upgrade,
+        price_cents: prorate(
+            new.monthly_price_cents
+                .saturating_sub(old.monthly_price_cents),
+            end - at,
+            end - start,
+        ),
+    })
 }
 
 /// Stripe is the source of truth when configured: brings the subscription in step with
 /// what Stripe says. Credits follow the same rules as without Stripe: a paid period grants
-/// its plan's credits (once, by its start), an upgrade within a period grants the
-/// difference, a lower price waits for the next period, and an ended subscription starts
-/// its grace period.
+/// its plan's credits (once, by its start), a paid upgrade grants the difference prorated
+/// for the rest of the period, a lower price waits for the next period, and an ended
+/// subscription starts its grace period.
+///
+/// `following` is the Stripe subscription on record. A fact about another one changes
+/// nothing while the one on record is live (a late event of an earlier subscription); once
+/// that one has ended, a paid period of a new subscription starts the plan again (a
+/// resubscribe).
 pub fn apply_stripe(
     current: Option<&Subscription>,
+    following: Option<&str>,
     fact: &StripeFact,
     catalog: &Catalog,
 ) -> Result<Option<Outcome>, LifecycleError> {
+    let other = matches!((following, fact.subscription()), (Some(f), Some(n)) if f != n);
+    let current = match current {
+        Some(s) if other => match s.status {
+            Status::Active | Status::PastDue => return Ok(None),
+            // Only a paid period of the new subscription starts anything.
+            Status::Ended | Status::Purged => {
+                if !matches!(fact, StripeFact::PeriodPaid { .. }) {
+                    return Ok(None);
+                }
+                None
+            }
+        },
+        c => c,
+    };
     match fact {
         StripeFact::PeriodPaid {
             plan: id,
             period_start,
             period_end,
+            ..
         } => {
             let p = plan(catalog, id)?;
             if let Some(s) = current {
@@ -400,16 +511,16 @@ pub fn apply_stripe(
                     return Ok(None);
                 }
                 // The period on record (a second event for one invoice, or a late one):
-                // only its grant, if it is still missing, and a past-due plan is paid up.
-                // The plan, a pending change and a cancel stay as they are.
+                // only its grant, if it is still missing (by the period, whatever the plan
+                // is now), and a past-due plan is paid up. The plan, a pending change and
+                // a cancel stay as they are.
                 if *period_start == s.period_start {
-                    let plan_of_period = plan(catalog, &s.plan).unwrap_or(p);
                     let mut next = s.clone();
                     if next.status == Status::PastDue {
                         next.status = Status::Active;
                     }
                     return Ok(Some(Outcome {
-                        grant: Some(period_grant(plan_of_period, s.period_start, s.period_end)),
+                        grant: Some(period_grant(p, s.period_start, s.period_end)),
                         next,
                         purge_content: false,
                     }));
@@ -423,6 +534,9 @@ pub fn apply_stripe(
                 cancel_at_period_end: false,
                 pending_plan: None,
                 grace_until: None,
+                anchor: current
+                    .filter(|s| matches!(s.status, Status::Active | Status::PastDue))
+                    .map_or(*period_start, |s| s.anchor),
             };
             Ok(Some(Outcome {
                 grant: Some(period_grant(p, *period_start, *period_end)),
@@ -430,7 +544,37 @@ pub fn apply_stripe(
                 purge_content: false,
             }))
         }
-        StripeFact::PaymentFailed => Ok(current
+        StripeFact::UpgradePaid {
+            from,
+            to,
+            from_time,
+            period_end,
+            ..
+        } => {
+            let Some(s) = current.filter(|s| matches!(s.status, Status::Active)) else {
+                return Ok(None);
+            };
+            // Prorations for a period already over grant nothing.
+            if *period_end <= s.period_start {
+                return Ok(None);
+            }
+            let (old, new) = (plan(catalog, from)?, plan(catalog, to)?);
+            if rank(catalog, to)? <= rank(catalog, from)? {
+                return Ok(None);
+            }
+            let mut next = s.clone();
+            // The subscription's own event may not have come yet: the plan moves now.
+            if rank(catalog, &s.plan)? < rank(catalog, to)? {
+                next.plan = to.clone();
+                next.pending_plan = None;
+            }
+            Ok(Some(Outcome {
+                grant: upgrade_grant(old, new, s.period_start, s.period_end, *from_time),
+                next,
+                purge_content: false,
+            }))
+        }
+        StripeFact::PaymentFailed { .. } => Ok(current
             .filter(|s| matches!(s.status, Status::Active))
             .map(|s| {
                 keep(Subscription {
@@ -445,20 +589,21 @@ pub fn apply_stripe(
             period_end,
             cancel_at_period_end,
             ended_at,
+            ..
         } => {
             let p = plan(catalog, id)?;
             let Some(s) = current else {
                 // Nothing on record yet: the first paid invoice makes it active.
                 return Ok(None);
             };
-            if *period_start < s.period_start || matches!(s.status, Status::Purged) {
+            // An ended subscription is final: only a new paid period starts a plan again.
+            if *period_start < s.period_start
+                || matches!(s.status, Status::Ended | Status::Purged)
+            {
                 return Ok(None);
             }
             let mut next = s.clone();
             if status == "canceled" {
-                if s.status == Status::Ended {
-                    return Ok(None);
-                }
                 let end = ended_at.unwrap_or(*period_end).min(*period_end);
                 next.status = Status::Ended;
                 next.cancel_at_period_end = false;
@@ -473,28 +618,16 @@ pub fn apply_stripe(
             if matches!(status.as_str(), "past_due" | "unpaid") {
                 next.status = Status::PastDue;
             }
-            let mut grant = None;
             if *period_start > s.period_start {
                 // A new period: the plan Stripe bills for it (a downgrade took effect).
                 next.plan = id.clone();
                 next.pending_plan = None;
             } else if id != &s.plan {
-                let (to, from) = (rank(catalog, id)?, rank(catalog, &s.plan)?);
-                if to > from {
-                    // Upgraded within the period: the difference, at once.
-                    let old = plan(catalog, &s.plan)?;
-                    let extra = p
-                        .credits_per_period
-                        .get()
-                        .saturating_sub(old.credits_per_period.get());
+                if rank(catalog, id)? > rank(catalog, &s.plan)? {
+                    // Upgraded within the period: the plan moves; its credits come with
+                    // the paid proration invoice (`UpgradePaid`), never before.
                     next.plan = id.clone();
                     next.pending_plan = None;
-                    grant = (extra > 0).then_some(PeriodGrant {
-                        credits: extra,
-                        expires_at: s.period_end,
-                        period_start: s.period_start,
-                        kind: GrantReason::Upgrade,
-                    });
                 } else {
                     // A lower price: from the next period (P7: no refund).
                     next.pending_plan = Some(id.clone());
@@ -502,14 +635,10 @@ pub fn apply_stripe(
             } else {
                 next.pending_plan = None;
             }
-            if next == *s && grant.is_none() {
+            if next == *s {
                 return Ok(None);
             }
-            Ok(Some(Outcome {
-                next,
-                grant,
-                purge_content: false,
-            }))
+            Ok(Some(keep(next)))
         }
     }
 }
@@ -526,6 +655,7 @@ fn subscribe(id: &PlanId, catalog: &Catalog, now: UnixSeconds) -> Result<Outcome
             cancel_at_period_end: false,
             pending_plan: None,
             grace_until: None,
+            anchor: now,
         },
         grant: Some(period_grant(p, now, end)),
         purge_content: false,
@@ -564,6 +694,38 @@ mod tests {
     }
 
     #[test]
+    fn local_renewals_keep_the_anchor_day() {
+        let jan31 = 1_801_353_600; // 2027-01-31
+        let feb28 = jan31 + 28 * DAY;
+        let mar31 = feb28 + 31 * DAY;
+        let apr30 = mar31 + 30 * DAY;
+        assert_eq!(next_period_end(jan31, jan31), feb28);
+        assert_eq!(next_period_end(jan31, feb28), mar31, "not 28 March");
+        assert_eq!(next_period_end(jan31, mar31), apr30);
+        let mut s = apply(None, &Command::Subscribe(id("creator")), &catalog(), jan31)
+            .unwrap()
+            .next;
+        let mut ends = vec![s.period_end];
+        for _ in 0..3 {
+            s = apply(Some(&s), &Command::Renew, &catalog(), s.period_end)
+                .unwrap()
+                .next;
+            ends.push(s.period_end);
+        }
+        assert_eq!(ends, vec![feb28, mar31, apr30, apr30 + 31 * DAY]);
+    }
+
+    #[test]
+    fn prorating_is_whole_and_clamped() {
+        assert_eq!(prorate(15_000, 10, 30), 5_000);
+        assert_eq!(prorate(7_000, 1, 3), 2_333);
+        assert_eq!(prorate(100, -5, 30), 0);
+        assert_eq!(prorate(100, 50, 30), 100);
+        assert_eq!(prorate(100, 5, 0), 0);
+        assert_eq!(prorate(u64::MAX, 1, 1), u64::MAX);
+    }
+
+    #[test]
     fn subscribing_grants_the_first_period() {
         let o = apply(None, &Command::Subscribe(id("creator")), &catalog(), JUNE_1).unwrap();
         assert_eq!(o.next.status, Status::Active);
@@ -574,7 +736,8 @@ mod tests {
                 credits: 5000,
                 expires_at: JULY_1,
                 period_start: JUNE_1,
-                kind: GrantReason::Period
+                kind: GrantReason::Period,
+                price_cents: 2900,
             })
         );
         let again = apply(
@@ -633,13 +796,16 @@ mod tests {
         )
         .unwrap();
         assert_eq!(o.next.plan, id("studio"));
+        // Two thirds of the period left: two thirds of the 15,000 extra credits, and two
+        // thirds of the $70 difference.
         assert_eq!(
             o.grant,
             Some(PeriodGrant {
-                credits: 15_000,
+                credits: 10_000,
                 expires_at: JULY_1,
                 period_start: JUNE_1,
-                kind: GrantReason::Upgrade
+                kind: GrantReason::Upgrade,
+                price_cents: 4_666,
             })
         );
         // The next renewal grants the new plan's credits.
@@ -770,6 +936,7 @@ mod tests {
 
     fn stripe_state(plan: &str, status: &str, start: i64, end: i64, cancel: bool) -> StripeFact {
         StripeFact::State {
+            subscription: "sub_1".into(),
             plan: id(plan),
             status: status.into(),
             period_start: start,
@@ -779,85 +946,79 @@ mod tests {
         }
     }
 
-    #[test]
-    fn stripe_paid_periods_grant_once_each_and_never_go_back() {
-        let paid = |start, end| StripeFact::PeriodPaid {
-            plan: id("creator"),
+    /// `apply_stripe` following Stripe subscription `sub_1`.
+    fn stripe(s: Option<&Subscription>, fact: &StripeFact) -> Option<Outcome> {
+        apply_stripe(s, s.map(|_| "sub_1"), fact, &catalog()).unwrap()
+    }
+
+    fn paid_on(sub: &str, plan: &str, start: i64, end: i64) -> StripeFact {
+        StripeFact::PeriodPaid {
+            subscription: Some(sub.into()),
+            plan: id(plan),
             period_start: start,
             period_end: end,
-        };
+        }
+    }
+
+    #[test]
+    fn stripe_paid_periods_grant_once_each_and_never_go_back() {
+        let paid = |start, end| paid_on("sub_1", "creator", start, end);
         // The subscription's own event before its first invoice: nothing yet.
         let early = stripe_state("creator", "active", JUNE_1, JULY_1, false);
-        assert_eq!(apply_stripe(None, &early, &catalog()).unwrap(), None);
-        let first = apply_stripe(None, &paid(JUNE_1, JULY_1), &catalog())
-            .unwrap()
-            .unwrap();
+        assert_eq!(stripe(None, &early), None);
+        let first = stripe(None, &paid(JUNE_1, JULY_1)).unwrap();
         assert_eq!(first.next.status, Status::Active);
+        assert_eq!(first.next.anchor, JUNE_1);
         assert_eq!(first.grant.as_ref().unwrap().credits, 5000);
-        // An invoice for an older period changes nothing.
-        let next_period = apply_stripe(
-            Some(&first.next),
-            &paid(JULY_1, add_month(JULY_1)),
-            &catalog(),
-        )
-        .unwrap()
-        .unwrap();
+        let next_period = stripe(Some(&first.next), &paid(JULY_1, add_month(JULY_1))).unwrap();
         assert_eq!(next_period.grant.as_ref().unwrap().period_start, JULY_1);
-        assert_eq!(
-            apply_stripe(Some(&next_period.next), &paid(JUNE_1, JULY_1), &catalog()).unwrap(),
-            None
-        );
+        // An invoice for an older period changes nothing.
+        assert_eq!(stripe(Some(&next_period.next), &paid(JUNE_1, JULY_1)), None);
     }
 
     #[test]
     fn stripe_changes_follow_the_same_rules() {
         let s = creator();
         // Cancel at period end, then resume.
-        let c = apply_stripe(
+        let c = stripe(
             Some(&s),
             &stripe_state("creator", "active", JUNE_1, JULY_1, true),
-            &catalog(),
         )
-        .unwrap()
         .unwrap();
         assert!(c.next.cancel_at_period_end);
         assert_eq!(c.grant, None);
-        let r = apply_stripe(
+        let r = stripe(
             Some(&c.next),
             &stripe_state("creator", "active", JUNE_1, JULY_1, false),
-            &catalog(),
         )
-        .unwrap()
         .unwrap();
         assert!(!r.next.cancel_at_period_end);
         // The same state again: nothing to do.
         assert_eq!(
-            apply_stripe(
+            stripe(
                 Some(&r.next),
-                &stripe_state("creator", "active", JUNE_1, JULY_1, false),
-                &catalog()
-            )
-            .unwrap(),
+                &stripe_state("creator", "active", JUNE_1, JULY_1, false)
+            ),
             None
         );
         // A lower price waits for the next period.
-        let d = apply_stripe(
+        let d = stripe(
             Some(&s),
             &stripe_state("starter", "active", JUNE_1, JULY_1, false),
-            &catalog(),
         )
-        .unwrap()
         .unwrap();
         assert_eq!(
             (d.next.plan.as_str(), d.next.pending_plan.clone()),
             ("creator", Some(id("starter")))
         );
         // Past due, then deleted: the grace period starts at the end.
-        let pd = apply_stripe(Some(&s), &StripeFact::PaymentFailed, &catalog())
-            .unwrap()
-            .unwrap();
+        let failed = StripeFact::PaymentFailed {
+            subscription: Some("sub_1".into()),
+        };
+        let pd = stripe(Some(&s), &failed).unwrap();
         assert_eq!(pd.next.status, Status::PastDue);
         let gone = StripeFact::State {
+            subscription: "sub_1".into(),
             plan: id("creator"),
             status: "canceled".into(),
             period_start: JUNE_1,
@@ -865,13 +1026,124 @@ mod tests {
             cancel_at_period_end: false,
             ended_at: Some(JULY_1),
         };
-        let e = apply_stripe(Some(&s), &gone, &catalog()).unwrap().unwrap();
+        let e = stripe(Some(&s), &gone).unwrap();
         assert_eq!(e.next.status, Status::Ended);
         assert_eq!(e.next.grace_until, Some(JULY_1 + 60 * DAY));
+        assert_eq!(stripe(Some(&e.next), &gone), None);
+    }
+
+    #[test]
+    fn a_stripe_upgrade_moves_the_plan_and_its_paid_invoice_brings_the_credits() {
+        let mut cat = catalog();
+        cat.plans.push(Plan {
+            id: id("studio"),
+            name: "Studio".into(),
+            monthly_price_cents: 9900,
+            credits_per_period: crate::domain::credits::Credits::new(20_000).unwrap(),
+            grace_period_days: 90,
+            stripe_price_id: None,
+        });
+        let s = creator();
+        let up = apply_stripe(
+            Some(&s),
+            Some("sub_1"),
+            &stripe_state("studio", "active", JUNE_1, JULY_1, false),
+            &cat,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(up.next.plan, id("studio"));
+        assert_eq!(up.grant, None, "no credits before the payment");
+        let paid = StripeFact::UpgradePaid {
+            subscription: Some("sub_1".into()),
+            from: id("creator"),
+            to: id("studio"),
+            from_time: JUNE_1 + 20 * DAY,
+            period_end: JULY_1,
+        };
+        // One third of the period left: a third of the 15,000 difference.
+        for before in [&s, &up.next] {
+            let o = apply_stripe(Some(before), Some("sub_1"), &paid, &cat)
+                .unwrap()
+                .unwrap();
+            assert_eq!(o.next.plan, id("studio"), "the plan moves with the payment");
+            let g = o.grant.unwrap();
+            assert_eq!((g.credits, g.kind, g.expires_at), (5_000, GrantReason::Upgrade, JULY_1));
+        }
+        // Prorations of a period already over grant nothing.
+        let renewed = apply_stripe(
+            Some(&up.next),
+            Some("sub_1"),
+            &paid_on("sub_1", "studio", JULY_1, add_month(JULY_1)),
+            &cat,
+        )
+        .unwrap()
+        .unwrap()
+        .next;
+        assert_eq!(apply_stripe(Some(&renewed), Some("sub_1"), &paid, &cat).unwrap(), None);
+    }
+
+    #[test]
+    fn a_new_subscription_after_the_old_one_ended_starts_the_plan_again() {
+        let s = creator();
+        let gone = StripeFact::State {
+            subscription: "sub_1".into(),
+            plan: id("creator"),
+            status: "canceled".into(),
+            period_start: JUNE_1,
+            period_end: JULY_1,
+            cancel_at_period_end: false,
+            ended_at: Some(JUNE_1 + 5 * DAY),
+        };
+        let ended = stripe(Some(&s), &gone).unwrap().next;
+        assert_eq!((ended.status, ended.period_end), (Status::Ended, JUNE_1 + 5 * DAY));
+        let later = JUNE_1 + 6 * DAY;
+        // The new subscription's own event changes nothing on the ended one...
+        let created = StripeFact::State {
+            subscription: "sub_2".into(),
+            plan: id("starter"),
+            status: "active".into(),
+            period_start: later,
+            period_end: add_month(later),
+            cancel_at_period_end: false,
+            ended_at: None,
+        };
+        assert_eq!(stripe(Some(&ended), &created), None);
+        // ...its paid invoice starts it, with its own period and anchor.
+        let back = stripe(Some(&ended), &paid_on("sub_2", "starter", later, add_month(later)))
+            .unwrap();
+        assert_eq!(back.next.status, Status::Active);
+        assert_eq!(back.next.plan, id("starter"));
+        assert_eq!(back.next.grace_until, None);
+        assert_eq!((back.next.period_start, back.next.anchor), (later, later));
+        assert_eq!(back.grant.unwrap().credits, 1000);
+        // While a subscription is live, another one's events change nothing.
         assert_eq!(
-            apply_stripe(Some(&e.next), &gone, &catalog()).unwrap(),
+            stripe(Some(&s), &paid_on("sub_9", "starter", later, add_month(later))),
             None
         );
+        let other_gone = StripeFact::State {
+            subscription: "sub_9".into(),
+            plan: id("creator"),
+            status: "canceled".into(),
+            period_start: JUNE_1,
+            period_end: JULY_1,
+            cancel_at_period_end: false,
+            ended_at: Some(JUNE_1),
+        };
+        assert_eq!(stripe(Some(&s), &other_gone), None);
+    }
+
+    #[test]
+    fn a_late_first_invoice_after_an_upgrade_grants_the_period_of_the_plan_it_paid() {
+        let s = creator();
+        let mut upgraded = s.clone();
+        upgraded.plan = id("creator");
+        let o = stripe(Some(&upgraded), &paid_on("sub_1", "starter", JUNE_1, JULY_1)).unwrap();
+        let g = o.grant.unwrap();
+        // The grant is the period's (storage grants it once per period, whatever the plan).
+        assert_eq!((g.kind, g.period_start, g.credits), (GrantReason::Period, JUNE_1, 1000));
+        assert_eq!(o.next.plan, id("creator"), "the plan stays as it is");
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! router on top of it.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod stripe_fixtures;
+
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};

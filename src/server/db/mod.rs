@@ -169,6 +169,15 @@ impl Db {
         self.migrator().iter().count()
     }
 
+    /// This installation's id, made once by its migration: it namespaces every
+    /// idempotency key sent to Stripe, so two databases sharing one Stripe account
+    /// (staging and production, a reset database) never send the same key.
+    pub async fn install_id(&self) -> Result<String, sqlx::Error> {
+        sqlx::query_scalar("SELECT install_id FROM install WHERE id = 1")
+            .fetch_one(&self.read)
+            .await
+    }
+
     /// Answers when the database takes a query.
     pub async fn ping(&self) -> Result<(), DbError> {
         sqlx::query("SELECT 1").execute(&self.read).await?;

@@ -437,7 +437,7 @@ async fn start_plan(
     {
         Ok(o) => Ok(match o.grant {
             Some(g) => {
-                subs::period_grant_id(tx, payment.account_id, g.period_start, &o.next.plan).await?
+                subs::period_grant_id(tx, payment.account_id, g.period_start).await?
             }
             None => None,
         }),

@@ -38,23 +38,27 @@ pub enum Billing {
 }
 
 const COLUMNS: &str = "plan_id, status, period_start, period_end, cancel_at_period_end, \
-     pending_plan_id, grace_until";
+     pending_plan_id, grace_until, billing_anchor";
 
 fn from_row(r: &AnyRow) -> Result<Subscription, SubscriptionError> {
     let plan: String = r.try_get("plan_id")?;
     let status: String = r.try_get("status")?;
     let pending: Option<String> = r.try_get("pending_plan_id")?;
     let corrupt = |what: String| SubscriptionError::Corrupt(what);
+    let period_start: i64 = r.try_get("period_start")?;
+    let anchor: Option<i64> = r.try_get("billing_anchor")?;
     Ok(Subscription {
         plan: PlanId::parse(&plan).map_err(|_| corrupt(format!("plan {plan}")))?,
         status: Status::parse(&status).ok_or_else(|| corrupt(format!("status {status}")))?,
-        period_start: r.try_get("period_start")?,
+        period_start,
         period_end: r.try_get("period_end")?,
         cancel_at_period_end: r.try_get::<i64, _>("cancel_at_period_end")? != 0,
         pending_plan: pending
             .map(|p| PlanId::parse(&p).map_err(|_| corrupt(format!("plan {p}"))))
             .transpose()?,
         grace_until: r.try_get("grace_until")?,
+        // Rows from before the anchor was kept: the current period's start.
+        anchor: anchor.unwrap_or(period_start),
     })
 }
 
@@ -138,22 +142,42 @@ pub(crate) async fn transition_in(
     Ok(outcome)
 }
 
-/// The grant that paid a plan's period, if it was made.
+/// The grant that paid a period, if it was made: one per period, whatever the plan.
 pub(crate) async fn period_grant_id(
     tx: &mut Tx,
     account: i64,
     period_start: UnixSeconds,
-    plan: &PlanId,
 ) -> Result<Option<i64>, SubscriptionError> {
     Ok(sqlx::query_scalar(
         "SELECT grant_id FROM subscription_grants \
-         WHERE account_id = $1 AND period_start = $2 AND kind = 'period' AND plan_id = $3",
+         WHERE account_id = $1 AND period_start = $2 AND kind = 'period'",
     )
     .bind(account)
     .bind(period_start)
-    .bind(plan.as_str())
     .fetch_optional(&mut **tx)
     .await?)
+}
+
+/// The grant `g` calls for, if it was made already: a period's once per period, an
+/// upgrade's once per period and plan upgraded to (`plan`).
+async fn existing_grant(
+    tx: &mut Tx,
+    account: i64,
+    g: &rules::PeriodGrant,
+    plan: &PlanId,
+) -> Result<Option<i64>, SubscriptionError> {
+    match g.kind {
+        GrantReason::Period => period_grant_id(tx, account, g.period_start).await,
+        GrantReason::Upgrade => Ok(sqlx::query_scalar(
+            "SELECT grant_id FROM subscription_grants \
+             WHERE account_id = $1 AND period_start = $2 AND kind = 'upgrade' AND plan_id = $3",
+        )
+        .bind(account)
+        .bind(g.period_start)
+        .bind(plan.as_str())
+        .fetch_optional(&mut **tx)
+        .await?),
+    }
 }
 
 /// Runs whatever the clock says is due for `account` (renewals, the end of a cancelled
@@ -246,7 +270,7 @@ pub(crate) async fn apply_stripe_in(
             .await?;
     }
     // A failed attempt delivered after the invoice was paid changes nothing.
-    if let (StripeFact::PaymentFailed, Some(inv)) = (fact, &invoice) {
+    if let (StripeFact::PaymentFailed { .. }, Some(inv)) = (fact, &invoice) {
         let status: Option<String> =
             sqlx::query_scalar("SELECT status FROM payments WHERE external_id = $1")
                 .bind(inv.id)
@@ -257,26 +281,58 @@ pub(crate) async fn apply_stripe_in(
         }
     }
     let current = read(tx, account).await?;
-    let outcome = rules::apply_stripe(current.as_ref(), fact, catalog)?;
+    let following: Option<String> = sqlx::query_scalar(
+        "SELECT stripe_subscription_id FROM subscriptions WHERE account_id = $1",
+    )
+    .bind(account)
+    .fetch_optional(&mut **tx)
+    .await?
+    .flatten();
+    let outcome = rules::apply_stripe(current.as_ref(), following.as_deref(), fact, catalog)?;
+    if outcome.is_none()
+        && let (Some(f), Some(named)) = (following.as_deref(), fact.subscription())
+        && f != named
+    {
+        tracing::warn!(
+            account,
+            following = f,
+            named,
+            "a Stripe event names another subscription than the one this account follows; nothing changed"
+        );
+    }
     let mut granted = None;
+    let mut grant_id = None;
     if let Some(o) = &outcome {
         granted = write(tx, backend, catalog, Billing::Stripe, account, o, None, now).await?;
+        if let Some(named) = fact.subscription() {
+            sqlx::query("UPDATE subscriptions SET stripe_subscription_id = $1 WHERE account_id = $2")
+                .bind(named)
+                .bind(account)
+                .execute(&mut **tx)
+                .await?;
+        }
+        if let Some(g) = &o.grant {
+            grant_id = existing_grant(tx, account, g, &o.next.plan).await?;
+        }
     }
     if let Some(inv) = invoice {
         let plan = match fact {
             StripeFact::PeriodPaid { plan, .. } => Some(plan.clone()),
+            StripeFact::UpgradePaid { to, .. } => Some(to.clone()),
             _ => current.as_ref().map(|s| s.plan.clone()),
         };
-        let credits = plan
+        // What the invoice bought: the credits it granted, else its plan's per period.
+        let credits = outcome
             .as_ref()
-            .and_then(|p| catalog.plan(p))
-            .map_or(1, |p| p.credits_per_period.get());
-        let grant_id = match fact {
-            StripeFact::PeriodPaid {
-                period_start, plan, ..
-            } => period_grant_id(tx, account, *period_start, plan).await?,
-            _ => None,
-        };
+            .and_then(|o| o.grant.as_ref())
+            .map(|g| g.credits)
+            .or_else(|| {
+                plan.as_ref()
+                    .and_then(|p| catalog.plan(p))
+                    .map(|p| p.credits_per_period.get())
+            })
+            .unwrap_or(1)
+            .max(1);
         sqlx::query(
             "INSERT INTO payments (account_id, kind, provider, external_id, product, credits, \
              amount_cents, currency, status, grant_id, created_at, updated_at) \
@@ -383,11 +439,12 @@ async fn write(
     let s = &o.next;
     sqlx::query(
         "INSERT INTO subscriptions (account_id, plan_id, status, period_start, period_end, \
-         cancel_at_period_end, pending_plan_id, grace_until, cancel_reason, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         cancel_at_period_end, pending_plan_id, grace_until, cancel_reason, updated_at, billing_anchor) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
          ON CONFLICT (account_id) DO UPDATE SET plan_id = $2, status = $3, period_start = $4, \
          period_end = $5, cancel_at_period_end = $6, pending_plan_id = $7, grace_until = $8, \
-         cancel_reason = COALESCE($9, subscriptions.cancel_reason), updated_at = $10",
+         cancel_reason = COALESCE($9, subscriptions.cancel_reason), updated_at = $10, \
+         billing_anchor = $11",
     )
     .bind(account)
     .bind(s.plan.as_str())
@@ -399,23 +456,14 @@ async fn write(
     .bind(s.grace_until)
     .bind(cancel_reason)
     .bind(now)
+    .bind(s.anchor)
     .execute(&mut **tx)
     .await?;
 
     // A catch-up over several missed periods grants nothing for periods already over.
     let mut granted = None;
     if let Some(g) = o.grant.as_ref().filter(|g| g.expires_at > now) {
-        let done: Option<i64> = sqlx::query_scalar(
-            "SELECT grant_id FROM subscription_grants \
-             WHERE account_id = $1 AND period_start = $2 AND kind = $3 AND plan_id = $4",
-        )
-        .bind(account)
-        .bind(g.period_start)
-        .bind(g.kind.as_str())
-        .bind(s.plan.as_str())
-        .fetch_optional(&mut **tx)
-        .await?;
-        if done.is_none() {
+        if existing_grant(tx, account, g, &s.plan).await?.is_none() {
             granted = Some(g.credits);
             let plan = catalog
                 .plan(&s.plan)
@@ -454,8 +502,17 @@ async fn write(
             .bind(receipt.grant_id)
             .execute(&mut **tx)
             .await?;
-            if billing == Billing::Local && g.kind == GrantReason::Period {
-                // The period's payment, as the local (test-mode) billing takes it.
+            if billing == Billing::Local {
+                // The period's (or the upgrade's prorated) payment, as the local test-mode
+                // billing takes it: recorded with the credits it pays for.
+                let external_id = match g.kind {
+                    GrantReason::Period => format!("in_local_{account}_{}", g.period_start),
+                    GrantReason::Upgrade => format!(
+                        "in_local_{account}_{}_upgrade_{}",
+                        g.period_start,
+                        s.plan.as_str()
+                    ),
+                };
                 sqlx::query(
                     "INSERT INTO payments (account_id, kind, provider, external_id, product, credits, \
                      amount_cents, currency, status, grant_id, created_at, updated_at) \
@@ -463,10 +520,10 @@ async fn write(
                      ON CONFLICT DO NOTHING",
                 )
                 .bind(account)
-                .bind(format!("in_local_{account}_{}", g.period_start))
+                .bind(external_id)
                 .bind(s.plan.as_str())
                 .bind(i64::try_from(g.credits).unwrap_or(i64::MAX))
-                .bind(i64::try_from(plan.monthly_price_cents).unwrap_or(i64::MAX))
+                .bind(i64::try_from(g.price_cents).unwrap_or(i64::MAX))
                 .bind(receipt.grant_id)
                 .bind(now)
                 .execute(&mut **tx)

@@ -7,6 +7,7 @@
 //!
 //! Either way, credits are granted only by a verified webhook event.
 
+pub mod events;
 pub mod local;
 pub mod signature;
 pub mod stripe_api;
@@ -27,6 +28,19 @@ pub fn webhook_secrets(config: &Config) -> Vec<String> {
             .collect(),
         PaymentsConfig::Local => vec![local_webhook_secret(config)],
     }
+}
+
+/// An idempotency key for a call to Stripe: `what` (which names the account and the
+/// action), namespaced by this installation's id.
+pub async fn stripe_key(
+    state: &crate::server::state::AppState,
+    what: &str,
+) -> Result<String, crate::error::AppError> {
+    let install = state.db.install_id().await.map_err(|e| {
+        tracing::error!(error = %e, "reading the install id");
+        crate::error::AppError::Internal
+    })?;
+    Ok(format!("sb-{install}-{what}"))
 }
 
 /// The local checkout's signing secret.

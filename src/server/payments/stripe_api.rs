@@ -3,6 +3,7 @@
 use crate::domain::catalog::TopUpPack;
 use crate::domain::credits::group_thousands;
 use crate::server::config::StripeConfig;
+use crate::server::payments::events::{self, SubscriptionObject};
 use serde::Deserialize;
 use std::time::Duration;
 use stripe::{
@@ -22,6 +23,25 @@ pub enum StripeCallError {
     Timeout(Duration),
     #[error("stripe answered something unexpected: {0}")]
     Unexpected(&'static str),
+}
+
+impl StripeCallError {
+    /// Stripe refused the customer's card (a `card_error`): its message is written for the
+    /// customer ("Your card was declined.").
+    pub fn card_declined(&self) -> Option<String> {
+        match self {
+            StripeCallError::Stripe(stripe::StripeError::Stripe(e))
+                if e.error_type == stripe::ErrorType::Card =>
+            {
+                Some(
+                    e.message
+                        .clone()
+                        .unwrap_or_else(|| "Your card was declined.".to_owned()),
+                )
+            }
+            _ => None,
+        }
+    }
 }
 
 /// What the app keeps of a created session. Only these fields are read, so a change in
@@ -112,10 +132,9 @@ pub async fn create_customer(
     config: &StripeConfig,
     account_id: i64,
     email: &str,
+    idempotency_key: String,
 ) -> Result<String, StripeCallError> {
-    let client = client(config).with_strategy(RequestStrategy::Idempotent(format!(
-        "customer-{account_id}"
-    )));
+    let client = client(config).with_strategy(RequestStrategy::Idempotent(idempotency_key));
     let params = NewCustomer {
         email,
         metadata: std::collections::HashMap::from([("account_id", account_id.to_string())]),
@@ -171,11 +190,12 @@ pub async fn create_plan_session(
         .ok_or(StripeCallError::Unexpected("no checkout url"))
 }
 
-/// A customer's subscriptions, newest first (Stripe's list), as JSON objects.
+/// A customer's subscriptions, newest first (Stripe's list), read as the webhook reads
+/// them.
 pub async fn subscriptions_of(
     config: &StripeConfig,
     customer: &str,
-) -> Result<Vec<serde_json::Value>, StripeCallError> {
+) -> Result<Vec<SubscriptionObject>, StripeCallError> {
     #[derive(Deserialize)]
     struct Page {
         data: Vec<serde_json::Value>,
@@ -192,7 +212,13 @@ pub async fn subscriptions_of(
         limit: 10,
     };
     let page: Page = timed(client(config).get_query("/subscriptions", &query)).await?;
-    Ok(page.data)
+    page.data
+        .into_iter()
+        .map(|s| {
+            events::subscription(s)
+                .map_err(|_| StripeCallError::Unexpected("a subscription the app can read"))
+        })
+        .collect()
 }
 
 #[derive(serde::Serialize, Default)]
@@ -203,22 +229,24 @@ struct SubscriptionUpdate {
     items: Option<Vec<ItemUpdate>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     proration_behavior: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payment_behavior: Option<&'static str>,
 }
 
-/// Stripe accepts a price id as an item's `plan` (the older name, which fakes such as
-/// localstripe also understand).
+/// `items[0][id]` and `items[0][price]`, as Stripe's API describes them.
 #[derive(serde::Serialize)]
 struct ItemUpdate {
     id: String,
-    plan: String,
+    price: String,
 }
 
 /// A change to a subscription, as the plans section asks for it.
 pub enum Change<'a> {
     CancelAtPeriodEnd(bool),
-    /// Move to `price`: an upgrade keeps Stripe's default proration (the difference is
-    /// charged on the next invoice); a downgrade is not prorated, so nothing is refunded
-    /// (P7) and the lower price applies from the next invoice.
+    /// Move to `price`. An upgrade (`prorate`) is invoiced and paid at once
+    /// (`proration_behavior=always_invoice`), and with `payment_behavior=error_if_incomplete`
+    /// Stripe changes nothing when that payment fails; a downgrade is not prorated, so
+    /// nothing is refunded (P7) and the lower price applies from the next invoice.
     Price {
         price: &'a str,
         prorate: bool,
@@ -228,13 +256,11 @@ pub enum Change<'a> {
 /// Applies `change` to the subscription and returns Stripe's updated object.
 pub async fn update_subscription(
     config: &StripeConfig,
-    subscription: &serde_json::Value,
+    subscription: &SubscriptionObject,
     change: Change<'_>,
     idempotency_key: String,
-) -> Result<serde_json::Value, StripeCallError> {
-    let id = subscription["id"]
-        .as_str()
-        .ok_or(StripeCallError::Unexpected("a subscription id"))?;
+) -> Result<SubscriptionObject, StripeCallError> {
+    let id = &subscription.id;
     let update = match change {
         Change::CancelAtPeriodEnd(cancel) => SubscriptionUpdate {
             cancel_at_period_end: Some(cancel),
@@ -242,18 +268,22 @@ pub async fn update_subscription(
         },
         Change::Price { price, prorate } => SubscriptionUpdate {
             items: Some(vec![ItemUpdate {
-                id: subscription["items"]["data"][0]["id"]
-                    .as_str()
-                    .ok_or(StripeCallError::Unexpected("a subscription item"))?
-                    .to_owned(),
-                plan: price.to_owned(),
+                id: subscription
+                    .item_id
+                    .clone()
+                    .ok_or(StripeCallError::Unexpected("a subscription item"))?,
+                price: price.to_owned(),
             }]),
-            proration_behavior: (!prorate).then_some("none"),
+            proration_behavior: Some(if prorate { "always_invoice" } else { "none" }),
+            payment_behavior: prorate.then_some("error_if_incomplete"),
             ..Default::default()
         },
     };
     let client = client(config).with_strategy(RequestStrategy::Idempotent(idempotency_key));
-    timed(client.post_form(&format!("/subscriptions/{id}"), &update)).await
+    let updated: serde_json::Value =
+        timed(client.post_form(&format!("/subscriptions/{id}"), &update)).await?;
+    events::subscription(updated)
+        .map_err(|_| StripeCallError::Unexpected("a subscription the app can read"))
 }
 
 /// A Stripe customer-portal session, where the customer updates the payment method of a
@@ -262,13 +292,15 @@ pub async fn portal_session(
     config: &StripeConfig,
     customer: &str,
     return_url: &str,
+    idempotency_key: String,
 ) -> Result<String, StripeCallError> {
     #[derive(serde::Serialize)]
     struct Params<'a> {
         customer: &'a str,
         return_url: &'a str,
     }
-    let created: CreatedSession = timed(client(config).post_form(
+    let client = client(config).with_strategy(RequestStrategy::Idempotent(idempotency_key));
+    let created: CreatedSession = timed(client.post_form(
         "/billing_portal/sessions",
         &Params {
             customer,

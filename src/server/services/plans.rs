@@ -9,7 +9,8 @@ use crate::domain::subscription::{self as rules, Command, DAY, LifecycleError, S
 use crate::error::AppError;
 use crate::server::config::{Mode, PaymentsConfig, StripeConfig};
 use crate::server::db::subscriptions::{self, Billing, SubscriptionError};
-use crate::server::payments::stripe_api;
+use crate::server::payments::events::SubscriptionObject;
+use crate::server::payments::{self as payments, stripe_api};
 use crate::server::state::AppState;
 
 /// The longest jump of the demo clock in one go.
@@ -98,14 +99,15 @@ pub async fn state(state: &AppState, account: i64) -> Result<PlanState, AppError
                     },
                 ),
                 (Some(s), Some(r)) if i > r => {
-                    let extra = p
-                        .credits_per_period
-                        .get()
-                        .saturating_sub(catalog.plans[r].credits_per_period.get());
+                    // Paid now for the rest of the period, and credited alike.
+                    let now = state.clock.now();
+                    let g = rules::upgrade_grant(&catalog.plans[r], p, s.period_start, s.period_end, now);
+                    let (extra, charge) = g.map_or((0, 0), |g| (g.credits, g.price_cents));
                     (
                         ChangeKind::Upgrade,
                         format!(
-                            "Starts now: {} more credits until {}, then {credits} credits each period for {price} a month.",
+                            "Starts now: {} charged today for the rest of this period and {} more credits until {}, then {credits} credits each period for {price} a month.",
+                            format_usd(charge),
                             group_thousands(extra),
                             long_date(s.period_end)
                         ),
@@ -302,6 +304,10 @@ async fn local_plan_checkout(
 }
 
 fn stripe_failed(e: stripe_api::StripeCallError) -> AppError {
+    if let Some(message) = e.card_declined() {
+        tracing::info!(error = %e, "Stripe declined the card for a plan change");
+        return AppError::CardDeclined { message };
+    }
     tracing::error!(error = %e, "Stripe call for a plan change failed");
     AppError::PaymentProvider
 }
@@ -339,7 +345,8 @@ async fn change_with_stripe(
     {
         Some(c) => c,
         None => {
-            let created = stripe_api::create_customer(config, account, email)
+            let key = payments::stripe_key(state, &format!("customer-{account}")).await?;
+            let created = stripe_api::create_customer(config, account, email, key)
                 .await
                 .map_err(stripe_failed)?;
             subscriptions::link_customer(&state.db, account, &created, now)
@@ -347,16 +354,14 @@ async fn change_with_stripe(
                 .map_err(from_storage)?
         }
     };
-    let live = stripe_api::subscriptions_of(config, &customer)
+    let all = stripe_api::subscriptions_of(config, &customer)
         .await
-        .map_err(stripe_failed)?
-        .into_iter()
-        .find(|s| {
-            !matches!(
-                s["status"].as_str(),
-                Some("canceled" | "incomplete_expired")
-            )
-        });
+        .map_err(stripe_failed)?;
+    // Newest first: the key of a new checkout changes once any subscription was made.
+    let newest = all
+        .first()
+        .map_or_else(|| "none".to_owned(), |s| s.id.clone());
+    let live = all.into_iter().find(|s| s.is_live());
     if let Command::Subscribe(plan) = cmd {
         // One Stripe subscription per customer: a second checkout (another tab, a retry
         // before the first invoice's event) would bill twice.
@@ -375,8 +380,14 @@ async fn change_with_stripe(
                 plan_id: plan.as_str(),
                 success_url: &format!("{public}/subscription?subscribed=1#plans"),
                 cancel_url: &format!("{public}/subscription#plans"),
-                // One session per plan and hour, however often the button is pressed.
-                idempotency_key: format!("plan-{account}-{}-{}", plan.as_str(), now / 3600),
+                // The same session however often the button is pressed, until a
+                // subscription comes of it: then a new one (an hour-based key sent a
+                // returning customer to the first, completed session).
+                idempotency_key: payments::stripe_key(
+                    state,
+                    &format!("plan-{account}-{}-after-{newest}", plan.as_str()),
+                )
+                .await?,
             },
         )
         .await
@@ -388,7 +399,11 @@ async fn change_with_stripe(
             "We couldn't find your subscription with our payment provider. Please contact support.",
         )
     })?;
-    let key = format!("change-{account}-{}", uuid::Uuid::new_v4().simple());
+    let key = payments::stripe_key(
+        state,
+        &format!("change-{account}-{}", uuid::Uuid::new_v4().simple()),
+    )
+    .await?;
     // An upgrade moves the plan at once (a downgrade only sets the pending plan).
     let upgrade = matches!(cmd, Command::ChangePlan(_))
         && current
@@ -460,23 +475,25 @@ async fn change_with_stripe(
 /// Applies a subscription as Stripe's API returned it, just as its webhook would.
 async fn apply_stripe_answer(
     state: &AppState,
-    subscription: &serde_json::Value,
+    subscription: &SubscriptionObject,
     now: i64,
 ) -> Result<(), AppError> {
+    let catalog = &state.config.catalog;
+    let fact = crate::server::payments::webhook::subscription_fact(subscription, catalog)
+        .ok_or_else(|| {
+            tracing::error!(subscription = %subscription.id, "Stripe returned a subscription of a price no plan sells");
+            AppError::PaymentProvider
+        })?;
     // Stripe's answer is its state as of the end of this second. Events carry whole
     // seconds, so an event created in this second (this change's own, or the restore's
     // before an upgrade) is no newer, and is not applied over it.
-    let effect = crate::server::payments::webhook::subscription_effect(
-        "customer.subscription.updated",
-        subscription,
-        &state.config.catalog,
-        Some(state.clock.wall() + 1),
-    )
-    .map_err(|e| {
-        tracing::error!(error = %e, "Stripe returned a subscription the app cannot read");
-        AppError::PaymentProvider
-    })?
-    .ok_or(AppError::PaymentProvider)?;
+    let effect = crate::server::db::payments::EventEffect::Subscription {
+        catalog,
+        customer: &subscription.customer,
+        fact,
+        invoice: None,
+        at: Some(state.clock.wall() + 1),
+    };
     crate::server::db::payments::apply_direct(&state.db, effect, now)
         .await
         .map_err(|e| {
@@ -529,7 +546,13 @@ pub async fn fix_payment_url(state: &AppState, account: i64) -> Result<String, A
         .map_err(from_storage)?
         .ok_or_else(|| AppError::conflict("There is no payment to fix here."))?;
     let back = format!("{}/subscription#plans", state.config.public_url);
-    stripe_api::portal_session(config, &customer, &back)
+    // One portal session per account and minute, however often the button is pressed.
+    let key = payments::stripe_key(
+        state,
+        &format!("portal-{account}-{}", state.clock.wall() / 60),
+    )
+    .await?;
+    stripe_api::portal_session(config, &customer, &back, key)
         .await
         .map_err(stripe_failed)
 }

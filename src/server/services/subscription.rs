@@ -32,12 +32,19 @@ pub async fn overview(
         .map_err(internal)?
         .and_then(|id| PlanId::parse(&id).ok())
         .and_then(|id| state.config.catalog.plan(&id).cloned());
-    // The current period: the 30 days before the next renewal, or the last 30 days.
-    let period_end = balance
-        .renews_at
-        .filter(|r| *r > now)
-        .unwrap_or(now - now.rem_euclid(DAY) + DAY);
-    let period_start = period_end - 30 * DAY;
+    // The subscription's real period while it runs (a calendar month, not 30 days);
+    // without one, the last 30 days.
+    let sub = crate::server::db::subscriptions::get(&state.db, account)
+        .await
+        .map_err(internal)?
+        .filter(|s| s.status.is_live() && s.period_end > now);
+    let (period_start, period_end) = match sub {
+        Some(s) => (s.period_start, s.period_end),
+        None => {
+            let end = now - now.rem_euclid(DAY) + DAY;
+            (end - 30 * DAY, end)
+        }
+    };
     let points = usage::usage_points(&state.db, account, period_start, period_end)
         .await
         .map_err(internal)?;

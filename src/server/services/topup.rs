@@ -58,6 +58,11 @@ pub async fn start(
             let public = &state.config.public_url;
             let success = format!("{public}/top-up/complete?session_id={{CHECKOUT_SESSION_ID}}");
             let cancel = format!("{public}/top-up/cancelled");
+            let key = crate::server::payments::stripe_key(
+                state,
+                &format!("topup-{account}-{request_key}"),
+            )
+            .await?;
             let (id, url) = stripe_api::create_top_up_session(
                 config,
                 stripe_api::TopUpSession {
@@ -66,7 +71,7 @@ pub async fn start(
                     pack: &pack,
                     success_url: &success,
                     cancel_url: &cancel,
-                    idempotency_key: format!("topup-{account}-{request_key}"),
+                    idempotency_key: key,
                 },
             )
             .await

@@ -5,6 +5,7 @@
 use crate::api::plans::{ChangeKind, ChangePlan, FixPayment, PlanOption, PlanState};
 use crate::domain::catalog::format_usd;
 use crate::domain::credits::group_thousands;
+use crate::error::AppError;
 use crate::ui::components::format::date;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
@@ -21,6 +22,15 @@ pub fn PlansSection(plan: PlanState, action: ServerAction<ChangePlan>) -> impl I
     let outcome = move || {
         action.value().get().map(|r| match r {
             Ok(message) => view! { <p class="notice notice-ok" role="status" data-testid="plan-message">{message}</p> }.into_any(),
+            // A declined card: say why, and where to fix it (the portal past-due plans use).
+            Err(e @ AppError::CardDeclined { .. }) => view! {
+                <div class="notice notice-error" role="alert" data-testid="plan-card-declined">
+                    <p>{e.to_string()}</p>
+                    <ActionForm action=fix>
+                        <button type="submit">"Update payment method"</button>
+                    </ActionForm>
+                </div>
+            }.into_any(),
             Err(e) => view! { <p class="notice notice-error" role="alert">{e.to_string()}</p> }.into_any(),
         })
     };

@@ -1,0 +1,22 @@
+-- Stripe as the source of truth, made safe (issue 11):
+-- * the Stripe subscription a local subscription follows, so a late event of an earlier
+--   subscription changes nothing and a new one after the old one ended starts the plan;
+-- * the billing anchor, so local periods keep their day of the month (31 Jan, 28 Feb,
+--   31 Mar; not 28 Mar);
+-- * one period grant per period, whatever the plan (a late first invoice after an upgrade
+--   granted the period a second time when the key included the plan);
+-- * a per-install id that namespaces every idempotency key sent to Stripe, so two
+--   databases sharing one Stripe account never collide.
+ALTER TABLE subscriptions ADD COLUMN stripe_subscription_id TEXT;
+ALTER TABLE subscriptions ADD COLUMN billing_anchor INTEGER;
+
+CREATE UNIQUE INDEX subscription_grants_one_per_period
+    ON subscription_grants (account_id, period_start) WHERE kind = 'period';
+
+CREATE TABLE install (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    install_id  TEXT    NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+INSERT INTO install (id, install_id, created_at)
+VALUES (1, lower(hex(randomblob(8))), CAST(strftime('%s', 'now') AS INTEGER));

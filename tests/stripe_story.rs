@@ -1,0 +1,618 @@
+//! A plan's whole life with Stripe, told in Stripe's own webhook events (built from Stripe's
+//! published fixtures, `tests/fixtures/stripe/`) of both API versions the app supports:
+//! subscribe, upgrade (paid by its proration invoice, then credited), a late first invoice,
+//! downgrade, a failed renewal and its retry, cancel, the end and the grace period, and a
+//! resubscribe with a new Stripe subscription. Each step's events are delivered in Stripe's
+//! order or reversed, then all again (the same ids, and Stripe's second event for each
+//! invoice), over HTTP through the real router, on SQLite and PostgreSQL.
+
+mod common;
+
+use axum::http::Method;
+use common::stripe_fixtures::{Fixtures, Inv, Line, Sub, Version};
+use common::{Backend, TEST_NOW, TestApp, account_of, sign_up};
+use studio_billing::domain::subscription::{Status, Subscription, add_month};
+use studio_billing::server::config::{PaymentsConfig, Secret, StripeConfig};
+use studio_billing::server::db::{ledger, subscriptions};
+use studio_billing::server::payments::signature;
+
+const SECRET: &str = "whsec_story_test";
+const DAY: i64 = 86_400;
+
+async fn stripe_app(backend: Backend) -> TestApp {
+    TestApp::with_config(backend, |c| {
+        c.payments = PaymentsConfig::Stripe(StripeConfig {
+            secret_key: Secret::new("sk_test_story"),
+            webhook_secrets: vec![Secret::new(SECRET)],
+            api_base: "http://127.0.0.1:9/".to_owned(),
+        });
+        for plan in &mut c.catalog.plans {
+            plan.stripe_price_id = Some(format!("price_{}", plan.id.as_str()));
+        }
+    })
+    .await
+}
+
+struct Story<'a> {
+    app: &'a TestApp,
+    fx: Fixtures,
+    account: i64,
+    reversed: bool,
+    /// Every event delivered so far, to deliver all again at the end.
+    sent: Vec<String>,
+    next_id: u32,
+}
+
+impl Story<'_> {
+    async fn deliver(&self, body: &str) -> String {
+        let header = signature::header(SECRET, TEST_NOW, body.as_bytes());
+        let res = self
+            .app
+            .call(
+                Method::POST,
+                "/webhooks/stripe",
+                &[
+                    ("stripe-signature", header.as_str()),
+                    ("content-type", "application/json"),
+                ],
+                Some(body.to_owned()),
+            )
+            .await;
+        assert_eq!(res.status, 200, "{}: {}", self.fx.version.name(), res.body);
+        res.json()["outcome"].as_str().unwrap().to_owned()
+    }
+
+    fn id(&mut self) -> String {
+        self.next_id += 1;
+        format!("evt_story_{}", self.next_id)
+    }
+
+    fn sub_event(&mut self, kind: &str, at: i64, s: &Sub) -> String {
+        let id = self.id();
+        self.fx.event(&id, kind, at, self.fx.subscription(s))
+    }
+
+    /// `invoice.paid` and `invoice.payment_succeeded` (Stripe sends both), or
+    /// `invoice.payment_failed`.
+    fn invoice_events(&mut self, at: i64, i: &Inv) -> Vec<String> {
+        let object = self.fx.invoice(i);
+        let kinds: &[&str] = if i.paid {
+            &["invoice.paid", "invoice.payment_succeeded"]
+        } else {
+            &["invoice.payment_failed"]
+        };
+        kinds
+            .iter()
+            .map(|k| {
+                let id = self.id();
+                self.fx.event(&id, k, at, object.clone())
+            })
+            .collect()
+    }
+
+    /// Moves the app's clock to `at` and delivers one step's events, in Stripe's order or
+    /// reversed.
+    async fn step(&mut self, at: i64, mut events: Vec<String>) {
+        let now = self.app.state.clock.now();
+        if at > now {
+            self.app.state.clock.advance(at - now);
+        }
+        if self.reversed {
+            events.reverse();
+        }
+        for e in &events {
+            self.deliver(e).await;
+        }
+        self.sent.extend(events);
+    }
+
+    async fn sub(&self) -> Subscription {
+        subscriptions::get(&self.app.state.db, self.account)
+            .await
+            .unwrap()
+            .expect("a subscription on record")
+    }
+
+    /// The subscription credits usable at `at`.
+    async fn credits(&self, at: i64) -> u64 {
+        ledger::balance(&self.app.state.db, self.account, at)
+            .await
+            .unwrap()
+            .subscription
+            .get()
+    }
+
+    async fn payments(&self) -> Vec<(String, String, i64)> {
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT external_id, status, amount_cents FROM payments WHERE account_id = $1 ORDER BY external_id",
+        )
+        .bind(self.account)
+        .fetch_all(self.app.state.db.reader())
+        .await
+        .unwrap();
+        rows
+    }
+
+    fn what(&self) -> String {
+        format!(
+            "{} {}",
+            self.fx.version.name(),
+            if self.reversed { "reversed" } else { "in order" }
+        )
+    }
+}
+
+async fn story(backend: Backend, version: Version, reversed: bool) {
+    let app = stripe_app(backend).await;
+    sign_up(&app, "story@example.com").await;
+    let account = account_of(&app, "story@example.com").await;
+    subscriptions::link_customer(&app.state.db, account, "cus_story", TEST_NOW)
+        .await
+        .unwrap();
+    let mut s = Story {
+        app: &app,
+        fx: Fixtures::load(version),
+        account,
+        reversed,
+        sent: Vec::new(),
+        next_id: 0,
+    };
+    let what = s.what();
+    let (p1, p2) = (TEST_NOW, add_month(TEST_NOW));
+    let p3 = add_month(p2);
+    let cus = "cus_story";
+
+    // 1. Subscribe to Creator through Checkout: the session (no payment of the app's own),
+    //    the subscription, and its first invoice, which grants the period.
+    let session = s.fx.checkout_session("cs_story_1", "subscription", account, true);
+    let id = s.id();
+    let mut events = vec![s.fx.event(&id, "checkout.session.completed", p1, session)];
+    events.push(s.sub_event(
+        "customer.subscription.created",
+        p1,
+        &Sub::active("sub_1", cus, "price_creator", p1, p2),
+    ));
+    let first_invoice = Inv {
+        id: "in_1",
+        customer: cus,
+        subscription: "sub_1",
+        paid: true,
+        billing_reason: "subscription_create",
+        lines: vec![Line {
+            price: "price_creator",
+            amount: 2900,
+            start: p1,
+            end: p2,
+            proration: false,
+        }],
+    };
+    events.extend(s.invoice_events(p1, &first_invoice));
+    s.step(p1, events).await;
+    let sub = s.sub().await;
+    assert_eq!(
+        (sub.plan.as_str(), sub.status, sub.period_start, sub.period_end),
+        ("creator", Status::Active, p1, p2),
+        "{what}"
+    );
+    assert_eq!(s.credits(p1).await, 5_000, "{what}");
+
+    // 2. Upgrade to Studio with 20 of the period's 30 days left: Stripe moves the price
+    //    and invoices the prorated difference at once; the extra credits, prorated alike
+    //    (two thirds of 15,000), come with that invoice's payment.
+    let up_at = p1 + 10 * DAY;
+    let mut events = vec![s.sub_event(
+        "customer.subscription.updated",
+        up_at,
+        &Sub::active("sub_1", cus, "price_studio", p1, p2),
+    )];
+    let upgrade_invoice = Inv {
+        id: "in_up",
+        customer: cus,
+        subscription: "sub_1",
+        paid: true,
+        billing_reason: "subscription_update",
+        lines: vec![
+            Line {
+                price: "price_creator",
+                amount: -1933,
+                start: up_at,
+                end: p2,
+                proration: true,
+            },
+            Line {
+                price: "price_studio",
+                amount: 6600,
+                start: up_at,
+                end: p2,
+                proration: true,
+            },
+        ],
+    };
+    events.extend(s.invoice_events(up_at, &upgrade_invoice));
+    s.step(up_at, events).await;
+    assert_eq!(s.sub().await.plan.as_str(), "studio", "{what}");
+    assert_eq!(s.credits(up_at).await, 15_000, "{what}: 5,000 + 10,000");
+
+    // A late second event for the first invoice (Stripe sends `invoice.payment_succeeded`
+    // beside `invoice.paid`) grants nothing more: a period is granted once, whatever the
+    // plan is now. (Before the fix the period was granted again as Studio: 35,000.)
+    let late = s.invoice_events(up_at + 60, &first_invoice);
+    s.step(up_at + 60, late).await;
+    assert_eq!(s.credits(up_at).await, 15_000, "{what}: the period once");
+
+    // 3. Downgrade to Starter: Stripe's price changes without proration; the app keeps
+    //    Studio until the renewal.
+    let down_at = p1 + 15 * DAY;
+    let e = s.sub_event(
+        "customer.subscription.updated",
+        down_at,
+        &Sub::active("sub_1", cus, "price_starter", p1, p2),
+    );
+    s.step(down_at, vec![e]).await;
+    let sub = s.sub().await;
+    assert_eq!(
+        (sub.plan.as_str(), sub.pending_plan.as_ref().map(|p| p.as_str())),
+        ("studio", Some("starter")),
+        "{what}"
+    );
+
+    // 4. The renewal fails: past due, the downgrade takes effect, no credits for the new
+    //    period. The renewal invoice also carries proration lines of the old period (as a
+    //    change made late in a period leaves them); they grant nothing.
+    let renewal = |paid| Inv {
+        id: "in_2",
+        customer: cus,
+        subscription: "sub_1",
+        paid,
+        billing_reason: "subscription_cycle",
+        lines: vec![
+            Line {
+                price: "price_studio",
+                amount: -300,
+                start: p2 - DAY,
+                end: p2,
+                proration: true,
+            },
+            Line {
+                price: "price_starter",
+                amount: 100,
+                start: p2 - DAY,
+                end: p2,
+                proration: true,
+            },
+            Line {
+                price: "price_starter",
+                amount: 900,
+                start: p2,
+                end: p3,
+                proration: false,
+            },
+        ],
+    };
+    let mut events = s.invoice_events(p2, &renewal(false));
+    events.push(s.sub_event(
+        "customer.subscription.updated",
+        p2,
+        &Sub {
+            status: "past_due",
+            ..Sub::active("sub_1", cus, "price_starter", p2, p3)
+        },
+    ));
+    s.step(p2, events).await;
+    let sub = s.sub().await;
+    assert_eq!(sub.status, Status::PastDue, "{what}");
+    assert_eq!(sub.plan.as_str(), "starter", "{what}");
+    assert_eq!(s.credits(p2).await, 0, "{what}: the last period's credits expired");
+
+    // 5. The retry is paid: active again with Starter's credits for the new period.
+    let retry_at = p2 + 3 * DAY;
+    let mut events = s.invoice_events(retry_at, &renewal(true));
+    events.push(s.sub_event(
+        "customer.subscription.updated",
+        retry_at,
+        &Sub::active("sub_1", cus, "price_starter", p2, p3),
+    ));
+    s.step(retry_at, events).await;
+    let sub = s.sub().await;
+    assert_eq!((sub.status, sub.period_start), (Status::Active, p2), "{what}");
+    assert_eq!(s.credits(retry_at).await, 1_000, "{what}");
+
+    // 6. Cancel: at the period's end (2023-10-16), or on a set date that is the period's
+    //    end (`cancel_at`, as Stripe's portal and newer versions say it).
+    let cancel_at = p2 + 10 * DAY;
+    let cancelled = match version {
+        Version::V2023 => Sub {
+            cancel_at_period_end: true,
+            ..Sub::active("sub_1", cus, "price_starter", p2, p3)
+        },
+        Version::Current => Sub {
+            cancel_at: Some(p3),
+            ..Sub::active("sub_1", cus, "price_starter", p2, p3)
+        },
+    };
+    let e = s.sub_event("customer.subscription.updated", cancel_at, &cancelled);
+    s.step(cancel_at, vec![e]).await;
+    let sub = s.sub().await;
+    assert!(sub.cancel_at_period_end, "{what}");
+    assert_eq!(sub.period_end, p3, "{what}");
+
+    // 7. Stripe ends it at the period's end: the grace period (Starter: 30 days) starts.
+    let e = s.sub_event(
+        "customer.subscription.deleted",
+        p3,
+        &Sub {
+            status: "canceled",
+            ended_at: Some(p3),
+            ..cancelled.clone()
+        },
+    );
+    s.step(p3, vec![e]).await;
+    let sub = s.sub().await;
+    assert_eq!(
+        (sub.status, sub.grace_until),
+        (Status::Ended, Some(p3 + 30 * DAY)),
+        "{what}"
+    );
+
+    // 8. In the grace period the customer subscribes again (Creator) through Checkout: a
+    //    new Stripe subscription, whose own event comes before its paid invoice. The plan
+    //    starts again with its own period. (Before the fix it stayed ended, unpaid for.)
+    let p4 = p3 + 5 * DAY;
+    let p5 = add_month(p4);
+    let mut events = vec![s.sub_event(
+        "customer.subscription.created",
+        p4,
+        &Sub::active("sub_2", cus, "price_creator", p4, p5),
+    )];
+    events.extend(s.invoice_events(
+        p4,
+        &Inv {
+            id: "in_3",
+            customer: cus,
+            subscription: "sub_2",
+            paid: true,
+            billing_reason: "subscription_create",
+            lines: vec![Line {
+                price: "price_creator",
+                amount: 2900,
+                start: p4,
+                end: p5,
+                proration: false,
+            }],
+        },
+    ));
+    s.step(p4, events).await;
+    let sub = s.sub().await;
+    assert_eq!(
+        (sub.plan.as_str(), sub.status, sub.period_start, sub.grace_until),
+        ("creator", Status::Active, p4, None),
+        "{what}"
+    );
+    assert_eq!(s.credits(p4).await, 5_000, "{what}");
+
+    // The old subscription's news, late, changes nothing now.
+    let late_gone = s.sub_event(
+        "customer.subscription.deleted",
+        p3 + 60,
+        &Sub {
+            status: "canceled",
+            ended_at: Some(p3),
+            ..cancelled
+        },
+    );
+    s.step(p4, vec![late_gone]).await;
+    assert_eq!(s.sub().await.status, Status::Active, "{what}");
+
+    // Everything again, every id a second time: nothing changes.
+    let before = (s.sub().await, s.credits(p4).await, s.payments().await);
+    for e in s.sent.clone() {
+        assert_eq!(s.deliver(&e).await, "duplicate", "{what}");
+    }
+    assert_eq!(
+        before,
+        (s.sub().await, s.credits(p4).await, s.payments().await)
+    );
+
+    // Every invoice is a payment, paid once; one grant per period and one for the upgrade.
+    let payments = s.payments().await;
+    assert_eq!(
+        payments,
+        vec![
+            ("in_1".to_owned(), "paid".to_owned(), 2900),
+            ("in_2".to_owned(), "paid".to_owned(), 700),
+            ("in_3".to_owned(), "paid".to_owned(), 2900),
+            ("in_up".to_owned(), "paid".to_owned(), 4667),
+        ],
+        "{what}"
+    );
+    let grants: Vec<(i64, String, String)> = sqlx::query_as(
+        "SELECT period_start, kind, plan_id FROM subscription_grants WHERE account_id = $1 ORDER BY period_start, kind",
+    )
+    .bind(account)
+    .fetch_all(app.state.db.reader())
+    .await
+    .unwrap();
+    assert_eq!(
+        grants,
+        vec![
+            (p1, "period".to_owned(), "creator".to_owned()),
+            (p1, "upgrade".to_owned(), "studio".to_owned()),
+            (p2, "period".to_owned(), "starter".to_owned()),
+            (p4, "period".to_owned(), "creator".to_owned()),
+        ],
+        "{what}"
+    );
+    assert!(ledger::verify(&app.state.db).await.unwrap().is_empty());
+    app.cleanup().await;
+}
+
+async fn the_whole_story_on_2023_10_16_events(backend: Backend) {
+    story(backend, Version::V2023, false).await;
+    story(backend, Version::V2023, true).await;
+}
+
+async fn the_whole_story_on_current_events(backend: Backend) {
+    story(backend, Version::Current, false).await;
+    story(backend, Version::Current, true).await;
+}
+
+/// A paid invoice whose lines are all prorations (before the fix: a 400 "not a Stripe
+/// event" on current versions, which Stripe resends for three days) is acknowledged.
+async fn a_proration_only_invoice_is_acknowledged_in_every_version(backend: Backend) {
+    for version in Version::ALL {
+        let app = stripe_app(backend).await;
+        sign_up(&app, "p@example.com").await;
+        let account = account_of(&app, "p@example.com").await;
+        subscriptions::link_customer(&app.state.db, account, "cus_p", TEST_NOW)
+            .await
+            .unwrap();
+        let fx = Fixtures::load(version);
+        let inv = fx.invoice(&Inv {
+            id: "in_p",
+            customer: "cus_p",
+            subscription: "sub_p",
+            paid: true,
+            billing_reason: "subscription_update",
+            lines: vec![Line {
+                price: "price_creator",
+                amount: 500,
+                start: TEST_NOW,
+                end: TEST_NOW + DAY,
+                proration: true,
+            }],
+        });
+        let body = fx.event("evt_p", "invoice.paid", TEST_NOW, inv);
+        let header = signature::header(SECRET, TEST_NOW, body.as_bytes());
+        let res = app
+            .call(
+                Method::POST,
+                "/webhooks/stripe",
+                &[("stripe-signature", header.as_str())],
+                Some(body),
+            )
+            .await;
+        assert_eq!(res.status, 200, "{}: {}", version.name(), res.body);
+        assert_eq!(res.json()["outcome"], "ignored");
+        app.cleanup().await;
+    }
+}
+
+/// A story of `version`'s events for a new customer `cus_story` (reversed: no).
+async fn new_story(app: &TestApp, version: Version) -> Story<'_> {
+    sign_up(app, "story@example.com").await;
+    let account = account_of(app, "story@example.com").await;
+    subscriptions::link_customer(&app.state.db, account, "cus_story", TEST_NOW)
+        .await
+        .unwrap();
+    Story {
+        app,
+        fx: Fixtures::load(version),
+        account,
+        reversed: false,
+        sent: Vec::new(),
+        next_id: 0,
+    }
+}
+
+fn creator_invoice<'a>(id: &'a str, sub: &'a str, start: i64, end: i64) -> Inv<'a> {
+    Inv {
+        id,
+        customer: "cus_story",
+        subscription: sub,
+        paid: true,
+        billing_reason: "subscription_create",
+        lines: vec![Line {
+            price: "price_creator",
+            amount: 2900,
+            start,
+            end,
+            proration: false,
+        }],
+    }
+}
+
+/// Money bug: subscribe to Creator, upgrade to Studio, then Stripe's second event for the
+/// first invoice (`invoice.payment_succeeded` beside `invoice.paid`) arrives late. The
+/// period's grant was keyed with the plan, so it was granted again as Studio's (the
+/// balance went from 20,000 to 40,000). A period is granted once, whatever the plan.
+async fn a_late_first_invoice_after_an_upgrade_grants_nothing_more(backend: Backend) {
+    let app = stripe_app(backend).await;
+    let mut s = new_story(&app, Version::V2023).await;
+    let (p1, p2) = (TEST_NOW, add_month(TEST_NOW));
+    let first = creator_invoice("in_1", "sub_1", p1, p2);
+    let paid = s.invoice_events(p1, &first);
+    s.step(p1, vec![paid[0].clone()]).await;
+    let up = s.sub_event(
+        "customer.subscription.updated",
+        p1 + 60,
+        &Sub::active("sub_1", "cus_story", "price_studio", p1, p2),
+    );
+    s.step(p1 + 60, vec![up]).await;
+    assert_eq!(s.sub().await.plan.as_str(), "studio");
+    let before = s.credits(p1 + 60).await;
+    // `invoice.payment_succeeded` for the first invoice, late.
+    s.step(p1 + 120, vec![paid[1].clone()]).await;
+    assert_eq!(
+        s.credits(p1 + 120).await,
+        before,
+        "the first period is granted once"
+    );
+    app.cleanup().await;
+}
+
+/// Money bug: after Stripe deleted the subscription (cancelled at once in the portal: the
+/// plan ended, the grace period running), the customer subscribed again through Checkout.
+/// The new subscription's `customer.subscription.created` moved the ended plan's period,
+/// so its paid invoice looked like a late one: answered 200, the plan stayed ended, no
+/// credits, and the grace period (and the purge) still ran.
+async fn a_new_subscription_after_a_deleted_one_starts_the_plan(backend: Backend) {
+    for version in Version::ALL {
+        let app = stripe_app(backend).await;
+        let mut s = new_story(&app, version).await;
+        let (p1, p2) = (TEST_NOW, add_month(TEST_NOW));
+        let paid = s.invoice_events(p1, &creator_invoice("in_1", "sub_1", p1, p2));
+        s.step(p1, paid).await;
+        let gone_at = p1 + 3 * DAY;
+        let gone = s.sub_event(
+            "customer.subscription.deleted",
+            gone_at,
+            &Sub {
+                status: "canceled",
+                ended_at: Some(gone_at),
+                ..Sub::active("sub_1", "cus_story", "price_creator", p1, p2)
+            },
+        );
+        s.step(gone_at, vec![gone]).await;
+        assert_eq!(s.sub().await.status, Status::Ended);
+        let again = gone_at + DAY;
+        let end = add_month(again);
+        let created = s.sub_event(
+            "customer.subscription.created",
+            again,
+            &Sub::active("sub_2", "cus_story", "price_starter", again, end),
+        );
+        let mut invoice = creator_invoice("in_2", "sub_2", again, end);
+        invoice.lines[0].price = "price_starter";
+        invoice.lines[0].amount = 900;
+        let mut events = vec![created];
+        events.extend(s.invoice_events(again, &invoice));
+        s.step(again, events).await;
+        let sub = s.sub().await;
+        assert_eq!(
+            (sub.status, sub.plan.as_str(), sub.period_start, sub.grace_until),
+            (Status::Active, "starter", again, None),
+            "{}",
+            version.name()
+        );
+        assert_eq!(s.credits(again).await, 1000, "{}", version.name());
+        app.cleanup().await;
+    }
+}
+
+on_both_backends!(
+    the_whole_story_on_2023_10_16_events,
+    the_whole_story_on_current_events,
+    a_proration_only_invoice_is_acknowledged_in_every_version,
+    a_late_first_invoice_after_an_upgrade_grants_nothing_more,
+    a_new_subscription_after_a_deleted_one_starts_the_plan,
+);
