@@ -7,7 +7,9 @@ mod common;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode};
-use common::{Backend, ORIGIN, TEST_NOW, TestApp, TestResponse, account_of, call, form, sign_up};
+use common::{
+    Backend, ORIGIN, TEST_NOW, TestApp, TestResponse, account_of, call, form, parse_form, sign_up,
+};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use studio_billing::domain::credits::Credits;
@@ -254,40 +256,12 @@ async fn stub_sessions(
     )
 }
 
-/// A form body, decoded.
-fn parse_form(body: &str) -> HashMap<String, String> {
-    body.split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (decode(k), decode(v)))
-        .collect()
-}
-
 /// Stripe's answer when it fails.
 fn stripe_api_error() -> (StatusCode, axum::Json<serde_json::Value>) {
     (
         StatusCode::INTERNAL_SERVER_ERROR,
         axum::Json(serde_json::json!({ "error": { "type": "api_error", "message": "boom" } })),
     )
-}
-
-fn decode(s: &str) -> String {
-    let s = s.replace('+', " ");
-    let bytes = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16)
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8(out).unwrap()
 }
 
 async fn start_stub(failing: bool) -> (String, Stub) {
@@ -481,12 +455,14 @@ async fn resubscribing_soon_after_gets_a_new_checkout(backend: Backend) {
     let (base, stub) = start_stub(false).await;
     let app = stripe_app(backend, &base).await;
     let cookie = sign_up(&app, "again@example.com").await;
-    let subscribe = || call(
-        &app,
-        "plans/change",
-        Some(&cookie),
-        &[("action", "subscribe"), ("plan", "starter")],
-    );
+    let subscribe = || {
+        call(
+            &app,
+            "plans/change",
+            Some(&cookie),
+            &[("action", "subscribe"), ("plan", "starter")],
+        )
+    };
     let session_keys = || {
         stub.seen
             .lock()
@@ -506,7 +482,13 @@ async fn resubscribing_soon_after_gets_a_new_checkout(backend: Backend) {
     let mut ended = fx.subscription(&common::stripe_fixtures::Sub {
         status: "canceled",
         ended_at: Some(TEST_NOW + 60),
-        ..common::stripe_fixtures::Sub::active("sub_old", "cus_stub1", "price_starter", TEST_NOW, TEST_NOW + 30 * 86_400)
+        ..common::stripe_fixtures::Sub::active(
+            "sub_old",
+            "cus_stub1",
+            "price_starter",
+            TEST_NOW,
+            TEST_NOW + 30 * 86_400,
+        )
     });
     ended["customer"] = "cus_stub1".into();
     stub.subscriptions.lock().unwrap().push(ended);
@@ -564,7 +546,11 @@ async fn subscribing_with_stripe_goes_through_checkout_in_subscription_mode(back
     let install = app.state.db.install_id().await.unwrap();
     for r in &seen {
         let key = r.headers["idempotency-key"].to_str().unwrap();
-        assert!(key.starts_with(&format!("sb-{install}-")), "{}: {key}", r.path);
+        assert!(
+            key.starts_with(&format!("sb-{install}-")),
+            "{}: {key}",
+            r.path
+        );
     }
     // Nothing is granted before Stripe's first paid invoice.
     assert_eq!(balance(&app, account).await, (0, 0));
@@ -863,10 +849,17 @@ async fn an_upgrade_after_a_pending_downgrade_is_prorated_from_the_plan_paid_for
         subscription: "sub_1",
         paid: true,
         billing_reason: "subscription_update",
-        lines: vec![proration("price_creator", -2900), proration("price_studio", 9900)],
+        lines: vec![
+            proration("price_creator", -2900),
+            proration("price_studio", 9900),
+        ],
     });
-    for (id, kind) in [("evt_up", "invoice.paid"), ("evt_up2", "invoice.payment_succeeded")] {
-        let res = deliver_signed(&app, &fx.event(id, kind, TEST_NOW, upgrade_invoice.clone())).await;
+    for (id, kind) in [
+        ("evt_up", "invoice.paid"),
+        ("evt_up2", "invoice.payment_succeeded"),
+    ] {
+        let res =
+            deliver_signed(&app, &fx.event(id, kind, TEST_NOW, upgrade_invoice.clone())).await;
         assert_eq!(res.status, StatusCode::OK, "{}", res.body);
     }
     assert_eq!(

@@ -137,7 +137,11 @@ impl Story<'_> {
         format!(
             "{} {}",
             self.fx.version.name(),
-            if self.reversed { "reversed" } else { "in order" }
+            if self.reversed {
+                "reversed"
+            } else {
+                "in order"
+            }
         )
     }
 }
@@ -164,7 +168,8 @@ async fn story(backend: Backend, version: Version, reversed: bool) {
 
     // 1. Subscribe to Creator through Checkout: the session (no payment of the app's own),
     //    the subscription, and its first invoice, which grants the period.
-    let session = s.fx.checkout_session("cs_story_1", "subscription", account, true);
+    let session =
+        s.fx.checkout_session("cs_story_1", "subscription", account, true);
     let id = s.id();
     let mut events = vec![s.fx.event(&id, "checkout.session.completed", p1, session)];
     events.push(s.sub_event(
@@ -190,7 +195,12 @@ async fn story(backend: Backend, version: Version, reversed: bool) {
     s.step(p1, events).await;
     let sub = s.sub().await;
     assert_eq!(
-        (sub.plan.as_str(), sub.status, sub.period_start, sub.period_end),
+        (
+            sub.plan.as_str(),
+            sub.status,
+            sub.period_start,
+            sub.period_end
+        ),
         ("creator", Status::Active, p1, p2),
         "{what}"
     );
@@ -251,7 +261,10 @@ async fn story(backend: Backend, version: Version, reversed: bool) {
     s.step(down_at, vec![e]).await;
     let sub = s.sub().await;
     assert_eq!(
-        (sub.plan.as_str(), sub.pending_plan.as_ref().map(|p| p.as_str())),
+        (
+            sub.plan.as_str(),
+            sub.pending_plan.as_ref().map(|p| p.as_str())
+        ),
         ("studio", Some("starter")),
         "{what}"
     );
@@ -302,7 +315,11 @@ async fn story(backend: Backend, version: Version, reversed: bool) {
     let sub = s.sub().await;
     assert_eq!(sub.status, Status::PastDue, "{what}");
     assert_eq!(sub.plan.as_str(), "starter", "{what}");
-    assert_eq!(s.credits(p2).await, 0, "{what}: the last period's credits expired");
+    assert_eq!(
+        s.credits(p2).await,
+        0,
+        "{what}: the last period's credits expired"
+    );
 
     // 5. The retry is paid: active again with Starter's credits for the new period.
     let retry_at = p2 + 3 * DAY;
@@ -314,7 +331,11 @@ async fn story(backend: Backend, version: Version, reversed: bool) {
     ));
     s.step(retry_at, events).await;
     let sub = s.sub().await;
-    assert_eq!((sub.status, sub.period_start), (Status::Active, p2), "{what}");
+    assert_eq!(
+        (sub.status, sub.period_start),
+        (Status::Active, p2),
+        "{what}"
+    );
     assert_eq!(s.credits(retry_at).await, 1_000, "{what}");
 
     // 6. Cancel: at the period's end (2023-10-16), or on a set date that is the period's
@@ -384,7 +405,12 @@ async fn story(backend: Backend, version: Version, reversed: bool) {
     s.step(p4, events).await;
     let sub = s.sub().await;
     assert_eq!(
-        (sub.plan.as_str(), sub.status, sub.period_start, sub.grace_until),
+        (
+            sub.plan.as_str(),
+            sub.status,
+            sub.period_start,
+            sub.grace_until
+        ),
         ("creator", Status::Active, p4, None),
         "{what}"
     );
@@ -599,12 +625,20 @@ async fn a_new_subscription_after_a_deleted_one_starts_the_plan(backend: Backend
         s.step(again, events).await;
         let sub = s.sub().await;
         assert_eq!(
-            (sub.status, sub.plan.as_str(), sub.period_start, sub.grace_until),
+            (
+                sub.status,
+                sub.plan.as_str(),
+                sub.period_start,
+                sub.grace_until
+            ),
             (Status::Active, "starter", again, None),
             "{}",
             version.name()
         );
-        assert_eq!(s.credits(again).await, 1000, "{}", version.name());
+        // Starter's 1,000, and what is left of the deleted period's (paid) 5,000 until
+        // that period's end (P3).
+        assert_eq!(s.credits(again).await, 6000, "{}", version.name());
+        assert_eq!(s.credits(p2).await, 1000, "{}", version.name());
         app.cleanup().await;
     }
 }

@@ -47,14 +47,12 @@ async fn start_localstripe() -> LocalStripe {
     let port = free_port();
     // localstripe, taught Stripe's `items[0][price]`, `proration_behavior` and
     // `payment_behavior` (see the shim).
-    let shim = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/localstripe_shim.py");
+    let shim = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/localstripe_shim.py"
+    );
     let child = Process::new("python3")
-        .args([
-            shim,
-            "--port",
-            &port.to_string(),
-            "--from-scratch",
-        ])
+        .args([shim, "--port", &port.to_string(), "--from-scratch"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -16,6 +16,11 @@ CREATE UNIQUE INDEX subscription_grants_one_per_period
 CREATE TABLE install (
     id          INTEGER PRIMARY KEY CHECK (id = 1),
     install_id  TEXT    NOT NULL,
+    -- The webhook endpoint `stripe setup` made, and the SHA-256 of its signing secret (the
+    -- secret itself is shown once and never stored), so `stripe check` can tell whether
+    -- STRIPE_WEBHOOK_SECRET is that endpoint's.
+    webhook_endpoint_id    TEXT,
+    webhook_secret_sha256  TEXT,
     created_at  INTEGER NOT NULL
 );
 INSERT INTO install (id, install_id, created_at)

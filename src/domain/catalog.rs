@@ -54,6 +54,14 @@ pub struct Plan {
     pub stripe_price_id: Option<String>,
 }
 
+impl Plan {
+    /// The id of the plan's product in Stripe (`stripe setup` makes it with this id), so a
+    /// price of the plan is known by its product, even one made before a price change.
+    pub fn stripe_product_id(&self) -> String {
+        format!("studio_billing_{}", self.id.as_str())
+    }
+}
+
 /// A pack of top-up credits sold for a one-time payment. Top-up credits never expire (P4).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TopUpPack {
@@ -129,6 +137,10 @@ impl Catalog {
         self.plans
             .iter()
             .find(|p| p.stripe_price_id.as_deref() == Some(price))
+    }
+
+    pub fn plan_by_stripe_product(&self, product: &str) -> Option<&Plan> {
+        self.plans.iter().find(|p| p.stripe_product_id() == product)
     }
 
     pub fn top_up(&self, id: &str) -> Option<&TopUpPack> {

@@ -597,8 +597,7 @@ pub fn apply_stripe(
                 return Ok(None);
             };
             // An ended subscription is final: only a new paid period starts a plan again.
-            if *period_start < s.period_start
-                || matches!(s.status, Status::Ended | Status::Purged)
+            if *period_start < s.period_start || matches!(s.status, Status::Ended | Status::Purged)
             {
                 return Ok(None);
             }
@@ -1068,7 +1067,10 @@ mod tests {
                 .unwrap();
             assert_eq!(o.next.plan, id("studio"), "the plan moves with the payment");
             let g = o.grant.unwrap();
-            assert_eq!((g.credits, g.kind, g.expires_at), (5_000, GrantReason::Upgrade, JULY_1));
+            assert_eq!(
+                (g.credits, g.kind, g.expires_at),
+                (5_000, GrantReason::Upgrade, JULY_1)
+            );
         }
         // Prorations of a period already over grant nothing.
         let renewed = apply_stripe(
@@ -1080,7 +1082,10 @@ mod tests {
         .unwrap()
         .unwrap()
         .next;
-        assert_eq!(apply_stripe(Some(&renewed), Some("sub_1"), &paid, &cat).unwrap(), None);
+        assert_eq!(
+            apply_stripe(Some(&renewed), Some("sub_1"), &paid, &cat).unwrap(),
+            None
+        );
     }
 
     #[test]
@@ -1096,7 +1101,10 @@ mod tests {
             ended_at: Some(JUNE_1 + 5 * DAY),
         };
         let ended = stripe(Some(&s), &gone).unwrap().next;
-        assert_eq!((ended.status, ended.period_end), (Status::Ended, JUNE_1 + 5 * DAY));
+        assert_eq!(
+            (ended.status, ended.period_end),
+            (Status::Ended, JUNE_1 + 5 * DAY)
+        );
         let later = JUNE_1 + 6 * DAY;
         // The new subscription's own event changes nothing on the ended one...
         let created = StripeFact::State {
@@ -1110,8 +1118,11 @@ mod tests {
         };
         assert_eq!(stripe(Some(&ended), &created), None);
         // ...its paid invoice starts it, with its own period and anchor.
-        let back = stripe(Some(&ended), &paid_on("sub_2", "starter", later, add_month(later)))
-            .unwrap();
+        let back = stripe(
+            Some(&ended),
+            &paid_on("sub_2", "starter", later, add_month(later)),
+        )
+        .unwrap();
         assert_eq!(back.next.status, Status::Active);
         assert_eq!(back.next.plan, id("starter"));
         assert_eq!(back.next.grace_until, None);
@@ -1119,7 +1130,10 @@ mod tests {
         assert_eq!(back.grant.unwrap().credits, 1000);
         // While a subscription is live, another one's events change nothing.
         assert_eq!(
-            stripe(Some(&s), &paid_on("sub_9", "starter", later, add_month(later))),
+            stripe(
+                Some(&s),
+                &paid_on("sub_9", "starter", later, add_month(later))
+            ),
             None
         );
         let other_gone = StripeFact::State {
@@ -1139,10 +1153,17 @@ mod tests {
         let s = creator();
         let mut upgraded = s.clone();
         upgraded.plan = id("creator");
-        let o = stripe(Some(&upgraded), &paid_on("sub_1", "starter", JUNE_1, JULY_1)).unwrap();
+        let o = stripe(
+            Some(&upgraded),
+            &paid_on("sub_1", "starter", JUNE_1, JULY_1),
+        )
+        .unwrap();
         let g = o.grant.unwrap();
         // The grant is the period's (storage grants it once per period, whatever the plan).
-        assert_eq!((g.kind, g.period_start, g.credits), (GrantReason::Period, JUNE_1, 1000));
+        assert_eq!(
+            (g.kind, g.period_start, g.credits),
+            (GrantReason::Period, JUNE_1, 1000)
+        );
         assert_eq!(o.next.plan, id("creator"), "the plan stays as it is");
     }
 

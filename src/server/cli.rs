@@ -50,6 +50,35 @@ pub enum Command {
         #[command(subcommand)]
         action: BenchAction,
     },
+    /// Set up, check and reconcile the Stripe account (needs STRIPE_SECRET_KEY).
+    Stripe {
+        #[command(subcommand)]
+        action: StripeAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StripeAction {
+    /// Make the Stripe account match the catalogue: a product and a monthly price per plan
+    /// (found by lookup key = plan id; a changed price makes a new price), and the webhook
+    /// endpoint at STUDIO_PUBLIC_URL/webhooks/stripe with the events the app handles,
+    /// pinned to the API version it is tested for. Prints a new endpoint's signing secret
+    /// once. Running it again changes nothing.
+    Setup {
+        /// Replace an endpoint pinned to another API version (it gets a new secret).
+        #[arg(long)]
+        recreate_endpoint: bool,
+    },
+    /// Report how the Stripe account differs from what the app needs, changing nothing.
+    /// Exits non-zero on any difference.
+    Check,
+    /// Compare Stripe's paid checkouts and invoices with the ledger's grants over the last
+    /// DAYS days: each paid once, and no grant without a payment. Exits non-zero on any
+    /// difference. Without Stripe keys it checks the local test payments the same way.
+    Reconcile {
+        #[arg(long, default_value_t = 35)]
+        since: u32,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -133,6 +162,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             )
             .await
         }
+        Command::Stripe { action } => stripe(config, action).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -228,8 +258,137 @@ async fn bench_ledger(mut config: Config, b: bench::LedgerBench) -> CliResult {
     Ok(())
 }
 
-async fn serve(config: Config) -> CliResult {
+fn stripe_config(
+    config: &Config,
+) -> Result<&crate::server::config::StripeConfig, Box<dyn std::error::Error>> {
+    match &config.payments {
+        crate::server::config::PaymentsConfig::Stripe(s) => Ok(s),
+        crate::server::config::PaymentsConfig::Local => {
+            Err("this needs Stripe: set STRIPE_SECRET_KEY (and STRIPE_WEBHOOK_SECRET)".into())
+        }
+    }
+}
+
+async fn stripe(config: Config, action: StripeAction) -> CliResult {
+    use crate::server::payments::{reconcile, setup};
     let db = open(&config).await?;
+    let result: CliResult = async {
+        match action {
+            StripeAction::Setup { recreate_endpoint } => {
+                let s = stripe_config(&config)?;
+                let done = setup::setup(
+                    s,
+                    &db,
+                    &config.catalog,
+                    &config.public_url,
+                    recreate_endpoint,
+                )
+                .await?;
+                for c in &done.created {
+                    println!("created: {c}");
+                }
+                for u in &done.updated {
+                    println!("updated: {u}");
+                }
+                if done.created.is_empty() && done.updated.is_empty() {
+                    println!("stripe setup: the account already matches; nothing changed");
+                }
+                if let Some(secret) = &done.new_webhook_secret {
+                    println!();
+                    println!("The new endpoint's signing secret (shown only now):");
+                    println!("{secret}");
+                    println!("Set STRIPE_WEBHOOK_SECRET to it (keep the old one in STRIPE_WEBHOOK_SECRET_PREVIOUS while events signed with it may still arrive), then restart the app.");
+                }
+                for l in &done.left {
+                    println!("left for you: {l}");
+                }
+                if done.left.is_empty() {
+                    Ok(())
+                } else {
+                    Err(format!("stripe setup left {} thing(s) to do", done.left.len()).into())
+                }
+            }
+            StripeAction::Check => {
+                let s = stripe_config(&config)?;
+                let report = setup::check(s, &db, &config.catalog, &config.public_url).await?;
+                for n in &report.notes {
+                    println!("note: {n}");
+                }
+                for d in &report.drift {
+                    println!("drift: {d}");
+                }
+                if report.drift.is_empty() {
+                    println!("stripe check: the Stripe account matches the catalogue and the webhook endpoint");
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "stripe check found {} difference(s); `studio-billing stripe setup` puts most of them right",
+                        report.drift.len()
+                    )
+                    .into())
+                }
+            }
+            StripeAction::Reconcile { since } => {
+                let now = Clock::system().now();
+                let from = now - i64::from(since) * 86_400;
+                let report = match &config.payments {
+                    crate::server::config::PaymentsConfig::Stripe(s) => {
+                        reconcile::with_stripe(s, &db, from, now).await?
+                    }
+                    crate::server::config::PaymentsConfig::Local => {
+                        reconcile::local(&db, from, now).await?
+                    }
+                };
+                print!("{}", report.table());
+                if report.differences.is_empty() {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "stripe reconcile found {} difference(s)",
+                        report.differences.len()
+                    )
+                    .into())
+                }
+            }
+        }
+    }
+    .await;
+    db.close().await;
+    result
+}
+
+async fn serve(mut config: Config) -> CliResult {
+    let db = open(&config).await?;
+    // With Stripe: plans without an explicit price id take the one their lookup key names,
+    // and the account's drift is logged (`stripe check` says the same).
+    if let crate::server::config::PaymentsConfig::Stripe(s) = config.payments.clone() {
+        match crate::server::payments::setup::resolve_prices(
+            &s,
+            &db,
+            &mut config.catalog,
+            &config.public_url,
+        )
+        .await
+        {
+            Ok(report) if report.drift.is_empty() => {
+                tracing::info!(
+                    "stripe check: the account matches the catalogue and the webhook endpoint"
+                )
+            }
+            Ok(report) => {
+                for d in &report.drift {
+                    tracing::warn!(drift = %d, "stripe check");
+                }
+                tracing::warn!(
+                    differences = report.drift.len(),
+                    "the Stripe account differs from what the app needs; run `studio-billing stripe setup`"
+                );
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "stripe check could not run; plans keep their configured price ids")
+            }
+        }
+    }
     let addr = config.listen_addr;
     tracing::info!(mode = ?config.mode, database = db.backend_name(), "starting");
     let state = AppState::new(config, db.clone(), Clock::system());

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod stripe_fixtures;
+pub mod stripe_standin;
 
 use axum::Router;
 use axum::body::Body;
@@ -354,4 +355,35 @@ pub async fn count(app: &TestApp, sql: &str, account: i64) -> i64 {
         .fetch_one(app.state.db.reader())
         .await
         .unwrap()
+}
+
+// ---------------------------------------------------------------------------------------
+// Stubs of Stripe's API read form bodies as Stripe does.
+
+/// A form body, decoded.
+pub fn parse_form(body: &str) -> std::collections::HashMap<String, String> {
+    body.split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (decode(k), decode(v)))
+        .collect()
+}
+
+pub fn decode(s: &str) -> String {
+    let s = s.replace('+', " ");
+    let bytes = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8(out).unwrap()
 }

@@ -13,6 +13,7 @@
 
 pub mod ledger;
 pub mod payments;
+pub mod reconcile;
 pub mod subscriptions;
 pub mod tokens;
 pub mod usage;

@@ -436,9 +436,7 @@ async fn start_plan(
     .await
     {
         Ok(o) => Ok(match o.grant {
-            Some(g) => {
-                subs::period_grant_id(tx, payment.account_id, g.period_start).await?
-            }
+            Some(g) => subs::period_grant_id(tx, payment.account_id, g.period_start).await?,
             None => None,
         }),
         Err(SubscriptionError::Rule(e)) => {

@@ -305,11 +305,13 @@ pub(crate) async fn apply_stripe_in(
     if let Some(o) = &outcome {
         granted = write(tx, backend, catalog, Billing::Stripe, account, o, None, now).await?;
         if let Some(named) = fact.subscription() {
-            sqlx::query("UPDATE subscriptions SET stripe_subscription_id = $1 WHERE account_id = $2")
-                .bind(named)
-                .bind(account)
-                .execute(&mut **tx)
-                .await?;
+            sqlx::query(
+                "UPDATE subscriptions SET stripe_subscription_id = $1 WHERE account_id = $2",
+            )
+            .bind(named)
+            .bind(account)
+            .execute(&mut **tx)
+            .await?;
         }
         if let Some(g) = &o.grant {
             grant_id = existing_grant(tx, account, g, &o.next.plan).await?;
@@ -462,73 +464,73 @@ async fn write(
 
     // A catch-up over several missed periods grants nothing for periods already over.
     let mut granted = None;
-    if let Some(g) = o.grant.as_ref().filter(|g| g.expires_at > now) {
-        if existing_grant(tx, account, g, &s.plan).await?.is_none() {
-            granted = Some(g.credits);
-            let plan = catalog
-                .plan(&s.plan)
-                .ok_or(SubscriptionError::Rule(LifecycleError::UnknownPlan))?;
-            let reason = match g.kind {
-                GrantReason::Period => format!("{} plan: credits for this period", plan.name),
+    if let Some(g) = o.grant.as_ref().filter(|g| g.expires_at > now)
+        && existing_grant(tx, account, g, &s.plan).await?.is_none()
+    {
+        granted = Some(g.credits);
+        let plan = catalog
+            .plan(&s.plan)
+            .ok_or(SubscriptionError::Rule(LifecycleError::UnknownPlan))?;
+        let reason = match g.kind {
+            GrantReason::Period => format!("{} plan: credits for this period", plan.name),
+            GrantReason::Upgrade => format!(
+                "Upgrade to {}: extra credits for the rest of this period",
+                plan.name
+            ),
+        };
+        let amount = Credits::new(g.credits).map_err(|_| LedgerError::OutOfRange)?;
+        let receipt = ledger::grant_in(
+            tx,
+            backend,
+            account,
+            NewGrant {
+                kind: GrantKind::Subscription,
+                amount,
+                expires_at: Some(g.expires_at),
+                reason,
+                actor: None,
+            },
+            None,
+            now,
+        )
+        .await?;
+        sqlx::query(
+            "INSERT INTO subscription_grants (account_id, period_start, kind, plan_id, grant_id) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(account)
+        .bind(g.period_start)
+        .bind(g.kind.as_str())
+        .bind(s.plan.as_str())
+        .bind(receipt.grant_id)
+        .execute(&mut **tx)
+        .await?;
+        if billing == Billing::Local {
+            // The period's (or the upgrade's prorated) payment, as the local test-mode
+            // billing takes it: recorded with the credits it pays for.
+            let external_id = match g.kind {
+                GrantReason::Period => format!("in_local_{account}_{}", g.period_start),
                 GrantReason::Upgrade => format!(
-                    "Upgrade to {}: extra credits for the rest of this period",
-                    plan.name
+                    "in_local_{account}_{}_upgrade_{}",
+                    g.period_start,
+                    s.plan.as_str()
                 ),
             };
-            let amount = Credits::new(g.credits).map_err(|_| LedgerError::OutOfRange)?;
-            let receipt = ledger::grant_in(
-                tx,
-                backend,
-                account,
-                NewGrant {
-                    kind: GrantKind::Subscription,
-                    amount,
-                    expires_at: Some(g.expires_at),
-                    reason,
-                    actor: None,
-                },
-                None,
-                now,
-            )
-            .await?;
             sqlx::query(
-                "INSERT INTO subscription_grants (account_id, period_start, kind, plan_id, grant_id) \
-                 VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO payments (account_id, kind, provider, external_id, product, credits, \
+                 amount_cents, currency, status, grant_id, created_at, updated_at) \
+                 VALUES ($1, 'subscription', 'local', $2, $3, $4, $5, 'usd', 'paid', $6, $7, $7) \
+                 ON CONFLICT DO NOTHING",
             )
             .bind(account)
-            .bind(g.period_start)
-            .bind(g.kind.as_str())
+            .bind(external_id)
             .bind(s.plan.as_str())
+            .bind(i64::try_from(g.credits).unwrap_or(i64::MAX))
+            .bind(i64::try_from(g.price_cents).unwrap_or(i64::MAX))
             .bind(receipt.grant_id)
+            .bind(now)
             .execute(&mut **tx)
             .await?;
-            if billing == Billing::Local {
-                // The period's (or the upgrade's prorated) payment, as the local test-mode
-                // billing takes it: recorded with the credits it pays for.
-                let external_id = match g.kind {
-                    GrantReason::Period => format!("in_local_{account}_{}", g.period_start),
-                    GrantReason::Upgrade => format!(
-                        "in_local_{account}_{}_upgrade_{}",
-                        g.period_start,
-                        s.plan.as_str()
-                    ),
-                };
-                sqlx::query(
-                    "INSERT INTO payments (account_id, kind, provider, external_id, product, credits, \
-                     amount_cents, currency, status, grant_id, created_at, updated_at) \
-                     VALUES ($1, 'subscription', 'local', $2, $3, $4, $5, 'usd', 'paid', $6, $7, $7) \
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(account)
-                .bind(external_id)
-                .bind(s.plan.as_str())
-                .bind(i64::try_from(g.credits).unwrap_or(i64::MAX))
-                .bind(i64::try_from(g.price_cents).unwrap_or(i64::MAX))
-                .bind(receipt.grant_id)
-                .bind(now)
-                .execute(&mut **tx)
-                .await?;
-            }
         }
     }
 

@@ -473,7 +473,8 @@ pub fn subscription(object: Value) -> Result<SubscriptionObject, ShapeError> {
     })
 }
 
-fn invoice(object: Value, outcome: InvoiceOutcome) -> Result<Invoice, ShapeError> {
+/// Reads an invoice object (an event's, or one the API listed).
+pub fn invoice(object: Value, outcome: InvoiceOutcome) -> Result<Invoice, ShapeError> {
     let i: RawInvoice = serde_json::from_value(object).map_err(shape)?;
     let cents = |v: Option<i64>| v.and_then(|a| u64::try_from(a).ok()).unwrap_or(0);
     Ok(Invoice {
@@ -556,7 +557,10 @@ mod tests {
         assert_eq!(i.amount_paid, 2900);
         let line = i.period_line().unwrap();
         assert_eq!(line.price.as_deref(), Some("price_creator"));
-        assert_eq!((line.period_start, line.period_end), (1703175358, 1703175358));
+        assert_eq!(
+            (line.period_start, line.period_end),
+            (1703175358, 1703175358)
+        );
     }
 
     #[test]
@@ -566,7 +570,13 @@ mod tests {
         let line = &mut inv["lines"]["data"][0];
         line["price"] = Value::Null;
         line["plan"] = json!({"id": "price_legacy", "object": "plan"});
-        let e = parse(&event(V2023, "invoice.payment_succeeded", "2023-10-16", inv)).unwrap();
+        let e = parse(&event(
+            V2023,
+            "invoice.payment_succeeded",
+            "2023-10-16",
+            inv,
+        ))
+        .unwrap();
         let Fact::Invoice(i) = e.fact else { panic!() };
         assert_eq!(i.lines[0].price.as_deref(), Some("price_legacy"));
     }

@@ -9,6 +9,8 @@
 
 pub mod events;
 pub mod local;
+pub mod reconcile;
+pub mod setup;
 pub mod signature;
 pub mod stripe_api;
 pub mod webhook;

@@ -110,7 +110,7 @@ pub async fn create_top_up_session(
 }
 
 /// Runs a Stripe call with the timeout.
-async fn timed<T>(call: stripe::Response<T>) -> Result<T, StripeCallError> {
+pub(crate) async fn timed<T>(call: stripe::Response<T>) -> Result<T, StripeCallError> {
     Ok(tokio::time::timeout(TIMEOUT, call)
         .await
         .map_err(|_| StripeCallError::Timeout(TIMEOUT))??)

@@ -6,9 +6,7 @@ use crate::domain::catalog::{Catalog, PlanId};
 use crate::domain::subscription::StripeFact;
 use crate::server::db::payments::{self, Applied, CheckoutNotice, EventEffect};
 use crate::server::db::subscriptions::StripeInvoice;
-use crate::server::payments::events::{
-    self, Fact, Invoice, InvoiceOutcome, SubscriptionObject,
-};
+use crate::server::payments::events::{self, Fact, Invoice, InvoiceOutcome, SubscriptionObject};
 use crate::server::payments::signature::{self, SignatureError, TOLERANCE_SECS};
 use crate::server::payments::webhook_secrets;
 use crate::server::state::AppState;
@@ -31,16 +29,26 @@ pub enum WebhookError {
     Storage(#[from] payments::PaymentsError),
 }
 
-fn plan_for(catalog: &Catalog, price: Option<&str>) -> Option<PlanId> {
+/// The plan a Stripe price is of: by the price the catalogue (or its lookup key) names,
+/// else by its product (`stripe setup`'s product per plan, which also knows the prices made
+/// before a price change).
+fn plan_for(catalog: &Catalog, price: Option<&str>, product: Option<&str>) -> Option<PlanId> {
     let Some(price) = price else {
         tracing::warn!("a Stripe subscription or invoice line names no price");
         return None;
     };
     // A price no plan sells is acknowledged and logged (answering 400 would make Stripe
     // resend it for days); it changes nothing.
-    let plan = catalog.plan_by_stripe_price(price).map(|p| p.id.clone());
+    let plan = catalog
+        .plan_by_stripe_price(price)
+        .or_else(|| product.and_then(|p| catalog.plan_by_stripe_product(p)))
+        .map(|p| p.id.clone());
     if plan.is_none() {
-        tracing::warn!(price, "Stripe names a price no plan in the catalogue sells");
+        tracing::warn!(
+            price,
+            product,
+            "Stripe names a price no plan in the catalogue sells"
+        );
     }
     plan
 }
@@ -48,7 +56,7 @@ fn plan_for(catalog: &Catalog, price: Option<&str>) -> Option<PlanId> {
 /// What a subscription object says, as the life cycle reads it; `None` when its price is
 /// not one of the catalogue's.
 pub(crate) fn subscription_fact(s: &SubscriptionObject, catalog: &Catalog) -> Option<StripeFact> {
-    let plan = plan_for(catalog, s.price.as_deref())?;
+    let plan = plan_for(catalog, s.price.as_deref(), s.product.as_deref())?;
     let ends_at = s.ends_at();
     Some(StripeFact::State {
         subscription: s.id.clone(),
@@ -77,7 +85,7 @@ pub(crate) fn invoice_fact(inv: &Invoice, catalog: &Catalog) -> Option<StripeFac
     if let Some(line) = inv.period_line() {
         return Some(StripeFact::PeriodPaid {
             subscription,
-            plan: plan_for(catalog, line.price.as_deref())?,
+            plan: plan_for(catalog, line.price.as_deref(), line.product.as_deref())?,
             period_start: line.period_start,
             period_end: line.period_end,
         });
@@ -87,8 +95,8 @@ pub(crate) fn invoice_fact(inv: &Invoice, catalog: &Catalog) -> Option<StripeFac
     match (charged, credited) {
         (Some(to), Some(from)) => Some(StripeFact::UpgradePaid {
             subscription,
-            from: plan_for(catalog, from.price.as_deref())?,
-            to: plan_for(catalog, to.price.as_deref())?,
+            from: plan_for(catalog, from.price.as_deref(), from.product.as_deref())?,
+            to: plan_for(catalog, to.price.as_deref(), to.product.as_deref())?,
             from_time: to.period_start,
             period_end: to.period_end,
         }),
