@@ -8,14 +8,18 @@ import { join } from 'node:path';
 // of their own per JavaScript setting, so moving time never disturbs another test.
 const port = Number(process.env.E2E_PORT ?? 3100);
 const clockPorts = { on: port + 1, off: port + 2 };
+// Stripe mode: the app with Stripe keys, against a stand-in for Stripe on its own port.
+const stripePort = port + 3;
+const standInPort = port + 4;
+const STRIPE_WEBHOOK_SECRET = 'whsec_e2e_standin';
 const targetDir = process.env.CARGO_TARGET_DIR ?? '../target';
 const url = (p: number) => `http://127.0.0.1:${p}`;
 
-function server(p: number) {
+function server(p: number, extraEnv: Record<string, string> = {}, before = '') {
   const dataDir = mkdtempSync(join(tmpdir(), 'studio-billing-e2e-'));
   return {
     // Seed the demo customer and support user, then serve.
-    command: `${targetDir}/release/studio-billing seed demo && exec ${targetDir}/release/studio-billing serve`,
+    command: `${before}${targetDir}/release/studio-billing seed demo && exec ${targetDir}/release/studio-billing serve`,
     url: `${url(p)}/readyz`,
     reuseExistingServer: false,
     timeout: 60_000,
@@ -27,11 +31,39 @@ function server(p: number) {
       LEPTOS_SITE_ADDR: `127.0.0.1:${p}`,
       LEPTOS_SITE_ROOT: process.env.LEPTOS_SITE_ROOT ?? `${targetDir}/site`,
       RUST_LOG: 'warn',
+      ...extraEnv,
     },
   };
 }
 
+// The app in Stripe mode asks the stand-in for its plans' prices when it starts, so it
+// waits for the stand-in first.
+const waitForStandIn = `node -e "const go=()=>fetch('http://127.0.0.1:${standInPort}/health').then(()=>process.exit(0),()=>setTimeout(go,200));go()" && `;
+const stripeServer = server(
+  stripePort,
+  {
+    STRIPE_SECRET_KEY: 'sk_test_e2e_standin',
+    STRIPE_WEBHOOK_SECRET,
+    STRIPE_API_BASE: `http://127.0.0.1:${standInPort}/`,
+  },
+  waitForStandIn,
+);
+const standIn = {
+  command: 'node stripe-standin.mjs',
+  url: `http://127.0.0.1:${standInPort}/health`,
+  reuseExistingServer: false,
+  timeout: 30_000,
+  stdout: 'pipe' as const,
+  stderr: 'pipe' as const,
+  env: {
+    STANDIN_PORT: String(standInPort),
+    APP_URL: url(stripePort),
+    WEBHOOK_SECRET: STRIPE_WEBHOOK_SECRET,
+  },
+};
+
 const CLOCK_TESTS = /clock\.spec\.ts/;
+const STRIPE_TESTS = /stripe\.spec\.ts/;
 
 export default defineConfig({
   testDir: './tests',
@@ -59,10 +91,12 @@ export default defineConfig({
     },
   },
   projects: [
-    { name: 'js-on', testIgnore: CLOCK_TESTS, use: { javaScriptEnabled: true } },
-    { name: 'js-off', testIgnore: CLOCK_TESTS, use: { javaScriptEnabled: false } },
+    { name: 'js-on', testIgnore: [CLOCK_TESTS, STRIPE_TESTS], use: { javaScriptEnabled: true } },
+    { name: 'js-off', testIgnore: [CLOCK_TESTS, STRIPE_TESTS], use: { javaScriptEnabled: false } },
     { name: 'clock-js-on', testMatch: CLOCK_TESTS, use: { javaScriptEnabled: true, baseURL: url(clockPorts.on) } },
     { name: 'clock-js-off', testMatch: CLOCK_TESTS, use: { javaScriptEnabled: false, baseURL: url(clockPorts.off) } },
+    { name: 'stripe-js-on', testMatch: STRIPE_TESTS, use: { javaScriptEnabled: true, baseURL: url(stripePort) } },
+    { name: 'stripe-js-off', testMatch: STRIPE_TESTS, use: { javaScriptEnabled: false, baseURL: url(stripePort) } },
   ],
-  webServer: [server(port), server(clockPorts.on), server(clockPorts.off)],
+  webServer: [server(port), server(clockPorts.on), server(clockPorts.off), standIn, stripeServer],
 });

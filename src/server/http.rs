@@ -100,7 +100,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
 /// Adds the security headers to every response. HTML pages get a Content-Security-Policy
 /// whose nonce the hydration scripts carry; nothing else may run.
 async fn security_headers(
-    State(form_targets): State<&'static str>,
+    State(form_targets): State<std::sync::Arc<str>>,
     mut req: Request,
     next: Next,
 ) -> Response {
@@ -130,14 +130,31 @@ async fn security_headers(
 }
 
 /// Where forms may lead (CSP `form-action`, which also covers the redirect after a post):
-/// this app, and Stripe's checkout when payments go through Stripe.
-fn form_targets(state: &AppState) -> &'static str {
-    match state.config.payments {
-        crate::server::config::PaymentsConfig::Stripe(_) => {
-            "'self' https://checkout.stripe.com https://billing.stripe.com"
+/// this app, and Stripe's checkout when payments go through Stripe. A Stripe stand-in on
+/// this machine (`STRIPE_API_BASE` on a loopback address, as the end-to-end tests run one)
+/// serves its checkout pages from its own origin, so that origin is allowed too.
+fn form_targets(state: &AppState) -> std::sync::Arc<str> {
+    match &state.config.payments {
+        crate::server::config::PaymentsConfig::Stripe(s) => {
+            let stand_in = loopback_origin(&s.api_base)
+                .map(|o| format!(" {o}"))
+                .unwrap_or_default();
+            format!("'self' https://checkout.stripe.com https://billing.stripe.com{stand_in}")
+                .into()
         }
-        crate::server::config::PaymentsConfig::Local => "'self'",
+        crate::server::config::PaymentsConfig::Local => "'self'".into(),
     }
+}
+
+/// `scheme://host[:port]` of `url` when its host is a loopback address.
+fn loopback_origin(url: &str) -> Option<&str> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))?;
+    let authority = rest.split('/').next()?;
+    let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
+    matches!(host, "127.0.0.1" | "localhost" | "[::1]")
+        .then(|| &url[..url.len() - rest.len() + authority.len()])
 }
 
 /// Refuses state-changing requests from other sites: a POST (or PUT, PATCH, DELETE) must
@@ -206,4 +223,24 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
         body,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loopback_origin;
+
+    #[test]
+    fn only_a_loopback_stand_in_is_added_to_form_action() {
+        assert_eq!(
+            loopback_origin("http://127.0.0.1:4100/"),
+            Some("http://127.0.0.1:4100")
+        );
+        assert_eq!(
+            loopback_origin("http://localhost:9/v1"),
+            Some("http://localhost:9")
+        );
+        assert_eq!(loopback_origin("https://api.stripe.com/"), None);
+        assert_eq!(loopback_origin("https://127.0.0.1.evil.example/"), None);
+        assert_eq!(loopback_origin("ftp://127.0.0.1/"), None);
+    }
 }
