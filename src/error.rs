@@ -65,6 +65,11 @@ pub enum AppError {
         "{message} Your plan has not changed and nothing was charged. Update your payment method, then try again."
     )]
     CardDeclined { message: String },
+    /// 504: the payment provider did not answer a change in time; it may have gone through.
+    #[error(
+        "Our payment provider did not answer in time, so we can't tell yet whether the change went through. Reload the page in a minute before trying again."
+    )]
+    PaymentProviderTimeout,
     /// 502: the payment provider could not be reached or refused the request.
     #[error(
         "We couldn't start the payment with our payment provider. Nothing was charged; please try again in a minute."
@@ -110,6 +115,7 @@ impl AppError {
             AppError::TooManyRequests { .. } => 429,
             AppError::Internal => 500,
             AppError::PaymentProvider => 502,
+            AppError::PaymentProviderTimeout => 504,
             AppError::Unreachable => 503,
         }
     }

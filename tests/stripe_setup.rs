@@ -155,9 +155,23 @@ async fn setup_makes_the_account_match_and_a_second_run_changes_nothing(backend:
             .to_owned()
     };
     cat.plans[2].stripe_price_id = Some(explicit.clone());
-    setup::resolve_prices(&right, &t.db, &mut cat, PUBLIC)
-        .await
-        .unwrap();
+    let unsold = setup::resolve_prices(&right, &mut cat).await.unwrap();
+    assert!(unsold.is_empty(), "{unsold:?}");
+    // The lookup keys were asked for in Stripe's indexed form.
+    let asked = standin
+        .account
+        .lock()
+        .unwrap()
+        .calls
+        .iter()
+        .rev()
+        .find(|c| c.path == "/v1/prices")
+        .unwrap()
+        .params
+        .clone();
+    assert_eq!(asked["lookup_keys[0]"], "starter");
+    assert_eq!(asked["lookup_keys[1]"], "creator");
+    assert_eq!(asked["active"], "true");
     let by_key = |k: &str| {
         let a = standin.account.lock().unwrap();
         a.prices.iter().find(|p| p["lookup_key"] == k).unwrap()["id"]
@@ -269,9 +283,19 @@ async fn a_changed_price_makes_a_new_price_and_endpoint_drift_is_reported_and_pu
 
     // A subscription still on the old price is known by its product: its invoice grants
     // Creator's period, though the catalogue now names the new price.
-    setup::resolve_prices(&config, &t.db, &mut cat, PUBLIC)
+    // A price in Stripe that is not the catalogue's is not sold at start-up.
+    let mut unmatched = cat.clone();
+    unmatched.plans[0].monthly_price_cents = 1;
+    for p in &mut unmatched.plans {
+        p.stripe_price_id = None;
+    }
+    let unsold = setup::resolve_prices(&config, &mut unmatched)
         .await
         .unwrap();
+    assert_eq!(unsold, ["starter"]);
+    assert_eq!(unmatched.plans[0].stripe_price_id, None);
+    let unsold = setup::resolve_prices(&config, &mut cat).await.unwrap();
+    assert!(unsold.is_empty(), "{unsold:?}");
     assert_ne!(
         cat.plans[1].stripe_price_id.as_deref(),
         Some(old_price.as_str())

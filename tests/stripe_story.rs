@@ -482,6 +482,51 @@ async fn the_whole_story_on_current_events(backend: Backend) {
     story(backend, Version::Current, true).await;
 }
 
+/// The customer cancels in Stripe's portal and subscribes again while the old
+/// subscription's `customer.subscription.deleted` is still on its way: the new one's paid
+/// invoice is answered 500 (so Stripe sends it again), never acknowledged and dropped; once
+/// the deletion has landed, the resent invoice starts the plan.
+async fn a_new_subscriptions_invoice_before_the_old_ones_end_is_retried_not_dropped(
+    backend: Backend,
+) {
+    let app = stripe_app(backend).await;
+    let mut s = new_story(&app, Version::Current).await;
+    let (p1, p2) = (TEST_NOW, add_month(TEST_NOW));
+    let paid = s.invoice_events(p1, &creator_invoice("in_1", "sub_1", p1, p2));
+    s.step(p1, paid).await;
+    let again = p1 + 2 * DAY;
+    let new_invoice = s.invoice_events(
+        again,
+        &creator_invoice("in_2", "sub_2", again, add_month(again)),
+    );
+    let header = signature::header(SECRET, TEST_NOW, new_invoice[0].as_bytes());
+    let early = app
+        .call(
+            Method::POST,
+            "/webhooks/stripe",
+            &[("stripe-signature", header.as_str())],
+            Some(new_invoice[0].clone()),
+        )
+        .await;
+    assert_eq!(early.status, 500, "{}", early.body);
+    assert_eq!(s.credits(again).await, 5000, "nothing granted yet");
+    let gone = s.sub_event(
+        "customer.subscription.deleted",
+        p1 + DAY,
+        &Sub {
+            status: "canceled",
+            ended_at: Some(p1 + DAY),
+            ..Sub::active("sub_1", "cus_story", "price_creator", p1, p2)
+        },
+    );
+    s.step(again, vec![gone]).await;
+    // Stripe's retry of the same event.
+    assert_eq!(s.deliver(&new_invoice[0]).await, "granted");
+    let sub = s.sub().await;
+    assert_eq!((sub.status, sub.period_start), (Status::Active, again));
+    app.cleanup().await;
+}
+
 /// A paid invoice whose lines are all prorations (before the fix: a 400 "not a Stripe
 /// event" on current versions, which Stripe resends for three days) is acknowledged.
 async fn a_proration_only_invoice_is_acknowledged_in_every_version(backend: Backend) {
@@ -649,4 +694,5 @@ on_both_backends!(
     a_proration_only_invoice_is_acknowledged_in_every_version,
     a_late_first_invoice_after_an_upgrade_grants_nothing_more,
     a_new_subscription_after_a_deleted_one_starts_the_plan,
+    a_new_subscriptions_invoice_before_the_old_ones_end_is_retried_not_dropped,
 );

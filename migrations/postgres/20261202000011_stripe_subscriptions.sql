@@ -10,6 +10,18 @@
 ALTER TABLE subscriptions ADD COLUMN stripe_subscription_id TEXT;
 ALTER TABLE subscriptions ADD COLUMN billing_anchor BIGINT;
 
+-- A database that met the old bug has two `period` rows for one period: the first grant
+-- stays the period's, the later one loses its key row (its credits stay in the ledger, and
+-- `studio-billing stripe reconcile` lists it as a grant without a payment, for support).
+DELETE FROM subscription_grants
+WHERE kind = 'period' AND EXISTS (
+    SELECT 1 FROM subscription_grants AS earlier
+    WHERE earlier.account_id = subscription_grants.account_id
+      AND earlier.period_start = subscription_grants.period_start
+      AND earlier.kind = 'period'
+      AND earlier.grant_id < subscription_grants.grant_id
+);
+
 CREATE UNIQUE INDEX subscription_grants_one_per_period
     ON subscription_grants (account_id, period_start) WHERE kind = 'period';
 

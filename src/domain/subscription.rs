@@ -106,6 +106,9 @@ pub struct PeriodGrant {
     /// The period it belongs to: at most one grant of each kind per period.
     pub period_start: UnixSeconds,
     pub kind: GrantReason,
+    /// The plan it is for: the period's plan, or the plan upgraded to (an upgrade's grant
+    /// is made once per period and plan upgraded to, whatever the plan is by then).
+    pub plan: PlanId,
     /// What it costs: the plan's monthly price for a period, the prorated difference for
     /// an upgrade (the local test billing records it as the payment).
     pub price_cents: u64,
@@ -158,6 +161,15 @@ pub enum LifecycleError {
     PastDue,
     #[error("That is not due yet.")]
     NotDue,
+    /// A paid invoice of another Stripe subscription while the one on record is live: most
+    /// likely the old one's end has not arrived yet. The webhook answers so that Stripe
+    /// sends it again.
+    #[error("a paid invoice of another Stripe subscription while this account's is live")]
+    OtherSubscriptionLive,
+    /// A paid upgrade for a period the record has not reached yet (its renewal's events
+    /// have not arrived): retried.
+    #[error("a paid upgrade for a period not on record yet")]
+    PeriodNotYetKnown,
 }
 
 /// One calendar month after `t` (the same day of the month, or the month's last day).
@@ -207,6 +219,7 @@ fn period_grant(p: &Plan, start: UnixSeconds, end: UnixSeconds) -> PeriodGrant {
         expires_at: end,
         period_start: start,
         kind: GrantReason::Period,
+        plan: p.id.clone(),
         price_cents: p.monthly_price_cents,
     }
 }
@@ -408,8 +421,12 @@ pub enum StripeFact {
         from_time: UnixSeconds,
         period_end: UnixSeconds,
     },
-    /// A renewal invoice failed.
-    PaymentFailed { subscription: Option<String> },
+    /// An invoice's payment failed. Only a renewal's (or the first one's) makes the plan
+    /// past due; a failed upgrade invoice changes nothing (Stripe applied no upgrade).
+    PaymentFailed {
+        subscription: Option<String>,
+        renewal: bool,
+    },
 }
 
 impl StripeFact {
@@ -419,7 +436,7 @@ impl StripeFact {
             StripeFact::State { subscription, .. } => Some(subscription),
             StripeFact::PeriodPaid { subscription, .. }
             | StripeFact::UpgradePaid { subscription, .. }
-            | StripeFact::PaymentFailed { subscription } => subscription.as_deref(),
+            | StripeFact::PaymentFailed { subscription, .. } => subscription.as_deref(),
         }
     }
 }
@@ -454,6 +471,7 @@ pub fn upgrade_grant(
         expires_at: end,
         period_start: start,
         kind: GrantReason::Upgrade,
+        plan: new.id.clone(),
         price_cents: prorate(
             new.monthly_price_cents
                 .saturating_sub(old.monthly_price_cents),
@@ -482,6 +500,11 @@ pub fn apply_stripe(
     let other = matches!((following, fact.subscription()), (Some(f), Some(n)) if f != n);
     let current = match current {
         Some(s) if other => match s.status {
+            // A paid period must not be dropped: answered so that Stripe sends it again
+            // (storage lets a payment already on record pass as a duplicate).
+            Status::Active | Status::PastDue if matches!(fact, StripeFact::PeriodPaid { .. }) => {
+                return Err(LifecycleError::OtherSubscriptionLive);
+            }
             Status::Active | Status::PastDue => return Ok(None),
             // Only a paid period of the new subscription starts anything.
             Status::Ended | Status::Purged => {
@@ -551,12 +574,16 @@ pub fn apply_stripe(
             period_end,
             ..
         } => {
-            let Some(s) = current.filter(|s| matches!(s.status, Status::Active)) else {
+            let Some(s) = current.filter(|s| s.status.is_live()) else {
                 return Ok(None);
             };
-            // Prorations for a period already over grant nothing.
+            // Prorations for a period already over grant nothing; for a period the record
+            // has not reached (a renewal's events still on their way), they wait.
             if *period_end <= s.period_start {
                 return Ok(None);
+            }
+            if *period_end > s.period_end {
+                return Err(LifecycleError::PeriodNotYetKnown);
             }
             let (old, new) = (plan(catalog, from)?, plan(catalog, to)?);
             if rank(catalog, to)? <= rank(catalog, from)? {
@@ -574,7 +601,8 @@ pub fn apply_stripe(
                 purge_content: false,
             }))
         }
-        StripeFact::PaymentFailed { .. } => Ok(current
+        StripeFact::PaymentFailed { renewal: false, .. } => Ok(None),
+        StripeFact::PaymentFailed { renewal: true, .. } => Ok(current
             .filter(|s| matches!(s.status, Status::Active))
             .map(|s| {
                 keep(Subscription {
@@ -616,6 +644,9 @@ pub fn apply_stripe(
             next.period_end = *period_end;
             if matches!(status.as_str(), "past_due" | "unpaid") {
                 next.status = Status::PastDue;
+            } else if matches!(status.as_str(), "active" | "trialing") {
+                // Paid up again (its paid invoice brings the period's credits).
+                next.status = Status::Active;
             }
             if *period_start > s.period_start {
                 // A new period: the plan Stripe bills for it (a downgrade took effect).
@@ -736,6 +767,7 @@ mod tests {
                 expires_at: JULY_1,
                 period_start: JUNE_1,
                 kind: GrantReason::Period,
+                plan: id("creator"),
                 price_cents: 2900,
             })
         );
@@ -804,6 +836,7 @@ mod tests {
                 expires_at: JULY_1,
                 period_start: JUNE_1,
                 kind: GrantReason::Upgrade,
+                plan: id("studio"),
                 price_cents: 4_666,
             })
         );
@@ -1013,9 +1046,23 @@ mod tests {
         // Past due, then deleted: the grace period starts at the end.
         let failed = StripeFact::PaymentFailed {
             subscription: Some("sub_1".into()),
+            renewal: true,
         };
+        // A failed upgrade invoice (no upgrade was applied) changes nothing.
+        let upgrade_failed = StripeFact::PaymentFailed {
+            subscription: Some("sub_1".into()),
+            renewal: false,
+        };
+        assert_eq!(stripe(Some(&s), &upgrade_failed), None);
         let pd = stripe(Some(&s), &failed).unwrap();
         assert_eq!(pd.next.status, Status::PastDue);
+        // Stripe says it is active again: no longer past due.
+        let back = stripe(
+            Some(&pd.next),
+            &stripe_state("creator", "active", JUNE_1, JULY_1, false),
+        )
+        .unwrap();
+        assert_eq!(back.next.status, Status::Active);
         let gone = StripeFact::State {
             subscription: "sub_1".into(),
             plan: id("creator"),
@@ -1089,6 +1136,60 @@ mod tests {
     }
 
     #[test]
+    fn paid_upgrades_are_for_their_own_plan_and_wait_for_their_period() {
+        let mut cat = catalog();
+        cat.plans.push(Plan {
+            id: id("studio"),
+            name: "Studio".into(),
+            monthly_price_cents: 9900,
+            credits_per_period: crate::domain::credits::Credits::new(20_000).unwrap(),
+            grace_period_days: 90,
+            stripe_price_id: None,
+        });
+        let starter = apply(None, &Command::Subscribe(id("starter")), &cat, JUNE_1)
+            .unwrap()
+            .next;
+        let upgrade = |from: &str, to: &str, end| StripeFact::UpgradePaid {
+            subscription: Some("sub_1".into()),
+            from: id(from),
+            to: id(to),
+            from_time: JUNE_1,
+            period_end: end,
+        };
+        let paid = |s: &Subscription, f: &StripeFact| apply_stripe(Some(s), Some("sub_1"), f, &cat);
+        // Creator -> Studio paid before Starter -> Creator: each grant is for its own plan.
+        let first = paid(&starter, &upgrade("creator", "studio", JULY_1))
+            .unwrap()
+            .unwrap();
+        assert_eq!(first.grant.as_ref().unwrap().plan, id("studio"));
+        let second = paid(&first.next, &upgrade("starter", "creator", JULY_1))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            second.next.plan,
+            id("studio"),
+            "the plan does not go back down"
+        );
+        let g = second.grant.unwrap();
+        assert_eq!((g.plan, g.credits), (id("creator"), 4_000));
+        // Prorations of a period the record has not reached yet wait (retried).
+        assert_eq!(
+            paid(&starter, &upgrade("starter", "creator", add_month(JULY_1))),
+            Err(LifecycleError::PeriodNotYetKnown)
+        );
+        // A past-due plan's paid upgrade still brings its credits.
+        let mut past_due = starter.clone();
+        past_due.status = Status::PastDue;
+        assert!(
+            paid(&past_due, &upgrade("starter", "creator", JULY_1))
+                .unwrap()
+                .unwrap()
+                .grant
+                .is_some()
+        );
+    }
+
+    #[test]
     fn a_new_subscription_after_the_old_one_ended_starts_the_plan_again() {
         let s = creator();
         let gone = StripeFact::State {
@@ -1128,13 +1229,16 @@ mod tests {
         assert_eq!(back.next.grace_until, None);
         assert_eq!((back.next.period_start, back.next.anchor), (later, later));
         assert_eq!(back.grant.unwrap().credits, 1000);
-        // While a subscription is live, another one's events change nothing.
+        // While a subscription is live, another one's states change nothing, and its paid
+        // period is answered so that Stripe sends it again (never dropped).
         assert_eq!(
-            stripe(
+            apply_stripe(
                 Some(&s),
-                &paid_on("sub_9", "starter", later, add_month(later))
+                Some("sub_1"),
+                &paid_on("sub_9", "starter", later, add_month(later)),
+                &catalog()
             ),
-            None
+            Err(LifecycleError::OtherSubscriptionLive)
         );
         let other_gone = StripeFact::State {
             subscription: "sub_9".into(),
@@ -1150,8 +1254,11 @@ mod tests {
 
     #[test]
     fn a_late_first_invoice_after_an_upgrade_grants_the_period_of_the_plan_it_paid() {
-        let s = creator();
-        let mut upgraded = s.clone();
+        // Starter, paid; upgraded to Creator; then the first invoice's second event.
+        let starter = apply(None, &Command::Subscribe(id("starter")), &catalog(), JUNE_1)
+            .unwrap()
+            .next;
+        let mut upgraded = starter.clone();
         upgraded.plan = id("creator");
         let o = stripe(
             Some(&upgraded),

@@ -362,14 +362,18 @@ async fn serve(mut config: Config) -> CliResult {
     // With Stripe: plans without an explicit price id take the one their lookup key names,
     // and the account's drift is logged (`stripe check` says the same).
     if let crate::server::config::PaymentsConfig::Stripe(s) = config.payments.clone() {
-        match crate::server::payments::setup::resolve_prices(
-            &s,
-            &db,
-            &mut config.catalog,
-            &config.public_url,
-        )
-        .await
-        {
+        use crate::server::payments::setup;
+        match setup::resolve_prices(&s, &mut config.catalog).await {
+            Ok(unsold) if unsold.is_empty() => {}
+            Ok(unsold) => tracing::warn!(
+                plans = ?unsold,
+                "these plans have no Stripe price matching the catalogue and cannot be bought online; run `studio-billing stripe setup`"
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, "looking up the plans' Stripe prices failed; plans keep their configured price ids")
+            }
+        }
+        match setup::check(&s, &db, &config.catalog, &config.public_url).await {
             Ok(report) if report.drift.is_empty() => {
                 tracing::info!(
                     "stripe check: the account matches the catalogue and the webhook endpoint"
@@ -384,9 +388,7 @@ async fn serve(mut config: Config) -> CliResult {
                     "the Stripe account differs from what the app needs; run `studio-billing stripe setup`"
                 );
             }
-            Err(e) => {
-                tracing::error!(error = %e, "stripe check could not run; plans keep their configured price ids")
-            }
+            Err(e) => tracing::error!(error = %e, "stripe check could not run"),
         }
     }
     let addr = config.listen_addr;

@@ -130,12 +130,24 @@ async fn list_prices(
 ) -> (StatusCode, axum::Json<Value>) {
     record(&s, Method::GET, "/v1/prices".into(), q.clone());
     let keys = indexed(&q, "lookup_keys");
+    let indexed_form = q.keys().filter(|k| k.starts_with("lookup_keys")).all(|k| {
+        k.strip_prefix("lookup_keys[")
+            .and_then(|r| r.strip_suffix(']'))
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    });
+    if !indexed_form || keys.is_empty() || keys.len() > 10 {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({ "error": { "type": "invalid_request_error",
+                "message": "lookup_keys: 1 to 10 keys, as lookup_keys[0], lookup_keys[1], ..." } })),
+        );
+    }
     let active_only = q.get("active").map(String::as_str) == Some("true");
     let a = s.account.lock().unwrap();
     let data: Vec<Value> = a
         .prices
         .iter()
-        .filter(|p| keys.is_empty() || keys.iter().any(|k| p["lookup_key"] == json!(k)))
+        .filter(|p| keys.iter().any(|k| p["lookup_key"] == json!(k)))
         .filter(|p| !active_only || p["active"] == json!(true))
         .cloned()
         .collect();

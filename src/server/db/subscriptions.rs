@@ -159,12 +159,11 @@ pub(crate) async fn period_grant_id(
 }
 
 /// The grant `g` calls for, if it was made already: a period's once per period, an
-/// upgrade's once per period and plan upgraded to (`plan`).
+/// upgrade's once per period and plan upgraded to.
 async fn existing_grant(
     tx: &mut Tx,
     account: i64,
     g: &rules::PeriodGrant,
-    plan: &PlanId,
 ) -> Result<Option<i64>, SubscriptionError> {
     match g.kind {
         GrantReason::Period => period_grant_id(tx, account, g.period_start).await,
@@ -174,7 +173,7 @@ async fn existing_grant(
         )
         .bind(account)
         .bind(g.period_start)
-        .bind(plan.as_str())
+        .bind(g.plan.as_str())
         .fetch_optional(&mut **tx)
         .await?),
     }
@@ -288,7 +287,19 @@ pub(crate) async fn apply_stripe_in(
     .fetch_optional(&mut **tx)
     .await?
     .flatten();
-    let outcome = rules::apply_stripe(current.as_ref(), following.as_deref(), fact, catalog)?;
+    let outcome = match rules::apply_stripe(current.as_ref(), following.as_deref(), fact, catalog) {
+        Ok(o) => o,
+        // Another subscription's paid invoice already on record as paid: a late duplicate.
+        Err(LifecycleError::OtherSubscriptionLive)
+            if invoice_paid_before(tx, invoice.as_ref()).await? =>
+        {
+            None
+        }
+        Err(e) => {
+            tracing::warn!(account, error = %e, "a Stripe event cannot be applied yet; Stripe will send it again");
+            return Err(e.into());
+        }
+    };
     if outcome.is_none()
         && let (Some(f), Some(named)) = (following.as_deref(), fact.subscription())
         && f != named
@@ -314,7 +325,7 @@ pub(crate) async fn apply_stripe_in(
             .await?;
         }
         if let Some(g) = &o.grant {
-            grant_id = existing_grant(tx, account, g, &o.next.plan).await?;
+            grant_id = existing_grant(tx, account, g).await?;
         }
     }
     if let Some(inv) = invoice {
@@ -356,6 +367,22 @@ pub(crate) async fn apply_stripe_in(
         .await?;
     }
     Ok(granted)
+}
+
+/// Whether `invoice` is already on record as paid.
+async fn invoice_paid_before(
+    tx: &mut Tx,
+    invoice: Option<&StripeInvoice<'_>>,
+) -> Result<bool, SubscriptionError> {
+    let Some(inv) = invoice else {
+        return Ok(false);
+    };
+    let status: Option<String> =
+        sqlx::query_scalar("SELECT status FROM payments WHERE external_id = $1")
+            .bind(inv.id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(status.as_deref() == Some("paid"))
 }
 
 /// The account a Stripe customer belongs to.
@@ -465,11 +492,11 @@ async fn write(
     // A catch-up over several missed periods grants nothing for periods already over.
     let mut granted = None;
     if let Some(g) = o.grant.as_ref().filter(|g| g.expires_at > now)
-        && existing_grant(tx, account, g, &s.plan).await?.is_none()
+        && existing_grant(tx, account, g).await?.is_none()
     {
         granted = Some(g.credits);
         let plan = catalog
-            .plan(&s.plan)
+            .plan(&g.plan)
             .ok_or(SubscriptionError::Rule(LifecycleError::UnknownPlan))?;
         let reason = match g.kind {
             GrantReason::Period => format!("{} plan: credits for this period", plan.name),
@@ -501,7 +528,7 @@ async fn write(
         .bind(account)
         .bind(g.period_start)
         .bind(g.kind.as_str())
-        .bind(s.plan.as_str())
+        .bind(g.plan.as_str())
         .bind(receipt.grant_id)
         .execute(&mut **tx)
         .await?;
@@ -513,7 +540,7 @@ async fn write(
                 GrantReason::Upgrade => format!(
                     "in_local_{account}_{}_upgrade_{}",
                     g.period_start,
-                    s.plan.as_str()
+                    g.plan.as_str()
                 ),
             };
             sqlx::query(
@@ -524,7 +551,7 @@ async fn write(
             )
             .bind(account)
             .bind(external_id)
-            .bind(s.plan.as_str())
+            .bind(g.plan.as_str())
             .bind(i64::try_from(g.credits).unwrap_or(i64::MAX))
             .bind(i64::try_from(g.price_cents).unwrap_or(i64::MAX))
             .bind(receipt.grant_id)

@@ -104,7 +104,7 @@ pub struct Report {
     pub drift: Vec<Drift>,
     /// What could not be checked, said for the operator (not drift).
     pub notes: Vec<String>,
-    /// Each plan's price id in Stripe, where one was found.
+    /// Each plan's price id in Stripe, where one that matches the catalogue was found.
     pub prices: HashMap<String, String>,
 }
 
@@ -242,21 +242,27 @@ async fn prices_by_lookup_key(
         active: bool,
         limit: u32,
     }
-    let query = Query {
-        lookup_keys: catalog
-            .plans
-            .iter()
-            .map(|p| p.id.as_str().to_owned())
-            .collect(),
-        active: true,
-        limit: 100,
-    };
-    let page: Page<StripePrice> = timed(client(config).get_query("/prices", &query)).await?;
-    Ok(page
-        .data
-        .into_iter()
-        .filter_map(|p| p.lookup_key.clone().map(|k| (k, p)))
-        .collect())
+    let keys: Vec<String> = catalog
+        .plans
+        .iter()
+        .map(|p| p.id.as_str().to_owned())
+        .collect();
+    let mut found = HashMap::new();
+    // Stripe takes at most 10 lookup keys per list.
+    for chunk in keys.chunks(10) {
+        let query = Query {
+            lookup_keys: chunk.to_vec(),
+            active: true,
+            limit: 100,
+        };
+        let page: Page<StripePrice> = timed(client(config).get_query("/prices", &query)).await?;
+        found.extend(
+            page.data
+                .into_iter()
+                .filter_map(|p| p.lookup_key.clone().map(|k| (k, p))),
+        );
+    }
+    Ok(found)
 }
 
 async fn price_by_id(
@@ -316,7 +322,9 @@ pub async fn check(
         match price {
             None => report.drift.push(Drift::MissingPrice { plan: id.clone() }),
             Some(p) => {
-                if !p.matches(plan) {
+                if p.matches(plan) {
+                    report.prices.insert(id, p.id);
+                } else {
                     report.drift.push(Drift::PriceChanged {
                         plan: id.clone(),
                         price: p.id.clone(),
@@ -324,7 +332,6 @@ pub async fn check(
                         catalogue: wanted(plan),
                     });
                 }
-                report.prices.insert(id, p.id);
             }
         }
     }
@@ -556,19 +563,25 @@ pub async fn setup(
     Ok(done)
 }
 
-/// At start-up with Stripe: each plan without an explicit `stripe_price_id` takes the price
-/// its lookup key names. Returns the check's report (which the caller logs).
+/// At start-up with Stripe: each plan without an explicit `stripe_price_id` takes the
+/// active price its lookup key names, if that price is the catalogue's (amount, currency,
+/// monthly); a plan whose price differs stays unsold online until `stripe setup` makes the
+/// new price, so nobody is charged an amount the page does not show. Returns the plans left
+/// without a price.
 pub async fn resolve_prices(
     config: &StripeConfig,
-    db: &Db,
     catalog: &mut Catalog,
-    public_url: &str,
-) -> Result<Report, SetupError> {
-    let report = check(config, db, catalog, public_url).await?;
+) -> Result<Vec<String>, StripeCallError> {
+    let by_key = prices_by_lookup_key(config, catalog).await?;
+    let mut unsold = Vec::new();
     for plan in &mut catalog.plans {
-        if plan.stripe_price_id.is_none() {
-            plan.stripe_price_id = report.prices.get(plan.id.as_str()).cloned();
+        if plan.stripe_price_id.is_some() {
+            continue;
+        }
+        match by_key.get(plan.id.as_str()).filter(|p| p.matches(plan)) {
+            Some(p) => plan.stripe_price_id = Some(p.id.clone()),
+            None => unsold.push(plan.id.as_str().to_owned()),
         }
     }
-    Ok(report)
+    Ok(unsold)
 }

@@ -80,7 +80,12 @@ pub(crate) fn subscription_fact(s: &SubscriptionObject, catalog: &Catalog) -> Op
 pub(crate) fn invoice_fact(inv: &Invoice, catalog: &Catalog) -> Option<StripeFact> {
     let subscription = inv.subscription.clone();
     if inv.outcome == InvoiceOutcome::Failed {
-        return Some(StripeFact::PaymentFailed { subscription });
+        // An upgrade's own invoice failing means Stripe applied no upgrade
+        // (`error_if_incomplete`): the plan is not past due for it.
+        return Some(StripeFact::PaymentFailed {
+            subscription,
+            renewal: inv.billing_reason.as_deref() != Some("subscription_update"),
+        });
     }
     if let Some(line) = inv.period_line() {
         return Some(StripeFact::PeriodPaid {

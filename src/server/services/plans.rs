@@ -308,6 +308,11 @@ fn stripe_failed(e: stripe_api::StripeCallError) -> AppError {
         tracing::info!(error = %e, "Stripe declined the card for a plan change");
         return AppError::CardDeclined { message };
     }
+    if matches!(e, stripe_api::StripeCallError::Timeout(_)) {
+        // The change (and its charge) may still have gone through on Stripe's side.
+        tracing::error!(error = %e, "Stripe did not answer a plan change in time");
+        return AppError::PaymentProviderTimeout;
+    }
     tracing::error!(error = %e, "Stripe call for a plan change failed");
     AppError::PaymentProvider
 }
@@ -380,12 +385,17 @@ async fn change_with_stripe(
                 plan_id: plan.as_str(),
                 success_url: &format!("{public}/subscription?subscribed=1#plans"),
                 cancel_url: &format!("{public}/subscription#plans"),
-                // The same session however often the button is pressed, until a
-                // subscription comes of it: then a new one (an hour-based key sent a
-                // returning customer to the first, completed session).
+                // The same session however often the button is pressed within the hour,
+                // until a subscription comes of it: then a new one (the hour alone sent a
+                // returning customer to the first, completed session). The hour bounds
+                // how long Stripe replays a failed answer for this key.
                 idempotency_key: payments::stripe_key(
                     state,
-                    &format!("plan-{account}-{}-after-{newest}", plan.as_str()),
+                    &format!(
+                        "plan-{account}-{}-after-{newest}-{}",
+                        plan.as_str(),
+                        now / 3600
+                    ),
                 )
                 .await?,
             },
