@@ -705,6 +705,20 @@ mod tests {
         facts().catalog
     }
 
+    /// The test catalogue with a Studio plan above Creator.
+    fn with_studio() -> Catalog {
+        let mut cat = catalog();
+        cat.plans.push(Plan {
+            id: id("studio"),
+            name: "Studio".into(),
+            monthly_price_cents: 9900,
+            credits_per_period: crate::domain::credits::Credits::new(20_000).unwrap(),
+            grace_period_days: 90,
+            stripe_price_id: None,
+        });
+        cat
+    }
+
     fn id(s: &str) -> PlanId {
         PlanId::parse(s).unwrap()
     }
@@ -810,15 +824,7 @@ mod tests {
     #[test]
     fn an_upgrade_is_at_once_with_the_difference_until_the_period_ends() {
         let s = creator();
-        let mut cat = catalog();
-        cat.plans.push(Plan {
-            id: id("studio"),
-            name: "Studio".into(),
-            monthly_price_cents: 9900,
-            credits_per_period: crate::domain::credits::Credits::new(20_000).unwrap(),
-            grace_period_days: 90,
-            stripe_price_id: None,
-        });
+        let cat = with_studio();
         let o = apply(
             Some(&s),
             &Command::ChangePlan(id("studio")),
@@ -1080,15 +1086,7 @@ mod tests {
 
     #[test]
     fn a_stripe_upgrade_moves_the_plan_and_its_paid_invoice_brings_the_credits() {
-        let mut cat = catalog();
-        cat.plans.push(Plan {
-            id: id("studio"),
-            name: "Studio".into(),
-            monthly_price_cents: 9900,
-            credits_per_period: crate::domain::credits::Credits::new(20_000).unwrap(),
-            grace_period_days: 90,
-            stripe_price_id: None,
-        });
+        let cat = with_studio();
         let s = creator();
         let up = apply_stripe(
             Some(&s),
@@ -1137,15 +1135,7 @@ mod tests {
 
     #[test]
     fn paid_upgrades_are_for_their_own_plan_and_wait_for_their_period() {
-        let mut cat = catalog();
-        cat.plans.push(Plan {
-            id: id("studio"),
-            name: "Studio".into(),
-            monthly_price_cents: 9900,
-            credits_per_period: crate::domain::credits::Credits::new(20_000).unwrap(),
-            grace_period_days: 90,
-            stripe_price_id: None,
-        });
+        let cat = with_studio();
         let starter = apply(None, &Command::Subscribe(id("starter")), &cat, JUNE_1)
             .unwrap()
             .next;

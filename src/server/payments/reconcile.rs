@@ -205,6 +205,25 @@ fn unclaimed(
         .collect()
 }
 
+/// The money grants of `[from, to]` against the paid payments `recorded`: each must be one
+/// payment's grant.
+async fn check_grants(
+    db: &Db,
+    recorded: &[store::PaidPayment],
+    from: i64,
+    to: i64,
+    report: &mut Report,
+) -> Result<(), ReconcileError> {
+    let granted: HashMap<i64, String> = recorded
+        .iter()
+        .filter_map(|p| p.grant_id.map(|g| (g, p.external_id.clone())))
+        .collect();
+    let grants = store::money_grants(db, from, to).await?;
+    report.checked_grants = grants.len();
+    report.differences.extend(unclaimed(&grants, &granted));
+    Ok(())
+}
+
 /// Stripe against the ledger over `[from, to]`.
 pub async fn with_stripe(
     config: &StripeConfig,
@@ -286,13 +305,7 @@ pub async fn with_stripe(
             });
         }
     }
-    let granted: HashMap<i64, String> = recorded
-        .iter()
-        .filter_map(|p| p.grant_id.map(|g| (g, p.external_id.clone())))
-        .collect();
-    let grants = store::money_grants(db, from, to).await?;
-    report.checked_grants = grants.len();
-    report.differences.extend(unclaimed(&grants, &granted));
+    check_grants(db, &recorded, from, to, &mut report).await?;
     Ok(report)
 }
 
@@ -310,12 +323,6 @@ pub async fn local(db: &Db, from: i64, to: i64) -> Result<Report, ReconcileError
             });
         }
     }
-    let granted: HashMap<i64, String> = recorded
-        .iter()
-        .filter_map(|p| p.grant_id.map(|g| (g, p.external_id.clone())))
-        .collect();
-    let grants = store::money_grants(db, from, to).await?;
-    report.checked_grants = grants.len();
-    report.differences.extend(unclaimed(&grants, &granted));
+    check_grants(db, &recorded, from, to, &mut report).await?;
     Ok(report)
 }
