@@ -221,6 +221,17 @@ async fn every_step_of_the_life_cycle_with_its_credits_and_dates(backend: Backen
         (s.plan.as_str(), s.period_start, s.period_end),
         ("starter", end, add_month(end))
     );
+    // The page's usage window is that period (1 July to 1 August: 31 days), not the 30
+    // days before the renewal, which lost the period's first day.
+    let overview =
+        studio_billing::server::services::subscription::overview(&app.state, account, None)
+            .await
+            .unwrap();
+    assert_eq!(
+        (overview.period_start, overview.period_end),
+        (end, add_month(end))
+    );
+    assert_eq!(overview.days.len(), 31);
     assert_eq!(balance(&app, account).await, (1000, 1000, 0));
     let journal = ledger::journal(&app.state.db, account, None, 50)
         .await
