@@ -4,8 +4,9 @@
 mod common;
 
 use axum::body::Body;
+use axum::http::Method;
 use axum::http::{Request, StatusCode};
-use common::{Backend, TestApp};
+use common::{Backend, TestApp, sign_up};
 
 async fn healthz_answers_while_the_process_is_up(backend: Backend) {
     let app = TestApp::start(backend).await;
@@ -153,6 +154,61 @@ async fn every_page_carries_security_headers_and_a_request_id(backend: Backend) 
     app.cleanup().await;
 }
 
+/// A signed-in page or any API answer must not be kept by a shared cache or the browser's
+/// history (a customer's balance, receipts, payments); public pages may be. Production
+/// tells browsers to use https only (HSTS); a local demo does not.
+async fn signed_in_pages_and_api_answers_are_never_stored(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let cookie = format!("sb_session={}", sign_up(&app, "cache@example.com").await);
+    for path in ["/subscription", "/faq"] {
+        let res = app
+            .call(Method::GET, path, &[("cookie", cookie.as_str())], None)
+            .await;
+        assert_eq!(
+            res.headers.get("cache-control").unwrap(),
+            "no-store",
+            "{path}"
+        );
+        assert!(res.headers.get("strict-transport-security").is_none());
+    }
+    let api = app
+        .call(
+            Method::POST,
+            "/api/v1/estimates",
+            &[],
+            Some("{}".to_owned()),
+        )
+        .await;
+    assert_eq!(api.headers.get("cache-control").unwrap(), "no-store");
+    let public = app.get("/faq").await;
+    assert!(
+        public.headers.get("cache-control").is_none(),
+        "an anonymous FAQ may be cached"
+    );
+    // A cookie of another name is not a session.
+    let other = app
+        .call(
+            Method::GET,
+            "/faq",
+            &[("cookie", "sb_sessionx=1; theme=dark")],
+            None,
+        )
+        .await;
+    assert!(other.headers.get("cache-control").is_none());
+    app.cleanup().await;
+
+    let app = TestApp::with_config(backend, |c| {
+        c.mode = studio_billing::server::config::Mode::Production;
+    })
+    .await;
+    let res = app.get("/faq").await;
+    assert_eq!(
+        res.header("strict-transport-security"),
+        "max-age=31536000; includeSubDomains"
+    );
+    app.cleanup().await;
+}
+
 async fn responses_are_compressed(backend: Backend) {
     let app = TestApp::start(backend).await;
     let res = app
@@ -197,6 +253,7 @@ on_both_backends!(
     faq_search_works_without_javascript,
     unknown_pages_get_a_friendly_404,
     every_page_carries_security_headers_and_a_request_id,
+    signed_in_pages_and_api_answers_are_never_stored,
     responses_are_compressed,
     the_faq_server_function_returns_the_facts,
 );

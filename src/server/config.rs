@@ -156,7 +156,7 @@ impl Config {
         {
             return Err(invalid(
                 "DATABASE_URL",
-                &database_url,
+                &redact_password(&database_url),
                 "expected a sqlite: or postgres:// URL",
             ));
         }
@@ -257,19 +257,25 @@ impl Config {
             None if production => return Err(ConfigError::Missing("STRIPE_SECRET_KEY")),
             None => PaymentsConfig::Local,
             Some(key) => {
-                if !(key.starts_with("sk_") || key.starts_with("rk_")) {
+                if !is_stripe_key(&key) {
                     return Err(invalid(
                         "STRIPE_SECRET_KEY",
                         "[redacted]",
-                        "expected a Stripe secret key (sk_...)",
+                        "expected a Stripe secret or restricted key (sk_test_..., sk_live_..., rk_live_...), as the dashboard shows it",
                     ));
                 }
                 let Some(current) = get("STRIPE_WEBHOOK_SECRET") else {
                     return Err(ConfigError::Missing("STRIPE_WEBHOOK_SECRET"));
                 };
-                let mut webhook_secrets = vec![Secret::new(current)];
+                let mut webhook_secrets = vec![Secret::new(webhook_secret(
+                    "STRIPE_WEBHOOK_SECRET",
+                    current,
+                )?)];
                 if let Some(previous) = get("STRIPE_WEBHOOK_SECRET_PREVIOUS") {
-                    webhook_secrets.push(Secret::new(previous));
+                    webhook_secrets.push(Secret::new(webhook_secret(
+                        "STRIPE_WEBHOOK_SECRET_PREVIOUS",
+                        previous,
+                    )?));
                 }
                 let api_base =
                     get("STRIPE_API_BASE").unwrap_or_else(|| "https://api.stripe.com/".to_owned());
@@ -338,6 +344,53 @@ pub fn parse_catalog(text: &str) -> Result<Catalog, ConfigError> {
     Ok(catalog)
 }
 
+/// `sk_` or `rk_`, `test_` or `live_`, then at least 8 letters, digits or underscores.
+fn is_stripe_key(key: &str) -> bool {
+    let rest = key
+        .strip_prefix("sk_")
+        .or_else(|| key.strip_prefix("rk_"))
+        .and_then(|r| r.strip_prefix("test_").or_else(|| r.strip_prefix("live_")));
+    rest.is_some_and(|r| r.len() >= 8 && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+}
+
+/// A webhook endpoint's signing secret: `whsec_` and at least 8 letters, digits or
+/// underscores (a value such as `x` is refused at start-up, not at the first event).
+fn webhook_secret(name: &'static str, value: String) -> Result<String, ConfigError> {
+    let ok = value
+        .strip_prefix("whsec_")
+        .is_some_and(|r| r.len() >= 8 && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+    if ok {
+        Ok(value)
+    } else {
+        Err(invalid(
+            name,
+            "[redacted]",
+            "expected the endpoint's signing secret (whsec_...), as Stripe shows it or `studio-billing stripe setup` prints it",
+        ))
+    }
+}
+
+/// `url` with the password (if any) replaced, for error messages and logs.
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((user_info, host)) => {
+            let user = user_info.split_once(':').map_or(user_info, |(u, _)| u);
+            let hidden = if user_info.contains(':') {
+                ":[redacted]"
+            } else {
+                ""
+            };
+            format!("{scheme}://{user}{hidden}@{host}{path}")
+        }
+        None => url.to_owned(),
+    }
+}
+
 fn invalid(name: &'static str, value: &str, why: &str) -> ConfigError {
     ConfigError::Invalid {
         name,
@@ -389,8 +442,8 @@ mod tests {
             ("DATABASE_URL", "postgres://db/billing"),
             ("STUDIO_PUBLIC_URL", "https://billing.example.com"),
             ("STUDIO_SECRET_KEY", "k7Qp2vX9mL4rT8wZ1nB6cF3hJ5dS0aGe"),
-            ("STRIPE_SECRET_KEY", "sk_live_51Hx"),
-            ("STRIPE_WEBHOOK_SECRET", "whsec_r4nd0m"),
+            ("STRIPE_SECRET_KEY", "sk_live_51HxR4nd0mKey"),
+            ("STRIPE_WEBHOOK_SECRET", "whsec_r4nd0mS3cr3t"),
         ]);
         v.extend(vars(extra));
         v
@@ -416,20 +469,20 @@ mod tests {
 
     #[test]
     fn stripe_needs_its_webhook_secret_and_production_needs_stripe() {
-        let only_key = vars(&[("STRIPE_SECRET_KEY", "sk_test_123")]);
+        let only_key = vars(&[("STRIPE_SECRET_KEY", "sk_test_12345678")]);
         assert_eq!(
             Config::from_vars(&only_key).unwrap_err(),
             ConfigError::Missing("STRIPE_WEBHOOK_SECRET")
         );
         let mut rotating = only_key.clone();
         rotating.extend(vars(&[
-            ("STRIPE_WEBHOOK_SECRET", "whsec_new"),
-            ("STRIPE_WEBHOOK_SECRET_PREVIOUS", "whsec_old"),
+            ("STRIPE_WEBHOOK_SECRET", "whsec_newSecret1"),
+            ("STRIPE_WEBHOOK_SECRET_PREVIOUS", "whsec_oldSecret1"),
         ]));
         match Config::from_vars(&rotating).unwrap().payments {
             PaymentsConfig::Stripe(s) => {
                 let secrets: Vec<&str> = s.webhook_secrets.iter().map(Secret::expose).collect();
-                assert_eq!(secrets, ["whsec_new", "whsec_old"]);
+                assert_eq!(secrets, ["whsec_newSecret1", "whsec_oldSecret1"]);
                 assert_eq!(s.api_base, "https://api.stripe.com/");
             }
             PaymentsConfig::Local => panic!("keys were given"),
@@ -502,6 +555,76 @@ mod tests {
         assert!(e.to_string().contains("STUDIO_SUPPORT_EMAIL"));
         let e = Config::from_vars(&vars(&[("DATABASE_URL", "mysql://x")])).unwrap_err();
         assert!(e.to_string().contains("DATABASE_URL"));
+    }
+
+    #[test]
+    fn stripe_secrets_are_checked_for_shape_and_never_echoed() {
+        let with = |key: &str, secret: &str| {
+            Config::from_vars(&vars(&[
+                ("STRIPE_SECRET_KEY", key),
+                ("STRIPE_WEBHOOK_SECRET", secret),
+            ]))
+        };
+        assert!(with("sk_test_51Hx0abcdEFGH", "whsec_0123456789abcdef").is_ok());
+        assert!(with("rk_live_51Hx0abcdEFGH", "whsec_0123456789abcdef").is_ok());
+        for (key, secret, name) in [
+            ("sk_test_51Hx0abcdEFGH", "x", "STRIPE_WEBHOOK_SECRET"),
+            ("sk_test_51Hx0abcdEFGH", "whsec_", "STRIPE_WEBHOOK_SECRET"),
+            (
+                "sk_test_51Hx0abcdEFGH",
+                "whsec_short",
+                "STRIPE_WEBHOOK_SECRET",
+            ),
+            (
+                "sk_test_51Hx0abcdEFGH",
+                "whsec_has space in it",
+                "STRIPE_WEBHOOK_SECRET",
+            ),
+            (
+                "pk_test_51Hx0abcdEFGH",
+                "whsec_0123456789abcdef",
+                "STRIPE_SECRET_KEY",
+            ),
+            (
+                "sk_51Hx0abcdEFGH",
+                "whsec_0123456789abcdef",
+                "STRIPE_SECRET_KEY",
+            ),
+            ("sk_test_x", "whsec_0123456789abcdef", "STRIPE_SECRET_KEY"),
+        ] {
+            let e = with(key, secret).unwrap_err().to_string();
+            assert!(e.contains(name), "{key} {secret}: {e}");
+            assert!(!e.contains(secret) || secret.len() <= "whsec_".len(), "{e}");
+            assert!(!e.contains(key), "{e}");
+        }
+        let mut previous = vars(&[
+            ("STRIPE_SECRET_KEY", "sk_test_51Hx0abcdEFGH"),
+            ("STRIPE_WEBHOOK_SECRET", "whsec_0123456789abcdef"),
+        ]);
+        previous.insert("STRIPE_WEBHOOK_SECRET_PREVIOUS".into(), "old".into());
+        let e = Config::from_vars(&previous).unwrap_err().to_string();
+        assert!(e.contains("STRIPE_WEBHOOK_SECRET_PREVIOUS"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_database_url_is_named_without_its_password() {
+        let e = Config::from_vars(&vars(&[(
+            "DATABASE_URL",
+            "mysql://billing:hunter2-secret@db.internal:3306/billing",
+        )]))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("DATABASE_URL") && e.contains("db.internal"),
+            "{e}"
+        );
+        assert!(!e.contains("hunter2"), "{e}");
+        assert_eq!(
+            redact_password("postgres://u:p@h/db"),
+            "postgres://u:[redacted]@h/db"
+        );
+        assert_eq!(redact_password("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_password("sqlite://data/x.db"), "sqlite://data/x.db");
     }
 
     #[test]

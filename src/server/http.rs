@@ -65,7 +65,13 @@ pub fn router(state: AppState) -> Router {
                 }))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 // Outside the panic handler, so even the 500 page carries the headers.
-                .layer(middleware::from_fn_with_state(form_targets(&state), security_headers))
+                .layer(middleware::from_fn_with_state(
+                    HeaderPolicy {
+                        form_targets: form_targets(&state),
+                        hsts: state.config.mode == crate::server::config::Mode::Production,
+                    },
+                    security_headers,
+                ))
                 .layer(CatchPanicLayer::custom(panic_response))
                 .layer(middleware::from_fn_with_state(state.clone(), same_origin_writes))
                 .layer(CompressionLayer::new())
@@ -97,13 +103,37 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
+/// What `security_headers` adds, fixed at start-up.
+#[derive(Clone)]
+struct HeaderPolicy {
+    form_targets: std::sync::Arc<str>,
+    /// Production: browsers must use https for a year (`Strict-Transport-Security`).
+    hsts: bool,
+}
+
 /// Adds the security headers to every response. HTML pages get a Content-Security-Policy
-/// whose nonce the hydration scripts carry; nothing else may run.
+/// whose nonce the hydration scripts carry; nothing else may run. Answers to a signed-in
+/// request and every API answer are `Cache-Control: no-store`, so no shared cache or
+/// browser history keeps a customer's balance, receipts or payments. In production, HSTS.
 async fn security_headers(
-    State(form_targets): State<std::sync::Arc<str>>,
+    State(policy): State<HeaderPolicy>,
     mut req: Request,
     next: Next,
 ) -> Response {
+    let form_targets = &policy.form_targets;
+    let private = req.uri().path().starts_with("/api/")
+        || req
+            .headers()
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|c| {
+                c.split(';').any(|kv| {
+                    kv.trim_start()
+                        .strip_prefix(crate::server::auth::SESSION_COOKIE)
+                        .is_some_and(|rest| rest.starts_with('='))
+                })
+            });
     let nonce = Nonce::new();
     let csp = format!(
         "default-src 'self'; script-src 'self' 'nonce-{}' 'wasm-unsafe-eval'; style-src 'self'; \
@@ -126,6 +156,15 @@ async fn security_headers(
         HeaderValue::from_static("strict-origin-when-cross-origin"),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if private {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if policy.hsts {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
     res
 }
 
