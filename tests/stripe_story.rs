@@ -177,20 +177,7 @@ async fn story(backend: Backend, version: Version, reversed: bool) {
         p1,
         &Sub::active("sub_1", cus, "price_creator", p1, p2),
     ));
-    let first_invoice = Inv {
-        id: "in_1",
-        customer: cus,
-        subscription: "sub_1",
-        paid: true,
-        billing_reason: "subscription_create",
-        lines: vec![Line {
-            price: "price_creator",
-            amount: 2900,
-            start: p1,
-            end: p2,
-            proration: false,
-        }],
-    };
+    let first_invoice = creator_invoice("in_1", "sub_1", p1, p2);
     events.extend(s.invoice_events(p1, &first_invoice));
     s.step(p1, events).await;
     let sub = s.sub().await;
@@ -385,23 +372,7 @@ async fn story(backend: Backend, version: Version, reversed: bool) {
         p4,
         &Sub::active("sub_2", cus, "price_creator", p4, p5),
     )];
-    events.extend(s.invoice_events(
-        p4,
-        &Inv {
-            id: "in_3",
-            customer: cus,
-            subscription: "sub_2",
-            paid: true,
-            billing_reason: "subscription_create",
-            lines: vec![Line {
-                price: "price_creator",
-                amount: 2900,
-                start: p4,
-                end: p5,
-                proration: false,
-            }],
-        },
-    ));
+    events.extend(s.invoice_events(p4, &creator_invoice("in_3", "sub_2", p4, p5)));
     s.step(p4, events).await;
     let sub = s.sub().await;
     assert_eq!(

@@ -558,7 +558,7 @@ pub fn apply_stripe(
                 pending_plan: None,
                 grace_until: None,
                 anchor: current
-                    .filter(|s| matches!(s.status, Status::Active | Status::PastDue))
+                    .filter(|s| s.status.is_live())
                     .map_or(*period_start, |s| s.anchor),
             };
             Ok(Some(Outcome {
@@ -984,6 +984,19 @@ mod tests {
         }
     }
 
+    /// Stripe's word that Creator's June subscription `sub` was deleted at `ended_at`.
+    fn deleted(sub: &str, ended_at: i64) -> StripeFact {
+        StripeFact::State {
+            subscription: sub.into(),
+            plan: id("creator"),
+            status: "canceled".into(),
+            period_start: JUNE_1,
+            period_end: JULY_1,
+            cancel_at_period_end: false,
+            ended_at: Some(ended_at),
+        }
+    }
+
     /// `apply_stripe` following Stripe subscription `sub_1`.
     fn stripe(s: Option<&Subscription>, fact: &StripeFact) -> Option<Outcome> {
         apply_stripe(s, s.map(|_| "sub_1"), fact, &catalog()).unwrap()
@@ -1069,15 +1082,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(back.next.status, Status::Active);
-        let gone = StripeFact::State {
-            subscription: "sub_1".into(),
-            plan: id("creator"),
-            status: "canceled".into(),
-            period_start: JUNE_1,
-            period_end: JULY_1,
-            cancel_at_period_end: false,
-            ended_at: Some(JULY_1),
-        };
+        let gone = deleted("sub_1", JULY_1);
         let e = stripe(Some(&s), &gone).unwrap();
         assert_eq!(e.next.status, Status::Ended);
         assert_eq!(e.next.grace_until, Some(JULY_1 + 60 * DAY));
@@ -1182,15 +1187,7 @@ mod tests {
     #[test]
     fn a_new_subscription_after_the_old_one_ended_starts_the_plan_again() {
         let s = creator();
-        let gone = StripeFact::State {
-            subscription: "sub_1".into(),
-            plan: id("creator"),
-            status: "canceled".into(),
-            period_start: JUNE_1,
-            period_end: JULY_1,
-            cancel_at_period_end: false,
-            ended_at: Some(JUNE_1 + 5 * DAY),
-        };
+        let gone = deleted("sub_1", JUNE_1 + 5 * DAY);
         let ended = stripe(Some(&s), &gone).unwrap().next;
         assert_eq!(
             (ended.status, ended.period_end),
@@ -1230,15 +1227,7 @@ mod tests {
             ),
             Err(LifecycleError::OtherSubscriptionLive)
         );
-        let other_gone = StripeFact::State {
-            subscription: "sub_9".into(),
-            plan: id("creator"),
-            status: "canceled".into(),
-            period_start: JUNE_1,
-            period_end: JULY_1,
-            cancel_at_period_end: false,
-            ended_at: Some(JUNE_1),
-        };
+        let other_gone = deleted("sub_9", JUNE_1);
         assert_eq!(stripe(Some(&s), &other_gone), None);
     }
 

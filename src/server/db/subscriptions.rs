@@ -269,15 +269,10 @@ pub(crate) async fn apply_stripe_in(
             .await?;
     }
     // A failed attempt delivered after the invoice was paid changes nothing.
-    if let (StripeFact::PaymentFailed { .. }, Some(inv)) = (fact, &invoice) {
-        let status: Option<String> =
-            sqlx::query_scalar("SELECT status FROM payments WHERE external_id = $1")
-                .bind(inv.id)
-                .fetch_optional(&mut **tx)
-                .await?;
-        if status.as_deref() == Some("paid") {
-            return Ok(None);
-        }
+    if matches!(fact, StripeFact::PaymentFailed { .. })
+        && invoice_paid_before(tx, invoice.as_ref()).await?
+    {
+        return Ok(None);
     }
     let current = read(tx, account).await?;
     let following: Option<String> = sqlx::query_scalar(

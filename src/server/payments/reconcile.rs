@@ -236,21 +236,14 @@ pub async fn with_stripe(
     let mut paid_in_stripe: HashSet<String> = HashSet::new();
 
     // Top-ups: paid Checkout Sessions in payment mode that the app started.
-    for s in list_all(config, "/checkout/sessions", None, from - LOOKBACK_SECS, to).await? {
-        let paid = matches!(
-            s["payment_status"].as_str(),
-            Some("paid" | "no_payment_required")
-        );
-        let ours = s["metadata"]["account_id"].is_string();
-        if !paid || !ours || s["mode"].as_str() != Some("payment") {
+    for v in list_all(config, "/checkout/sessions", None, from - LOOKBACK_SECS, to).await? {
+        let s = events::listed_session(v).map_err(|e| ReconcileError::Shape(e.to_string()))?;
+        if !s.paid || !s.ours || s.mode.as_deref() != Some("payment") {
             continue;
         }
-        let Some(id) = s["id"].as_str() else { continue };
-        paid_in_stripe.insert(id.to_owned());
+        let (id, account) = (s.id.as_str(), s.account_id);
+        paid_in_stripe.insert(s.id.clone());
         report.checked_payments += 1;
-        let account = s["metadata"]["account_id"]
-            .as_str()
-            .and_then(|a| a.parse().ok());
         match payments::by_external_id(db, id).await? {
             Some(p) if p.grant_id.is_some() => {}
             Some(p) => report.differences.push(Difference::MissingGrant {

@@ -79,9 +79,7 @@ pub async fn state(state: &AppState, account: i64) -> Result<PlanState, AppError
         .await
         .map_err(from_storage)?;
     let name_of = |id: &PlanId| catalog.plan(id).map(|p| p.name.clone());
-    let live = sub
-        .as_ref()
-        .filter(|s| matches!(s.status, Status::Active | Status::PastDue));
+    let live = sub.as_ref().filter(|s| s.status.is_live());
     let current_rank = live.and_then(|s| catalog.plans.iter().position(|p| p.id == s.plan));
     let options = catalog
         .plans
