@@ -12,6 +12,10 @@
 #                              this repository: set PGLEDGER_SQL to its pgledger.sql and
 #                              PGLEDGER_ULID_SQL to the uuid_to_ulid function it needs
 #                              (github.com/scoville/pgsql-ulid, uuid-to-ulid.sql).
+#   scripts/bench.sh signin-flood
+#                              the ledger bench on SQLite alone, then again while the app
+#                              (on the same database file) takes 10,000 wrong sign-ins from
+#                              one address; compare the two p99s
 #   scripts/bench.sh           sizes, page and ledger
 #
 # PostgreSQL: $BENCH_POSTGRES (default postgres://postgres@127.0.0.1:5432); the script makes
@@ -84,6 +88,26 @@ ledger() {
   rm -rf "$dir"
 }
 
+signin_flood() {
+  local dir base="http://127.0.0.1:$PORT" attempts="${FLOOD_ATTEMPTS:-10000}"
+  dir="$(mktemp -d)"
+  local url="sqlite://$dir/flood.db"
+  export STUDIO_MODE=demo LEPTOS_SITE_ADDR="127.0.0.1:$PORT" LEPTOS_SITE_ROOT=target/site RUST_LOG=warn
+  DATABASE_URL="$url" "$BIN" migrate >/dev/null
+  step "bench ledger on SQLite, alone"
+  DATABASE_URL="$url" "$BIN" bench ledger -w 20 -a 50 -d "$DURATION"
+  DATABASE_URL="$url" "$BIN" serve 2>>"${TMPDIR:-/tmp}/studio-billing-bench-server.log" & local pid=$!
+  for _ in $(seq 100); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.2; done
+  step "bench ledger on SQLite, during $attempts wrong sign-ins from one address"
+  python3 scripts/sign_in_flood.py "$base" "$attempts" 8 & local flood=$!
+  DATABASE_URL="$url" "$BIN" bench ledger -w 20 -a 50 -d "$DURATION"
+  wait "$flood"
+  echo "sign-in attempt rows left: $(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT COUNT(*) FROM sign_in_failures').fetchone()[0])" "$dir/flood.db")"
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  rm -rf "$dir"
+}
+
 pgledger() {
   need pgbench postgresql-client
   [ -r "${PGLEDGER_SQL:-}" ] && [ -r "${PGLEDGER_ULID_SQL:-}" ] \
@@ -112,6 +136,7 @@ case "${1:-all}" in
   page) page ;;
   ledger) ledger ;;
   pgledger) pgledger ;;
+  signin-flood) signin_flood ;;
   all) sizes; page; ledger ;;
-  *) echo "usage: $0 [sizes|page|ledger|pgledger]" >&2; exit 2 ;;
+  *) echo "usage: $0 [sizes|page|ledger|pgledger|signin-flood]" >&2; exit 2 ;;
 esac

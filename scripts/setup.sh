@@ -5,6 +5,7 @@ set -euo pipefail
 
 TOOLS="${STUDIO_BILLING_TOOLS:-$HOME/.cache/studio-billing/tools}"
 CARGO_LEPTOS_VERSION=0.3.10
+SCHEMATHESIS_VERSION=4.32.5
 BINARYEN_VERSION=132.0.0
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 mkdir -p "$TOOLS/bin"
@@ -59,6 +60,12 @@ setup_test() {
     log "pip install localstripe"
     python3 -m pip install --quiet localstripe 2>/dev/null \
       || python3 -m pip install --quiet --user --break-system-packages localstripe
+  fi
+  # schemathesis: the OpenAPI fuzz run of the test command (PyPI), in its own venv.
+  if ! "$TOOLS/schemathesis/bin/st" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+    log "pip install schemathesis $SCHEMATHESIS_VERSION (own venv)"
+    python3 -m venv "$TOOLS/schemathesis"
+    "$TOOLS/schemathesis/bin/pip" install --quiet "schemathesis==$SCHEMATHESIS_VERSION"
   fi
   if [ ! -d "$ROOT/end2end/node_modules/@playwright/test" ]; then
     log "npm ci in end2end/"

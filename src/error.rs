@@ -38,6 +38,14 @@ pub enum AppError {
     /// 403: signed in, but this is not yours to see or change.
     #[error("You don't have access to this.")]
     Forbidden,
+    /// 403: the service token is valid but was not given the scope this call needs.
+    #[error(
+        "This service token may not do this: it needs the `{scope}` scope. Ask the operator for a token with it (studio-billing token create --scopes {scope})."
+    )]
+    MissingScope { scope: String },
+    /// 403: a support user tried to approve their own large adjustment.
+    #[error("Another support user must approve this adjustment: you asked for it.")]
+    SecondApprovalNeeded,
     /// 403: a change was sent from another site.
     #[error(
         "This request came from another site and was refused. Open the page in Studio Billing and try again."
@@ -108,7 +116,11 @@ impl AppError {
             AppError::BadRequest { .. } => 400,
             AppError::Unauthorized | AppError::Unauthenticated { .. } => 401,
             AppError::InsufficientCredits { .. } | AppError::CardDeclined { .. } => 402,
-            AppError::Forbidden | AppError::CrossSite | AppError::PlanEnded { .. } => 403,
+            AppError::Forbidden
+            | AppError::MissingScope { .. }
+            | AppError::SecondApprovalNeeded
+            | AppError::CrossSite
+            | AppError::PlanEnded { .. } => 403,
             AppError::NotFound { .. } => 404,
             AppError::Conflict { .. } => 409,
             AppError::PayloadTooLarge => 413,
@@ -129,6 +141,19 @@ impl FromServerFnError for AppError {
             ServerFnErrorErr::Request(_) | ServerFnErrorErr::Response(_) => AppError::Unreachable,
             ServerFnErrorErr::Args(_) | ServerFnErrorErr::MissingArg(_) => {
                 AppError::bad_request("Some of the information sent was missing or not valid.")
+            }
+            // On the server this is the request body that could not be read: too large
+            // (the body limit), or not what a form or JSON body is. The client's own
+            // failure to read a response stays internal.
+            ServerFnErrorErr::Deserialization(why) if cfg!(feature = "ssr") => {
+                if why.contains("length limit exceeded") {
+                    AppError::PayloadTooLarge
+                } else {
+                    AppError::bad_request("The information sent could not be read.")
+                }
+            }
+            ServerFnErrorErr::UnsupportedRequestMethod(_) if cfg!(feature = "ssr") => {
+                AppError::bad_request("This address takes a form sent with POST.")
             }
             ServerFnErrorErr::Registration(_)
             | ServerFnErrorErr::UnsupportedRequestMethod(_)

@@ -6,8 +6,8 @@ mod common;
 
 use axum::http::{Method, StatusCode};
 use common::{
-    Backend, ORIGIN, PASSWORD, TEST_NOW, TestApp, TestResponse, call, form, session_of, set_cookie,
-    sign_up,
+    Backend, ORIGIN, PASSWORD, TEST_NOW, TestApp, TestResponse, call, count, form, session_of,
+    set_cookie, sign_up,
 };
 use serde_json::Value;
 use studio_billing::server::auth::SESSION_TTL_SECS;
@@ -333,7 +333,7 @@ async fn every_route_answers_exactly_who_may_call_it(backend: Backend) {
     )
     .await;
     let support = session_of(&res).unwrap();
-    let token = tokens::create(&app.state.db, "matrix", TEST_NOW)
+    let token = tokens::create(&app.state.db, "matrix", &tokens::Scope::ALL, TEST_NOW)
         .await
         .unwrap();
     let alice_account = studio_billing::server::db::users::find_customer(
@@ -380,6 +380,13 @@ async fn every_route_answers_exactly_who_may_call_it(backend: Backend) {
             [401, 403, 403, 200],
         ),
         ("support/audit", vec![], [401, 403, 403, 200]),
+        ("support/staff_audit", vec![], [401, 403, 403, 200]),
+        ("support/pending_adjustments", vec![], [401, 403, 403, 200]),
+        (
+            "support/decide",
+            vec![("request_id", "999"), ("decision", "reject")],
+            [401, 403, 403, 404],
+        ),
         ("support/adjust", adjust_args.clone(), [401, 403, 403, 200]),
         (
             "top-up/buy",
@@ -833,7 +840,129 @@ async fn someone_guessing_elsewhere_cannot_lock_the_owner_out(backend: Backend) 
     app.cleanup().await;
 }
 
+/// Issue 12: about 55 guesses from one address locked the owner out everywhere, and every
+/// refused attempt still wrote three rows that were never deleted.
+async fn a_flood_from_one_address_writes_nothing_and_never_locks_the_owner_out(backend: Backend) {
+    use studio_billing::server::{auth, jobs};
+    let app = TestApp::start(backend).await;
+    sign_up(&app, "owner@example.com").await;
+    let rows = || {
+        count(
+            &app,
+            "SELECT COUNT(*) FROM sign_in_failures WHERE key NOT LIKE 'signup:%' AND id > $1",
+            0,
+        )
+    };
+    let attacker = "198.51.100.7";
+    let mut refused = 0;
+    for _ in 0..200 {
+        match auth::sign_in(&app.state, "owner@example.com", "wrong guess", attacker).await {
+            Err(studio_billing::error::AppError::TooManyRequests { .. }) => refused += 1,
+            Err(studio_billing::error::AppError::Unauthenticated { .. }) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(refused, 195, "five guesses are checked, the rest refused");
+    assert_eq!(
+        rows().await,
+        5 * 3,
+        "only the five checked guesses are recorded (under three keys each)"
+    );
+    // The owner, from their own address, still gets in.
+    auth::sign_in(&app.state, "owner@example.com", PASSWORD, "203.0.113.5")
+        .await
+        .expect("the owner signs in from elsewhere");
+    // The scheduler forgets attempts once their window is over.
+    app.state.clock.advance(auth::FAILURE_WINDOW_SECS + 1);
+    let swept = jobs::housekeeping(&app.state).await.unwrap();
+    assert_eq!(swept.sign_in_attempts, 15 + 1, "and the sign-up's own");
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM sign_in_failures WHERE id > $1",
+            0
+        )
+        .await,
+        0
+    );
+    app.cleanup().await;
+}
+
+/// Issue 12: malformed server-function arguments answered HTTP 500 (with a `bad_request`
+/// body), an e-mail with a NUL character signed up, and a body over the limit was plain
+/// text.
+async fn malformed_server_function_input_is_a_4xx_with_a_message(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    seed::demo(&app.state).await.unwrap();
+    let res = call(
+        &app,
+        "auth/sign_in",
+        None,
+        &[
+            ("email", seed::DEMO_SUPPORT_EMAIL),
+            ("password", seed::DEMO_PASSWORD),
+        ],
+    )
+    .await;
+    let support = session_of(&res).unwrap();
+    let journal_rows = || count(&app, "SELECT COUNT(*) FROM journal WHERE id > $1", 0);
+    let before = journal_rows().await;
+    let adjust = |pairs: Vec<(&'static str, &'static str)>| {
+        let app = &app;
+        let support = support.clone();
+        async move { call(app, "support/adjust", Some(&support), &pairs).await }
+    };
+    let base = [
+        ("direction", "grant"),
+        ("amount", "5"),
+        ("reason", "bad input"),
+        ("request_key", "bad-input-1"),
+    ];
+    let mut not_a_number = vec![("account_id", "abc")];
+    not_a_number.extend(base);
+    let mut twice = vec![("account_id", "1"), ("account_id", "2")];
+    twice.extend(base);
+    let missing = base.to_vec();
+    for (case, pairs) in [
+        ("not a number", not_a_number),
+        ("twice", twice),
+        ("missing", missing),
+    ] {
+        let res = adjust(pairs).await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{case}: {}", res.body);
+        assert_eq!(res.json()["code"], "bad_request", "{case}");
+        assert!(!message(&res).is_empty(), "{case}");
+    }
+    assert_eq!(journal_rows().await, before, "nothing applied");
+
+    for bad in ["nul\u{0}@example.com", "nul@exa\u{0}mple.com"] {
+        let res = call(
+            &app,
+            "auth/sign_up",
+            None,
+            &[("email", bad), ("password", PASSWORD)],
+        )
+        .await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{bad:?}: {}", res.body);
+        assert!(message(&res).contains("e-mail"), "{}", res.body);
+    }
+
+    let huge = "x".repeat(100_000);
+    let res = call(
+        &app,
+        "auth/sign_in",
+        None,
+        &[("email", &huge), ("password", "x")],
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", res.body);
+    assert_eq!(res.json()["code"], "payload_too_large");
+    app.cleanup().await;
+}
+
 on_both_backends!(
+    malformed_server_function_input_is_a_4xx_with_a_message,
+    a_flood_from_one_address_writes_nothing_and_never_locks_the_owner_out,
     someone_guessing_elsewhere_cannot_lock_the_owner_out,
     the_subscription_page_agrees_with_the_ledger,
     a_new_customer_sees_empty_states,

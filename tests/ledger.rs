@@ -13,6 +13,17 @@ use studio_billing::server::db::ledger::{self, Idempotency, LedgerError, NewGran
 
 const T0: i64 = 1_780_000_000;
 const DAY: i64 = 86_400;
+/// The capture tolerance of the default configuration (P2).
+const TOLERANCE: u32 = 10;
+
+/// A job that produced `quantity` units costing `cost`, captured with `tolerance_percent`.
+fn produced(quantity: u64, cost: u64, tolerance_percent: u32) -> ledger::Actual {
+    ledger::Actual {
+        quantity,
+        cost: c(cost),
+        tolerance_percent,
+    }
+}
 
 fn c(n: u64) -> Credits {
     Credits::new(n).unwrap()
@@ -69,21 +80,87 @@ async fn p2_capture_charges_the_actual_cost_and_frees_the_rest(backend: Backend)
         ledger::balance(&t.db, a, T0).await.unwrap().available,
         c(70)
     );
-    let r = ledger::capture(&t.db, h.hold_id, Some(a), 24, c(24), None, T0 + 5)
-        .await
-        .unwrap();
+    let r = ledger::capture(
+        &t.db,
+        h.hold_id,
+        Some(a),
+        produced(24, 24, TOLERANCE),
+        None,
+        T0 + 5,
+    )
+    .await
+    .unwrap();
     assert_eq!((r.charged, r.released, r.shortfall), (c(24), c(6), c(0)));
     let b = ledger::balance(&t.db, a, T0 + 5).await.unwrap();
     assert_eq!((b.total, b.held, b.available), (c(76), c(0), c(76)));
 
-    // Above the hold: the extra is taken when the balance covers it.
+    // Above the hold: the extra is taken within the tolerance (10% of 10 = 1).
     let h = ledger::reserve(&t.db, a, hold(10, T0), None, T0)
         .await
         .unwrap();
-    let r = ledger::capture(&t.db, h.hold_id, Some(a), 12, c(12), None, T0 + 5)
+    let r = ledger::capture(
+        &t.db,
+        h.hold_id,
+        Some(a),
+        produced(11, 11, TOLERANCE),
+        None,
+        T0 + 5,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (r.charged, r.released, r.shortfall, r.over_limit),
+        (c(11), c(0), c(0), c(0))
+    );
+    assert_consistent(&t.db).await;
+    t.cleanup().await;
+}
+
+/// Issue 12: a 1-credit hold captured at a huge cost took the whole balance.
+async fn p2_a_capture_charges_at_most_the_hold_plus_the_tolerance(backend: Backend) {
+    let t = TestDb::migrated(backend).await;
+    let a = account(&t.db, "capped@test").await;
+    give(&t.db, a, GrantKind::Topup, 5_000, None, T0).await;
+    let h = ledger::reserve(&t.db, a, hold(1, T0), None, T0)
         .await
         .unwrap();
-    assert_eq!((r.charged, r.released, r.shortfall), (c(12), c(0), c(0)));
+    let r = ledger::capture(
+        &t.db,
+        h.hold_id,
+        Some(a),
+        produced(4_000_000, 4_000, TOLERANCE),
+        None,
+        T0 + 5,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (r.actual_cost, r.charged, r.over_limit, r.shortfall),
+        (c(4_000), c(2), c(3_998), c(0)),
+        "1 + 10% rounded up is the most"
+    );
+    assert_eq!(
+        ledger::balance(&t.db, a, T0 + 5).await.unwrap().total,
+        c(4_998)
+    );
+    let stored: Option<i64> = sqlx::query_scalar("SELECT over_limit FROM holds WHERE id = $1")
+        .bind(h.hold_id)
+        .fetch_one(t.db.reader())
+        .await
+        .unwrap();
+    assert_eq!(stored, Some(3_998));
+    let entry = ledger::journal(&t.db, a, None, 1).await.unwrap().remove(0);
+    let detail: serde_json::Value =
+        serde_json::from_str(entry.detail.as_deref().unwrap_or("{}")).unwrap();
+    assert_eq!(detail["over_limit"], 3_998, "{detail}");
+    // No tolerance: never more than the hold.
+    let h = ledger::reserve(&t.db, a, hold(30, T0), None, T0)
+        .await
+        .unwrap();
+    let r = ledger::capture(&t.db, h.hold_id, Some(a), produced(31, 31, 0), None, T0 + 5)
+        .await
+        .unwrap();
+    assert_eq!((r.charged, r.over_limit), (c(30), c(1)));
     assert_consistent(&t.db).await;
     t.cleanup().await;
 }
@@ -98,7 +175,8 @@ async fn capture_beyond_the_balance_charges_what_it_can_and_never_goes_negative(
     let h = ledger::reserve(&t.db, a, hold(20, T0), None, T0)
         .await
         .unwrap();
-    let r = ledger::capture(&t.db, h.hold_id, Some(a), 45, c(45), None, T0)
+    // A tolerance that lets the whole cost through, so only the balance limits it.
+    let r = ledger::capture(&t.db, h.hold_id, Some(a), produced(45, 45, 150), None, T0)
         .await
         .unwrap();
     assert_eq!(
@@ -108,9 +186,16 @@ async fn capture_beyond_the_balance_charges_what_it_can_and_never_goes_negative(
     );
     let b = ledger::balance(&t.db, a, T0).await.unwrap();
     assert_eq!((b.total, b.held, b.available), (c(20), c(20), c(0)));
-    ledger::capture(&t.db, other.hold_id, Some(a), 20, c(20), None, T0)
-        .await
-        .unwrap();
+    ledger::capture(
+        &t.db,
+        other.hold_id,
+        Some(a),
+        produced(20, 20, TOLERANCE),
+        None,
+        T0,
+    )
+    .await
+    .unwrap();
     assert_eq!(ledger::balance(&t.db, a, T0).await.unwrap().total, c(0));
     assert_consistent(&t.db).await;
     t.cleanup().await;
@@ -185,9 +270,16 @@ async fn p5_subscription_credits_are_spent_first_then_oldest_top_up(backend: Bac
     let h = ledger::reserve(&t.db, a, hold(70, T0 + 3), None, T0 + 3)
         .await
         .unwrap();
-    let r = ledger::capture(&t.db, h.hold_id, Some(a), 70, c(70), None, T0 + 3)
-        .await
-        .unwrap();
+    let r = ledger::capture(
+        &t.db,
+        h.hold_id,
+        Some(a),
+        produced(70, 70, TOLERANCE),
+        None,
+        T0 + 3,
+    )
+    .await
+    .unwrap();
     assert_eq!((r.paid_by.subscription, r.paid_by.topup), (c(50), c(20)));
     let b = ledger::balance(&t.db, a, T0 + 3).await.unwrap();
     assert_eq!((b.subscription, b.topup), (c(0), c(60)));
@@ -206,9 +298,16 @@ async fn p8_a_failed_portion_goes_back_to_the_grants_that_paid(backend: Backend)
     let h = ledger::reserve(&t.db, a, hold(50, T0), None, T0)
         .await
         .unwrap();
-    ledger::capture(&t.db, h.hold_id, Some(a), 50, c(50), None, T0)
-        .await
-        .unwrap();
+    ledger::capture(
+        &t.db,
+        h.hold_id,
+        Some(a),
+        produced(50, 50, TOLERANCE),
+        None,
+        T0,
+    )
+    .await
+    .unwrap();
     let r = ledger::refund(
         &t.db,
         h.hold_id,
@@ -254,9 +353,16 @@ async fn p8_a_refund_to_an_expired_grant_goes_to_the_current_subscription_grant(
     let h = ledger::reserve(&t.db, a, hold(40, T0), None, T0)
         .await
         .unwrap();
-    ledger::capture(&t.db, h.hold_id, Some(a), 40, c(40), None, T0)
-        .await
-        .unwrap();
+    ledger::capture(
+        &t.db,
+        h.hold_id,
+        Some(a),
+        produced(40, 40, TOLERANCE),
+        None,
+        T0,
+    )
+    .await
+    .unwrap();
     // The period rolls over; the next period's grant arrives.
     give(
         &t.db,
@@ -333,9 +439,16 @@ async fn settled_holds_cannot_be_captured_or_released_again(backend: Backend) {
     ledger::release(&t.db, h.hold_id, Some(a), None, T0)
         .await
         .unwrap();
-    let err = ledger::capture(&t.db, h.hold_id, Some(a), 5, c(5), None, T0)
-        .await
-        .unwrap_err();
+    let err = ledger::capture(
+        &t.db,
+        h.hold_id,
+        Some(a),
+        produced(5, 5, TOLERANCE),
+        None,
+        T0,
+    )
+    .await
+    .unwrap_err();
     assert!(
         matches!(err, LedgerError::HoldSettled { .. }),
         "capture after release: {err:?}"
@@ -343,20 +456,41 @@ async fn settled_holds_cannot_be_captured_or_released_again(backend: Backend) {
     let h = ledger::reserve(&t.db, a, hold(10, T0), None, T0)
         .await
         .unwrap();
-    ledger::capture(&t.db, h.hold_id, Some(a), 5, c(5), None, T0)
-        .await
-        .unwrap();
-    let err = ledger::capture(&t.db, h.hold_id, Some(a), 5, c(5), None, T0)
-        .await
-        .unwrap_err();
+    ledger::capture(
+        &t.db,
+        h.hold_id,
+        Some(a),
+        produced(5, 5, TOLERANCE),
+        None,
+        T0,
+    )
+    .await
+    .unwrap();
+    let err = ledger::capture(
+        &t.db,
+        h.hold_id,
+        Some(a),
+        produced(5, 5, TOLERANCE),
+        None,
+        T0,
+    )
+    .await
+    .unwrap_err();
     assert!(
         matches!(err, LedgerError::HoldSettled { .. }),
         "second capture: {err:?}"
     );
     // A hold of another account is invisible.
-    let err = ledger::capture(&t.db, h.hold_id, Some(b), 5, c(5), None, T0)
-        .await
-        .unwrap_err();
+    let err = ledger::capture(
+        &t.db,
+        h.hold_id,
+        Some(b),
+        produced(5, 5, TOLERANCE),
+        None,
+        T0,
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, LedgerError::HoldNotFound(_)), "{err:?}");
     let err = ledger::reserve(&t.db, 999_999, hold(1, T0), None, T0)
         .await
@@ -380,9 +514,16 @@ async fn stale_holds_expire_and_free_their_credits(backend: Backend) {
             .unwrap(),
         0
     );
-    let err = ledger::capture(&t.db, h.hold_id, Some(a), 1, c(1), None, T0 + 600)
-        .await
-        .unwrap_err();
+    let err = ledger::capture(
+        &t.db,
+        h.hold_id,
+        Some(a),
+        produced(1, 1, TOLERANCE),
+        None,
+        T0 + 600,
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(err, LedgerError::HoldExpired(_)), "{err:?}");
     assert_eq!(
         ledger::expire_stale_holds(&t.db, T0 + 600, 100)
@@ -481,10 +622,16 @@ async fn sixty_four_concurrent_workers_never_overspend_or_lose_a_credit(backend:
                 match ledger::reserve(&db, a, hold(25, T0), None, T0).await {
                     Ok(h) => {
                         let actual = 5 + (i * 7) % 30;
-                        let r =
-                            ledger::capture(&db, h.hold_id, Some(a), actual, c(actual), None, T0)
-                                .await
-                                .unwrap();
+                        let r = ledger::capture(
+                            &db,
+                            h.hold_id,
+                            Some(a),
+                            produced(actual, actual, TOLERANCE),
+                            None,
+                            T0,
+                        )
+                        .await
+                        .unwrap();
                         Some(r.charged.get())
                     }
                     Err(LedgerError::Insufficient(_)) => None,
@@ -582,6 +729,7 @@ on_both_backends!(
     one_key_used_on_two_accounts_at_once_takes_effect_once,
     verify_reports_a_balance_that_disagrees_with_the_journal,
     p2_capture_charges_the_actual_cost_and_frees_the_rest,
+    p2_a_capture_charges_at_most_the_hold_plus_the_tolerance,
     capture_beyond_the_balance_charges_what_it_can_and_never_goes_negative,
     p3_subscription_credits_expire_at_the_period_end,
     p4_top_up_credits_never_expire,

@@ -17,6 +17,8 @@ use studio_billing::server::db::ledger::{self, LedgerError, NewGrant, NewHold};
 
 const T0: i64 = 1_800_000_000;
 const HOLD_TTL: i64 = 300;
+/// The capture tolerance of the default configuration (P2).
+const TOLERANCE: u32 = 10;
 
 #[derive(Debug, Clone)]
 enum Step {
@@ -162,6 +164,15 @@ impl Model {
     }
 }
 
+/// A job that produced `quantity` units costing `cost`, captured with `tolerance_percent`.
+fn produced(quantity: u64, cost: u64, tolerance_percent: u32) -> ledger::Actual {
+    ledger::Actual {
+        quantity,
+        cost: c(cost),
+        tolerance_percent,
+    }
+}
+
 fn c(n: u64) -> Credits {
     Credits::new(n).unwrap()
 }
@@ -229,15 +240,26 @@ async fn run_case(db: &Db, n: usize, steps: Vec<Step>) -> Result<(), TestCaseErr
             Step::Capture { pick: p, actual } => {
                 let Some(id) = pick(p) else { continue };
                 let h = m.holds[&id].clone();
-                let result =
-                    ledger::capture(db, id, Some(account), actual, c(actual), None, now).await;
+                let result = ledger::capture(
+                    db,
+                    id,
+                    Some(account),
+                    produced(actual, actual, TOLERANCE),
+                    None,
+                    now,
+                )
+                .await;
                 match (&h.status, result) {
                     (MStatus::Held, Ok(r)) if now < h.expires_at => {
                         let other = m.held() - h.amount;
                         let payable = m.total(now).saturating_sub(other);
-                        let charged = actual.min(payable);
+                        // At most the hold plus the tolerance, rounded up (P2).
+                        let limit = h.amount + (h.amount * u64::from(TOLERANCE)).div_ceil(100);
+                        let billable = actual.min(limit);
+                        let charged = billable.min(payable);
                         prop_assert_eq!(r.charged, c(charged), "step {}", i);
-                        prop_assert_eq!(r.shortfall, c(actual - charged));
+                        prop_assert_eq!(r.over_limit, c(actual - billable));
+                        prop_assert_eq!(r.shortfall, c(billable - charged));
                         prop_assert_eq!(r.released, c(h.amount.saturating_sub(charged)));
                         let paid = m.draw(charged, now);
                         let hm = m.holds.get_mut(&id).unwrap();

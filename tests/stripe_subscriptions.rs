@@ -174,6 +174,7 @@ async fn stripe_is_the_source_of_truth_for_plans(backend: Backend) {
         &email,
         "not-a-real-hash",
         studio_billing::domain::account::Role::Customer,
+        users::Origin::SignUp,
         state.clock.now(),
     )
     .await

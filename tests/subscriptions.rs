@@ -258,7 +258,7 @@ async fn every_step_of_the_life_cycle_with_its_credits_and_dates(backend: Backen
     // Cancel for good; buy a top-up meanwhile: it outlives the plan (P14). A generation
     // service reserves just before the end; its retry after the end still gets that hold.
     ok(&change(&app, &cookie, &[("action", "cancel")]).await);
-    let token = tokens::create(&app.state.db, "svc", TEST_NOW)
+    let token = tokens::create(&app.state.db, "svc", &tokens::Scope::ALL, TEST_NOW)
         .await
         .unwrap();
     let reserve = |key: &'static str| {

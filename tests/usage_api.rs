@@ -8,6 +8,7 @@ use common::{Backend, TEST_NOW, TestApp, TestResponse};
 use serde_json::{Value, json};
 use studio_billing::domain::credits::Credits;
 use studio_billing::domain::ledger::GrantKind;
+use studio_billing::server::db::tokens::Scope;
 use studio_billing::server::db::{ledger, tokens};
 
 struct Api {
@@ -22,7 +23,9 @@ impl Api {
     async fn start(backend: Backend) -> Api {
         let app = TestApp::start(backend).await;
         let db = &app.state.db;
-        let token = tokens::create(db, "voice-worker", TEST_NOW).await.unwrap();
+        let token = tokens::create(db, "voice-worker", &Scope::ALL, TEST_NOW)
+            .await
+            .unwrap();
         let account = ledger::create_account(db, "api@test", TEST_NOW)
             .await
             .unwrap();
@@ -465,7 +468,202 @@ async fn the_openapi_document_matches_the_routes(backend: Backend) {
     api.cleanup().await;
 }
 
+/// Issue 12: capturing a 1-credit hold with a huge `actual_quantity` charged the whole
+/// balance.
+async fn p2_a_capture_charges_at_most_the_hold_plus_the_tolerance(backend: Backend) {
+    let api = Api::start(backend).await;
+    let hold = api.reserve(1, "tiny").await;
+    assert_eq!(hold.status, StatusCode::CREATED, "{}", hold.body);
+    let hold_id = hold.json()["hold_id"].as_i64().unwrap();
+    let cap = api
+        .post(
+            &format!("/api/v1/accounts/{}/holds/{hold_id}/capture", api.account),
+            Some("huge"),
+            json!({ "actual_quantity": 90 }),
+        )
+        .await;
+    assert_eq!(cap.status, StatusCode::OK, "{}", cap.body);
+    let r = cap.json();
+    assert_eq!(
+        (
+            r["actual_cost"].as_u64(),
+            r["charged"].as_u64(),
+            r["over_limit"].as_u64(),
+            r["shortfall"].as_u64()
+        ),
+        (Some(90), Some(2), Some(88), Some(0)),
+        "1 credit held, 10% tolerance rounded up: 2 at most; {r}"
+    );
+    let bal = api
+        .get(&format!("/api/v1/accounts/{}/balance", api.account))
+        .await
+        .json();
+    assert_eq!(bal["total"], 98);
+    // The customer's receipt says what was not charged.
+    let receipts =
+        studio_billing::server::db::usage::receipts(&api.app.state.db, api.account, None, 5)
+            .await
+            .unwrap();
+    assert_eq!((receipts[0].charged, receipts[0].over_limit), (2, 88));
+    api.cleanup().await;
+}
+
+/// Issue 12: any service token could do anything to any account.
+async fn a_token_may_do_only_what_its_scopes_allow(backend: Backend) {
+    use studio_billing::server::db::tokens::Scope;
+    let api = Api::start(backend).await;
+    let db = &api.app.state.db;
+    let reserver = tokens::create(db, "reserver", &[Scope::Estimate, Scope::Reserve], TEST_NOW)
+        .await
+        .unwrap();
+    let call = |method: Method, path: String, key: Option<&'static str>, body: Option<Value>| {
+        let token = reserver.clone();
+        let app = &api.app;
+        async move {
+            let auth = format!("Bearer {token}");
+            let mut headers = vec![("authorization", auth.as_str())];
+            if let Some(k) = key {
+                headers.push(("idempotency-key", k));
+            }
+            app.call(method, &path, &headers, body.map(|b| b.to_string()))
+                .await
+        }
+    };
+    let account = api.account;
+    let hold = call(
+        Method::POST,
+        format!("/api/v1/accounts/{account}/holds"),
+        Some("s1"),
+        Some(json!({ "operation": "voice_generation", "quantity": 10 })),
+    )
+    .await;
+    assert_eq!(hold.status, StatusCode::CREATED, "{}", hold.body);
+    let hold_id = hold.json()["hold_id"].as_i64().unwrap();
+    let before = api.journal_len().await;
+    for (method, path, body, scope) in [
+        (
+            Method::POST,
+            format!("/api/v1/accounts/{account}/holds/{hold_id}/capture"),
+            Some(json!({ "actual_quantity": 10 })),
+            "capture",
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/accounts/{account}/holds/{hold_id}/refund"),
+            Some(json!({ "credits": 1, "reason": "x" })),
+            "refund",
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/accounts/{account}/balance"),
+            None,
+            "read",
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/accounts/{account}/journal"),
+            None,
+            "read",
+        ),
+    ] {
+        let res = call(method, path.clone(), Some("s2"), body).await;
+        assert_eq!(res.status, StatusCode::FORBIDDEN, "{path}: {}", res.body);
+        assert_eq!(error_code(&res), "missing_scope", "{path}");
+        assert_eq!(res.json()["error"]["scope"], scope, "{path}");
+        assert!(
+            res.json()["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("`{scope}`")),
+            "{}",
+            res.body
+        );
+    }
+    assert_eq!(api.journal_len().await, before, "nothing changed");
+    // Release belongs with reserve.
+    let released = call(
+        Method::POST,
+        format!("/api/v1/accounts/{account}/holds/{hold_id}/release"),
+        Some("s3"),
+        None,
+    )
+    .await;
+    assert_eq!(released.status, StatusCode::OK, "{}", released.body);
+
+    // A token made before scopes existed keeps every scope.
+    let old = "sbt_made-before-scopes-0000000000000000000000000000000000000000000000";
+    sqlx::query("INSERT INTO service_tokens (name, token_hash, created_at) VALUES ('old', $1, $2)")
+        .bind(tokens::hash(old))
+        .bind(TEST_NOW)
+        .execute(db.writer())
+        .await
+        .unwrap();
+    let res = api
+        .app
+        .call(
+            Method::GET,
+            &format!("/api/v1/accounts/{account}/balance"),
+            &[("authorization", &format!("Bearer {old}"))],
+            None,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    assert_eq!(
+        Scope::parse_list("capture, read,capture").unwrap(),
+        [Scope::Capture, Scope::Read]
+    );
+    assert!(Scope::parse_list("capture,delete").is_err());
+    assert!(Scope::parse_list("").is_err());
+    api.cleanup().await;
+}
+
+/// Issue 12: a body over 64 KiB got a plain-text 413, and an unknown route an HTML page.
+async fn every_refusal_on_the_api_is_json_in_the_one_shape(backend: Backend) {
+    let api = Api::start(backend).await;
+    let holds = format!("/api/v1/accounts/{}/holds", api.account);
+    let before = api.journal_len().await;
+    let huge =
+        json!({ "operation": "voice_generation", "quantity": 3, "pad": "x".repeat(100_000) });
+    let res = api.post(&holds, Some("big"), huge).await;
+    assert_eq!(res.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(error_code(&res), "payload_too_large", "{}", res.body);
+    assert!(res.header("content-type").starts_with("application/json"));
+    let auth = format!("Bearer {}", api.token);
+    for (method, path) in [
+        (Method::GET, "/api/v1/nothing-here".to_owned()),
+        (
+            Method::DELETE,
+            format!("/api/v1/accounts/{}/balance", api.account),
+        ),
+    ] {
+        let res = api
+            .app
+            .call(method.clone(), &path, &[("authorization", &auth)], None)
+            .await;
+        assert!(
+            res.status.is_client_error(),
+            "{method} {path}: {}",
+            res.status
+        );
+        assert!(
+            res.header("content-type").starts_with("application/json"),
+            "{method} {path}: {}",
+            res.body
+        );
+        assert!(
+            !res.json()["error"]["message"].as_str().unwrap().is_empty(),
+            "{}",
+            res.body
+        );
+    }
+    assert_eq!(api.journal_len().await, before);
+    api.cleanup().await;
+}
+
 on_both_backends!(
+    p2_a_capture_charges_at_most_the_hold_plus_the_tolerance,
+    a_token_may_do_only_what_its_scopes_allow,
+    every_refusal_on_the_api_is_json_in_the_one_shape,
     requests_without_a_valid_token_get_a_401,
     p2_estimate_reserve_capture_gives_a_receipt,
     p10_too_low_a_balance_is_a_402_with_both_ways_on_and_no_hold,

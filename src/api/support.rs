@@ -26,6 +26,30 @@ pub struct CustomerView {
     pub form_key: String,
 }
 
+/// A change to who may do what: a user made, disabled or given another role (the staff
+/// audit list).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaffChangeView {
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub subject: String,
+    pub detail: Option<String>,
+}
+
+/// A support adjustment above the approval limit, waiting for a second support user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingAdjustment {
+    pub id: i64,
+    pub account_email: String,
+    /// `grant` or `debit`.
+    pub direction: String,
+    pub amount: u64,
+    pub reason: String,
+    pub requested_by: String,
+    pub requested_at: i64,
+}
+
 /// A customer by e-mail, with balance, open holds and journal. Support only.
 #[server(endpoint = "support/find_customer")]
 pub async fn find_customer(email: String) -> Result<CustomerView, AppError> {
@@ -79,6 +103,49 @@ pub async fn audit() -> Result<Vec<ManualChange>, AppError> {
             let state = app_state()?;
             auth::require_support(&state).await?;
             crate::server::services::support::audit(&state).await
+        }
+        .await,
+    )
+}
+
+/// Every change to staff and access, newest first. Support only.
+#[server(endpoint = "support/staff_audit")]
+pub async fn staff_audit() -> Result<Vec<StaffChangeView>, AppError> {
+    use crate::server::{auth, state::app_state};
+    crate::api::respond(
+        async {
+            let state = app_state()?;
+            auth::require_support(&state).await?;
+            crate::server::services::support::staff_audit(&state).await
+        }
+        .await,
+    )
+}
+
+/// Adjustments waiting for a second approval, oldest first. Support only.
+#[server(endpoint = "support/pending_adjustments")]
+pub async fn pending_adjustments() -> Result<Vec<PendingAdjustment>, AppError> {
+    use crate::server::{auth, state::app_state};
+    crate::api::respond(
+        async {
+            let state = app_state()?;
+            auth::require_support(&state).await?;
+            crate::server::services::support::pending_adjustments(&state).await
+        }
+        .await,
+    )
+}
+
+/// Approves or rejects a waiting adjustment (`decision`: `approve` or `reject`). Only
+/// another support user than the one who asked may approve it. Support only.
+#[server(endpoint = "support/decide")]
+pub async fn decide(request_id: i64, decision: String) -> Result<String, AppError> {
+    use crate::server::{auth, state::app_state};
+    crate::api::respond(
+        async {
+            let state = app_state()?;
+            let staff = auth::require_support(&state).await?;
+            crate::server::services::support::decide(&state, &staff, request_id, &decision).await
         }
         .await,
     )

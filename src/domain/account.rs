@@ -15,7 +15,13 @@ pub enum AccountInputError {
     ShortPassword,
     #[error("That password is too long (at most {MAX_PASSWORD} characters).")]
     LongPassword,
+    #[error("That password is published (it is the demo's); choose another.")]
+    PublishedPassword,
 }
+
+/// The demo's password, printed in the README and on the demo's sign-in page: never a
+/// real account's.
+pub const DEMO_PASSWORD: &str = "demo-password";
 
 pub const MIN_PASSWORD: usize = 10;
 pub const MAX_PASSWORD: usize = 256;
@@ -25,6 +31,7 @@ impl Email {
         let e = raw.trim().to_lowercase();
         let ok = e.len() <= 254
             && !e.contains(char::is_whitespace)
+            && !e.contains(char::is_control)
             && match e.split_once('@') {
                 Some((user, domain)) => {
                     !user.is_empty()
@@ -68,6 +75,9 @@ pub fn check_new_password(password: &str) -> Result<(), AccountInputError> {
     }
     if n > MAX_PASSWORD {
         return Err(AccountInputError::LongPassword);
+    }
+    if password == DEMO_PASSWORD {
+        return Err(AccountInputError::PublishedPassword);
     }
     Ok(())
 }
@@ -126,6 +136,9 @@ mod tests {
             "a b@example.com",
             "a@b@c.com",
             "ada@.com",
+            "ada\0@example.com",
+            "ada@exa\u{7f}mple.com",
+            "ada@example.com\u{0}",
         ] {
             assert_eq!(
                 Email::parse(bad),
@@ -142,5 +155,9 @@ mod tests {
             Err(AccountInputError::ShortPassword)
         );
         assert!(check_new_password("long enough pw").is_ok());
+        assert_eq!(
+            check_new_password(DEMO_PASSWORD),
+            Err(AccountInputError::PublishedPassword)
+        );
     }
 }

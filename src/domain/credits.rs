@@ -25,6 +25,7 @@ pub enum CreditsError {
 
 impl Credits {
     pub const ZERO: Credits = Credits(0);
+    pub const MAX: Credits = Credits(MAX_CREDITS);
 
     pub fn new(amount: u64) -> Result<Self, CreditsError> {
         if amount > MAX_CREDITS {

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 pub struct FaqFacts {
     pub support_email: String,
     pub catalog: Catalog,
+    /// A generation is charged at most this share (in percent) above its estimate.
+    pub capture_tolerance_percent: u32,
 }
 
 /// A piece of running text.
@@ -165,11 +167,20 @@ pub fn sections(facts: &FaqFacts) -> Vec<Section> {
                             b("estimate"),
                             t(" of what it will cost."),
                         ]),
-                        para(vec![t(
-                            "The final charge follows the real length of what was produced, so it \
-                             can differ slightly from the estimate. Each generation's receipt \
-                             shows both numbers.",
-                        )]),
+                        para(vec![
+                            t(
+                                "The final charge follows the real length of what was produced, so \
+                                 it can differ slightly from the estimate, but it is ",
+                            ),
+                            b(format!(
+                                "never more than {}% above the estimate",
+                                facts.capture_tolerance_percent
+                            )),
+                            t(
+                                ": anything beyond that is not charged. Each generation's receipt \
+                                 shows both numbers.",
+                            ),
+                        ]),
                     ],
                 },
             ],
@@ -467,6 +478,7 @@ pub(crate) mod tests {
             stripe_price_id: None,
         };
         FaqFacts {
+            capture_tolerance_percent: 10,
             support_email: "help@example.test".into(),
             catalog: Catalog {
                 plans: vec![
@@ -563,6 +575,21 @@ pub(crate) mod tests {
             .plain_text();
         assert!(text.contains("billing-help@studio.example"));
         assert!(!text.contains("help@example.test"));
+    }
+
+    #[test]
+    fn p2_the_most_a_charge_may_exceed_its_estimate_comes_from_configuration() {
+        let mut f = facts();
+        f.capture_tolerance_percent = 15;
+        let text = entries(&f)
+            .iter()
+            .find(|e| e.slug == "how-much-does-an-operation-cost")
+            .unwrap()
+            .plain_text();
+        assert!(
+            text.contains("never more than 15% above the estimate"),
+            "{text}"
+        );
     }
 
     #[test]

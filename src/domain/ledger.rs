@@ -176,32 +176,48 @@ pub fn check_reserve(balance: Credits, held: Credits, amount: Credits) -> Result
 /// The outcome of capturing a hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CapturePlan {
-    /// What is charged: the actual cost, or less if the balance could not cover it.
+    /// What is charged: the actual cost, or less if it is above the limit or the balance
+    /// could not cover it.
     pub charged: Credits,
-    /// What the actual cost exceeded the credits that could be charged by.
+    /// What the actual cost exceeded the hold's limit by (never charged; P2 lets the final
+    /// charge differ only slightly from the estimate the customer saw).
+    pub over_limit: Credits,
+    /// What of the cost within the limit the balance could not cover.
     pub shortfall: Credits,
     /// The held credits given back (the hold less what was charged, never below zero).
     pub released: Credits,
     pub allocations: Vec<Allocation>,
 }
 
-/// Captures a hold of `held_amount` at the `actual` cost. The hold's own credits and the
-/// free balance (what other holds have not reserved) may pay; if they cannot cover the
-/// actual cost, what they cover is charged and the rest reported as a shortfall. The
+/// The most a capture of a hold of `held` may charge: the hold plus `tolerance_percent`
+/// of it, rounded up.
+pub fn capture_limit(held: Credits, tolerance_percent: u32) -> Credits {
+    let extra = (u128::from(held.get()) * u128::from(tolerance_percent)).div_ceil(100);
+    let limit = u128::from(held.get()) + extra;
+    Credits::new(u64::try_from(limit).unwrap_or(u64::MAX)).unwrap_or(Credits::MAX)
+}
+
+/// Captures a hold of `held_amount` at the `actual` cost. At most the hold's limit
+/// ([`capture_limit`]) is billed; the rest is `over_limit`. The hold's own credits and
+/// the free balance (what other holds have not reserved) may pay; if they cannot cover
+/// what is billed, what they cover is charged and the rest reported as a shortfall. The
 /// balance never goes negative.
 pub fn plan_capture(
     grants: &[Grant],
     held_amount: Credits,
     other_held: Credits,
     actual: Credits,
+    tolerance_percent: u32,
     now: UnixSeconds,
 ) -> CapturePlan {
+    let billable = actual.min(capture_limit(held_amount, tolerance_percent));
     let payable = available(balance(grants, now), other_held);
-    let charged = actual.min(payable);
+    let charged = billable.min(payable);
     let allocations = plan_draw(grants, charged, now).unwrap_or_default();
     CapturePlan {
         charged,
-        shortfall: actual.checked_sub(charged).unwrap_or(Credits::ZERO),
+        over_limit: actual.checked_sub(billable).unwrap_or(Credits::ZERO),
+        shortfall: billable.checked_sub(charged).unwrap_or(Credits::ZERO),
         released: held_amount.checked_sub(charged).unwrap_or(Credits::ZERO),
         allocations,
     }
@@ -340,6 +356,13 @@ impl JournalEntry {
     }
 }
 
+/// Whether a reason written for people (a refund's, an adjustment's) holds a control
+/// character other than a tab or a line break: such text is refused, never stored.
+pub fn has_control_characters(text: &str) -> bool {
+    text.chars()
+        .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
+}
+
 /// A change made by hand, for the support audit list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ManualChange {
@@ -457,7 +480,7 @@ mod tests {
     #[test]
     fn p2_capture_charges_the_actual_cost_and_frees_the_rest() {
         let grants = [grant(1, GrantKind::Subscription, 100, Some(2_000))];
-        let plan = plan_capture(&grants, c(30), c(0), c(25), NOW);
+        let plan = plan_capture(&grants, c(30), c(0), c(25), 10, NOW);
         assert_eq!(
             (plan.charged, plan.released, plan.shortfall),
             (c(25), c(5), c(0))
@@ -467,18 +490,48 @@ mod tests {
     #[test]
     fn p2_capture_above_the_hold_takes_the_extra_when_the_balance_covers_it() {
         let grants = [grant(1, GrantKind::Subscription, 100, Some(2_000))];
-        let plan = plan_capture(&grants, c(30), c(0), c(35), NOW);
+        let plan = plan_capture(&grants, c(30), c(0), c(33), 10, NOW);
         assert_eq!(
             (plan.charged, plan.released, plan.shortfall),
-            (c(35), c(0), c(0))
+            (c(33), c(0), c(0))
         );
+    }
+
+    #[test]
+    fn p2_a_capture_charges_at_most_the_hold_plus_the_tolerance() {
+        let grants = [grant(1, GrantKind::Subscription, 1_000, Some(2_000))];
+        // A 1-credit hold captured at 900 credits: 1 + 10% rounded up = 2 is the most.
+        let plan = plan_capture(&grants, c(1), c(0), c(900), 10, NOW);
+        assert_eq!(
+            (plan.charged, plan.over_limit, plan.shortfall, plan.released),
+            (c(2), c(898), c(0), c(0))
+        );
+        let plan = plan_capture(&grants, c(30), c(0), c(40), 10, NOW);
+        assert_eq!((plan.charged, plan.over_limit), (c(33), c(7)));
+        // No tolerance: never above the hold.
+        let plan = plan_capture(&grants, c(30), c(0), c(31), 0, NOW);
+        assert_eq!((plan.charged, plan.over_limit), (c(30), c(1)));
+        // Within the limit nothing is over it.
+        let plan = plan_capture(&grants, c(30), c(0), c(12), 10, NOW);
+        assert_eq!(
+            (plan.charged, plan.over_limit, plan.released),
+            (c(12), c(0), c(18))
+        );
+    }
+
+    #[test]
+    fn the_capture_limit_never_overflows() {
+        assert_eq!(capture_limit(c(0), 10), c(0));
+        assert_eq!(capture_limit(c(10), 10), c(11));
+        assert_eq!(capture_limit(c(11), 10), c(13));
+        assert_eq!(capture_limit(Credits::MAX, 100), Credits::MAX);
     }
 
     #[test]
     fn capture_above_what_the_balance_covers_charges_what_it_can_and_reports_the_shortfall() {
         // 100 in the account; another job holds 60; this hold is 30; the job cost 50.
         let grants = [grant(1, GrantKind::Subscription, 100, Some(2_000))];
-        let plan = plan_capture(&grants, c(30), c(60), c(50), NOW);
+        let plan = plan_capture(&grants, c(30), c(60), c(50), 100, NOW);
         assert_eq!(
             (plan.charged, plan.released, plan.shortfall),
             (c(40), c(0), c(10))

@@ -76,6 +76,10 @@ pub struct OperationReceipt {
     pub released: u64,
     /// Actual cost the balance could not cover (never charged).
     pub shortfall: u64,
+    /// Actual cost above the estimate's limit, the hold plus the capture tolerance (never
+    /// charged).
+    #[serde(default)]
+    pub over_limit: u64,
     pub refunded: u64,
     pub refund_reasons: Vec<String>,
     pub paid_subscription: u64,

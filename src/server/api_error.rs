@@ -65,6 +65,87 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A response in the one error shape with a code [`AppError`] has no variant for.
+fn refusal(status: StatusCode, code: &str, message: String) -> Response {
+    let body = ErrorBody {
+        error: ErrorDetail {
+            code: code.to_owned(),
+            message,
+            details: serde_json::Map::new(),
+        },
+    };
+    (status, axum::Json(body)).into_response()
+}
+
+fn is_json(res: &Response) -> bool {
+    res.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+}
+
+/// Middleware: refusals made before any handler runs (a body over the size limit, an
+/// unknown route or method, a panic) are answered as the caller reads errors. On the usage
+/// API (`/api/v1/`) that is the one JSON error shape. A server function (the rest of
+/// `/api/`) gets its error encoding, so the page shows the message; and an error a server
+/// function gave for its own arguments keeps that error's status instead of the framework's
+/// 500.
+pub async fn refusals_as_json(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let path = req.uri().path();
+    let usage_api = path.starts_with("/api/v1/");
+    let server_fn = !usage_api && path.starts_with("/api/");
+    let method = req.method().clone();
+    let res = next.run(req).await;
+    let status = res.status();
+    if !(usage_api || server_fn) || !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    if usage_api {
+        if is_json(&res) {
+            return res;
+        }
+        return match status {
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError(AppError::PayloadTooLarge).into_response(),
+            StatusCode::NOT_FOUND => refusal(
+                status,
+                "not_found",
+                "There is no such route in the usage API; its routes are listed in /api/v1/openapi.json.".to_owned(),
+            ),
+            StatusCode::METHOD_NOT_ALLOWED => refusal(
+                status,
+                "method_not_allowed",
+                format!("This route does not take {method}; /api/v1/openapi.json lists what each route takes."),
+            ),
+            s if s.is_server_error() => ApiError(AppError::Internal).into_response(),
+            s => refusal(
+                s,
+                "bad_request",
+                "The request was refused; /api/v1/openapi.json describes what each route takes.".to_owned(),
+            ),
+        };
+    }
+    // A server function.
+    if status == StatusCode::PAYLOAD_TOO_LARGE && !is_json(&res) {
+        return (status, axum::Json(AppError::PayloadTooLarge)).into_response();
+    }
+    if status == StatusCode::INTERNAL_SERVER_ERROR {
+        let (mut parts, body) = res.into_parts();
+        let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+            return (status, axum::Json(AppError::Internal)).into_response();
+        };
+        if let Ok(e) = serde_json::from_slice::<AppError>(&bytes)
+            && let Ok(own) = StatusCode::from_u16(e.status())
+        {
+            parts.status = own;
+        }
+        return Response::from_parts(parts, axum::body::Body::from(bytes));
+    }
+    res
+}
+
 impl From<PathRejection> for ApiError {
     fn from(_: PathRejection) -> Self {
         ApiError(AppError::bad_request(

@@ -19,8 +19,10 @@ pub const SESSION_TTL_SECS: i64 = 14 * 24 * 3600;
 /// Failed sign-ins are counted over this window.
 pub const FAILURE_WINDOW_SECS: i64 = 15 * 60;
 /// Failed sign-ins allowed within the window: per e-mail from one address (the usual
-/// limit), per address, and per e-mail from anywhere. The last is higher, so someone
-/// guessing from elsewhere cannot lock the owner out with a handful of tries.
+/// limit), per address, and per e-mail from anywhere. Only attempts whose password was
+/// checked count (a refused attempt writes nothing), so one address adds at most
+/// `MAX_FAILURES_PER_EMAIL` to the last count: guessing from one address never stops the
+/// owner signing in from another, and guessing spread over many still meets a ceiling.
 pub const MAX_FAILURES_PER_EMAIL: i64 = 5;
 pub const MAX_FAILURES_PER_ADDRESS: i64 = 20;
 pub const MAX_FAILURES_PER_EMAIL_ANYWHERE: i64 = 50;
@@ -157,10 +159,20 @@ pub async fn sign_up(
     let signups = [(format!("signup:{client}"), MAX_SIGN_UPS_PER_ADDRESS)];
     limit_attempts(state, &signups, state.clock.now()).await?;
     let hash = hash_password(password.to_owned()).await?;
-    users::create(&state.db, &email, &hash, Role::Customer, state.clock.now()).await.map_err(|e| match e {
-        UserError::EmailTaken => {
-            AppError::conflict("An account with this e-mail already exists. Sign in instead, or use another address.")
-        }
+    users::create(
+        &state.db,
+        &email,
+        &hash,
+        Role::Customer,
+        users::Origin::SignUp,
+        state.clock.now(),
+    )
+    .await
+    .map_err(|e| match e {
+        UserError::EmailTaken => AppError::conflict(
+            "An account with this e-mail already exists. Sign in instead, or use another address.",
+        ),
+        UserError::NotFound(_) => AppError::Internal,
         UserError::Db(e) => internal("sign-up", e),
     })
 }
@@ -174,23 +186,44 @@ fn wrong_credentials() -> AppError {
     }
 }
 
-/// Records an attempt under each key and refuses it (429 with the seconds to wait) once a
-/// key has more than its allowance in the window. The attempt is written before it is
-/// checked, so simultaneous attempts cannot all slip under the limit.
+/// Refuses an attempt (429 with the seconds to wait) once a key has its allowance in the
+/// window, writing nothing: a flood of refused attempts costs reads only, never the
+/// writer. An attempt that may go ahead is recorded under each key before the password is
+/// checked, and counted again after, so a burst of simultaneous attempts cannot all slip
+/// under the limit; one that loses that race takes its rows back.
 async fn limit_attempts(
     state: &AppState,
     keys: &[(String, i64)],
     now: i64,
 ) -> Result<Vec<i64>, AppError> {
+    over_limit(state, keys, now, false).await?;
     let names: Vec<String> = keys.iter().map(|(k, _)| k.clone()).collect();
     let ids = users::record_attempt(&state.db, &names, now)
         .await
         .map_err(|e| internal("rate limit", e))?;
+    if let Err(refused) = over_limit(state, keys, now, true).await {
+        users::forget_attempts(&state.db, &ids)
+            .await
+            .map_err(|e| internal("rate limit", e))?;
+        return Err(refused);
+    }
+    Ok(ids)
+}
+
+/// A 429 when a key is at its allowance (before this attempt is recorded) or over it
+/// (after).
+async fn over_limit(
+    state: &AppState,
+    keys: &[(String, i64)],
+    now: i64,
+    recorded: bool,
+) -> Result<(), AppError> {
     for (key, max) in keys {
         let (n, first) = users::attempts_since(&state.db, key, now - FAILURE_WINDOW_SECS)
             .await
             .map_err(|e| internal("rate limit", e))?;
-        if n > *max {
+        let refused = if recorded { n > *max } else { n >= *max };
+        if refused {
             let wait = first
                 .map_or(FAILURE_WINDOW_SECS, |f| f + FAILURE_WINDOW_SECS - now)
                 .max(1);
@@ -199,7 +232,7 @@ async fn limit_attempts(
             });
         }
     }
-    Ok(ids)
+    Ok(())
 }
 
 /// Sign-ups allowed per address within the window (each costs a password hash).
@@ -230,9 +263,9 @@ pub async fn sign_in(
     let found = users::credentials(&state.db, &email)
         .await
         .map_err(|e| internal("credentials", e))?;
-    let (hash, user) = match found {
-        Some(c) => (Some(c.password_hash), Some(c.user)),
-        None => (None, None),
+    let (hash, user, disabled) = match found {
+        Some(c) => (Some(c.password_hash), Some(c.user), c.disabled),
+        None => (None, None, false),
     };
     let ok = verify_password(password.to_owned(), hash).await?;
     match user {
@@ -240,6 +273,14 @@ pub async fn sign_in(
             users::forget_attempts(&state.db, &attempt)
                 .await
                 .map_err(|e| internal("rate limit", e))?;
+            if disabled {
+                return Err(AppError::Unauthenticated {
+                    message: format!(
+                        "This account has been disabled. Write to {} if you think that is a mistake.",
+                        state.config.support_email
+                    ),
+                });
+            }
             Ok(user)
         }
         _ => Err(wrong_credentials()),

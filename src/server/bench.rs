@@ -114,8 +114,11 @@ pub async fn run(db: &Db, b: LedgerBench, now: i64) -> Result<Report, Box<dyn st
                     &db,
                     h.hold_id,
                     Some(account),
-                    27,
-                    Credits::new(27)?,
+                    ledger::Actual {
+                        quantity: 27,
+                        cost: Credits::new(27)?,
+                        tolerance_percent: 10,
+                    },
                     Some(&key("c")),
                     now,
                 )

@@ -30,6 +30,12 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations to DATABASE_URL and exit. Running it twice is safe.
     Migrate,
+    /// Manage the people who sign in: support staff exist only through this. Every change is
+    /// in the support console's audit list.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
     /// Manage the service tokens the generation services call the usage API with.
     Token {
         #[command(subcommand)]
@@ -104,13 +110,57 @@ pub enum BenchAction {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum UserAction {
+    /// Create a user. The password is read from the terminal (asked twice, not shown) or,
+    /// when standard input is not a terminal, from its first line; never from the command
+    /// line.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// `support` (the support console) or `customer` (with an empty ledger account).
+        #[arg(long)]
+        role: String,
+    },
+    /// Change a user's role; their sessions end.
+    SetRole {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        role: String,
+    },
+    /// Set a new password (read as for `create`); the user's sessions end.
+    SetPassword {
+        #[arg(long)]
+        email: String,
+    },
+    /// Stop a user signing in and end their sessions. Nothing of theirs is deleted.
+    Disable {
+        #[arg(long)]
+        email: String,
+    },
+    /// Let a disabled user sign in again.
+    Enable {
+        #[arg(long)]
+        email: String,
+    },
+    /// Every user: e-mail, role, how they were made, when, and whether disabled.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
 pub enum TokenAction {
     /// Create a token and print it. It is shown only this once; only its hash is stored.
     Create {
         /// A name for the service that will use it, e.g. `voice-worker`.
         #[arg(long)]
         name: String,
+        /// What it may do, comma-separated: estimate, reserve (and release), capture,
+        /// refund, read (balance and journal); or `all`.
+        #[arg(long)]
+        scopes: String,
     },
+    /// Every active token: name, scopes and when it was made (never the token itself).
+    List,
     /// Revoke the active token with this name; requests with it get a 401 from then on.
     Revoke {
         #[arg(long)]
@@ -137,6 +187,7 @@ pub async fn run(cli: Cli) -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
         Command::Migrate => migrate(config).await,
+        Command::User { action } => user(config, action).await,
         Command::Token { action } => token(config, action).await,
         Command::Ledger {
             action: LedgerAction::Verify,
@@ -199,10 +250,24 @@ async fn token(config: Config, action: TokenAction) -> CliResult {
     let db = open(&config).await?;
     let now = Clock::system().now();
     match action {
-        TokenAction::Create { name } => {
-            let token = tokens::create(&db, &name, now).await?;
-            eprintln!("Created service token {name:?}. Store it now: it is not shown again.");
+        TokenAction::Create { name, scopes } => {
+            let scopes = tokens::Scope::parse_list(&scopes)?;
+            let token = tokens::create(&db, &name, &scopes, now).await?;
+            eprintln!(
+                "Created service token {name:?} with the scopes {}. Store it now: it is not shown again.",
+                tokens::Scope::join(&scopes)
+            );
             println!("{token}");
+        }
+        TokenAction::List => {
+            for t in tokens::list(&db).await? {
+                println!(
+                    "{}\t{}\tcreated {}",
+                    t.name,
+                    tokens::Scope::join(&t.scopes),
+                    crate::domain::ledger::long_date(t.created_at)
+                );
+            }
         }
         TokenAction::Revoke { name } => {
             tokens::revoke(&db, &name, now).await?;
@@ -211,6 +276,92 @@ async fn token(config: Config, action: TokenAction) -> CliResult {
     }
     db.close().await;
     Ok(())
+}
+
+/// A password from the terminal (asked twice, not echoed) or from standard input's first
+/// line, checked by the same rule as sign-up.
+fn read_password() -> Result<String, Box<dyn std::error::Error>> {
+    use std::io::{BufRead, IsTerminal};
+    let password = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ")?;
+        let again = rpassword::prompt_password("Password again: ")?;
+        if first != again {
+            return Err("the two passwords differ; nothing changed".into());
+        }
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        line.trim_end_matches(['\n', '\r']).to_owned()
+    };
+    crate::domain::account::check_new_password(&password).map_err(|e| e.to_string())?;
+    Ok(password)
+}
+
+fn role(s: &str) -> Result<crate::domain::account::Role, Box<dyn std::error::Error>> {
+    crate::domain::account::Role::parse(s)
+        .ok_or_else(|| format!("unknown role {s:?}: use support or customer").into())
+}
+
+fn email(s: &str) -> Result<crate::domain::account::Email, Box<dyn std::error::Error>> {
+    crate::domain::account::Email::parse(s).map_err(|e| format!("{s:?}: {e}").into())
+}
+
+async fn user(config: Config, action: UserAction) -> CliResult {
+    use crate::server::auth;
+    use crate::server::db::users::{self, OPERATOR, Origin, UserChange};
+    // Validate everything given before touching the database or asking for a password.
+    let db = open(&config).await?;
+    let now = Clock::system().now();
+    let result: CliResult = async {
+        let (who, what) = match action {
+            UserAction::Create { email: e, role: r } => {
+                let (e, r) = (email(&e)?, role(&r)?);
+                let hash = auth::hash_password(read_password()?).await?;
+                users::create(&db, &e, &hash, r, Origin::Operator, now).await?;
+                println!("created {} ({})", e.as_str(), r.as_str());
+                return Ok(());
+            }
+            UserAction::SetRole { email: e, role: r } => (email(&e)?, UserChange::Role(role(&r)?)),
+            UserAction::SetPassword { email: e } => {
+                let e = email(&e)?;
+                let hash = auth::hash_password(read_password()?).await?;
+                (e, UserChange::Password(hash))
+            }
+            UserAction::Disable { email: e } => (email(&e)?, UserChange::Disable),
+            UserAction::Enable { email: e } => (email(&e)?, UserChange::Enable),
+            UserAction::List => {
+                for u in users::list(&db).await? {
+                    println!(
+                        "{}\t{}\t{}\tcreated {}{}",
+                        u.email,
+                        u.role.as_str(),
+                        u.origin,
+                        crate::domain::ledger::long_date(u.created_at),
+                        u.disabled_at
+                            .map(|t| format!("\tdisabled {}", crate::domain::ledger::long_date(t)))
+                            .unwrap_or_default()
+                    );
+                }
+                return Ok(());
+            }
+        };
+        let label = match &what {
+            UserChange::Role(r) => format!("role set to {}", r.as_str()),
+            UserChange::Disable => "disabled".to_owned(),
+            UserChange::Enable => "enabled".to_owned(),
+            UserChange::Password(_) => "password set".to_owned(),
+        };
+        if users::change(&db, &who, what, OPERATOR, now).await? {
+            println!("{}: {label}", who.as_str());
+        } else {
+            println!("{}: already so; nothing changed", who.as_str());
+        }
+        Ok(())
+    }
+    .await;
+    db.close().await;
+    result
 }
 
 async fn verify(config: Config) -> CliResult {
@@ -359,6 +510,19 @@ async fn stripe(config: Config, action: StripeAction) -> CliResult {
 
 async fn serve(mut config: Config) -> CliResult {
     let db = open(&config).await?;
+    if config.mode == Mode::Production {
+        let published = seed::accounts_with_the_demo_password(&db).await?;
+        if !published.is_empty() {
+            db.close().await;
+            return Err(format!(
+                "production will not start while an account has the demo's published password: {}. \
+                 For each, set a new password (studio-billing user set-password --email E) or disable it \
+                 (studio-billing user disable --email E)",
+                published.join(", ")
+            )
+            .into());
+        }
+    }
     // With Stripe: plans without an explicit price id take the one their lookup key names,
     // and the account's drift is logged (`stripe check` says the same).
     if let crate::server::config::PaymentsConfig::Stripe(s) = config.payments.clone() {

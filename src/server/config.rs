@@ -65,6 +65,11 @@ pub struct Config {
     pub hold_ttl_secs: i64,
     /// Below this share (in percent) of the plan's credits, the balance is shown as low.
     pub low_balance_percent: u64,
+    /// A capture charges at most its hold plus this share (in percent) of it; the rest of
+    /// the actual cost is reported as not charged.
+    pub capture_tolerance_percent: u32,
+    /// A support adjustment of more credits than this waits for a second support user.
+    pub approval_above_credits: u64,
     pub catalog: Catalog,
     /// How payments are taken: Stripe when keys are set, else the app's own test checkout.
     pub payments: PaymentsConfig,
@@ -104,6 +109,14 @@ pub enum ConfigError {
         "{0} is a placeholder or too short; production needs a random value of at least 32 characters"
     )]
     Placeholder(&'static str),
+    #[error(
+        "demo mode serves only on a loopback address, and {name}={value} is not one: demo mode takes \
+         payments through its own test checkout, shows the demo password and signs sessions with a \
+         published secret. To try the demo, use 127.0.0.1 (LEPTOS_SITE_ADDR=127.0.0.1:3000, \
+         STUDIO_PUBLIC_URL=http://127.0.0.1:3000); to serve anyone else, set STUDIO_MODE=production \
+         with its secrets (README, \"Operating it\")"
+    )]
+    DemoNotLoopback { name: &'static str, value: String },
     #[error("could not read the catalog file {path}: {why}")]
     CatalogFile { path: String, why: String },
     #[error("the catalog is not valid: {0}")]
@@ -183,6 +196,20 @@ impl Config {
                 "expected an http:// or https:// address",
             ));
         }
+        if !production {
+            if !listen_addr.ip().is_loopback() {
+                return Err(ConfigError::DemoNotLoopback {
+                    name: "LEPTOS_SITE_ADDR",
+                    value: addr,
+                });
+            }
+            if !is_loopback_url(&public_url) {
+                return Err(ConfigError::DemoNotLoopback {
+                    name: "STUDIO_PUBLIC_URL",
+                    value: public_url,
+                });
+            }
+        }
         if production && !public_url.starts_with("https://") {
             return Err(invalid(
                 "STUDIO_PUBLIC_URL",
@@ -238,6 +265,28 @@ impl Config {
                     "STUDIO_LOW_BALANCE_PERCENT",
                     &v,
                     "expected a percentage from 0 to 100",
+                )
+            })?,
+        };
+
+        let capture_tolerance_percent = match get("STUDIO_CAPTURE_TOLERANCE_PERCENT") {
+            None => 10,
+            Some(v) => v.parse::<u32>().ok().filter(|n| *n <= 100).ok_or_else(|| {
+                invalid(
+                    "STUDIO_CAPTURE_TOLERANCE_PERCENT",
+                    &v,
+                    "expected a percentage from 0 to 100",
+                )
+            })?,
+        };
+
+        let approval_above_credits = match get("STUDIO_APPROVAL_ABOVE_CREDITS") {
+            None => 10_000,
+            Some(v) => v.parse::<u64>().ok().ok_or_else(|| {
+                invalid(
+                    "STUDIO_APPROVAL_ABOVE_CREDITS",
+                    &v,
+                    "expected a whole number of credits",
                 )
             })?,
         };
@@ -322,6 +371,8 @@ impl Config {
             site_root,
             hold_ttl_secs,
             low_balance_percent,
+            capture_tolerance_percent,
+            approval_above_credits,
             catalog,
             payments,
             trusted_proxies,
@@ -391,6 +442,25 @@ fn redact_password(url: &str) -> String {
     }
 }
 
+/// Whether an http(s) address names this machine: `localhost`, 127.0.0.0/8 or `[::1]`.
+fn is_loopback_url(url: &str) -> bool {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .unwrap_or(url);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if let Some(v6) = host_port.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        host_port.split(':').next().unwrap_or("")
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 fn invalid(name: &'static str, value: &str, why: &str) -> ConfigError {
     ConfigError::Invalid {
         name,
@@ -458,6 +528,84 @@ mod tests {
         assert_eq!(c.catalog.plans.len(), 3);
         assert!(c.catalog.top_ups.len() >= 3);
         assert!(matches!(c.payments, PaymentsConfig::Local));
+    }
+
+    #[test]
+    fn demo_mode_serves_only_loopback_addresses() {
+        for ok in ["127.0.0.1:3000", "[::1]:8080", "127.0.0.2:3000"] {
+            assert!(
+                Config::from_vars(&vars(&[("LEPTOS_SITE_ADDR", ok)])).is_ok(),
+                "{ok}"
+            );
+        }
+        for addr in ["0.0.0.0:3000", "192.168.1.20:3000", "[::]:3000"] {
+            let e = Config::from_vars(&vars(&[("LEPTOS_SITE_ADDR", addr)])).unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    ConfigError::DemoNotLoopback {
+                        name: "LEPTOS_SITE_ADDR",
+                        ..
+                    }
+                ),
+                "{addr}: {e}"
+            );
+            let text = e.to_string();
+            assert!(
+                text.contains("STUDIO_MODE=production") && text.contains("127.0.0.1"),
+                "{text}"
+            );
+        }
+        for url in [
+            "http://localhost:3000",
+            "http://127.0.0.1:3000/",
+            "http://[::1]:3000",
+        ] {
+            assert!(
+                Config::from_vars(&vars(&[("STUDIO_PUBLIC_URL", url)])).is_ok(),
+                "{url}"
+            );
+        }
+        for url in [
+            "https://billing.example.com",
+            "http://10.0.0.5:3000",
+            "http://localhost.example.com",
+            "http://127.0.0.1@evil.example",
+        ] {
+            let e = Config::from_vars(&vars(&[("STUDIO_PUBLIC_URL", url)])).unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    ConfigError::DemoNotLoopback {
+                        name: "STUDIO_PUBLIC_URL",
+                        ..
+                    }
+                ),
+                "{url}: {e}"
+            );
+        }
+        // Production serves any address.
+        assert!(Config::from_vars(&production(&[("LEPTOS_SITE_ADDR", "0.0.0.0:3000")])).is_ok());
+    }
+
+    #[test]
+    fn the_capture_tolerance_is_a_percentage() {
+        assert_eq!(
+            Config::from_vars(&HashMap::new())
+                .unwrap()
+                .capture_tolerance_percent,
+            10
+        );
+        let c = Config::from_vars(&vars(&[("STUDIO_CAPTURE_TOLERANCE_PERCENT", "0")])).unwrap();
+        assert_eq!(c.capture_tolerance_percent, 0);
+        for bad in ["101", "-1", "ten"] {
+            let e =
+                Config::from_vars(&vars(&[("STUDIO_CAPTURE_TOLERANCE_PERCENT", bad)])).unwrap_err();
+            assert!(
+                e.to_string().contains("STUDIO_CAPTURE_TOLERANCE_PERCENT"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

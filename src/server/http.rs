@@ -75,6 +75,8 @@ pub fn router(state: AppState) -> Router {
                 .layer(CatchPanicLayer::custom(panic_response))
                 .layer(middleware::from_fn_with_state(state.clone(), same_origin_writes))
                 .layer(CompressionLayer::new())
+                // Inside compression, so it reads bodies as the handlers wrote them.
+                .layer(middleware::from_fn(crate::server::api_error::refusals_as_json))
                 .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES)),
         )
         .with_state(state)

@@ -12,8 +12,9 @@ use crate::server::state::AppState;
 
 pub const DEMO_CUSTOMER_EMAIL: &str = "demo@studio.test";
 pub const DEMO_SUPPORT_EMAIL: &str = "support@studio.test";
-/// Demo mode only: the sign-in page shows it, production never does.
-pub const DEMO_PASSWORD: &str = "demo-password";
+/// Demo mode only: the sign-in page shows it, production never does (and refuses to
+/// start while an account has it).
+pub use crate::domain::account::DEMO_PASSWORD;
 
 const DAY: i64 = 86_400;
 
@@ -21,6 +22,17 @@ const DAY: i64 = 86_400;
 pub enum Seeded {
     Created,
     AlreadyThere,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    #[error(
+        "this database already has {0} account(s) that `seed demo` did not create, so it is not a demo database; \
+         seed demo adds accounts with a published password and refuses it. Point DATABASE_URL at an empty \
+         database for the demo (the default is sqlite://data/studio-billing.db), and make staff accounts with \
+         `studio-billing user create`"
+    )]
+    ForeignDatabase(i64),
 }
 
 pub async fn demo(state: &AppState) -> Result<Seeded, Box<dyn std::error::Error>> {
@@ -31,6 +43,10 @@ pub async fn demo(state: &AppState) -> Result<Seeded, Box<dyn std::error::Error>
     {
         return Ok(Seeded::AlreadyThere);
     }
+    let foreign = users::count_not_seeded(&state.db).await?;
+    if foreign > 0 {
+        return Err(SeedError::ForeignDatabase(foreign).into());
+    }
     let now = state.clock.now();
     let hash = auth::hash_password(DEMO_PASSWORD.to_owned())
         .await
@@ -40,13 +56,22 @@ pub async fn demo(state: &AppState) -> Result<Seeded, Box<dyn std::error::Error>
         .await?
         .is_none()
     {
-        users::create(&state.db, &support_email, &hash, Role::Support, now).await?;
+        users::create(
+            &state.db,
+            &support_email,
+            &hash,
+            Role::Support,
+            users::Origin::SeedDemo,
+            now,
+        )
+        .await?;
     }
     let customer = users::create(
         &state.db,
         &customer_email,
         &hash,
         Role::Customer,
+        users::Origin::SeedDemo,
         now - 40 * DAY,
     )
     .await?;
@@ -128,8 +153,11 @@ pub async fn demo(state: &AppState) -> Result<Seeded, Box<dyn std::error::Error>
             &state.db,
             h.hold_id,
             Some(account),
-            produced,
-            price(op, produced),
+            ledger::Actual {
+                quantity: produced,
+                cost: price(op, produced),
+                tolerance_percent: state.config.capture_tolerance_percent,
+            },
             None,
             at + 60,
         )
@@ -150,8 +178,11 @@ pub async fn demo(state: &AppState) -> Result<Seeded, Box<dyn std::error::Error>
         &state.db,
         h.hold_id,
         Some(account),
-        200,
-        estimate,
+        ledger::Actual {
+            quantity: 200,
+            cost: estimate,
+            tolerance_percent: state.config.capture_tolerance_percent,
+        },
         None,
         at + 60,
     )
@@ -168,4 +199,22 @@ pub async fn demo(state: &AppState) -> Result<Seeded, Box<dyn std::error::Error>
     )
     .await?;
     Ok(Seeded::Created)
+}
+
+/// The e-mails of enabled accounts that still have the demo's published password (checked
+/// on the accounts `seed demo` made and on every support user). Production refuses to
+/// start while there is one.
+pub async fn accounts_with_the_demo_password(
+    db: &crate::server::db::Db,
+) -> Result<Vec<String>, Box<dyn std::error::Error>> {
+    let mut found = Vec::new();
+    for (email, hash) in users::hashes_to_check_for_demo_passwords(db).await? {
+        if auth::verify_password(DEMO_PASSWORD.to_owned(), Some(hash))
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            found.push(email);
+        }
+    }
+    Ok(found)
 }

@@ -12,7 +12,7 @@ use crate::server::db::ledger::{
     BalanceView, CaptureReceipt, HoldReceipt, Idempotency, JournalEntry, RefundReceipt,
     ReleaseReceipt,
 };
-use crate::server::db::tokens::{self, ServiceToken};
+use crate::server::db::tokens::{self, Scope, ServiceToken};
 use crate::server::services::usage;
 use crate::server::state::AppState;
 use axum::extract::{FromRequest, FromRequestParts, State};
@@ -100,6 +100,19 @@ impl FromRequestParts<AppState> for ServiceCaller {
     }
 }
 
+impl ServiceCaller {
+    /// A 403 naming the scope, unless the token has it. Checked before anything is read.
+    fn require(&self, scope: Scope) -> Result<(), ApiError> {
+        if self.0.scopes.contains(&scope) {
+            Ok(())
+        } else {
+            Err(ApiError(AppError::MissingScope {
+                scope: scope.as_str().to_owned(),
+            }))
+        }
+    }
+}
+
 /// The `Idempotency-Key` header: 1-255 visible ASCII characters.
 pub struct IdempotencyKey(pub String);
 
@@ -160,6 +173,7 @@ fn idempotency(
 pub struct EstimateRequest {
     pub operation: Operation,
     /// Units of what drives the cost: messages, characters, seconds of audio or generations.
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub quantity: u64,
 }
 
@@ -177,13 +191,16 @@ pub struct Estimate {
 pub struct ReserveRequest {
     pub operation: Operation,
     /// The requested size; the hold is the estimate for it.
+    #[schema(minimum = 1, maximum = 1_000_000_000)]
     pub quantity: u64,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CaptureRequest {
-    /// The real size of the output; the charge is priced from it.
+    /// The real size of the output; the charge is priced from it, and is at most the hold
+    /// plus the capture tolerance.
+    #[schema(minimum = 0, maximum = 1_000_000_000)]
     pub actual_quantity: u64,
 }
 
@@ -191,8 +208,15 @@ pub struct CaptureRequest {
 #[serde(deny_unknown_fields)]
 pub struct RefundRequest {
     /// Credits of the charge that paid for the failed portion.
+    #[schema(minimum = 1, maximum = 9_223_372_036_854_775_807_u64)]
     pub credits: u64,
-    /// Why, in words the customer reads on the receipt.
+    /// Why, in words the customer reads on the receipt: 1-500 characters, not only spaces,
+    /// and no control characters but tabs and line breaks.
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+    )]
     pub reason: String,
 }
 
@@ -201,6 +225,7 @@ pub struct JournalQuery {
     /// Entries with a sequence number below this (the `next_before` of the previous page).
     pub before: Option<i64>,
     /// Page size, 1-200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
 }
 
@@ -216,12 +241,13 @@ pub struct JournalPage {
 
 /// Estimate what an operation of a given size will cost.
 #[utoipa::path(post, path = "/api/v1/estimates", tag = "usage", request_body = EstimateRequest,
-    responses((status = 200, body = Estimate), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = Estimate), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, description = "The token lacks the scope this call needs", body = ErrorBody)))]
 async fn estimate(
-    _caller: ServiceCaller,
+    caller: ServiceCaller,
     State(state): State<AppState>,
     ApiJson(req): ApiJson<EstimateRequest>,
 ) -> Result<Json<Estimate>, ApiError> {
+    caller.require(Scope::Estimate)?;
     let (credits, rule) = usage::price(&state, req.operation, req.quantity)?;
     Ok(Json(Estimate {
         operation: req.operation,
@@ -234,8 +260,8 @@ async fn estimate(
 /// Reserve the estimate of an operation before the job starts. All or nothing: too low a
 /// balance is a 402 and reserves nothing (P10).
 #[utoipa::path(post, path = "/api/v1/accounts/{account_id}/holds", tag = "usage", request_body = ReserveRequest,
-    params(("account_id" = i64, Path), ("Idempotency-Key" = String, Header)),
-    responses((status = 201, body = HoldReceipt), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    params(("account_id" = i64, Path), ("Idempotency-Key" = String, Header, description = "1-255 visible ASCII characters; a retry with the same key and body returns the first result", min_length = 1, max_length = 255, pattern = "^[!-~]+$")),
+    responses((status = 201, body = HoldReceipt), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, description = "The token lacks the scope this call needs", body = ErrorBody),
         (status = 402, description = "Too low a balance (P10)", body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn reserve(
     caller: ServiceCaller,
@@ -244,6 +270,7 @@ async fn reserve(
     key: IdempotencyKey,
     ApiJson(req): ApiJson<ReserveRequest>,
 ) -> Result<(StatusCode, Json<HoldReceipt>), ApiError> {
+    caller.require(Scope::Reserve)?;
     let idem = idempotency(&caller, key, &format!("reserve:{account_id}"), &req);
     let receipt = usage::reserve(&state, account_id, req.operation, req.quantity, &idem).await?;
     Ok((StatusCode::CREATED, Json(receipt)))
@@ -251,8 +278,8 @@ async fn reserve(
 
 /// Charge the actual cost of a finished job and free the rest of its hold (P2).
 #[utoipa::path(post, path = "/api/v1/accounts/{account_id}/holds/{hold_id}/capture", tag = "usage", request_body = CaptureRequest,
-    params(("account_id" = i64, Path), ("hold_id" = i64, Path), ("Idempotency-Key" = String, Header)),
-    responses((status = 200, body = CaptureReceipt), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    params(("account_id" = i64, Path), ("hold_id" = i64, Path), ("Idempotency-Key" = String, Header, description = "1-255 visible ASCII characters; a retry with the same key and body returns the first result", min_length = 1, max_length = 255, pattern = "^[!-~]+$")),
+    responses((status = 200, body = CaptureReceipt), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, description = "The token lacks the scope this call needs", body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn capture(
     caller: ServiceCaller,
@@ -261,6 +288,7 @@ async fn capture(
     key: IdempotencyKey,
     ApiJson(req): ApiJson<CaptureRequest>,
 ) -> Result<Json<CaptureReceipt>, ApiError> {
+    caller.require(Scope::Capture)?;
     let idem = idempotency(
         &caller,
         key,
@@ -274,14 +302,15 @@ async fn capture(
 
 /// Free a whole hold: the job never ran.
 #[utoipa::path(post, path = "/api/v1/accounts/{account_id}/holds/{hold_id}/release", tag = "usage",
-    params(("account_id" = i64, Path), ("hold_id" = i64, Path), ("Idempotency-Key" = String, Header)),
-    responses((status = 200, body = ReleaseReceipt), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    params(("account_id" = i64, Path), ("hold_id" = i64, Path), ("Idempotency-Key" = String, Header, description = "1-255 visible ASCII characters; a retry with the same key and body returns the first result", min_length = 1, max_length = 255, pattern = "^[!-~]+$")),
+    responses((status = 200, body = ReleaseReceipt), (status = 401, body = ErrorBody), (status = 403, description = "The token lacks the scope this call needs", body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn release(
     caller: ServiceCaller,
     State(state): State<AppState>,
     ApiPath((account_id, hold_id)): ApiPath<(i64, i64)>,
     key: IdempotencyKey,
 ) -> Result<Json<ReleaseReceipt>, ApiError> {
+    caller.require(Scope::Reserve)?;
     let idem = idempotency(
         &caller,
         key,
@@ -295,8 +324,8 @@ async fn release(
 
 /// Credit back the failed portion of a captured charge, to the grants that paid it (P8).
 #[utoipa::path(post, path = "/api/v1/accounts/{account_id}/holds/{hold_id}/refund", tag = "usage", request_body = RefundRequest,
-    params(("account_id" = i64, Path), ("hold_id" = i64, Path), ("Idempotency-Key" = String, Header)),
-    responses((status = 200, body = RefundReceipt), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+    params(("account_id" = i64, Path), ("hold_id" = i64, Path), ("Idempotency-Key" = String, Header, description = "1-255 visible ASCII characters; a retry with the same key and body returns the first result", min_length = 1, max_length = 255, pattern = "^[!-~]+$")),
+    responses((status = 200, body = RefundReceipt), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, description = "The token lacks the scope this call needs", body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn refund(
     caller: ServiceCaller,
@@ -305,6 +334,7 @@ async fn refund(
     key: IdempotencyKey,
     ApiJson(req): ApiJson<RefundRequest>,
 ) -> Result<Json<RefundReceipt>, ApiError> {
+    caller.require(Scope::Refund)?;
     let idem = idempotency(
         &caller,
         key,
@@ -318,24 +348,26 @@ async fn refund(
 
 /// An account's balance: total, by kind, held and available.
 #[utoipa::path(get, path = "/api/v1/accounts/{account_id}/balance", tag = "usage", params(("account_id" = i64, Path)),
-    responses((status = 200, body = BalanceView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = BalanceView), (status = 401, body = ErrorBody), (status = 403, description = "The token lacks the scope this call needs", body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn balance(
-    _caller: ServiceCaller,
+    caller: ServiceCaller,
     State(state): State<AppState>,
     ApiPath(account_id): ApiPath<i64>,
 ) -> Result<Json<BalanceView>, ApiError> {
+    caller.require(Scope::Read)?;
     Ok(Json(usage::balance(&state, account_id).await?))
 }
 
 /// An account's journal, newest first, a page at a time.
 #[utoipa::path(get, path = "/api/v1/accounts/{account_id}/journal", tag = "usage", params(("account_id" = i64, Path), JournalQuery),
-    responses((status = 200, body = JournalPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = JournalPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, description = "The token lacks the scope this call needs", body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn journal(
-    _caller: ServiceCaller,
+    caller: ServiceCaller,
     State(state): State<AppState>,
     ApiPath(account_id): ApiPath<i64>,
     ApiQuery(q): ApiQuery<JournalQuery>,
 ) -> Result<Json<JournalPage>, ApiError> {
+    caller.require(Scope::Read)?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(AppError::bad_request("The limit must be between 1 and 200.").into());

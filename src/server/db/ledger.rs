@@ -105,6 +105,15 @@ pub struct HoldReceipt {
     pub expires_at: UnixSeconds,
 }
 
+/// What a finished job produced and what its capture may charge: its real size, that size's
+/// price, and the tolerance above the hold (percent) the charge may reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Actual {
+    pub quantity: u64,
+    pub cost: Credits,
+    pub tolerance_percent: u32,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CaptureReceipt {
     pub hold_id: i64,
@@ -115,7 +124,11 @@ pub struct CaptureReceipt {
     pub actual_cost: Credits,
     pub charged: Credits,
     pub released: Credits,
+    /// What of the cost within the limit the balance could not cover (not charged).
     pub shortfall: Credits,
+    /// What the actual cost was above the hold plus the capture tolerance (not charged).
+    #[serde(default)]
+    pub over_limit: Credits,
     pub paid_by: KindSplit,
     pub balance_after: Credits,
 }
@@ -763,36 +776,15 @@ pub async fn capture(
     db: &Db,
     hold_id: i64,
     expected_account: Option<i64>,
-    actual_quantity: u64,
-    actual: Credits,
+    actual: Actual,
     idem: Option<&Idempotency>,
     now: UnixSeconds,
 ) -> Result<CaptureReceipt, LedgerError> {
     match db.backend() {
         Backend::Postgres => {
-            capture_in_one_call(
-                db,
-                hold_id,
-                expected_account,
-                actual_quantity,
-                actual,
-                idem,
-                now,
-            )
-            .await
+            capture_in_one_call(db, hold_id, expected_account, actual, idem, now).await
         }
-        Backend::Sqlite => {
-            capture_in_steps(
-                db,
-                hold_id,
-                expected_account,
-                actual_quantity,
-                actual,
-                idem,
-                now,
-            )
-            .await
-        }
+        Backend::Sqlite => capture_in_steps(db, hold_id, expected_account, actual, idem, now).await,
     }
 }
 
@@ -801,20 +793,25 @@ async fn capture_in_one_call(
     db: &Db,
     hold_id: i64,
     expected_account: Option<i64>,
-    actual_quantity: u64,
-    actual: Credits,
+    actual: Actual,
     idem: Option<&Idempotency>,
     now: UnixSeconds,
 ) -> Result<CaptureReceipt, LedgerError> {
-    let quantity = i64::try_from(actual_quantity).map_err(|_| LedgerError::OutOfRange)?;
+    let Actual {
+        quantity,
+        cost: actual,
+        tolerance_percent,
+    } = actual;
+    let quantity = i64::try_from(quantity).map_err(|_| LedgerError::OutOfRange)?;
     let call = || {
         sqlx::query(
-            "SELECT o_outcome, o_status, o_response FROM ledger_capture($1, $2, $3, $4, $5, $6, $7, $8)",
+            "SELECT o_outcome, o_status, o_response FROM ledger_capture($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(hold_id)
         .bind(expected_account)
         .bind(quantity)
         .bind(db_int(actual))
+        .bind(i64::from(tolerance_percent))
         .bind(now)
         .bind(idem.map(|i| i.scope.clone()))
         .bind(idem.map(|i| i.key.clone()))
@@ -847,11 +844,15 @@ async fn capture_in_steps(
     db: &Db,
     hold_id: i64,
     expected_account: Option<i64>,
-    actual_quantity: u64,
-    actual: Credits,
+    actual: Actual,
     idem: Option<&Idempotency>,
     now: UnixSeconds,
 ) -> Result<CaptureReceipt, LedgerError> {
+    let Actual {
+        quantity: actual_quantity,
+        cost: actual,
+        tolerance_percent,
+    } = actual;
     let mut tx = db.begin_write().await?;
     let (mut a, hold) = lock_hold(db, &mut tx, hold_id, expected_account).await?;
     if let Some(done) = claim_key(&mut tx, idem, now).await? {
@@ -864,7 +865,14 @@ async fn capture_in_steps(
         .held
         .checked_sub(hold.amount)
         .map_err(|_| LedgerError::Corrupt("held below hold".into()))?;
-    let plan = rules::plan_capture(&grants, hold.amount, other_held, actual, now);
+    let plan = rules::plan_capture(
+        &grants,
+        hold.amount,
+        other_held,
+        actual,
+        tolerance_percent,
+        now,
+    );
     draw(&mut tx, &plan.allocations).await?;
     let mut paid_by = KindSplit::default();
     for (position, part) in plan.allocations.iter().enumerate() {
@@ -880,7 +888,7 @@ async fn capture_in_steps(
     }
     sqlx::query(
         "UPDATE holds SET status = 'captured', settled_at = $1, actual_quantity = $2, actual = $3, charged = $4, \
-         released = $5, shortfall = $6 WHERE id = $7",
+         released = $5, shortfall = $6, over_limit = $7 WHERE id = $8",
     )
     .bind(now)
     .bind(i64::try_from(actual_quantity).map_err(|_| LedgerError::OutOfRange)?)
@@ -888,6 +896,7 @@ async fn capture_in_steps(
     .bind(db_int(plan.charged))
     .bind(db_int(plan.released))
     .bind(db_int(plan.shortfall))
+    .bind(db_int(plan.over_limit))
     .bind(hold.id)
     .execute(&mut *tx)
     .await?;
@@ -900,7 +909,7 @@ async fn capture_in_steps(
     // mutation look for expiries once more, so it is left as it is.
     let detail = serde_json::json!({
         "operation": hold.operation, "actual_cost": actual, "charged": plan.charged,
-        "released": plan.released, "shortfall": plan.shortfall,
+        "released": plan.released, "shortfall": plan.shortfall, "over_limit": plan.over_limit,
     })
     .to_string();
     append(
@@ -928,6 +937,7 @@ async fn capture_in_steps(
         charged: plan.charged,
         released: plan.released,
         shortfall: plan.shortfall,
+        over_limit: plan.over_limit,
         paid_by,
         balance_after: a.balance,
     };
@@ -1188,11 +1198,39 @@ pub async fn debit(
     now: UnixSeconds,
 ) -> Result<DebitReceipt, LedgerError> {
     let mut tx = db.begin_write().await?;
-    let mut a = lock_account(&mut tx, db.backend(), account).await?;
-    if let Some(done) = claim_key(&mut tx, idem, now).await? {
+    let receipt = debit_in(
+        &mut tx,
+        db.backend(),
+        account,
+        amount,
+        reason,
+        actor,
+        idem,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(receipt)
+}
+
+/// [`debit`] inside a transaction the caller commits (an approved adjustment and its
+/// approval are one change).
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn debit_in(
+    tx: &mut Tx,
+    backend: Backend,
+    account: i64,
+    amount: Credits,
+    reason: &str,
+    actor: &str,
+    idem: Option<&Idempotency>,
+    now: UnixSeconds,
+) -> Result<DebitReceipt, LedgerError> {
+    let mut a = lock_account(tx, backend, account).await?;
+    if let Some(done) = claim_key(tx, idem, now).await? {
         return Ok(done);
     }
-    settle_expiries(&mut tx, &mut a, now).await?;
+    settle_expiries(tx, &mut a, now).await?;
     rules::check_reserve(a.balance, a.held, amount).map_err(
         |Insufficient { needed, available }| {
             LedgerError::Insufficient(InsufficientCredits {
@@ -1202,7 +1240,7 @@ pub async fn debit(
             })
         },
     )?;
-    let grants = open_grants(&mut tx, a.id).await?;
+    let grants = open_grants(tx, a.id).await?;
     let allocations =
         rules::plan_draw(&grants, amount, now).map_err(|Insufficient { needed, available }| {
             LedgerError::Insufficient(InsufficientCredits {
@@ -1211,7 +1249,7 @@ pub async fn debit(
                 renews_at: a.renews_at,
             })
         })?;
-    draw(&mut tx, &allocations).await?;
+    draw(tx, &allocations).await?;
     let mut paid_by = KindSplit::default();
     for part in &allocations {
         paid_by.add(part.kind, part.amount)?;
@@ -1222,7 +1260,7 @@ pub async fn debit(
         .map_err(|_| LedgerError::Corrupt("debit below zero".into()))?;
     let detail = serde_json::json!({ "reason": reason }).to_string();
     append(
-        &mut tx,
+        tx,
         &mut a,
         now,
         Entry {
@@ -1235,15 +1273,14 @@ pub async fn debit(
         },
     )
     .await?;
-    save_account(&mut tx, &a).await?;
+    save_account(tx, &a).await?;
     let receipt = DebitReceipt {
         account_id: a.id,
         amount,
         paid_by,
         balance_after: a.balance,
     };
-    store_response(&mut tx, idem, &receipt).await?;
-    tx.commit().await?;
+    store_response(tx, idem, &receipt).await?;
     Ok(receipt)
 }
 

@@ -11,6 +11,7 @@
 //! fair queue instead of busy-waiting, and `BEGIN IMMEDIATE` still guards against other
 //! processes. PostgreSQL uses one pool and row locks.
 
+pub mod approvals;
 pub mod ledger;
 pub mod payments;
 pub mod reconcile;

@@ -50,7 +50,7 @@ pub async fn receipts(
     limit: i64,
 ) -> Result<Vec<OperationReceipt>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT id, operation, created_at, status, quantity, estimate, amount, actual_quantity, charged, released, shortfall, refunded \
+        "SELECT id, operation, created_at, status, quantity, estimate, amount, actual_quantity, charged, released, shortfall, over_limit, refunded \
          FROM holds WHERE account_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
     )
     .bind(account)
@@ -73,6 +73,7 @@ pub async fn receipts(
                 charged: u(r.try_get::<Option<i64>, _>("charged")?.unwrap_or(0)),
                 released: u(r.try_get::<Option<i64>, _>("released")?.unwrap_or(0)),
                 shortfall: u(r.try_get::<Option<i64>, _>("shortfall")?.unwrap_or(0)),
+                over_limit: u(r.try_get::<Option<i64>, _>("over_limit")?.unwrap_or(0)),
                 refunded: u(r.try_get("refunded")?),
                 refund_reasons: Vec::new(),
                 paid_subscription: 0,

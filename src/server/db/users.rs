@@ -17,12 +17,55 @@ pub struct User {
 pub struct Credentials {
     pub user: User,
     pub password_hash: String,
+    pub disabled: bool,
 }
+
+/// How a user came to be: signing up, `seed demo`, or an operator's `user create`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    SignUp,
+    SeedDemo,
+    Operator,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::SignUp => "sign-up",
+            Origin::SeedDemo => "seed-demo",
+            Origin::Operator => "operator",
+        }
+    }
+}
+
+/// A user as `user list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRow {
+    pub email: String,
+    pub role: Role,
+    pub origin: String,
+    pub created_at: i64,
+    pub disabled_at: Option<i64>,
+}
+
+/// One entry of the staff audit list: a change to who may do what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaffChange {
+    pub actor: String,
+    pub action: String,
+    pub subject: String,
+    pub detail: Option<String>,
+}
+
+/// The actor of changes made on the command line.
+pub const OPERATOR: &str = "operator (command line)";
 
 #[derive(Debug, thiserror::Error)]
 pub enum UserError {
     #[error("an account with this e-mail already exists")]
     EmailTaken,
+    #[error("no user has the e-mail {0}")]
+    NotFound(String),
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
 }
@@ -44,45 +87,82 @@ fn user_from_row(r: &sqlx::any::AnyRow) -> Result<User, sqlx::Error> {
     })
 }
 
-/// Creates a customer with a new, empty ledger account, or a support user; one transaction.
+pub(crate) type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
+async fn new_account(tx: &mut Tx, email: &str, now: i64) -> Result<i64, UserError> {
+    sqlx::query_scalar::<_, i64>(
+        "INSERT INTO accounts (email, created_at) VALUES ($1, $2) RETURNING id",
+    )
+    .bind(email)
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(|e| {
+        if is_constraint(&e, "accounts_email_unique") {
+            UserError::EmailTaken
+        } else {
+            UserError::Db(e)
+        }
+    })
+}
+
+/// Writes one entry of the staff audit list, inside the change's own transaction.
+pub(crate) async fn audit(tx: &mut Tx, change: &StaffChange, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO staff_audit (at, actor, action, subject, detail) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(now)
+    .bind(&change.actor)
+    .bind(&change.action)
+    .bind(&change.subject)
+    .bind(&change.detail)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Creates a customer with a new, empty ledger account, or a support user; one
+/// transaction. Support users (and every user an operator makes) are in the staff audit
+/// list.
 pub async fn create(
     db: &Db,
     email: &Email,
     password_hash: &str,
     role: Role,
+    origin: Origin,
     now: i64,
 ) -> Result<User, UserError> {
     let mut tx = db.begin_write().await?;
     let account_id = match role {
-        Role::Customer => Some(
-            sqlx::query_scalar::<_, i64>(
-                "INSERT INTO accounts (email, created_at) VALUES ($1, $2) RETURNING id",
-            )
-            .bind(email.as_str())
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(|e| {
-                if is_constraint(&e, "accounts_email_unique") {
-                    UserError::EmailTaken
-                } else {
-                    UserError::Db(e)
-                }
-            })?,
-        ),
+        Role::Customer => Some(new_account(&mut tx, email.as_str(), now).await?),
         Role::Support => None,
     };
     let id: i64 = sqlx::query_scalar(
-        "INSERT INTO users (email, password_hash, role, account_id, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        "INSERT INTO users (email, password_hash, role, account_id, created_at, origin) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
     )
     .bind(email.as_str())
     .bind(password_hash)
     .bind(role.as_str())
     .bind(account_id)
     .bind(now)
+    .bind(origin.as_str())
     .fetch_one(&mut *tx)
     .await
     .map_err(|e| if is_constraint(&e, "users_email_unique") { UserError::EmailTaken } else { UserError::Db(e) })?;
+    if role == Role::Support || origin == Origin::Operator {
+        let actor = match origin {
+            Origin::Operator => OPERATOR,
+            Origin::SeedDemo => "seed demo",
+            Origin::SignUp => "sign-up",
+        };
+        let change = StaffChange {
+            actor: actor.to_owned(),
+            action: "user created".to_owned(),
+            subject: email.as_str().to_owned(),
+            detail: Some(format!("role {}", role.as_str())),
+        };
+        audit(&mut tx, &change, now).await?;
+    }
     tx.commit().await?;
     Ok(User {
         id,
@@ -94,7 +174,7 @@ pub async fn create(
 
 pub async fn credentials(db: &Db, email: &Email) -> Result<Option<Credentials>, sqlx::Error> {
     let row = sqlx::query(
-        "SELECT id, email, role, account_id, password_hash FROM users WHERE email = $1",
+        "SELECT id, email, role, account_id, password_hash, disabled_at FROM users WHERE email = $1",
     )
     .bind(email.as_str())
     .fetch_optional(db.reader())
@@ -103,6 +183,7 @@ pub async fn credentials(db: &Db, email: &Email) -> Result<Option<Credentials>, 
         Ok(Credentials {
             user: user_from_row(&r)?,
             password_hash: r.try_get("password_hash")?,
+            disabled: r.try_get::<Option<i64>, _>("disabled_at")?.is_some(),
         })
     })
     .transpose()
@@ -111,7 +192,7 @@ pub async fn credentials(db: &Db, email: &Email) -> Result<Option<Credentials>, 
 /// The customer whose e-mail this is (support's look-up).
 pub async fn find_customer(db: &Db, email: &Email) -> Result<Option<User>, sqlx::Error> {
     let row = sqlx::query(
-        "SELECT id, email, role, account_id FROM users WHERE email = $1 AND role = 'customer'",
+        "SELECT id, email, role, account_id FROM users WHERE email = $1 AND role = 'customer' AND account_id IS NOT NULL",
     )
     .bind(email.as_str())
     .fetch_optional(db.reader())
@@ -144,7 +225,7 @@ pub async fn session_user(
 ) -> Result<Option<User>, sqlx::Error> {
     let row = sqlx::query(
         "SELECT u.id, u.email, u.role, u.account_id FROM sessions s JOIN users u ON u.id = s.user_id \
-         WHERE s.token_hash = $1 AND s.expires_at > $2",
+         WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.disabled_at IS NULL",
     )
     .bind(token_hash)
     .bind(now)
@@ -208,4 +289,186 @@ pub async fn forget_attempts(db: &Db, ids: &[i64]) -> Result<(), sqlx::Error> {
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// Every user, oldest first, for `user list`.
+pub async fn list(db: &Db) -> Result<Vec<UserRow>, sqlx::Error> {
+    let rows =
+        sqlx::query("SELECT email, role, origin, created_at, disabled_at FROM users ORDER BY id")
+            .fetch_all(db.reader())
+            .await?;
+    rows.iter()
+        .map(|r| {
+            let role: String = r.try_get("role")?;
+            Ok(UserRow {
+                email: r.try_get("email")?,
+                role: Role::parse(&role)
+                    .ok_or_else(|| sqlx::Error::Decode(format!("unknown role {role}").into()))?,
+                origin: r.try_get("origin")?,
+                created_at: r.try_get("created_at")?,
+                disabled_at: r.try_get("disabled_at")?,
+            })
+        })
+        .collect()
+}
+
+/// How many users exist that `seed demo` did not make.
+pub async fn count_not_seeded(db: &Db) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE origin <> 'seed-demo'")
+        .fetch_one(db.reader())
+        .await
+}
+
+/// The hashes of users who could still carry a published password: those `seed demo`
+/// made and every support user, enabled ones only.
+pub async fn hashes_to_check_for_demo_passwords(
+    db: &Db,
+) -> Result<Vec<(String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT email, password_hash FROM users \
+         WHERE disabled_at IS NULL AND (origin = 'seed-demo' OR role = 'support') ORDER BY id",
+    )
+    .fetch_all(db.reader())
+    .await
+}
+
+/// What an operator changes about an existing user.
+#[derive(Debug, Clone)]
+pub enum UserChange {
+    Role(Role),
+    Disable,
+    Enable,
+    /// A new password hash (the password itself never reaches this function).
+    Password(String),
+}
+
+/// Applies one operator change to the user with this e-mail, with its audit entry, in one
+/// transaction. Disabling (and a new password) ends the user's sessions. Returns whether
+/// anything changed (setting a role a user already has changes nothing and is not
+/// audited).
+pub async fn change(
+    db: &Db,
+    email: &Email,
+    what: UserChange,
+    actor: &str,
+    now: i64,
+) -> Result<bool, UserError> {
+    let mut tx = db.begin_write().await?;
+    let row: Option<(i64, String, Option<i64>, Option<i64>)> =
+        sqlx::query_as("SELECT id, role, account_id, disabled_at FROM users WHERE email = $1")
+            .bind(email.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some((id, role, account_id, disabled_at)) = row else {
+        return Err(UserError::NotFound(email.as_str().to_owned()));
+    };
+    let (action, detail, end_sessions) = match &what {
+        UserChange::Role(new) => {
+            if role == new.as_str() {
+                return Ok(false);
+            }
+            // A support user made a customer gets a ledger account if they never had one.
+            let account = match (new, account_id) {
+                (Role::Customer, None) => Some(new_account(&mut tx, email.as_str(), now).await?),
+                _ => account_id,
+            };
+            sqlx::query("UPDATE users SET role = $1, account_id = $2 WHERE id = $3")
+                .bind(new.as_str())
+                .bind(account)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            (
+                "role changed",
+                Some(format!("{role} -> {}", new.as_str())),
+                true,
+            )
+        }
+        UserChange::Disable => {
+            if disabled_at.is_some() {
+                return Ok(false);
+            }
+            sqlx::query("UPDATE users SET disabled_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            ("user disabled", None, true)
+        }
+        UserChange::Enable => {
+            if disabled_at.is_none() {
+                return Ok(false);
+            }
+            sqlx::query("UPDATE users SET disabled_at = NULL WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            ("user enabled", None, false)
+        }
+        UserChange::Password(hash) => {
+            sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+                .bind(hash)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            ("password set", None, true)
+        }
+    };
+    if end_sessions {
+        sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let entry = StaffChange {
+        actor: actor.to_owned(),
+        action: action.to_owned(),
+        subject: email.as_str().to_owned(),
+        detail,
+    };
+    audit(&mut tx, &entry, now).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// The staff audit list, newest first.
+pub async fn staff_changes(db: &Db, limit: i64) -> Result<Vec<(i64, StaffChange)>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT at, actor, action, subject, detail FROM staff_audit ORDER BY id DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(db.reader())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get("at")?,
+                StaffChange {
+                    actor: r.try_get("actor")?,
+                    action: r.try_get("action")?,
+                    subject: r.try_get("subject")?,
+                    detail: r.try_get("detail")?,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// Forgets sign-in attempts older than `before` (the scheduler's pruning); returns how
+/// many went.
+pub async fn prune_attempts(db: &Db, before: i64) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query("DELETE FROM sign_in_failures WHERE at <= $1")
+        .bind(before)
+        .execute(db.writer())
+        .await?
+        .rows_affected())
+}
+
+/// Deletes sessions past their expiry; returns how many went.
+pub async fn prune_sessions(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+        .bind(now)
+        .execute(db.writer())
+        .await?
+        .rows_affected())
 }

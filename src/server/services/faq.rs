@@ -7,5 +7,6 @@ pub fn facts(config: &Config) -> FaqFacts {
     FaqFacts {
         support_email: config.support_email.clone(),
         catalog: config.catalog.clone(),
+        capture_tolerance_percent: config.capture_tolerance_percent,
     }
 }

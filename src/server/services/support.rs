@@ -3,9 +3,11 @@
 use crate::api::support::{CustomerView, OpenHold};
 use crate::domain::account::Email;
 use crate::domain::credits::Credits;
+use crate::domain::credits::group_thousands;
 use crate::domain::ledger::{GrantKind, ManualChange};
 use crate::error::AppError;
 use crate::server::api_error::from_ledger;
+use crate::server::db::approvals::{self, ApprovalError};
 use crate::server::db::ledger::{self, Idempotency, NewGrant};
 use crate::server::db::users::{self, User};
 use crate::server::services::usage::top_up_url;
@@ -95,9 +97,12 @@ pub async fn adjust(
             AppError::bad_request("Enter the amount as a whole number of credits, at least 1.")
         })?;
     let reason = form.reason.trim();
-    if reason.is_empty() || reason.len() > 500 {
+    if reason.is_empty()
+        || reason.chars().count() > 500
+        || crate::domain::ledger::has_control_characters(reason)
+    {
         return Err(AppError::bad_request(
-            "Give a reason (1-500 characters); it is kept in the audit list.",
+            "Give a reason (1-500 characters, no control characters); it is kept in the audit list.",
         ));
     }
     let key = form.request_key.trim();
@@ -139,6 +144,39 @@ pub async fn adjust(
         ),
     };
     let top_up = top_up_url(state);
+    if !matches!(form.direction.as_str(), "grant" | "debit") {
+        return Err(AppError::bad_request(
+            "Choose whether to grant or take credits.",
+        ));
+    }
+    if form.direction == "debit" && expires_at.is_some() {
+        return Err(AppError::bad_request(
+            "An expiry date applies to grants only.",
+        ));
+    }
+    if amount.get() > state.config.approval_above_credits {
+        let r = approvals::request(
+            &state.db,
+            approvals::NewRequest {
+                account_id: form.account_id,
+                direction: &form.direction,
+                amount,
+                reason,
+                expires_at,
+                requested_by: &staff.email,
+                request_key: key,
+            },
+            now,
+        )
+        .await
+        .map_err(|e| approval_error(e, &top_up))?;
+        return Ok(format!(
+            "{} credits is more than one person may change alone ({}), so nothing has changed yet: request {} waits for another support user's approval.",
+            group_thousands(amount.get()),
+            group_thousands(state.config.approval_above_credits),
+            r.id
+        ));
+    }
     match form.direction.as_str() {
         "grant" => {
             let g = NewGrant {
@@ -187,4 +225,99 @@ pub async fn audit(state: &AppState) -> Result<Vec<ManualChange>, AppError> {
     ledger::manual_changes(&state.db, 200)
         .await
         .map_err(|e| from_ledger(e, &top_up))
+}
+
+pub async fn staff_audit(
+    state: &AppState,
+) -> Result<Vec<crate::api::support::StaffChangeView>, AppError> {
+    Ok(users::staff_changes(&state.db, 200)
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .map(|(at, c)| crate::api::support::StaffChangeView {
+            at,
+            actor: c.actor,
+            action: c.action,
+            subject: c.subject,
+            detail: c.detail,
+        })
+        .collect())
+}
+
+fn approval_error(e: ApprovalError, top_up: &str) -> AppError {
+    match e {
+        ApprovalError::NotFound(id) => AppError::not_found(format!("Adjustment request {id}")),
+        ApprovalError::Decided { id, status } => {
+            AppError::conflict(format!("Adjustment request {id} is already {status}."))
+        }
+        ApprovalError::OwnRequest => AppError::SecondApprovalNeeded,
+        ApprovalError::Ledger(ledger::LedgerError::Insufficient(i)) => {
+            AppError::bad_request(format!(
+                "The account has only {} credits free now; a debit cannot take it below zero or into held credits. Reject the request, or wait.",
+                i.available
+            ))
+        }
+        ApprovalError::Ledger(e) => from_ledger(e, top_up),
+        ApprovalError::Db(e) => internal(e),
+    }
+}
+
+/// The adjustments waiting for a second support user.
+pub async fn pending_adjustments(
+    state: &AppState,
+) -> Result<Vec<crate::api::support::PendingAdjustment>, AppError> {
+    Ok(approvals::pending(&state.db)
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .map(|r| crate::api::support::PendingAdjustment {
+            id: r.id,
+            account_email: r.account_email,
+            direction: r.direction,
+            amount: r.amount.get(),
+            reason: r.reason,
+            requested_by: r.requested_by,
+            requested_at: r.requested_at,
+        })
+        .collect())
+}
+
+/// Approves (`approve`) or rejects (`reject`) a waiting adjustment; returns what happened.
+pub async fn decide(
+    state: &AppState,
+    staff: &User,
+    request_id: i64,
+    decision: &str,
+) -> Result<String, AppError> {
+    let top_up = top_up_url(state);
+    let now = state.clock.now();
+    match decision {
+        "approve" => {
+            let done = approvals::approve(&state.db, request_id, &staff.email, now)
+                .await
+                .map_err(|e| approval_error(e, &top_up))?;
+            let verb = if done.request.direction == "grant" {
+                "Granted"
+            } else {
+                "Took"
+            };
+            Ok(format!(
+                "Approved request {}: {verb} {} credits for {}. The balance is now {}.",
+                request_id,
+                group_thousands(done.request.amount.get()),
+                done.request.account_email,
+                group_thousands(done.balance_after.get())
+            ))
+        }
+        "reject" => {
+            let r = approvals::reject(&state.db, request_id, &staff.email, now)
+                .await
+                .map_err(|e| approval_error(e, &top_up))?;
+            Ok(format!(
+                "Rejected request {request_id} for {}; nothing changed.",
+                r.account_email
+            ))
+        }
+        _ => Err(AppError::bad_request("Choose to approve or reject.")),
+    }
 }

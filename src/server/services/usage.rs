@@ -10,6 +10,9 @@ use crate::server::db::ledger::{
 };
 use crate::server::state::AppState;
 
+/// The largest quantity the usage API prices (the OpenAPI document states it).
+pub const MAX_QUANTITY: u64 = 1_000_000_000;
+
 /// The price of `quantity` units of `operation` (the estimate for a request, the actual
 /// cost for an output: one function, P2).
 pub fn price(
@@ -26,6 +29,12 @@ pub fn price(
             tracing::error!(operation = operation.key(), "the price book has no rule");
             AppError::Internal
         })?;
+    if quantity > MAX_QUANTITY {
+        return Err(AppError::bad_request(format!(
+            "The quantity is too large: at most {} units.",
+            crate::domain::credits::group_thousands(MAX_QUANTITY)
+        )));
+    }
     let credits = rule
         .price(quantity)
         .map_err(|_| AppError::bad_request("The quantity is too large to price."))?;
@@ -121,8 +130,11 @@ pub async fn capture(
         &state.db,
         hold_id,
         Some(account),
-        actual_quantity,
-        actual,
+        ledger::Actual {
+            quantity: actual_quantity,
+            cost: actual,
+            tolerance_percent: state.config.capture_tolerance_percent,
+        },
         Some(idem),
         state.clock.now(),
     )
@@ -163,9 +175,12 @@ pub async fn refund(
         ));
     }
     let reason = reason.trim();
-    if reason.is_empty() || reason.len() > 500 {
+    if reason.is_empty()
+        || reason.chars().count() > 500
+        || crate::domain::ledger::has_control_characters(reason)
+    {
         return Err(AppError::bad_request(
-            "Give a reason for the refund (1-500 characters); the customer sees it on the receipt.",
+            "Give a reason for the refund (1-500 characters, no control characters); the customer sees it on the receipt.",
         ));
     }
     ledger::refund(

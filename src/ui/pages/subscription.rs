@@ -358,6 +358,9 @@ fn Receipts(receipts: Vec<OperationReceipt>, support: String) -> impl IntoView {
                                 {(r.shortfall > 0).then(|| view! {
                                     <dt>"Not charged (the balance ran out)"</dt><dd>{group_thousands(r.shortfall)}</dd>
                                 })}
+                                {(r.over_limit > 0).then(|| view! {
+                                    <dt>"Not charged (more than the estimate allows)"</dt><dd>{group_thousands(r.over_limit)}</dd>
+                                })}
                                 <dt>"Paid with"</dt>
                                 <dd>{paid_with(&r)}</dd>
                             </dl>

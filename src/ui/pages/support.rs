@@ -2,7 +2,9 @@
 
 use crate::api::auth::demo_credentials;
 use crate::api::plans::AdvanceClock;
-use crate::api::support::{Adjust, CustomerView, audit, find_customer};
+use crate::api::support::{
+    Adjust, CustomerView, Decide, audit, find_customer, pending_adjustments, staff_audit,
+};
 use crate::error::AppError;
 use crate::ui::components::balance_card::BalanceCard;
 use crate::ui::components::error_notice::ErrorNotice;
@@ -29,7 +31,19 @@ pub fn SupportPage() -> impl IntoView {
             }
         },
     );
-    let changes = Resource::new(move || adjust.version().get(), |_| audit());
+    let decide = ServerAction::<Decide>::new();
+    let changes = Resource::new(
+        move || (adjust.version().get(), decide.version().get()),
+        |_| audit(),
+    );
+    let staff = Resource::new(
+        move || (adjust.version().get(), decide.version().get()),
+        |_| staff_audit(),
+    );
+    let pending = Resource::new(
+        move || (adjust.version().get(), decide.version().get()),
+        |_| pending_adjustments(),
+    );
     let clock = ServerAction::<AdvanceClock>::new();
     let demo = Resource::new(|| (), |_| demo_credentials());
     view! {
@@ -55,6 +69,48 @@ pub fn SupportPage() -> impl IntoView {
                 matches!(demo.await, Ok(Some(_))).then(|| view! { <DemoClock clock /> })
             })}
         </Suspense>
+        <h2 id="approvals">"Waiting for a second approval"</h2>
+        {move || decide.value().get().map(|r| match r {
+            Ok(message) => view! { <p class="notice" role="status">{message}</p> }.into_any(),
+            Err(e) => view! { <p class="notice notice-error" role="alert">{e.to_string()}</p> }.into_any(),
+        })}
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                match pending.await {
+                    Ok(list) if list.is_empty() => view! { <p class="empty">"No adjustments are waiting."</p> }.into_any(),
+                    Ok(list) => view! {
+                        <div class="table-wrap">
+                            <table>
+                                <caption>"Adjustments above the limit, oldest first: another support user approves or rejects each"</caption>
+                                <thead><tr><th scope="col">"Asked"</th><th scope="col">"Customer"</th><th scope="col" class="num">"Credits"</th><th scope="col">"Reason"</th><th scope="col">"By"</th><th scope="col">"Decision"</th></tr></thead>
+                                <tbody>
+                                    {list.into_iter().map(|p| {
+                                        let amount = if p.direction == "grant" { p.amount as i64 } else { -(p.amount as i64) };
+                                        let id = p.id.to_string();
+                                        view! {
+                                            <tr>
+                                                <td>{date_time(p.requested_at)}</td><td>{p.account_email}</td>
+                                                <td class="num">{signed(amount)}</td><td>{p.reason}</td><td>{p.requested_by}</td>
+                                                <td>
+                                                    <ActionForm action=decide attr:class="inline-form">
+                                                        <input type="hidden" name="request_id" value=id.clone() />
+                                                        <button type="submit" name="decision" value="approve">"Approve"</button>
+                                                        " "
+                                                        <button type="submit" name="decision" value="reject" class="secondary">"Reject"</button>
+                                                    </ActionForm>
+                                                </td>
+                                            </tr>
+                                        }
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        </div>
+                    }.into_any(),
+                    Err(AppError::Unauthorized | AppError::Forbidden) => ().into_any(),
+                    Err(error) => view! { <ErrorNotice error /> }.into_any(),
+                }
+            })}
+        </Suspense>
         <h2 id="audit">"Every manual change"</h2>
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
@@ -72,6 +128,33 @@ pub fn SupportPage() -> impl IntoView {
                                             .and_then(|d| d.get("reason").and_then(|r| r.as_str()).map(str::to_owned))
                                             .unwrap_or_default();
                                         view! { <tr><td>{date_time(m.at)}</td><td>{m.account_email}</td><td class="num">{signed(m.amount)}</td><td>{reason}</td><td>{m.actor}</td></tr> }
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        </div>
+                    }.into_any(),
+                    Err(AppError::Unauthorized | AppError::Forbidden) => ().into_any(),
+                    Err(error) => view! { <ErrorNotice error /> }.into_any(),
+                }
+            })}
+        </Suspense>
+        <h2 id="staff-audit">"Staff and access changes"</h2>
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                match staff.await {
+                    Ok(list) if list.is_empty() => view! { <p class="empty">"No staff or access changes yet."</p> }.into_any(),
+                    Ok(list) => view! {
+                        <div class="table-wrap">
+                            <table>
+                                <caption>"Users made, disabled or given another role, newest first"</caption>
+                                <thead><tr><th scope="col">"When"</th><th scope="col">"User"</th><th scope="col">"Change"</th><th scope="col">"By"</th></tr></thead>
+                                <tbody>
+                                    {list.into_iter().map(|c| {
+                                        let change = match c.detail {
+                                            Some(d) => format!("{} ({d})", c.action),
+                                            None => c.action,
+                                        };
+                                        view! { <tr><td>{date_time(c.at)}</td><td>{c.subject}</td><td>{change}</td><td>{c.actor}</td></tr> }
                                     }).collect_view()}
                                 </tbody>
                             </table>
