@@ -6,6 +6,7 @@ use crate::ui::pages::{
     faq::FaqPage,
     home::HomePage,
     not_found::NotFound,
+    operations::OperationsPage,
     sign_in::SignInPage,
     sign_up::SignUpPage,
     subscription::SubscriptionPage,
@@ -53,6 +54,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/sign-up") view=SignUpPage ssr=SsrMode::Async />
                     <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async />
                     <Route path=path!("/support") view=SupportPage ssr=SsrMode::Async />
+                    <Route path=path!("/support/operations") view=OperationsPage ssr=SsrMode::Async />
                     <Route path=path!("/subscription") view=SubscriptionPage ssr=SsrMode::Async />
                     <Route path=path!("/top-up/complete") view=TopUpCompletePage ssr=SsrMode::Async />
                     <Route path=path!("/top-up/cancelled") view=TopUpCancelledPage ssr=SsrMode::Async />

@@ -382,6 +382,7 @@ async fn every_route_answers_exactly_who_may_call_it(backend: Backend) {
         ("support/audit", vec![], [401, 403, 403, 200]),
         ("support/staff_audit", vec![], [401, 403, 403, 200]),
         ("support/pending_adjustments", vec![], [401, 403, 403, 200]),
+        ("support/operations", vec![], [401, 403, 403, 200]),
         (
             "support/decide",
             vec![("request_id", "999"), ("decision", "reject")],

@@ -522,7 +522,249 @@ async fn a_large_adjustment_waits_for_a_second_support_user(backend: Backend) {
     app.cleanup().await;
 }
 
+const METRICS_TOKEN: &str = "metrics-token-0123456789abcdef0123";
+const WEBHOOK_SECRET: &str = "whsec_operations_test_secret";
+
+/// An app billing through Stripe (never called here), with a metrics token.
+async fn watched_app(backend: Backend) -> TestApp {
+    use studio_billing::server::config::{PaymentsConfig, Secret, StripeConfig};
+    TestApp::with_config(backend, |c| {
+        c.payments = PaymentsConfig::Stripe(StripeConfig {
+            secret_key: Secret::new("sk_test_operations"),
+            webhook_secrets: vec![Secret::new(WEBHOOK_SECRET)],
+            api_base: "http://127.0.0.1:9/".to_owned(),
+        });
+        c.metrics_token = Some(Secret::new(METRICS_TOKEN));
+    })
+    .await
+}
+
+/// A signed delivery of an event the app acknowledges without effect.
+async fn deliver_ignored_event(app: &TestApp, id: &str) -> common::TestResponse {
+    let body = serde_json::json!({
+        "id": id, "object": "event", "type": "customer.created", "api_version": "2023-10-16",
+        "created": TEST_NOW, "livemode": false, "pending_webhooks": 1,
+        "data": { "object": { "id": "cus_ops", "object": "customer" } }
+    })
+    .to_string();
+    let signature = studio_billing::server::payments::signature::header(
+        WEBHOOK_SECRET,
+        app.state.clock.wall(),
+        body.as_bytes(),
+    );
+    app.call(
+        axum::http::Method::POST,
+        "/webhooks/stripe",
+        &[("stripe-signature", &signature)],
+        Some(body),
+    )
+    .await
+}
+
+async fn metrics_need_their_token_and_count_requests_ledger_calls_and_webhooks(backend: Backend) {
+    use axum::http::{Method, StatusCode};
+    assert!(studio_billing::server::metrics::handle().is_some());
+    let app = watched_app(backend).await;
+    let token = studio_billing::server::db::tokens::create(
+        &app.state.db,
+        "metrics-probe",
+        &studio_billing::server::db::tokens::Scope::ALL,
+        TEST_NOW,
+    )
+    .await
+    .unwrap();
+    let auth = format!("Bearer {token}");
+    let est = app
+        .call(
+            Method::POST,
+            "/api/v1/estimates",
+            &[("authorization", &auth)],
+            Some(r#"{"operation":"music","quantity":3}"#.into()),
+        )
+        .await;
+    assert_eq!(est.status, StatusCode::OK, "{}", est.body);
+    let refused = app
+        .call(
+            Method::POST,
+            "/api/v1/accounts/424242/holds",
+            &[("authorization", &auth), ("idempotency-key", "m1")],
+            Some(r#"{"operation":"music","quantity":3}"#.into()),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        deliver_ignored_event(&app, "evt_metrics_1").await.status,
+        StatusCode::OK
+    );
+    let forged = app
+        .call(
+            Method::POST,
+            "/webhooks/stripe",
+            &[("stripe-signature", "t=1,v1=00")],
+            Some("{}".into()),
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::BAD_REQUEST);
+
+    // Without the token: 401; with another: 401.
+    let none = app.get("/metrics").await;
+    assert_eq!(none.status, StatusCode::UNAUTHORIZED);
+    let wrong = app
+        .call(
+            Method::GET,
+            "/metrics",
+            &[("authorization", "Bearer nope")],
+            None,
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    let res = app
+        .call(
+            Method::GET,
+            "/metrics",
+            &[("authorization", &format!("Bearer {METRICS_TOKEN}"))],
+            None,
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    assert!(res.header("content-type").starts_with("text/plain"));
+    let text = &res.body;
+    for wanted in [
+        r#"ledger_operations_total{operation="estimate",outcome="ok"}"#,
+        r#"ledger_operations_total{operation="reserve",outcome="not_found"}"#,
+        r#"webhook_events_total{type="customer.created",outcome="ignored"}"#,
+        r#"webhook_events_total{type="unverified",outcome="refused"}"#,
+        r#"route="/api/v1/accounts/{account_id}/holds""#,
+        "http_request_duration_seconds_bucket",
+        r#"db_pool_connections{pool="read",state="idle"}"#,
+        "holds_past_expiry",
+    ] {
+        assert!(text.contains(wanted), "{wanted} missing from:\n{text}");
+    }
+    assert!(!text.contains("/424242/"), "raw paths never become labels");
+    app.cleanup().await;
+
+    // No token configured: no such route.
+    let plain = TestApp::start(backend).await;
+    assert_eq!(plain.get("/metrics").await.status, StatusCode::NOT_FOUND);
+    plain.cleanup().await;
+}
+
+async fn support_sees_webhook_and_job_health(backend: Backend) {
+    use axum::http::{Method, StatusCode};
+    use common::{call, session_of};
+    let app = watched_app(backend).await;
+    seed::demo(&app.state).await.unwrap();
+    let support = session_of(
+        &call(
+            &app,
+            "auth/sign_in",
+            None,
+            &[
+                ("email", seed::DEMO_SUPPORT_EMAIL),
+                ("password", seed::DEMO_PASSWORD),
+            ],
+        )
+        .await,
+    )
+    .unwrap();
+    let customer = common::sign_up(&app, "ops.customer@example.com").await;
+    // One applied event, one forged delivery.
+    deliver_ignored_event(&app, "evt_ops_1").await;
+    app.call(
+        Method::POST,
+        "/webhooks/stripe",
+        &[("stripe-signature", "t=1,v1=00")],
+        Some("{}".into()),
+    )
+    .await;
+    // A job run, and a hold left past its expiry.
+    studio_billing::server::jobs::housekeeping_run(&app.state).await;
+    let account = common::account_of(&app, "ops.customer@example.com").await;
+    let db = &app.state.db;
+    studio_billing::server::db::ledger::grant(
+        db,
+        account,
+        studio_billing::server::db::ledger::NewGrant {
+            kind: studio_billing::domain::ledger::GrantKind::Topup,
+            amount: studio_billing::domain::credits::Credits::new(50).unwrap(),
+            expires_at: None,
+            reason: "test".into(),
+            actor: None,
+        },
+        None,
+        TEST_NOW,
+    )
+    .await
+    .unwrap();
+    studio_billing::server::db::ledger::reserve(
+        db,
+        account,
+        studio_billing::server::db::ledger::NewHold {
+            operation: studio_billing::domain::pricing::Operation::Music,
+            quantity: 1,
+            estimate: studio_billing::domain::credits::Credits::new(2).unwrap(),
+            amount: studio_billing::domain::credits::Credits::new(2).unwrap(),
+            expires_at: TEST_NOW + 60,
+        },
+        None,
+        TEST_NOW,
+    )
+    .await
+    .unwrap();
+    app.state.clock.advance(120);
+    // The reconciliation, run as an operator would.
+    let (ok, out, err) = cli(&app.test_db.url, &["stripe", "reconcile"], "", &[]);
+    assert!(ok, "{out}{err}");
+
+    let res = call(&app, "support/operations", Some(&support), &[]).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    let v = res.json();
+    assert_eq!(v["deliveries"][0]["event_id"], "evt_ops_1", "{v}");
+    assert_eq!(v["deliveries"][0]["outcome"], "ignored");
+    assert!(
+        v["refused"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("signature"),
+        "{v}"
+    );
+    assert_eq!(v["jobs"][0]["name"], "housekeeping");
+    assert_eq!(v["jobs"][0]["ok"], true);
+    assert_eq!(v["holds_past_expiry"], 1);
+    assert_eq!(v["oldest_expiry"], TEST_NOW + 60);
+    assert_eq!(v["reconciliation"]["differences"], 0, "{v}");
+    // The page renders it; customers and visitors get no view.
+    let page = app
+        .call(
+            Method::GET,
+            "/support/operations",
+            &[("cookie", &format!("sb_session={support}"))],
+            None,
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("evt_ops_1") && page.body.contains("past their expiry"),
+        "{}",
+        page.body
+    );
+    assert_eq!(
+        call(&app, "support/operations", Some(&customer), &[])
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        call(&app, "support/operations", None, &[]).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    app.cleanup().await;
+}
+
 on_both_backends!(
+    metrics_need_their_token_and_count_requests_ledger_calls_and_webhooks,
+    support_sees_webhook_and_job_health,
     a_large_adjustment_waits_for_a_second_support_user,
     the_first_support_user_is_made_on_the_command_line_and_audited,
     disabling_a_user_ends_their_sessions,

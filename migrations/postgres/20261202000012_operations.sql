@@ -6,7 +6,8 @@
 -- * the capture limit: what a capture did not charge because it was above the hold plus
 --   the tolerance;
 -- * pruning old sign-in attempts by time;
--- * large support adjustments waiting for a second support user's approval.
+-- * large support adjustments waiting for a second support user's approval;
+-- * the results of `stripe reconcile`, for the operations view.
 ALTER TABLE users ADD COLUMN origin TEXT NOT NULL DEFAULT 'sign-up'
     CHECK (origin IN ('sign-up', 'seed-demo', 'operator'));
 ALTER TABLE users ADD COLUMN disabled_at BIGINT;
@@ -49,6 +50,15 @@ CREATE TABLE adjustment_requests (
     CONSTRAINT adjustment_requests_key UNIQUE (requested_by, request_key)
 );
 CREATE INDEX adjustment_requests_status ON adjustment_requests (status, id);
+
+-- Each `studio-billing stripe reconcile` result, for the operations view.
+CREATE TABLE reconcile_runs (
+    id           BIGSERIAL PRIMARY KEY,
+    at           BIGINT NOT NULL,
+    since_days   BIGINT NOT NULL,
+    differences  BIGINT NOT NULL,
+    report       TEXT    NOT NULL
+);
 
 -- The capture, now with its limit: the same as 20261125000010 but for v_billable.
 DROP FUNCTION ledger_capture(BIGINT, BIGINT, BIGINT, BIGINT, BIGINT, TEXT, TEXT, TEXT);

@@ -491,6 +491,16 @@ async fn stripe(config: Config, action: StripeAction) -> CliResult {
                     }
                 };
                 print!("{}", report.table());
+                crate::server::db::reconcile::record_run(
+                    &db,
+                    &crate::server::db::reconcile::Run {
+                        at: now,
+                        since_days: i64::from(since),
+                        differences: i64::try_from(report.differences.len()).unwrap_or(i64::MAX),
+                        report: report.table(),
+                    },
+                )
+                .await?;
                 if report.differences.is_empty() {
                     Ok(())
                 } else {
@@ -556,6 +566,9 @@ async fn serve(mut config: Config) -> CliResult {
         }
     }
     let addr = config.listen_addr;
+    if config.metrics_token.is_some() && crate::server::metrics::handle().is_none() {
+        tracing::warn!("/metrics will answer 503: the metrics recorder could not be installed");
+    }
     tracing::info!(mode = ?config.mode, database = db.backend_name(), "starting");
     let state = AppState::new(config, db.clone(), Clock::system());
     jobs::spawn(state.clone());

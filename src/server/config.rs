@@ -70,6 +70,8 @@ pub struct Config {
     pub capture_tolerance_percent: u32,
     /// A support adjustment of more credits than this waits for a second support user.
     pub approval_above_credits: u64,
+    /// The bearer token `/metrics` wants; without one the route does not exist.
+    pub metrics_token: Option<Secret>,
     pub catalog: Catalog,
     /// How payments are taken: Stripe when keys are set, else the app's own test checkout.
     pub payments: PaymentsConfig,
@@ -291,6 +293,18 @@ impl Config {
             })?,
         };
 
+        let metrics_token = match get("STUDIO_METRICS_TOKEN") {
+            None => None,
+            Some(t) if t.len() < 24 || (production && is_placeholder(&t)) => {
+                return Err(invalid(
+                    "STUDIO_METRICS_TOKEN",
+                    "[redacted]",
+                    "expected a random value of at least 24 characters (32+ in production)",
+                ));
+            }
+            Some(t) => Some(Secret::new(t)),
+        };
+
         let site_root = get("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".to_owned());
 
         let catalog_text = match get("STUDIO_CATALOG_FILE") {
@@ -373,6 +387,7 @@ impl Config {
             low_balance_percent,
             capture_tolerance_percent,
             approval_above_credits,
+            metrics_token,
             catalog,
             payments,
             trusted_proxies,

@@ -50,11 +50,14 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .merge(usage_api)
         .route("/readyz", get(readyz))
+        .route("/metrics", get(crate::server::metrics::serve))
         .route(
             crate::server::payments::webhook::PATH,
             axum::routing::post(crate::server::payments::webhook::handle),
         )
         .leptos_routes_with_context(&state, routes, context.clone(), pages)
+        // Per matched route, so the labels are route patterns, never raw paths.
+        .route_layer(middleware::from_fn(crate::server::metrics::track_requests))
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell))
         .layer(
             ServiceBuilder::new()

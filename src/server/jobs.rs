@@ -38,6 +38,34 @@ pub async fn housekeeping(state: &AppState) -> Result<Swept, sqlx::Error> {
     })
 }
 
+/// Notes a job's run for the operations view and `/metrics`.
+fn ran(state: &AppState, job: &'static str, every: Duration, ok: bool) {
+    let at = state.clock.now();
+    state.ops.job_ran(
+        job,
+        crate::server::ops::JobRun {
+            at,
+            every_secs: i64::try_from(every.as_secs()).unwrap_or(i64::MAX),
+            ok,
+        },
+    );
+    crate::server::metrics::job_ran(job, ok, at);
+}
+
+/// One scheduled housekeeping run, noted for the operations view and `/metrics`.
+pub async fn housekeeping_run(state: &AppState) {
+    let result = housekeeping(state).await;
+    ran(state, "housekeeping", HOUSEKEEPING_EVERY, result.is_ok());
+    match result {
+        Ok(Swept {
+            sign_in_attempts: 0,
+            sessions: 0,
+        }) => {}
+        Ok(swept) => tracing::info!(?swept, "old sign-in attempts and sessions deleted"),
+        Err(e) => tracing::warn!(error = %e, "housekeeping failed; will retry"),
+    }
+}
+
 pub fn spawn(state: AppState) {
     let housekeeper = state.clone();
     tokio::spawn(async move {
@@ -45,14 +73,7 @@ pub fn spawn(state: AppState) {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            match housekeeping(&housekeeper).await {
-                Ok(Swept {
-                    sign_in_attempts: 0,
-                    sessions: 0,
-                }) => {}
-                Ok(swept) => tracing::info!(?swept, "old sign-in attempts and sessions deleted"),
-                Err(e) => tracing::warn!(error = %e, "housekeeping failed; will retry"),
-            }
+            housekeeping_run(&housekeeper).await;
         }
     });
     let scheduler = state.clone();
@@ -63,7 +84,14 @@ pub fn spawn(state: AppState) {
             tick.tick().await;
             // Without Stripe this renews and ends plans; with Stripe (whose events do
             // that) it only ends grace periods.
-            match crate::server::services::plans::run_due(&scheduler).await {
+            let result = crate::server::services::plans::run_due(&scheduler).await;
+            ran(
+                &scheduler,
+                "subscriptions",
+                SUBSCRIPTION_SWEEP_EVERY,
+                result.is_ok(),
+            );
+            match result {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(steps = n, "subscriptions renewed, ended or purged"),
                 Err(e) => tracing::warn!(error = ?e, "subscription sweep failed; will retry"),
@@ -75,7 +103,10 @@ pub fn spawn(state: AppState) {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            match ledger::expire_stale_holds(&state.db, state.clock.now(), HOLD_SWEEP_BATCH).await {
+            let result =
+                ledger::expire_stale_holds(&state.db, state.clock.now(), HOLD_SWEEP_BATCH).await;
+            ran(&state, "hold sweep", HOLD_SWEEP_EVERY, result.is_ok());
+            match result {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(expired = n, "released stale holds"),
                 Err(e) => tracing::warn!(error = %e, "hold sweep failed; will retry"),

@@ -9,6 +9,8 @@ pub mod config;
 pub mod db;
 pub mod http;
 pub mod jobs;
+pub mod metrics;
+pub mod ops;
 pub mod payments;
 pub mod seed;
 pub mod services;

@@ -14,6 +14,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub db: Db,
     pub clock: Clock,
+    /// This instance's own running: job runs, refused webhook deliveries.
+    pub ops: Arc<crate::server::ops::Ops>,
 }
 
 impl AppState {
@@ -29,6 +31,7 @@ impl AppState {
             config: Arc::new(config),
             db,
             clock,
+            ops: Arc::default(),
         }
     }
 }

@@ -239,6 +239,12 @@ pub struct JournalPage {
 
 // ---- Handlers.
 
+/// Counts a ledger operation's outcome for `/metrics`, passing the result on.
+fn counted<T>(operation: &'static str, result: Result<T, AppError>) -> Result<T, AppError> {
+    crate::server::metrics::ledger_operation(operation, result.as_ref().map(|_| ()));
+    result
+}
+
 /// Estimate what an operation of a given size will cost.
 #[utoipa::path(post, path = "/api/v1/estimates", tag = "usage", request_body = EstimateRequest,
     responses((status = 200, body = Estimate), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, description = "The token lacks the scope this call needs", body = ErrorBody)))]
@@ -248,7 +254,10 @@ async fn estimate(
     ApiJson(req): ApiJson<EstimateRequest>,
 ) -> Result<Json<Estimate>, ApiError> {
     caller.require(Scope::Estimate)?;
-    let (credits, rule) = usage::price(&state, req.operation, req.quantity)?;
+    let (credits, rule) = counted(
+        "estimate",
+        usage::price(&state, req.operation, req.quantity),
+    )?;
     Ok(Json(Estimate {
         operation: req.operation,
         quantity: req.quantity,
@@ -272,7 +281,10 @@ async fn reserve(
 ) -> Result<(StatusCode, Json<HoldReceipt>), ApiError> {
     caller.require(Scope::Reserve)?;
     let idem = idempotency(&caller, key, &format!("reserve:{account_id}"), &req);
-    let receipt = usage::reserve(&state, account_id, req.operation, req.quantity, &idem).await?;
+    let receipt = counted(
+        "reserve",
+        usage::reserve(&state, account_id, req.operation, req.quantity, &idem).await,
+    )?;
     Ok((StatusCode::CREATED, Json(receipt)))
 }
 
@@ -295,9 +307,10 @@ async fn capture(
         &format!("capture:{account_id}:{hold_id}"),
         &req,
     );
-    Ok(Json(
-        usage::capture(&state, account_id, hold_id, req.actual_quantity, &idem).await?,
-    ))
+    Ok(Json(counted(
+        "capture",
+        usage::capture(&state, account_id, hold_id, req.actual_quantity, &idem).await,
+    )?))
 }
 
 /// Free a whole hold: the job never ran.
@@ -317,9 +330,10 @@ async fn release(
         &format!("release:{account_id}:{hold_id}"),
         &(),
     );
-    Ok(Json(
-        usage::release(&state, account_id, hold_id, &idem).await?,
-    ))
+    Ok(Json(counted(
+        "release",
+        usage::release(&state, account_id, hold_id, &idem).await,
+    )?))
 }
 
 /// Credit back the failed portion of a captured charge, to the grants that paid it (P8).
@@ -341,9 +355,10 @@ async fn refund(
         &format!("refund:{account_id}:{hold_id}"),
         &req,
     );
-    Ok(Json(
-        usage::refund(&state, account_id, hold_id, req.credits, &req.reason, &idem).await?,
-    ))
+    Ok(Json(counted(
+        "refund",
+        usage::refund(&state, account_id, hold_id, req.credits, &req.reason, &idem).await,
+    )?))
 }
 
 /// An account's balance: total, by kind, held and available.

@@ -1139,6 +1139,21 @@ pub async fn refund(
     Ok(receipt)
 }
 
+/// Open holds past their expiry at `now` (the sweep has not reached them yet), and the
+/// earliest of their expiries.
+pub async fn holds_past_expiry(
+    db: &Db,
+    now: UnixSeconds,
+) -> Result<(i64, Option<i64>), sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n, MIN(expires_at) AS oldest FROM holds WHERE status = 'held' AND expires_at <= $1",
+    )
+    .bind(now)
+    .fetch_one(db.reader())
+    .await?;
+    Ok((row.try_get("n")?, row.try_get("oldest")?))
+}
+
 /// Releases holds left open past their expiry (a crashed worker never locks credits
 /// forever). Safe to run from several instances at once: each hold is re-checked under its
 /// account's lock, so a hold another instance (or its worker) settled first is skipped.

@@ -181,6 +181,15 @@ impl Db {
     }
 
     /// Answers when the database takes a query.
+    /// Each pool's connections: (name, open, idle).
+    pub fn pool_use(&self) -> Vec<(&'static str, u32, usize)> {
+        let mut out = vec![("read", self.read.size(), self.read.num_idle())];
+        if self.backend == Backend::Sqlite {
+            out.push(("write", self.write.size(), self.write.num_idle()));
+        }
+        out
+    }
+
     pub async fn ping(&self) -> Result<(), DbError> {
         sqlx::query("SELECT 1").execute(&self.read).await?;
         Ok(())

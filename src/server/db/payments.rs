@@ -265,6 +265,19 @@ async fn claim_event(
     Ok(inserted.rows_affected() == 1)
 }
 
+/// The latest webhook events received: (id, type, received at, outcome), newest first.
+pub async fn recent_events(
+    db: &Db,
+    limit: i64,
+) -> Result<Vec<(String, String, i64, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, type, received_at, outcome FROM webhook_events ORDER BY received_at DESC, id DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(db.reader())
+    .await
+}
+
 async fn set_outcome(tx: &mut Tx, event_id: &str, applied: &Applied) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE webhook_events SET outcome = $1 WHERE id = $2")
         .bind(applied.outcome())

@@ -62,6 +62,38 @@ pub async fn paid_payments(
     .await
 }
 
+/// A `stripe reconcile` run as the operations view shows it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Run {
+    pub at: i64,
+    pub since_days: i64,
+    pub differences: i64,
+    pub report: String,
+}
+
+/// Records a run's result (the operations view shows the last one).
+pub async fn record_run(db: &Db, run: &Run) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO reconcile_runs (at, since_days, differences, report) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(run.at)
+    .bind(run.since_days)
+    .bind(run.differences)
+    .bind(&run.report)
+    .execute(db.writer())
+    .await?;
+    Ok(())
+}
+
+/// The latest recorded run.
+pub async fn last_run(db: &Db) -> Result<Option<Run>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT at, since_days, differences, report FROM reconcile_runs ORDER BY id DESC LIMIT 1",
+    )
+    .fetch_optional(db.reader())
+    .await
+}
+
 /// Every Stripe customer the app knows, with its account.
 pub async fn stripe_customers(db: &Db) -> Result<Vec<(String, i64)>, sqlx::Error> {
     sqlx::query_as("SELECT customer_id, account_id FROM stripe_customers")

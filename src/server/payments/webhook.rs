@@ -179,6 +179,7 @@ pub async fn receive(
     };
     let applied = payments::apply_event(&state.db, &event.id, &event.kind, effect, now).await?;
     tracing::info!(event_id = %event.id, event_type = %event.kind, outcome = applied.outcome(), "webhook event");
+    crate::server::metrics::webhook_event(&event.kind, applied.outcome());
     Ok(applied)
 }
 
@@ -205,6 +206,10 @@ pub async fn handle(State(state): State<AppState>, headers: HeaderMap, body: Byt
         .into_response(),
         Err(WebhookError::Signature(e)) => {
             tracing::warn!(error = %e, "webhook refused");
+            crate::server::metrics::webhook_event("unverified", "refused");
+            state
+                .ops
+                .refused(state.clock.now(), format!("signature: {e}"));
             (
                 StatusCode::BAD_REQUEST,
                 Json(
@@ -215,6 +220,10 @@ pub async fn handle(State(state): State<AppState>, headers: HeaderMap, body: Byt
         }
         Err(WebhookError::Malformed(e)) => {
             tracing::warn!(error = %e, "webhook body unreadable");
+            crate::server::metrics::webhook_event("unreadable", "refused");
+            state
+                .ops
+                .refused(state.clock.now(), format!("not a Stripe event: {e}"));
             (
                 StatusCode::BAD_REQUEST,
                 Json(serde_json::json!({ "error": "The webhook body is not a Stripe event." })),
@@ -224,6 +233,11 @@ pub async fn handle(State(state): State<AppState>, headers: HeaderMap, body: Byt
         Err(WebhookError::Storage(e)) => {
             // Stripe retries a 5xx, and the event id makes the retry safe.
             tracing::error!(error = %e, "webhook could not be applied");
+            crate::server::metrics::webhook_event("unknown", "error");
+            state.ops.refused(
+                state.clock.now(),
+                "could not be applied (answered 500; Stripe retries it); see the log",
+            );
             (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 Json(serde_json::json!({ "error": "The event could not be applied; it will be retried." })),

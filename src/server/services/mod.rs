@@ -2,6 +2,7 @@
 
 pub mod demo;
 pub mod faq;
+pub mod operations;
 pub mod plans;
 pub mod subscription;
 pub mod support;

@@ -1,0 +1,70 @@
+//! The operations view's facts: the database's (webhook events applied, holds past
+//! expiry, the last reconciliation) and this instance's (jobs, refused deliveries).
+
+use crate::api::operations::{Delivery, Job, OperationsView, Reconciliation, RefusedDelivery};
+use crate::error::AppError;
+use crate::server::db::{ledger, payments, reconcile};
+use crate::server::state::AppState;
+
+fn internal(e: impl std::fmt::Display) -> AppError {
+    tracing::error!(error = %e, "operations view");
+    AppError::Internal
+}
+
+pub async fn view(state: &AppState) -> Result<OperationsView, AppError> {
+    let now = state.clock.now();
+    let deliveries = payments::recent_events(&state.db, 20)
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .map(|(event_id, event_type, at, outcome)| Delivery {
+            at,
+            event_id,
+            event_type,
+            outcome,
+        })
+        .collect();
+    let refused = state
+        .ops
+        .recent_refusals()
+        .into_iter()
+        .take(20)
+        .map(|r| RefusedDelivery {
+            at: r.at,
+            reason: r.reason,
+        })
+        .collect();
+    let jobs = state
+        .ops
+        .jobs()
+        .into_iter()
+        .map(|(name, run)| Job {
+            name: name.to_owned(),
+            last_run_at: run.at,
+            every_secs: run.every_secs,
+            lag_secs: run.lag_secs(now),
+            ok: run.ok,
+        })
+        .collect();
+    let (holds_past_expiry, oldest_expiry) = ledger::holds_past_expiry(&state.db, now)
+        .await
+        .map_err(internal)?;
+    let reconciliation = reconcile::last_run(&state.db)
+        .await
+        .map_err(internal)?
+        .map(|r| Reconciliation {
+            at: r.at,
+            since_days: r.since_days,
+            differences: r.differences,
+            report: r.report,
+        });
+    Ok(OperationsView {
+        now,
+        deliveries,
+        refused,
+        jobs,
+        holds_past_expiry,
+        oldest_expiry,
+        reconciliation,
+    })
+}
