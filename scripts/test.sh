@@ -55,5 +55,7 @@ step "unit and integration tests, SQLite and PostgreSQL ($TEST_POSTGRES_URL)"
 cargo test --features ssr -- --test-threads=1
 step "release build (server and wasm)"
 cargo leptos build --release
+step "usage API against its OpenAPI document: schemathesis, fixed seed, bounded"
+scripts/api_fuzz.sh
 step "end to end: Playwright in Chromium, JavaScript on and off"
 (cd end2end && npx playwright test)

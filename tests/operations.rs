@@ -762,7 +762,89 @@ async fn support_sees_webhook_and_job_health(backend: Backend) {
     app.cleanup().await;
 }
 
+async fn support_reads_a_long_journal_page_by_page(backend: Backend) {
+    use axum::http::{Method, StatusCode};
+    use common::{call, session_of};
+    let app = TestApp::start(backend).await;
+    seed::demo(&app.state).await.unwrap();
+    let support = session_of(
+        &call(
+            &app,
+            "auth/sign_in",
+            None,
+            &[
+                ("email", seed::DEMO_SUPPORT_EMAIL),
+                ("password", seed::DEMO_PASSWORD),
+            ],
+        )
+        .await,
+    )
+    .unwrap();
+    common::sign_up(&app, "busy+1@example.com").await;
+    let account = common::account_of(&app, "busy+1@example.com").await;
+    for i in 0..70 {
+        studio_billing::server::db::ledger::grant(
+            &app.state.db,
+            account,
+            studio_billing::server::db::ledger::NewGrant {
+                kind: studio_billing::domain::ledger::GrantKind::Topup,
+                amount: studio_billing::domain::credits::Credits::new(1).unwrap(),
+                expires_at: None,
+                reason: format!("grant {i}"),
+                actor: None,
+            },
+            None,
+            TEST_NOW,
+        )
+        .await
+        .unwrap();
+    }
+    let page = |before: Option<String>| {
+        let app = &app;
+        let support = support.clone();
+        async move {
+            let mut args = vec![("email", "busy+1@example.com".to_owned())];
+            if let Some(b) = before {
+                args.push(("before", b));
+            }
+            let args: Vec<(&str, &str)> = args.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            call(app, "support/find_customer", Some(&support), &args)
+                .await
+                .json()
+        }
+    };
+    let first = page(None).await;
+    let entries = first["journal"].as_array().unwrap();
+    assert_eq!(entries.len(), 50);
+    assert_eq!(entries[0]["seq"], 70, "newest first");
+    let next = first["journal_next_before"].as_i64().unwrap();
+    assert_eq!(next, 21);
+    let second = page(Some(next.to_string())).await;
+    let older = second["journal"].as_array().unwrap();
+    assert_eq!(older.len(), 20);
+    assert_eq!(older[0]["seq"], 20);
+    assert!(second["journal_next_before"].is_null(), "the last page");
+    // The page links to the older entries, the e-mail encoded.
+    let html = app
+        .call(
+            Method::GET,
+            "/support?email=busy%2B1%40example.com",
+            &[("cookie", &format!("sb_session={support}"))],
+            None,
+        )
+        .await;
+    assert_eq!(html.status, StatusCode::OK);
+    assert!(
+        html.body
+            .contains("/support?email=busy%2B1%40example.com&amp;before=21"),
+        "{}",
+        html.body
+    );
+    app.cleanup().await;
+}
+
 on_both_backends!(
+    support_reads_a_long_journal_page_by_page,
     metrics_need_their_token_and_count_requests_ledger_calls_and_webhooks,
     support_sees_webhook_and_job_health,
     a_large_adjustment_waits_for_a_second_support_user,

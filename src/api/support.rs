@@ -21,7 +21,10 @@ pub struct CustomerView {
     pub plan: Option<String>,
     pub balance: BalanceView,
     pub holds: Vec<OpenHold>,
+    /// A page of the journal, newest first.
     pub journal: Vec<JournalEntry>,
+    /// Pass as `before` for the next (older) page; `None` on the last one.
+    pub journal_next_before: Option<i64>,
     /// A fresh key for the adjustment form: sending that form twice applies it once.
     pub form_key: String,
 }
@@ -50,15 +53,19 @@ pub struct PendingAdjustment {
     pub requested_at: i64,
 }
 
-/// A customer by e-mail, with balance, open holds and journal. Support only.
+/// A customer by e-mail, with balance, open holds and a page of the journal (entries
+/// before `before`, newest first). Support only.
 #[server(endpoint = "support/find_customer")]
-pub async fn find_customer(email: String) -> Result<CustomerView, AppError> {
+pub async fn find_customer(
+    email: String,
+    #[server(default)] before: Option<i64>,
+) -> Result<CustomerView, AppError> {
     use crate::server::{auth, services::support, state::app_state};
     crate::api::respond(
         async {
             let state = app_state()?;
             auth::require_support(&state).await?;
-            support::find_customer(&state, &email).await
+            support::find_customer(&state, &email, before).await
         }
         .await,
     )

@@ -18,7 +18,14 @@ fn internal(e: impl std::fmt::Display) -> AppError {
     AppError::Internal
 }
 
-pub async fn find_customer(state: &AppState, email: &str) -> Result<CustomerView, AppError> {
+/// How many journal entries a page of the support console shows.
+pub const JOURNAL_PAGE: i64 = 50;
+
+pub async fn find_customer(
+    state: &AppState,
+    email: &str,
+    before: Option<i64>,
+) -> Result<CustomerView, AppError> {
     let email = Email::parse(email).map_err(|e| AppError::bad_request(e.to_string()))?;
     let user = users::find_customer(&state.db, &email)
         .await
@@ -56,9 +63,12 @@ pub async fn find_customer(state: &AppState, email: &str) -> Result<CustomerView
         .map_err(internal)?
         .and_then(|id| crate::domain::catalog::PlanId::parse(&id).ok())
         .and_then(|id| state.config.catalog.plan(&id).map(|p| p.name.clone()));
-    let journal = ledger::journal(&state.db, account, None, 50)
+    let journal = ledger::journal(&state.db, account, before, JOURNAL_PAGE)
         .await
         .map_err(|e| from_ledger(e, &top_up))?;
+    let journal_next_before = (journal.len() as i64 == JOURNAL_PAGE)
+        .then(|| journal.last().map(|e| e.seq))
+        .flatten();
     Ok(CustomerView {
         email: user.map(|u| u.email).unwrap_or_default(),
         account_id: account,
@@ -66,6 +76,7 @@ pub async fn find_customer(state: &AppState, email: &str) -> Result<CustomerView
         balance,
         holds,
         journal,
+        journal_next_before,
         form_key: hex::encode(rand::random::<[u8; 16]>()),
     })
 }

@@ -20,14 +20,19 @@ use leptos_router::hooks::use_query_map;
 pub fn SupportPage() -> impl IntoView {
     let query = use_query_map();
     let email = move || query.with(|q| q.get("email")).unwrap_or_default();
+    let before = move || {
+        query
+            .with(|q| q.get("before"))
+            .and_then(|b| b.parse::<i64>().ok())
+    };
     let adjust = ServerAction::<Adjust>::new();
     let customer = Resource::new(
-        move || (email(), adjust.version().get()),
-        |(email, _)| async move {
+        move || (email(), before(), adjust.version().get()),
+        |(email, before, _)| async move {
             if email.trim().is_empty() {
                 Ok(None)
             } else {
-                find_customer(email).await.map(Some)
+                find_customer(email, before).await.map(Some)
             }
         },
     );
@@ -49,6 +54,7 @@ pub fn SupportPage() -> impl IntoView {
     view! {
         <Title text="Support console" />
         <h1>"Support console"</h1>
+        <p class="lead"><a href="/support/operations">"Operations: webhooks, jobs, holds and reconciliation"</a></p>
         <Form method="GET" action="/support" attr:class="search-row" attr:role="search">
             <label for="customer-email" class="visually-hidden">"Customer e-mail"</label>
             <input id="customer-email" type="email" name="email" placeholder="customer@example.com" value=email required />
@@ -212,6 +218,9 @@ fn CustomerPanel(customer: CustomerView, adjust: ServerAction<Adjust>) -> impl I
         }}
         <h3>"Journal"</h3>
         <JournalTable entries=customer.journal caption="The customer's credit changes, newest first" />
+        {customer.journal_next_before.map(|b| view! {
+            <p><a href=format!("/support?email={}&before={b}", encode(&customer.email))>"Older entries"</a></p>
+        })}
     }
 }
 
@@ -234,4 +243,16 @@ fn DemoClock(clock: ServerAction<AdvanceClock>) -> impl IntoView {
             </ActionForm>
         </section>
     }
+}
+
+/// `s` for a URL query value.
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
