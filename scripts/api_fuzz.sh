@@ -36,7 +36,7 @@ base="http://127.0.0.1:$PORT"
 for _ in $(seq 100); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.1; done
 
 # `ignored_auth` sends requests without the token and expects 401s; the others are on.
-if ! "$ST" run "$base/api/v1/openapi.json" --url "$base" \
+if ! "$ST" --config-file scripts/schemathesis.toml run "$base/api/v1/openapi.json" --url "$base" \
     --checks all --max-examples "$EXAMPLES" --seed "$SEED" --workers 1 \
     --header "Authorization: Bearer $token" --request-timeout 10 \
     --no-color --output-truncate true; then

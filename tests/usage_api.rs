@@ -287,6 +287,34 @@ async fn bad_input_gets_a_clear_4xx_and_changes_nothing(backend: Backend) {
         );
     }
     assert_eq!(api.journal_len().await, before, "no partial effects");
+    // The message is said once; JSON Schema's whole numbers include `3.0`, not `3.5`.
+    let once = api
+        .post(
+            &holds,
+            Some("i"),
+            json!({ "operation": "voice_generation", "quantity": 0 }),
+        )
+        .await;
+    assert_eq!(once.body.matches("\"message\"").count(), 1, "{}", once.body);
+    let float = api
+        .post(
+            "/api/v1/estimates",
+            None,
+            json!({ "operation": "voice_generation", "quantity": 3.0 }),
+        )
+        .await;
+    assert_eq!(float.status, StatusCode::OK, "{}", float.body);
+    assert_eq!(float.json()["credits"], 3);
+    for bad in [json!(3.5), json!(-1.0), json!(1e30)] {
+        let res = api
+            .post(
+                "/api/v1/estimates",
+                None,
+                json!({ "operation": "voice_generation", "quantity": bad }),
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{bad}: {}", res.body);
+    }
     let bad_path = api.get("/api/v1/accounts/abc/balance").await;
     assert_eq!(bad_path.status, StatusCode::BAD_REQUEST);
     assert!(

@@ -44,6 +44,9 @@ impl IntoResponse for ApiError {
             Ok(serde_json::Value::Object(map)) => map,
             _ => serde_json::Map::new(),
         };
+        // The message is said once, at the top of the error (a variant's own `message`
+        // field would otherwise appear twice).
+        details.remove("message");
         let code = match details.remove("code") {
             Some(serde_json::Value::String(code)) => code,
             _ => "internal".to_owned(),

@@ -168,12 +168,39 @@ fn idempotency(
 
 // ---- Bodies.
 
+/// A whole number as JSON Schema counts one: `12` or `12.0` (never `12.5`, never negative).
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    struct Whole;
+    impl serde::de::Visitor<'_> for Whole {
+        type Value = u64;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a whole number, zero or more")
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<u64, E> {
+            Ok(v)
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<u64, E> {
+            u64::try_from(v).map_err(|_| E::custom("a whole number, zero or more"))
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<u64, E> {
+            // Every whole f64 below 2^64 is exact.
+            if v.fract() == 0.0 && (0.0..18_446_744_073_709_551_616.0).contains(&v) {
+                Ok(v as u64)
+            } else {
+                Err(E::custom("a whole number, zero or more"))
+            }
+        }
+    }
+    d.deserialize_any(Whole)
+}
+
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EstimateRequest {
     pub operation: Operation,
     /// Units of what drives the cost: messages, characters, seconds of audio or generations.
     #[schema(minimum = 0, maximum = 1_000_000_000)]
+    #[serde(deserialize_with = "whole_number")]
     pub quantity: u64,
 }
 
@@ -192,6 +219,7 @@ pub struct ReserveRequest {
     pub operation: Operation,
     /// The requested size; the hold is the estimate for it.
     #[schema(minimum = 1, maximum = 1_000_000_000)]
+    #[serde(deserialize_with = "whole_number")]
     pub quantity: u64,
 }
 
@@ -201,6 +229,7 @@ pub struct CaptureRequest {
     /// The real size of the output; the charge is priced from it, and is at most the hold
     /// plus the capture tolerance.
     #[schema(minimum = 0, maximum = 1_000_000_000)]
+    #[serde(deserialize_with = "whole_number")]
     pub actual_quantity: u64,
 }
 
@@ -209,6 +238,7 @@ pub struct CaptureRequest {
 pub struct RefundRequest {
     /// Credits of the charge that paid for the failed portion.
     #[schema(minimum = 1, maximum = 9_223_372_036_854_775_807_u64)]
+    #[serde(deserialize_with = "whole_number")]
     pub credits: u64,
     /// Why, in words the customer reads on the receipt: 1-500 characters, not only spaces,
     /// and no control characters but tabs and line breaks.
@@ -316,7 +346,7 @@ async fn capture(
 /// Free a whole hold: the job never ran.
 #[utoipa::path(post, path = "/api/v1/accounts/{account_id}/holds/{hold_id}/release", tag = "usage",
     params(("account_id" = i64, Path), ("hold_id" = i64, Path), ("Idempotency-Key" = String, Header, description = "1-255 visible ASCII characters; a retry with the same key and body returns the first result", min_length = 1, max_length = 255, pattern = "^[!-~]+$")),
-    responses((status = 200, body = ReleaseReceipt), (status = 401, body = ErrorBody), (status = 403, description = "The token lacks the scope this call needs", body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = ReleaseReceipt), (status = 400, description = "A malformed path, query or header", body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, description = "The token lacks the scope this call needs", body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn release(
     caller: ServiceCaller,
     State(state): State<AppState>,
@@ -363,7 +393,7 @@ async fn refund(
 
 /// An account's balance: total, by kind, held and available.
 #[utoipa::path(get, path = "/api/v1/accounts/{account_id}/balance", tag = "usage", params(("account_id" = i64, Path)),
-    responses((status = 200, body = BalanceView), (status = 401, body = ErrorBody), (status = 403, description = "The token lacks the scope this call needs", body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = BalanceView), (status = 400, description = "A malformed path, query or header", body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, description = "The token lacks the scope this call needs", body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn balance(
     caller: ServiceCaller,
     State(state): State<AppState>,
