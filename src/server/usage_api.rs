@@ -183,8 +183,9 @@ fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error>
             u64::try_from(v).map_err(|_| E::custom("a whole number, zero or more"))
         }
         fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<u64, E> {
-            // Every whole f64 below 2^64 is exact.
-            if v.fract() == 0.0 && (0.0..18_446_744_073_709_551_616.0).contains(&v) {
+            // Only up to 2^53 is every whole number exact in an f64; above it `x.0` may
+            // stand for a neighbour, so such numbers must be sent without the `.0`.
+            if v.fract() == 0.0 && (0.0..=9_007_199_254_740_992.0).contains(&v) {
                 Ok(v as u64)
             } else {
                 Err(E::custom("a whole number, zero or more"))

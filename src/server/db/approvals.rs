@@ -166,6 +166,19 @@ async fn lock_request(
     Ok(request)
 }
 
+/// The staff audit entry of a decision on `request`.
+fn decision(request: &Request, by: &str, action: &str) -> StaffChange {
+    StaffChange {
+        actor: by.to_owned(),
+        action: action.to_owned(),
+        subject: request.account_email.clone(),
+        detail: Some(format!(
+            "request {} by {}: {} {} credits",
+            request.id, request.requested_by, request.direction, request.amount
+        )),
+    }
+}
+
 /// What an approval did, in words.
 pub struct Applied {
     pub request: Request,
@@ -230,16 +243,12 @@ pub async fn approve(db: &Db, id: i64, approver: &str, now: i64) -> Result<Appli
     .bind(id)
     .execute(&mut *tx)
     .await?;
-    let change = StaffChange {
-        actor: approver.to_owned(),
-        action: "adjustment approved".to_owned(),
-        subject: request.account_email.clone(),
-        detail: Some(format!(
-            "request {id} by {}: {} {} credits",
-            request.requested_by, request.direction, request.amount
-        )),
-    };
-    users::audit(&mut tx, &change, now).await?;
+    users::audit(
+        &mut tx,
+        &decision(&request, approver, "adjustment approved"),
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(Applied {
         request,
@@ -259,16 +268,7 @@ pub async fn reject(db: &Db, id: i64, by: &str, now: i64) -> Result<Request, App
     .bind(id)
     .execute(&mut *tx)
     .await?;
-    let change = StaffChange {
-        actor: by.to_owned(),
-        action: "adjustment rejected".to_owned(),
-        subject: request.account_email.clone(),
-        detail: Some(format!(
-            "request {id} by {}: {} {} credits",
-            request.requested_by, request.direction, request.amount
-        )),
-    };
-    users::audit(&mut tx, &change, now).await?;
+    users::audit(&mut tx, &decision(&request, by, "adjustment rejected"), now).await?;
     tx.commit().await?;
     Ok(request)
 }

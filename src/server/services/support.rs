@@ -188,30 +188,23 @@ pub async fn adjust(
             r.id
         ));
     }
-    match form.direction.as_str() {
-        "grant" => {
-            let g = NewGrant {
-                kind: GrantKind::Adjustment,
-                amount,
-                expires_at,
-                reason: reason.to_owned(),
-                actor: Some(staff.email.clone()),
-            };
-            let r = ledger::grant(&state.db, form.account_id, g, Some(&idem), now)
-                .await
-                .map_err(|e| from_ledger(e, &top_up))?;
-            Ok(format!(
-                "Granted {} credits. The balance is now {}.",
-                r.amount, r.balance_after
-            ))
-        }
-        "debit" => {
-            if expires_at.is_some() {
-                return Err(AppError::bad_request(
-                    "An expiry date applies to grants only.",
-                ));
-            }
-            let r = ledger::debit(&state.db, form.account_id, amount, reason, &staff.email, Some(&idem), now)
+    if form.direction == "grant" {
+        let g = NewGrant {
+            kind: GrantKind::Adjustment,
+            amount,
+            expires_at,
+            reason: reason.to_owned(),
+            actor: Some(staff.email.clone()),
+        };
+        let r = ledger::grant(&state.db, form.account_id, g, Some(&idem), now)
+            .await
+            .map_err(|e| from_ledger(e, &top_up))?;
+        Ok(format!(
+            "Granted {} credits. The balance is now {}.",
+            r.amount, r.balance_after
+        ))
+    } else {
+        let r = ledger::debit(&state.db, form.account_id, amount, reason, &staff.email, Some(&idem), now)
                 .await
                 .map_err(|e| match e {
                     ledger::LedgerError::Insufficient(i) => AppError::bad_request(format!(
@@ -220,14 +213,10 @@ pub async fn adjust(
                     )),
                     other => from_ledger(other, &top_up),
                 })?;
-            Ok(format!(
-                "Took {} credits. The balance is now {}.",
-                r.amount, r.balance_after
-            ))
-        }
-        _ => Err(AppError::bad_request(
-            "Choose whether to grant or take credits.",
-        )),
+        Ok(format!(
+            "Took {} credits. The balance is now {}.",
+            r.amount, r.balance_after
+        ))
     }
 }
 
