@@ -14,12 +14,17 @@ const standInPort = port + 4;
 const STRIPE_WEBHOOK_SECRET = 'whsec_e2e_standin';
 const targetDir = process.env.CARGO_TARGET_DIR ?? '../target';
 const url = (p: number) => `http://127.0.0.1:${p}`;
+const bin = `${targetDir}/release/studio-billing`;
 
 function server(p: number, extraEnv: Record<string, string> = {}, before = '') {
   const dataDir = mkdtempSync(join(tmpdir(), 'studio-billing-e2e-'));
   return {
-    // Seed the demo customer and support user, then serve.
-    command: `${before}${targetDir}/release/studio-billing seed demo && exec ${targetDir}/release/studio-billing serve`,
+    // Seed the demo customer and support user, add a second support user the way an
+    // operator would (the password on stdin), then serve.
+    command:
+      `${before}${bin} seed demo && ` +
+      `printf 'second support password\\n' | ${bin} user create --email support2@studio.test --role support && ` +
+      `exec ${bin} serve`,
     url: `${url(p)}/readyz`,
     reuseExistingServer: false,
     timeout: 60_000,

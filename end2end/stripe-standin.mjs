@@ -242,6 +242,25 @@ const server = createServer(async (req, res) => {
       sessions.set(s.id, s);
       return answer(200, { ...sessionObject(s, false), url: `${base}/pay/${s.id}` });
     }
+    if (req.method === 'GET' && path === '/v1/checkout/sessions') {
+      // Stripe's list, filtered by customer and status as its API does.
+      const customer = url.searchParams.get('customer');
+      const status = url.searchParams.get('status');
+      const state = (s) => (s.expired ? 'expired' : s.paid ? 'complete' : 'open');
+      const data = [...sessions.values()]
+        .filter((s) => !customer || s.customer === customer)
+        .filter((s) => !status || state(s) === status)
+        .reverse()
+        .map((s) => ({ ...sessionObject(s, !!s.paid), status: state(s), url: state(s) === 'open' ? `${base}/pay/${s.id}` : null }));
+      return json(res, 200, { object: 'list', data, has_more: false, url: '/v1/checkout/sessions' });
+    }
+    let expire;
+    if (req.method === 'POST' && (expire = /^\/v1\/checkout\/sessions\/(cs_test_\w+)\/expire$/.exec(path)) && sessions.has(expire[1])) {
+      const s = sessions.get(expire[1]);
+      if (s.paid) return json(res, 400, { error: { type: 'invalid_request_error', message: 'Only Checkout Sessions with a status of open can be expired.' } });
+      s.expired = true;
+      return answer(200, { ...sessionObject(s, false), status: 'expired' });
+    }
     if (req.method === 'GET' && path === '/v1/subscriptions') {
       const customer = url.searchParams.get('customer');
       const data = subscriptions.filter((s) => s.customer === customer);
@@ -281,6 +300,10 @@ const server = createServer(async (req, res) => {
         return res.end(page(s));
       }
       if (req.method === 'POST') {
+        if (s.expired) {
+          res.writeHead(410, { 'content-type': 'text/plain' });
+          return res.end('This checkout has expired.');
+        }
         if (!s.paid) await pay(s);
         res.writeHead(303, { location: s.success.replace('{CHECKOUT_SESSION_ID}', s.id) });
         return res.end();

@@ -218,6 +218,8 @@ struct Stub {
     failing: bool,
     /// What `GET /v1/subscriptions` lists (newest first).
     subscriptions: Arc<Mutex<Vec<serde_json::Value>>>,
+    /// The Checkout Sessions made, as Stripe's objects (oldest first).
+    sessions: Arc<Mutex<Vec<serde_json::Value>>>,
 }
 
 async fn stub_sessions(
@@ -244,6 +246,18 @@ async fn stub_sessions(
     } else {
         format!("cs_test_stub{n}")
     };
+    if uri.path() == "/v1/checkout/sessions" {
+        let form = stub.seen.lock().unwrap()[n - 1].form.clone();
+        let fx = common::stripe_fixtures::Fixtures::load(common::stripe_fixtures::Version::V2023);
+        let mut session = fx.object("checkout.session");
+        session["id"] = id.clone().into();
+        session["mode"] = form.get("mode").cloned().into();
+        session["status"] = "open".into();
+        session["customer"] = form.get("customer").cloned().into();
+        session["metadata"] = serde_json::json!({ "plan_id": form.get("metadata[plan_id]") });
+        session["url"] = format!("https://checkout.stripe.com/c/pay/{id}").into();
+        stub.sessions.lock().unwrap().push(session);
+    }
     (
         StatusCode::OK,
         axum::Json(serde_json::json!({
@@ -275,6 +289,45 @@ async fn start_stub(failing: bool) -> (String, Stub) {
         .route(
             "/v1/billing_portal/sessions",
             axum::routing::post(stub_sessions),
+        )
+        .route(
+            "/v1/checkout/sessions",
+            axum::routing::get(
+                |State(stub): State<Stub>,
+                 axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>| async move {
+                    // Newest first, filtered as Stripe filters them.
+                    let data: Vec<serde_json::Value> = stub
+                        .sessions
+                        .lock()
+                        .unwrap()
+                        .iter()
+                        .rev()
+                        .filter(|s| q.get("customer").is_none_or(|c| s["customer"] == c.as_str()))
+                        .filter(|s| q.get("status").is_none_or(|st| s["status"] == st.as_str()))
+                        .cloned()
+                        .collect();
+                    axum::Json(serde_json::json!({ "object": "list", "data": data, "has_more": false }))
+                },
+            ),
+        )
+        .route(
+            "/v1/checkout/sessions/{id}/expire",
+            axum::routing::post(
+                |State(stub): State<Stub>,
+                 axum::extract::Path(id): axum::extract::Path<String>,
+                 headers: HeaderMap| async move {
+                    stub.seen.lock().unwrap().push(Recorded {
+                        path: format!("/v1/checkout/sessions/{id}/expire"),
+                        headers,
+                        form: HashMap::new(),
+                    });
+                    let mut sessions = stub.sessions.lock().unwrap();
+                    let s = sessions.iter_mut().find(|s| s["id"] == id.as_str()).unwrap();
+                    s["status"] = "expired".into();
+                    s["url"] = serde_json::Value::Null;
+                    axum::Json(s.clone())
+                },
+            ),
         )
         .route(
             "/v1/subscriptions",
@@ -472,11 +525,17 @@ async fn resubscribing_soon_after_gets_a_new_checkout(backend: Backend) {
             .map(|r| r.headers["idempotency-key"].to_str().unwrap().to_owned())
             .collect::<Vec<_>>()
     };
-    assert_eq!(subscribe().await.status, StatusCode::OK);
-    assert_eq!(subscribe().await.status, StatusCode::OK);
+    let first = subscribe().await;
+    assert_eq!(first.status, StatusCode::OK);
+    let again = subscribe().await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(
+        location(&again),
+        location(&first),
+        "the same form twice: one session"
+    );
     let keys = session_keys();
-    assert_eq!(keys.len(), 2);
-    assert_eq!(keys[0], keys[1], "the same form twice: one session");
+    assert_eq!(keys.len(), 1, "the open session is reused, not made again");
     // The checkout was paid, the subscription made and then ended in Stripe's portal.
     let fx = common::stripe_fixtures::Fixtures::load(common::stripe_fixtures::Version::V2023);
     let mut ended = fx.subscription(&common::stripe_fixtures::Sub {
@@ -492,10 +551,74 @@ async fn resubscribing_soon_after_gets_a_new_checkout(backend: Backend) {
     });
     ended["customer"] = "cus_stub1".into();
     stub.subscriptions.lock().unwrap().push(ended);
+    stub.sessions.lock().unwrap()[0]["status"] = "complete".into();
     assert_eq!(subscribe().await.status, StatusCode::OK);
     let keys = session_keys();
-    assert_eq!(keys.len(), 3);
-    assert_ne!(keys[2], keys[0], "a new checkout, not the completed one");
+    assert_eq!(keys.len(), 2);
+    assert_ne!(keys[1], keys[0], "a new checkout, not the completed one");
+    app.cleanup().await;
+}
+
+/// Issue 13: with two Checkout tabs for two plans, both could be paid (two subscriptions,
+/// two payments). Choosing another plan expires the open session first, so only one can
+/// be paid; coming back to the first plan makes a new session (its old one is expired,
+/// and Stripe would replay it for the old key).
+async fn choosing_another_plan_expires_the_open_checkout(backend: Backend) {
+    let (base, stub) = start_stub(false).await;
+    let app = stripe_app(backend, &base).await;
+    let cookie = sign_up(&app, "tabs@example.com").await;
+    let subscribe = async |plan: &'static str| {
+        call(
+            &app,
+            "plans/change",
+            Some(&cookie),
+            &[("action", "subscribe"), ("plan", plan)],
+        )
+        .await
+    };
+    let paths = || {
+        stub.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.path.starts_with("/v1/checkout/sessions"))
+            .map(|r| {
+                (
+                    r.path.clone(),
+                    r.headers["idempotency-key"].to_str().unwrap().to_owned(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let starter = subscribe("starter").await;
+    assert_eq!(starter.status, StatusCode::OK, "{}", starter.body);
+    let creator = subscribe("creator").await;
+    assert_eq!(creator.status, StatusCode::OK, "{}", creator.body);
+    assert_ne!(location(&creator), location(&starter));
+    let seen = paths();
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert_eq!(seen[1].0, "/v1/checkout/sessions/cs_test_stub2/expire");
+    let sessions = stub.sessions.lock().unwrap().clone();
+    let open: Vec<_> = sessions.iter().filter(|s| s["status"] == "open").collect();
+    assert_eq!(open.len(), 1, "only one session can be paid");
+    assert_eq!(open[0]["metadata"]["plan_id"], "creator");
+    // Back to Starter: Creator's session is expired and a new Starter one is made, with
+    // a key of its own (not the first Starter session's, which Stripe would replay).
+    let back = subscribe("starter").await;
+    assert_eq!(back.status, StatusCode::OK, "{}", back.body);
+    assert_ne!(location(&back), location(&starter));
+    let seen = paths();
+    assert_eq!(seen.len(), 5, "{seen:?}");
+    assert!(seen[3].0.ends_with("/expire"));
+    assert_ne!(seen[4].1, seen[0].1);
+    let open = stub
+        .sessions
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|s| s["status"] == "open")
+        .count();
+    assert_eq!(open, 1);
     app.cleanup().await;
 }
 
@@ -1622,17 +1745,15 @@ async fn the_local_checkout_pays_through_the_webhook_and_cancels_cleanly(backend
     assert!(settled, "the delayed payment settles");
     assert_eq!(balance(&app, account).await, (2500, 2500));
 
-    // The Subscription page lists the payments, newest first, in test mode.
+    // The Subscription page lists the payments, newest first, in test mode; the
+    // cancelled checkout bought nothing and is not a payment.
     let overview = call(&app, "subscription/overview", Some(&cookie), &[])
         .await
         .json();
     let list = overview["payments"].as_array().unwrap();
-    assert_eq!(list.len(), 3);
+    assert_eq!(list.len(), 2);
     let statuses: Vec<&str> = list.iter().map(|p| p["status"].as_str().unwrap()).collect();
-    assert!(
-        statuses.contains(&"paid") && statuses.contains(&"canceled"),
-        "{statuses:?}"
-    );
+    assert_eq!(statuses, ["paid", "paid"]);
     assert!(list.iter().all(|p| p["test_mode"] == true));
     assert!(overview["top_ups"].as_array().unwrap().len() >= 3);
     assert!(ledger::verify(&app.state.db).await.unwrap().is_empty());
@@ -1934,6 +2055,7 @@ on_both_backends!(
     an_upgrade_after_a_pending_downgrade_is_prorated_from_the_plan_paid_for,
     a_declined_upgrade_changes_nothing_and_says_how_to_fix_the_card,
     resubscribing_soon_after_gets_a_new_checkout,
+    choosing_another_plan_expires_the_open_checkout,
     a_second_subscription_is_refused_while_one_is_live_on_stripe,
     a_paid_checkout_grants_its_credits_once,
     bad_signatures_get_a_400_and_change_nothing,

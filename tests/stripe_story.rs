@@ -20,11 +20,17 @@ const SECRET: &str = "whsec_story_test";
 const DAY: i64 = 86_400;
 
 async fn stripe_app(backend: Backend) -> TestApp {
+    // Nothing listens there: a call to Stripe's API fails, as when Stripe is unreachable.
+    stripe_app_at(backend, "http://127.0.0.1:9/").await
+}
+
+/// The app with Stripe's API at `api_base`.
+async fn stripe_app_at(backend: Backend, api_base: &str) -> TestApp {
     TestApp::with_config(backend, |c| {
         c.payments = PaymentsConfig::Stripe(StripeConfig {
             secret_key: Secret::new("sk_test_story"),
             webhook_secrets: vec![Secret::new(SECRET)],
-            api_base: "http://127.0.0.1:9/".to_owned(),
+            api_base: api_base.to_owned(),
         });
         for plan in &mut c.catalog.plans {
             plan.stripe_price_id = Some(format!("price_{}", plan.id.as_str()));
@@ -454,9 +460,10 @@ async fn the_whole_story_on_current_events(backend: Backend) {
 }
 
 /// The customer cancels in Stripe's portal and subscribes again while the old
-/// subscription's `customer.subscription.deleted` is still on its way: the new one's paid
-/// invoice is answered 500 (so Stripe sends it again), never acknowledged and dropped; once
-/// the deletion has landed, the resent invoice starts the plan.
+/// subscription's `customer.subscription.deleted` is still on its way, and Stripe cannot be
+/// asked about it: the new one's paid invoice is answered 500 (so Stripe sends it again),
+/// never acknowledged and dropped; once the deletion has landed, the resent invoice starts
+/// the plan.
 async fn a_new_subscriptions_invoice_before_the_old_ones_end_is_retried_not_dropped(
     backend: Backend,
 ) {
@@ -495,6 +502,163 @@ async fn a_new_subscriptions_invoice_before_the_old_ones_end_is_retried_not_drop
     assert_eq!(s.deliver(&new_invoice[0]).await, "granted");
     let sub = s.sub().await;
     assert_eq!((sub.status, sub.period_start), (Status::Active, again));
+    app.cleanup().await;
+}
+
+/// Money bug (issue 13): a second Stripe subscription paid while the first is live (two
+/// Checkout tabs) bought nothing, and its invoice was answered 500 for days: no credits,
+/// no refund, only a log line. Stripe is asked about the subscription on record; it is
+/// live, so the second one is cancelled and its invoice refunded in full with a credit
+/// note, once, and the customer's plan and credits stay as they were.
+async fn a_second_paid_subscription_is_cancelled_and_refunded(backend: Backend) {
+    let (base, standin) = common::stripe_standin::start().await;
+    let app = stripe_app_at(backend, &base).await;
+    let mut s = new_story(&app, Version::V2023).await;
+    let (p1, p2) = (TEST_NOW, add_month(TEST_NOW));
+    let paid = s.invoice_events(p1, &creator_invoice("in_1", "sub_1", p1, p2));
+    s.step(p1, paid).await;
+    {
+        let fx = Fixtures::load(Version::V2023);
+        let mut a = standin.account.lock().unwrap();
+        for id in ["sub_1", "sub_2"] {
+            a.subscriptions.insert(
+                id.to_owned(),
+                fx.subscription(&Sub::active(id, "cus_story", "price_creator", p1, p2)),
+            );
+        }
+        // Stripe has trouble with the first refund: it is tried again later.
+        a.fail_credit_notes = 1;
+    }
+    let second = s.invoice_events(
+        p1 + 60,
+        &creator_invoice("in_2", "sub_2", p1 + 60, add_month(p1 + 60)),
+    );
+    assert_eq!(s.deliver(&second[0]).await, "refund_due");
+    assert_eq!(
+        s.credits(p1 + 60).await,
+        5000,
+        "nothing granted for the second"
+    );
+    let refund = |app: &TestApp| {
+        let db = app.state.db.clone();
+        async move {
+            let row: (String, i64, Option<String>) = sqlx::query_as(
+                "SELECT r.status, r.attempts, r.external_id FROM payment_refunds r \
+                 JOIN payments p ON p.id = r.payment_id WHERE p.external_id = 'in_2'",
+            )
+            .fetch_one(db.reader())
+            .await
+            .unwrap();
+            row
+        }
+    };
+    assert_eq!(refund(&app).await.0, "due");
+    assert_eq!(refund(&app).await.1, 1, "one attempt failed");
+    // The scheduler's next run makes it.
+    let run = studio_billing::server::services::refunds::run_due(&app.state).await;
+    assert_eq!((run.done, run.failed), (1, 0));
+    let (status, _, note) = refund(&app).await;
+    assert_eq!(status, "done");
+    assert!(note.unwrap().starts_with("cn_"));
+    let writes = standin.writes();
+    let cancels: Vec<_> = writes
+        .iter()
+        .filter(|c| c.path == "/v1/subscriptions/sub_2")
+        .collect();
+    assert!(!cancels.is_empty(), "{writes:?}");
+    assert!(cancels.iter().all(|c| c.method == Method::DELETE));
+    assert!(
+        !writes.iter().any(|c| c.path == "/v1/subscriptions/sub_1"),
+        "the live plan is left alone"
+    );
+    let notes: Vec<_> = standin.account.lock().unwrap().credit_notes.clone();
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0]["invoice"], "in_2");
+    assert_eq!(notes[0]["amount"], 2900);
+    let asked: Vec<_> = writes
+        .iter()
+        .filter(|c| c.path == "/v1/credit_notes")
+        .collect();
+    let last = asked.last().unwrap();
+    assert_eq!(
+        last.params.get("refund_amount").map(String::as_str),
+        Some("2900")
+    );
+    assert_eq!(
+        last.params.get("reason").map(String::as_str),
+        Some("duplicate")
+    );
+    // Stripe's second event for that invoice, and the second subscription's deletion,
+    // change nothing more.
+    assert_eq!(s.deliver(&second[1]).await, "subscription");
+    let gone = s.sub_event(
+        "customer.subscription.deleted",
+        p1 + 120,
+        &Sub {
+            status: "canceled",
+            ended_at: Some(p1 + 120),
+            ..Sub::active(
+                "sub_2",
+                "cus_story",
+                "price_creator",
+                p1 + 60,
+                add_month(p1 + 60),
+            )
+        },
+    );
+    s.step(p1 + 120, vec![gone]).await;
+    assert_eq!(
+        studio_billing::server::services::refunds::run_due(&app.state)
+            .await
+            .done,
+        0
+    );
+    assert_eq!(standin.account.lock().unwrap().credit_notes.len(), 1);
+    let sub = s.sub().await;
+    assert_eq!(
+        (sub.status, sub.plan.as_str(), sub.period_start),
+        (Status::Active, "creator", p1)
+    );
+    assert_eq!(s.credits(p1 + 120).await, 5000);
+    assert!(ledger::verify(&app.state.db).await.unwrap().is_empty());
+    app.cleanup().await;
+}
+
+/// The resubscribe whose old subscription's end is still on its way, when Stripe can be
+/// asked: Stripe says the one on record has ended, so its end is applied and the new
+/// subscription's paid invoice starts the plan at once (no refund, no waiting).
+async fn a_new_subscriptions_invoice_before_the_old_ones_end_asks_stripe_and_starts(
+    backend: Backend,
+) {
+    let (base, standin) = common::stripe_standin::start().await;
+    let app = stripe_app_at(backend, &base).await;
+    let mut s = new_story(&app, Version::V2023).await;
+    let (p1, p2) = (TEST_NOW, add_month(TEST_NOW));
+    let paid = s.invoice_events(p1, &creator_invoice("in_1", "sub_1", p1, p2));
+    s.step(p1, paid).await;
+    let again = p1 + 2 * DAY;
+    standin.account.lock().unwrap().subscriptions.insert(
+        "sub_1".to_owned(),
+        Fixtures::load(Version::V2023).subscription(&Sub {
+            status: "canceled",
+            ended_at: Some(p1 + DAY),
+            ..Sub::active("sub_1", "cus_story", "price_creator", p1, p2)
+        }),
+    );
+    app.state.clock.advance(again - p1);
+    let new_invoice = s.invoice_events(
+        again,
+        &creator_invoice("in_2", "sub_2", again, add_month(again)),
+    );
+    assert_eq!(s.deliver(&new_invoice[0]).await, "granted");
+    let sub = s.sub().await;
+    assert_eq!((sub.status, sub.period_start), (Status::Active, again));
+    assert!(standin.account.lock().unwrap().credit_notes.is_empty());
+    let refunds: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM payment_refunds")
+        .fetch_one(app.state.db.reader())
+        .await
+        .unwrap();
+    assert_eq!(refunds, 0);
     app.cleanup().await;
 }
 
@@ -666,4 +830,6 @@ on_both_backends!(
     a_late_first_invoice_after_an_upgrade_grants_nothing_more,
     a_new_subscription_after_a_deleted_one_starts_the_plan,
     a_new_subscriptions_invoice_before_the_old_ones_end_is_retried_not_dropped,
+    a_new_subscriptions_invoice_before_the_old_ones_end_asks_stripe_and_starts,
+    a_second_paid_subscription_is_cancelled_and_refunded,
 );

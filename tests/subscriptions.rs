@@ -630,9 +630,17 @@ async fn two_paid_plan_checkouts_start_one_plan(backend: Backend) {
         .await;
         assert_eq!(paid.status, StatusCode::OK, "{}", paid.body);
     }
-    // The first started the plan; the second was recorded as paid and granted nothing.
-    assert_eq!(sub(&app, account).await.plan.as_str(), "creator");
-    assert_eq!(balance(&app, account).await, (5000, 5000, 0));
+    // Opening the second closed the first, so paying it took nothing: only the second
+    // was paid, and it started its plan (tests/plan_payments.rs has the rest).
+    assert_eq!(sub(&app, account).await.plan.as_str(), "studio");
+    assert_eq!(balance(&app, account).await, (20_000, 20_000, 0));
+    let paid: i64 = common::count(
+        &app,
+        "SELECT COUNT(*) FROM payments WHERE account_id = $1 AND status = 'paid'",
+        account,
+    )
+    .await;
+    assert_eq!(paid, 1);
     let grants: i64 = common::count(
         &app,
         "SELECT COUNT(*) FROM grants WHERE account_id = $1",

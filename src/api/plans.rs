@@ -28,6 +28,19 @@ pub struct PlanOption {
     pub effect: String,
 }
 
+/// A plan payment that has not settled: processing (a bank debit), or a checkout opened
+/// and not paid yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanPaymentInProgress {
+    pub plan_name: String,
+    pub amount_cents: u64,
+    pub credits: u64,
+    /// Paid with a method that settles later; else the checkout is open, not paid yet.
+    pub processing: bool,
+    /// The open checkout, to go back to.
+    pub checkout_url: Option<String>,
+}
+
 /// The customer's subscription, as the plans section shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanState {
@@ -44,6 +57,9 @@ pub struct PlanState {
     pub options: Vec<PlanOption>,
     /// Paid through the app's own test billing (no Stripe keys).
     pub test_mode: bool,
+    /// While there is no live plan: a plan payment under way. While it is processing, no
+    /// other plan can be bought.
+    pub payment_in_progress: Option<PlanPaymentInProgress>,
 }
 
 /// The caller's plan and what each change would mean. Customers only.

@@ -107,6 +107,39 @@ pub fn apply(current: PaymentStatus, event: CheckoutEvent) -> Transition {
     }
 }
 
+/// A payment that bought nothing and is (being) given back: a plan payment that cleared
+/// while the account already had a live plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundState {
+    /// Recorded; the payment provider has not been asked yet (the scheduler does it).
+    Due,
+    Done,
+}
+
+impl RefundState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefundState::Due => "due",
+            RefundState::Done => "done",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RefundState> {
+        [RefundState::Due, RefundState::Done]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+    }
+
+    /// How the customer sees it, in place of the payment's status.
+    pub fn label(self) -> &'static str {
+        match self {
+            RefundState::Due => "Refund on its way",
+            RefundState::Done => "Refunded",
+        }
+    }
+}
+
 /// A payment as the Subscription page lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaymentLine {
@@ -119,6 +152,8 @@ pub struct PaymentLine {
     pub created_at: i64,
     /// Paid through the app's own test checkout, not Stripe.
     pub test_mode: bool,
+    /// Given back (or being given back) because it bought nothing.
+    pub refund: Option<RefundState>,
 }
 
 #[cfg(test)]
@@ -135,6 +170,14 @@ mod tests {
         E::Expired,
         E::Canceled,
     ];
+
+    #[test]
+    fn refund_states_round_trip() {
+        for r in [RefundState::Due, RefundState::Done] {
+            assert_eq!(RefundState::parse(r.as_str()), Some(r));
+        }
+        assert_eq!(RefundState::parse("paid"), None);
+    }
 
     #[test]
     fn statuses_round_trip() {

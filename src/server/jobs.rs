@@ -13,6 +13,9 @@ const HOLD_SWEEP_BATCH: i64 = 500;
 /// How often subscriptions are checked for renewals, ends and purges.
 const SUBSCRIPTION_SWEEP_EVERY: Duration = Duration::from_secs(60);
 
+/// How often due refunds are made (Stripe).
+const REFUNDS_EVERY: Duration = Duration::from_secs(60);
+
 /// How often old sign-in attempts and ended sessions are deleted.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(600);
 
@@ -76,6 +79,21 @@ pub fn spawn(state: AppState) {
             housekeeping_run(&housekeeper).await;
         }
     });
+    if matches!(
+        state.config.payments,
+        crate::server::config::PaymentsConfig::Stripe(_)
+    ) {
+        let refunder = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(REFUNDS_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let run = crate::server::services::refunds::run_due(&refunder).await;
+                ran(&refunder, "refunds", REFUNDS_EVERY, run.failed == 0);
+            }
+        });
+    }
     let scheduler = state.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(SUBSCRIPTION_SWEEP_EVERY);

@@ -27,6 +27,11 @@ pub struct Account {
     pub endpoints: Vec<Value>,
     pub sessions: Vec<Value>,
     pub invoices: Vec<Value>,
+    /// Subscriptions by id, as a test put them (Stripe's objects).
+    pub subscriptions: HashMap<String, Value>,
+    pub credit_notes: Vec<Value>,
+    /// Answer the next this many credit-note requests with a 500 (Stripe having trouble).
+    pub fail_credit_notes: u32,
     pub calls: Vec<Call>,
     next: u32,
 }
@@ -315,6 +320,80 @@ async fn list_invoices(
     ok(json!({ "object": "list", "data": data, "has_more": false, "url": "/v1/invoices" }))
 }
 
+async fn get_subscription(
+    State(s): State<StandIn>,
+    Path(id): Path<String>,
+) -> (StatusCode, axum::Json<Value>) {
+    record(
+        &s,
+        Method::GET,
+        format!("/v1/subscriptions/{id}"),
+        HashMap::new(),
+    );
+    match s.account.lock().unwrap().subscriptions.get(&id) {
+        Some(sub) => ok(sub.clone()),
+        None => missing("subscription"),
+    }
+}
+
+/// `DELETE /v1/subscriptions/{id}`: cancelled now, as Stripe answers it.
+async fn cancel_subscription(
+    State(s): State<StandIn>,
+    Path(id): Path<String>,
+) -> (StatusCode, axum::Json<Value>) {
+    record(
+        &s,
+        Method::DELETE,
+        format!("/v1/subscriptions/{id}"),
+        HashMap::new(),
+    );
+    let mut a = s.account.lock().unwrap();
+    let Some(sub) = a.subscriptions.get_mut(&id) else {
+        return missing("subscription");
+    };
+    sub["status"] = json!("canceled");
+    sub["canceled_at"] = sub["current_period_start"].clone();
+    sub["ended_at"] = sub["current_period_start"].clone();
+    ok(sub.clone())
+}
+
+/// `POST /v1/credit_notes`: Stripe's credit note object for the invoice and amounts asked.
+async fn create_credit_note(
+    State(s): State<StandIn>,
+    body: String,
+) -> (StatusCode, axum::Json<Value>) {
+    let f = parse_form(&body);
+    record(&s, Method::POST, "/v1/credit_notes".into(), f.clone());
+    let mut a = s.account.lock().unwrap();
+    if a.fail_credit_notes > 0 {
+        a.fail_credit_notes -= 1;
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            axum::Json(
+                json!({ "error": { "type": "api_error", "message": "Something went wrong on Stripe's end." } }),
+            ),
+        );
+    }
+    let Some(invoice) = f.get("invoice").cloned() else {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(
+                json!({ "error": { "type": "invalid_request_error", "message": "Missing required param: invoice." } }),
+            ),
+        );
+    };
+    let mut note = s.fixtures.object("credit_note");
+    note["id"] = json!(a.id("cn"));
+    note["invoice"] = json!(invoice);
+    let amount: i64 = f.get("amount").and_then(|v| v.parse().ok()).unwrap_or(0);
+    note["amount"] = json!(amount);
+    note["total"] = json!(amount);
+    note["reason"] = json!(f.get("reason"));
+    note["type"] = json!("post_payment");
+    a.credit_notes.push(note.clone());
+    ok(note)
+}
+
 /// Starts the stand-in on a free port; its API base and handle.
 pub async fn start() -> (String, StandIn) {
     let standin = StandIn {
@@ -336,6 +415,11 @@ pub async fn start() -> (String, StandIn) {
         )
         .route("/v1/checkout/sessions", get(list_sessions))
         .route("/v1/invoices", get(list_invoices))
+        .route(
+            "/v1/subscriptions/{id}",
+            get(get_subscription).delete(cancel_subscription),
+        )
+        .route("/v1/credit_notes", post(create_credit_note))
         .with_state(standin.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

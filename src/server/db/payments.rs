@@ -4,7 +4,9 @@
 
 use crate::domain::credits::Credits;
 use crate::domain::ledger::{GrantKind, UnixSeconds};
-use crate::domain::payments::{self as rules, CheckoutEvent, PaymentLine, PaymentStatus};
+use crate::domain::payments::{
+    self as rules, CheckoutEvent, PaymentLine, PaymentStatus, RefundState,
+};
 use crate::server::db::ledger::{self, LedgerError, NewGrant, Tx};
 use crate::server::db::{Backend, Db};
 use sqlx::Row;
@@ -152,14 +154,23 @@ pub async fn by_external_id(db: &Db, external_id: &str) -> Result<Option<Payment
     row.as_ref().map(from_row).transpose()
 }
 
-/// An account's payments, newest first.
+/// An account's payments, newest first: money asked for or received. Checkouts the
+/// customer left (cancelled or expired unpaid) are not payments and are not listed.
 pub async fn for_account(
     db: &Db,
     account: i64,
     limit: i64,
 ) -> Result<Vec<PaymentLine>, PaymentsError> {
+    let columns = COLUMNS
+        .split(", ")
+        .map(|c| format!("p.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let sql = format!(
-        "SELECT {COLUMNS} FROM payments WHERE account_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2"
+        "SELECT {columns}, r.status AS refund FROM payments p \
+         LEFT JOIN payment_refunds r ON r.payment_id = p.id \
+         WHERE p.account_id = $1 AND p.status NOT IN ('canceled', 'expired') \
+         ORDER BY p.created_at DESC, p.id DESC LIMIT $2"
     );
     let rows = sqlx::query(&sql)
         .bind(account)
@@ -169,6 +180,13 @@ pub async fn for_account(
     rows.iter()
         .map(|r| {
             let p = from_row(r)?;
+            let refund: Option<String> = r.try_get("refund")?;
+            let refund = refund
+                .map(|s| {
+                    RefundState::parse(&s)
+                        .ok_or_else(|| PaymentsError::Corrupt(format!("refund {s}")))
+                })
+                .transpose()?;
             Ok(PaymentLine {
                 kind: p.kind,
                 credits: p.credits.get(),
@@ -177,9 +195,229 @@ pub async fn for_account(
                 status: p.status,
                 created_at: p.created_at,
                 test_mode: p.provider == "local",
+                refund,
             })
         })
         .collect()
+}
+
+/// What starting a plan checkout found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlanCheckout {
+    /// A new checkout; any other open plan checkout of the account was closed with it, so
+    /// only one can ever be paid.
+    Started(Payment),
+    /// A checkout for the same plan is open already: the customer goes back to it.
+    Open(Payment),
+    /// A plan payment is processing: no other may start until it settles.
+    Processing(Payment),
+}
+
+/// Starts a plan checkout in one transaction, under the account's lock: refused while a
+/// plan payment is processing, the open one when it is for the same plan, else a new one
+/// that closes (cancels) every other open plan checkout.
+pub async fn start_plan_checkout(
+    db: &Db,
+    c: NewCheckout<'_>,
+    now: UnixSeconds,
+) -> Result<PlanCheckout, PaymentsError> {
+    let mut tx = db.begin_write().await?;
+    ledger::lock_account(&mut tx, db.backend(), c.account_id).await?;
+    let sql = format!(
+        "SELECT {COLUMNS} FROM payments WHERE account_id = $1 AND kind = 'subscription' \
+         AND status IN ('open', 'processing') ORDER BY created_at DESC, id DESC"
+    );
+    let unsettled = sqlx::query(&sql)
+        .bind(c.account_id)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(p) = unsettled
+        .iter()
+        .find(|p| p.status == PaymentStatus::Processing)
+    {
+        return Ok(PlanCheckout::Processing(p.clone()));
+    }
+    if let Some(p) = unsettled.iter().find(|p| p.product == c.product) {
+        return Ok(PlanCheckout::Open(p.clone()));
+    }
+    for p in &unsettled {
+        // As the customer's "Cancel" in that checkout would: it can no longer be paid.
+        let t = rules::apply(p.status, CheckoutEvent::Canceled);
+        sqlx::query("UPDATE payments SET status = $1, updated_at = $2 WHERE id = $3")
+            .bind(t.status.as_str())
+            .bind(now)
+            .bind(p.id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    sqlx::query(
+        "INSERT INTO payments (account_id, kind, provider, external_id, product, credits, \
+         amount_cents, currency, status, checkout_url, request_key, created_at, updated_at) \
+         VALUES ($1, 'subscription', $2, $3, $4, $5, $6, $7, 'open', $8, $9, $10, $10)",
+    )
+    .bind(c.account_id)
+    .bind(c.provider)
+    .bind(c.external_id)
+    .bind(c.product)
+    .bind(int(c.credits.get()))
+    .bind(int(c.amount_cents))
+    .bind(c.currency)
+    .bind(c.checkout_url)
+    .bind(c.request_key)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    let sql = format!("SELECT {COLUMNS} FROM payments WHERE external_id = $1");
+    let row = sqlx::query(&sql)
+        .bind(c.external_id)
+        .fetch_one(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(PlanCheckout::Started(from_row(&row)?))
+}
+
+/// The account's plan payment that has not settled yet (open or processing), if any.
+pub async fn plan_payment_in_progress(
+    db: &Db,
+    account: i64,
+) -> Result<Option<Payment>, PaymentsError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM payments WHERE account_id = $1 AND kind = 'subscription' \
+         AND status IN ('open', 'processing') \
+         ORDER BY CASE status WHEN 'processing' THEN 0 ELSE 1 END, created_at DESC, id DESC LIMIT 1"
+    );
+    let row = sqlx::query(&sql)
+        .bind(account)
+        .fetch_optional(db.reader())
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// A refund recorded for a payment: its state and why.
+pub async fn refund_of(
+    db: &Db,
+    payment_id: i64,
+) -> Result<Option<(RefundState, String)>, PaymentsError> {
+    let row: Option<(String, String)> =
+        sqlx::query_as("SELECT status, reason FROM payment_refunds WHERE payment_id = $1")
+            .bind(payment_id)
+            .fetch_optional(db.writer())
+            .await?;
+    row.map(|(status, reason)| {
+        RefundState::parse(&status)
+            .map(|s| (s, reason))
+            .ok_or_else(|| PaymentsError::Corrupt(format!("refund {status}")))
+    })
+    .transpose()
+}
+
+/// Records that `payment_id` is to be refunded (`Due`) or was (`Done`), in the caller's
+/// transaction; a second record for the same payment changes nothing.
+pub(crate) async fn record_refund(
+    tx: &mut Tx,
+    payment_id: i64,
+    state: RefundState,
+    reason: &str,
+    stripe_subscription: Option<&str>,
+    now: UnixSeconds,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO payment_refunds (payment_id, reason, status, stripe_subscription_id, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT DO NOTHING",
+    )
+    .bind(payment_id)
+    .bind(reason)
+    .bind(state.as_str())
+    .bind(stripe_subscription)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// A refund the payment provider still has to make.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueRefund {
+    pub payment_id: i64,
+    pub account_id: i64,
+    /// The invoice (Stripe) the payment paid.
+    pub external_id: String,
+    pub amount_cents: u64,
+    pub currency: String,
+    /// The subscription the payment started, to cancel first.
+    pub stripe_subscription_id: Option<String>,
+    pub attempts: i64,
+}
+
+/// Stripe refunds still to make, the least recently tried first.
+pub async fn refunds_due(db: &Db, limit: i64) -> Result<Vec<DueRefund>, PaymentsError> {
+    type Row = (i64, i64, String, i64, String, Option<String>, i64);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT p.id, p.account_id, p.external_id, p.amount_cents, p.currency, \
+         r.stripe_subscription_id, r.attempts FROM payment_refunds r \
+         JOIN payments p ON p.id = r.payment_id \
+         WHERE r.status = 'due' AND p.provider = 'stripe' ORDER BY r.updated_at, p.id LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(db.writer())
+    .await?;
+    rows.into_iter()
+        .map(
+            |(payment_id, account_id, external_id, amount, currency, sub, attempts)| {
+                Ok(DueRefund {
+                    payment_id,
+                    account_id,
+                    external_id,
+                    amount_cents: u64::try_from(amount)
+                        .map_err(|_| PaymentsError::Corrupt(format!("amount {amount}")))?,
+                    currency,
+                    stripe_subscription_id: sub,
+                    attempts,
+                })
+            },
+        )
+        .collect()
+}
+
+/// Marks a due refund made, with the provider's id for it (a credit note).
+pub async fn refund_done(
+    db: &Db,
+    payment_id: i64,
+    external_id: &str,
+    now: UnixSeconds,
+) -> Result<(), PaymentsError> {
+    sqlx::query(
+        "UPDATE payment_refunds SET status = 'done', external_id = $1, attempts = attempts + 1, \
+         last_error = NULL, updated_at = $2 WHERE payment_id = $3 AND status = 'due'",
+    )
+    .bind(external_id)
+    .bind(now)
+    .bind(payment_id)
+    .execute(db.writer())
+    .await?;
+    Ok(())
+}
+
+/// Notes a failed attempt at a due refund; it stays due and is tried again.
+pub async fn refund_failed(
+    db: &Db,
+    payment_id: i64,
+    error: &str,
+    now: UnixSeconds,
+) -> Result<(), PaymentsError> {
+    sqlx::query(
+        "UPDATE payment_refunds SET attempts = attempts + 1, last_error = $1, updated_at = $2 \
+         WHERE payment_id = $3 AND status = 'due'",
+    )
+    .bind(error.chars().take(500).collect::<String>())
+    .bind(now)
+    .bind(payment_id)
+    .execute(db.writer())
+    .await?;
+    Ok(())
 }
 
 /// What became of a webhook event.
@@ -192,6 +430,12 @@ pub enum Applied {
         status: PaymentStatus,
         granted: Option<Credits>,
     },
+    /// Recorded; a plan payment that cleared while the account already had a live plan:
+    /// it bought nothing and is refunded.
+    Refunded,
+    /// Recorded; a second Stripe subscription's paid invoice: bought nothing, and its
+    /// refund is due (the scheduler makes it).
+    RefundDue,
     /// Recorded; it names a checkout this app did not start (or another account's).
     UnknownCheckout,
     /// Recorded; it brought the customer's subscription in step with Stripe.
@@ -224,6 +468,8 @@ impl Applied {
                 granted: Some(_), ..
             } => "granted",
             Applied::Checkout { .. } => "status",
+            Applied::Refunded => "refunded",
+            Applied::RefundDue => "refund_due",
             Applied::UnknownCheckout => "unknown_checkout",
             Applied::Subscription {
                 granted: Some(_), ..
@@ -338,11 +584,17 @@ async fn apply_effect_in(
             match subs::account_of_customer(tx, customer).await? {
                 None => Applied::UnknownCustomer,
                 Some(account) => {
-                    let granted = subs::apply_stripe_in(
+                    let applied = subs::apply_stripe_in(
                         tx, backend, catalog, account, &fact, invoice, at, now,
                     )
                     .await?;
-                    Applied::Subscription { granted }
+                    if applied.refund_due {
+                        Applied::RefundDue
+                    } else {
+                        Applied::Subscription {
+                            granted: applied.granted,
+                        }
+                    }
                 }
             }
         }
@@ -377,13 +629,19 @@ async fn apply_checkout(
     }
     let t = rules::apply(payment.status, notice.event);
     let mut granted = None;
+    let mut refunded = false;
     let mut grant_id = payment.grant_id;
     if !t.grant || payment.grant_id.is_some() {
         // Nothing to grant, or granted already.
     } else if payment.kind == "subscription" {
         // A plan bought through the local checkout: paid, so the plan starts now.
-        grant_id = start_plan(tx, backend, notice.catalog, &payment, now).await?;
-        granted = grant_id.map(|_| payment.credits);
+        match start_plan(tx, backend, notice.catalog, &payment, now).await? {
+            PlanStart::Started(id) => {
+                grant_id = id;
+                granted = id.map(|_| payment.credits);
+            }
+            PlanStart::Refunded => refunded = true,
+        }
     } else {
         let receipt = ledger::grant_in(
             tx,
@@ -414,23 +672,33 @@ async fn apply_checkout(
         .execute(&mut **tx)
         .await?;
     }
+    if refunded {
+        return Ok(Applied::Refunded);
+    }
     Ok(Applied::Checkout {
         status: t.status,
         granted,
     })
 }
 
-/// Starts the plan a paid subscription checkout was for; returns the period grant's id.
-/// When the plan cannot start (a second checkout paid while one plan is already active),
-/// the money is recorded as paid and support is told through the log: nothing is granted
-/// twice.
+enum PlanStart {
+    /// The plan started; its period grant's id.
+    Started(Option<i64>),
+    Refunded,
+}
+
+/// Starts the plan a paid subscription checkout was for.
+/// When the plan cannot start (it cleared while another plan is live: a second checkout,
+/// or a delayed payment that settled after the customer subscribed another way), the
+/// payment bought nothing: it is refunded in the same transaction (the local checkout
+/// moves no money, so the refund is done at once). Nothing is granted twice.
 async fn start_plan(
     tx: &mut Tx,
     backend: Backend,
     catalog: &crate::domain::catalog::Catalog,
     payment: &Payment,
     now: UnixSeconds,
-) -> Result<Option<i64>, PaymentsError> {
+) -> Result<PlanStart, PaymentsError> {
     use crate::domain::subscription::Command;
     use crate::server::db::subscriptions::{self as subs, Billing, SubscriptionError};
     let plan = crate::domain::catalog::PlanId::parse(&payment.product)
@@ -448,14 +716,23 @@ async fn start_plan(
     )
     .await
     {
-        Ok(o) => Ok(match o.grant {
+        Ok(o) => Ok(PlanStart::Started(match o.grant {
             Some(g) => subs::period_grant_id(tx, payment.account_id, g.period_start).await?,
             None => None,
-        }),
+        })),
         Err(SubscriptionError::Rule(e)) => {
-            tracing::error!(account = payment.account_id, checkout = %payment.external_id, error = %e,
-                "a paid plan checkout could not start the plan; refund it by hand");
-            Ok(None)
+            tracing::warn!(account = payment.account_id, checkout = %payment.external_id, error = %e,
+                "a paid plan checkout could not start the plan; refunded");
+            record_refund(
+                tx,
+                payment.id,
+                RefundState::Done,
+                &format!("It cleared while another plan was already active ({e})"),
+                None,
+                now,
+            )
+            .await?;
+            Ok(PlanStart::Refunded)
         }
         Err(e) => Err(e.into()),
     }

@@ -231,6 +231,19 @@ pub struct StripeInvoice<'a> {
     pub amount_cents: u64,
     pub currency: &'a str,
     pub paid: bool,
+    /// Stripe said just now that the subscription on record is still live: a paid invoice
+    /// of another subscription is then a second subscription's, which bought nothing, and
+    /// its payment is recorded with a refund due.
+    pub second_subscription: bool,
+}
+
+/// What applying a Stripe fact did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct StripeApplied {
+    /// Credits granted now.
+    pub granted: Option<u64>,
+    /// The invoice was a second subscription's: its refund is now due.
+    pub refund_due: bool,
 }
 
 /// Applies what Stripe says inside the caller's transaction (the webhook's, which records
@@ -246,7 +259,7 @@ pub(crate) async fn apply_stripe_in(
     invoice: Option<StripeInvoice<'_>>,
     state_at: Option<UnixSeconds>,
     now: UnixSeconds,
-) -> Result<Option<u64>, SubscriptionError> {
+) -> Result<StripeApplied, SubscriptionError> {
     lock(tx, backend, account).await?;
     // A subscription state older than the last one applied is stale (delivered late);
     // an ended subscription is final whenever its news arrives.
@@ -260,7 +273,7 @@ pub(crate) async fn apply_stripe_in(
                 .await?
                 .flatten();
         if last.is_some_and(|last| at < last) {
-            return Ok(None);
+            return Ok(StripeApplied::default());
         }
         sqlx::query("UPDATE stripe_customers SET state_at = $1 WHERE account_id = $2")
             .bind(at)
@@ -272,7 +285,7 @@ pub(crate) async fn apply_stripe_in(
     if matches!(fact, StripeFact::PaymentFailed { .. })
         && invoice_paid_before(tx, invoice.as_ref()).await?
     {
-        return Ok(None);
+        return Ok(StripeApplied::default());
     }
     let current = read(tx, account).await?;
     let following: Option<String> = sqlx::query_scalar(
@@ -282,12 +295,23 @@ pub(crate) async fn apply_stripe_in(
     .fetch_optional(&mut **tx)
     .await?
     .flatten();
+    let mut refund_due = false;
     let outcome = match rules::apply_stripe(current.as_ref(), following.as_deref(), fact, catalog) {
         Ok(o) => o,
         // Another subscription's paid invoice already on record as paid: a late duplicate.
         Err(LifecycleError::OtherSubscriptionLive)
             if invoice_paid_before(tx, invoice.as_ref()).await? =>
         {
+            None
+        }
+        // A second subscription's paid invoice (Stripe confirmed the one on record is
+        // live): recorded below as paid, with its refund due; nothing is granted.
+        Err(LifecycleError::OtherSubscriptionLive)
+            if invoice
+                .as_ref()
+                .is_some_and(|i| i.paid && i.second_subscription) =>
+        {
+            refund_due = true;
             None
         }
         Err(e) => {
@@ -360,8 +384,43 @@ pub(crate) async fn apply_stripe_in(
         .bind(now)
         .execute(&mut **tx)
         .await?;
+        if refund_due {
+            let payment: i64 = sqlx::query_scalar("SELECT id FROM payments WHERE external_id = $1")
+                .bind(inv.id)
+                .fetch_one(&mut **tx)
+                .await?;
+            tracing::warn!(account, invoice = inv.id, subscription = ?fact.subscription(),
+                "a second Stripe subscription was paid; its refund is due");
+            crate::server::db::payments::record_refund(
+                tx,
+                payment,
+                crate::domain::payments::RefundState::Due,
+                "A second subscription, paid while your plan was already active",
+                fact.subscription(),
+                now,
+            )
+            .await?;
+        }
     }
-    Ok(granted)
+    Ok(StripeApplied {
+        granted,
+        refund_due,
+    })
+}
+
+/// The Stripe subscription the account of `customer` follows, if any.
+pub async fn followed_subscription(
+    db: &Db,
+    customer: &str,
+) -> Result<Option<String>, SubscriptionError> {
+    Ok(sqlx::query_scalar(
+        "SELECT s.stripe_subscription_id FROM subscriptions s \
+         JOIN stripe_customers c ON c.account_id = s.account_id WHERE c.customer_id = $1",
+    )
+    .bind(customer)
+    .fetch_optional(db.writer())
+    .await?
+    .flatten())
 }
 
 /// Whether `invoice` is already on record as paid.

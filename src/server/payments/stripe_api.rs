@@ -312,3 +312,140 @@ pub async fn portal_session(
         .url
         .ok_or(StripeCallError::Unexpected("no portal url"))
 }
+
+/// One subscription, read as the webhook reads it.
+pub async fn subscription(
+    config: &StripeConfig,
+    id: &str,
+) -> Result<SubscriptionObject, StripeCallError> {
+    let object: serde_json::Value =
+        timed(client(config).get(&format!("/subscriptions/{id}"))).await?;
+    events::subscription(object)
+        .map_err(|_| StripeCallError::Unexpected("a subscription the app can read"))
+}
+
+/// Cancels a subscription now, without proration or a final invoice. One already
+/// cancelled (or gone) counts as cancelled.
+pub async fn cancel_subscription(
+    config: &StripeConfig,
+    id: &str,
+    idempotency_key: String,
+) -> Result<(), StripeCallError> {
+    let client = client(config).with_strategy(RequestStrategy::Idempotent(idempotency_key));
+    match timed(client.delete::<serde_json::Value>(&format!("/subscriptions/{id}"))).await {
+        Ok(_) => Ok(()),
+        Err(StripeCallError::Stripe(stripe::StripeError::Stripe(e)))
+            if e.code == Some(stripe::ErrorCode::ResourceMissing)
+                || e.http_status == 404
+                || e.message
+                    .as_deref()
+                    .is_some_and(|m| m.contains("canceled subscription")) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[derive(serde::Serialize)]
+struct NewCreditNote<'a> {
+    invoice: &'a str,
+    amount: u64,
+    refund_amount: u64,
+    reason: &'static str,
+    memo: &'static str,
+    metadata: std::collections::HashMap<&'static str, String>,
+}
+
+/// Refunds a paid invoice in full with a credit note (`reason=duplicate`): the refund
+/// goes back to the payment method it was paid with, on every API version. Returns the
+/// credit note's id.
+pub async fn refund_invoice(
+    config: &StripeConfig,
+    invoice: &str,
+    amount_cents: u64,
+    payment_id: i64,
+    idempotency_key: String,
+) -> Result<String, StripeCallError> {
+    let client = client(config).with_strategy(RequestStrategy::Idempotent(idempotency_key));
+    let params = NewCreditNote {
+        invoice,
+        amount: amount_cents,
+        refund_amount: amount_cents,
+        reason: "duplicate",
+        memo: "A second subscription, paid while your plan was already active: refunded in full.",
+        metadata: std::collections::HashMap::from([("payment_id", payment_id.to_string())]),
+    };
+    let created: Created = timed(client.post_form("/credit_notes", &params)).await?;
+    Ok(created.id)
+}
+
+/// An open subscription-mode Checkout Session of a customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenPlanSession {
+    pub id: String,
+    /// The plan its metadata names.
+    pub plan_id: Option<String>,
+    pub url: Option<String>,
+}
+
+/// The customer's open Checkout Sessions that would start a subscription.
+pub async fn open_plan_sessions(
+    config: &StripeConfig,
+    customer: &str,
+) -> Result<Vec<OpenPlanSession>, StripeCallError> {
+    #[derive(Deserialize)]
+    struct Session {
+        id: String,
+        #[serde(default)]
+        mode: Option<String>,
+        #[serde(default)]
+        status: Option<String>,
+        #[serde(default)]
+        url: Option<String>,
+        #[serde(default)]
+        metadata: Option<std::collections::HashMap<String, String>>,
+    }
+    #[derive(Deserialize)]
+    struct Page {
+        data: Vec<Session>,
+    }
+    #[derive(serde::Serialize)]
+    struct Query<'a> {
+        customer: &'a str,
+        status: &'static str,
+        limit: u32,
+    }
+    let page: Page = timed(client(config).get_query(
+        "/checkout/sessions",
+        &Query {
+            customer,
+            status: "open",
+            limit: 20,
+        },
+    ))
+    .await?;
+    Ok(page
+        .data
+        .into_iter()
+        .filter(|s| s.mode.as_deref() == Some("subscription"))
+        .filter(|s| s.status.as_deref().is_none_or(|st| st == "open"))
+        .map(|s| OpenPlanSession {
+            plan_id: s.metadata.and_then(|m| m.get("plan_id").cloned()),
+            id: s.id,
+            url: s.url,
+        })
+        .collect())
+}
+
+/// Expires an open Checkout Session: it can no longer be paid.
+pub async fn expire_session(
+    config: &StripeConfig,
+    id: &str,
+    idempotency_key: String,
+) -> Result<(), StripeCallError> {
+    let client = client(config).with_strategy(RequestStrategy::Idempotent(idempotency_key));
+    let _: serde_json::Value =
+        timed(client.post(&format!("/checkout/sessions/{id}/expire"))).await?;
+    Ok(())
+}

@@ -112,34 +112,15 @@ pub(crate) fn invoice_fact(inv: &Invoice, catalog: &Catalog) -> Option<StripeFac
     }
 }
 
-/// Verifies and applies one delivery. The route and the local checkout both call this.
-pub async fn receive(
-    state: &AppState,
-    signature_header: Option<&str>,
-    body: &[u8],
-) -> Result<Applied, WebhookError> {
-    let now = state.clock.now();
-    let secrets = webhook_secrets(&state.config);
-    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
-    // The signature's age is real time: the demo clock may have been moved forward.
-    signature::verify(
-        signature_header,
-        body,
-        &secrets,
-        state.clock.wall(),
-        TOLERANCE_SECS,
-    )?;
-    let event = events::parse(body).map_err(|e| WebhookError::Malformed(e.to_string()))?;
-    if !event.version_is_tested() {
-        tracing::warn!(
-            event_id = %event.id,
-            api_version = event.api_version.as_deref().unwrap_or_default(),
-            tested = ?events::TESTED_API_VERSIONS,
-            "a webhook event of an API version this app was not tested with; handled as its shape is understood"
-        );
-    }
-    let catalog = &state.config.catalog;
-    let effect = match &event.fact {
+/// What an event asks of the app. `second_subscription`: Stripe confirmed that the
+/// subscription on record is live, so a paid invoice of another one is a second
+/// subscription's (refunded, see [`second_subscription`]).
+fn effect_of<'a>(
+    event: &'a events::Event,
+    catalog: &'a Catalog,
+    second_subscription: bool,
+) -> EventEffect<'a> {
+    match &event.fact {
         Fact::Checkout(s) => EventEffect::Checkout(CheckoutNotice {
             catalog,
             session_id: &s.id,
@@ -170,14 +151,143 @@ pub async fn receive(
                     },
                     currency: &inv.currency,
                     paid: inv.outcome == InvoiceOutcome::Paid,
+                    second_subscription,
                 }),
                 at: event.created,
             },
             None => EventEffect::None,
         },
         Fact::Invoice(_) | Fact::Other => EventEffect::None,
+    }
+}
+
+fn other_subscription_live(e: &payments::PaymentsError) -> bool {
+    use crate::domain::subscription::LifecycleError;
+    use crate::server::db::subscriptions::SubscriptionError;
+    matches!(
+        e,
+        payments::PaymentsError::Subscription(SubscriptionError::Rule(
+            LifecycleError::OtherSubscriptionLive
+        ))
+    )
+}
+
+/// A paid invoice of another Stripe subscription while the one on record is live here.
+/// Stripe is asked about the one on record:
+/// - it has ended (its end's event is still on its way): its end is applied as Stripe
+///   returned it, and then this invoice, which starts the new plan (a resubscribe);
+/// - it is live: the invoice is a second subscription's, which bought nothing. It is
+///   recorded with its refund due, and the refund (cancel that subscription, refund the
+///   invoice) is made at once, or by the scheduler if Stripe cannot be reached now.
+///
+/// Without an answer from Stripe, the first error stands: 500, and Stripe sends the event
+/// again.
+async fn second_subscription(
+    state: &AppState,
+    event: &events::Event,
+    first: payments::PaymentsError,
+    now: i64,
+) -> Result<Applied, WebhookError> {
+    let crate::server::config::PaymentsConfig::Stripe(config) = &state.config.payments else {
+        return Err(first.into());
     };
-    let applied = payments::apply_event(&state.db, &event.id, &event.kind, effect, now).await?;
+    let Fact::Invoice(inv) = &event.fact else {
+        return Err(first.into());
+    };
+    let catalog = &state.config.catalog;
+    let followed =
+        match crate::server::db::subscriptions::followed_subscription(&state.db, &inv.customer)
+            .await
+        {
+            Ok(Some(f)) => f,
+            _ => return Err(first.into()),
+        };
+    let on_record = match crate::server::payments::stripe_api::subscription(config, &followed).await
+    {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, subscription = %followed, "could not ask Stripe about the subscription on record; the event will be retried");
+            return Err(first.into());
+        }
+    };
+    if on_record.is_live() {
+        let applied = payments::apply_event(
+            &state.db,
+            &event.id,
+            &event.kind,
+            effect_of(event, catalog, true),
+            now,
+        )
+        .await?;
+        if applied == Applied::RefundDue {
+            crate::server::services::refunds::run_due(state).await;
+        }
+        return Ok(applied);
+    }
+    // The end Stripe has not told us about yet, as its own event would apply it.
+    if let Some(fact) = subscription_fact(&on_record, catalog) {
+        payments::apply_direct(
+            &state.db,
+            EventEffect::Subscription {
+                catalog,
+                customer: &on_record.customer,
+                fact,
+                invoice: None,
+                at: None,
+            },
+            now,
+        )
+        .await?;
+    }
+    Ok(payments::apply_event(
+        &state.db,
+        &event.id,
+        &event.kind,
+        effect_of(event, catalog, false),
+        now,
+    )
+    .await?)
+}
+
+/// Verifies and applies one delivery. The route and the local checkout both call this.
+pub async fn receive(
+    state: &AppState,
+    signature_header: Option<&str>,
+    body: &[u8],
+) -> Result<Applied, WebhookError> {
+    let now = state.clock.now();
+    let secrets = webhook_secrets(&state.config);
+    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    // The signature's age is real time: the demo clock may have been moved forward.
+    signature::verify(
+        signature_header,
+        body,
+        &secrets,
+        state.clock.wall(),
+        TOLERANCE_SECS,
+    )?;
+    let event = events::parse(body).map_err(|e| WebhookError::Malformed(e.to_string()))?;
+    if !event.version_is_tested() {
+        tracing::warn!(
+            event_id = %event.id,
+            api_version = event.api_version.as_deref().unwrap_or_default(),
+            tested = ?events::TESTED_API_VERSIONS,
+            "a webhook event of an API version this app was not tested with; handled as its shape is understood"
+        );
+    }
+    let catalog = &state.config.catalog;
+    let first = payments::apply_event(
+        &state.db,
+        &event.id,
+        &event.kind,
+        effect_of(&event, catalog, false),
+        now,
+    )
+    .await;
+    let applied = match first {
+        Err(e) if other_subscription_live(&e) => second_subscription(state, &event, e, now).await?,
+        other => other?,
+    };
     tracing::info!(event_id = %event.id, event_type = %event.kind, outcome = applied.outcome(), "webhook event");
     crate::server::metrics::webhook_event(&event.kind, applied.outcome());
     Ok(applied)

@@ -4,6 +4,7 @@ pub mod demo;
 pub mod faq;
 pub mod operations;
 pub mod plans;
+pub mod refunds;
 pub mod subscription;
 pub mod support;
 pub mod topup;

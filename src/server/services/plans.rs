@@ -1,7 +1,7 @@
 //! Plans and the subscription life cycle: what each change would mean, the changes, the
 //! scheduler that renews and ends subscriptions, and the demo clock.
 
-use crate::api::plans::{ChangeKind, PlanOption, PlanState};
+use crate::api::plans::{ChangeKind, PlanOption, PlanPaymentInProgress, PlanState};
 use crate::domain::catalog::{PlanId, format_usd};
 use crate::domain::credits::group_thousands;
 use crate::domain::ledger::long_date;
@@ -161,7 +161,27 @@ pub async fn state(state: &AppState, account: i64) -> Result<PlanState, AppError
             .map(|p| s.period_end + i64::from(p.grace_period_days) * DAY),
         None => None,
     };
+    let payment_in_progress = match live {
+        Some(_) => None,
+        None => crate::server::db::payments::plan_payment_in_progress(&state.db, account)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "reading a plan payment in progress");
+                AppError::Internal
+            })?
+            .map(|p| PlanPaymentInProgress {
+                plan_name: PlanId::parse(&p.product)
+                    .ok()
+                    .and_then(|id| name_of(&id))
+                    .unwrap_or_else(|| p.product.clone()),
+                amount_cents: p.amount_cents,
+                credits: p.credits.get(),
+                processing: p.status == crate::domain::payments::PaymentStatus::Processing,
+                checkout_url: p.checkout_url,
+            }),
+    };
     Ok(PlanState {
+        payment_in_progress,
         status: sub
             .as_ref()
             .map_or("none", |s| s.status.as_str())
@@ -277,9 +297,10 @@ async fn local_plan_checkout(
     let id = crate::server::payments::local::new_session_id();
     let url = crate::server::payments::local::checkout_path(&id);
     let key = format!("plan-{}", uuid::Uuid::new_v4().simple());
-    crate::server::db::payments::record_checkout(
+    use crate::server::db::payments::{self as db_payments, PlanCheckout};
+    let started = db_payments::start_plan_checkout(
         &state.db,
-        crate::server::db::payments::NewCheckout {
+        db_payments::NewCheckout {
             account_id: account,
             kind: "subscription",
             provider: "local",
@@ -298,7 +319,18 @@ async fn local_plan_checkout(
         tracing::error!(error = %e, "recording a plan checkout");
         AppError::Internal
     })?;
-    Ok(Changed::Checkout(url))
+    match started {
+        PlanCheckout::Started(p) | PlanCheckout::Open(p) => {
+            Ok(Changed::Checkout(p.checkout_url.unwrap_or(url)))
+        }
+        PlanCheckout::Processing(p) => Err(AppError::conflict(format!(
+            "Your payment for the {} plan is still being processed. The plan starts as soon as it clears; until then no other plan can be bought, so you never pay twice.",
+            PlanId::parse(&p.product)
+                .ok()
+                .and_then(|id| catalog.plan(&id).map(|plan| plan.name.clone()))
+                .unwrap_or_else(|| p.product.clone())
+        ))),
+    }
 }
 
 fn stripe_failed(e: stripe_api::StripeCallError) -> AppError {
@@ -373,6 +405,35 @@ async fn change_with_stripe(
                 "Your subscription is being set up with our payment provider. Reload the page in a minute.",
             ));
         }
+        // One open plan checkout at a time, so only one can be paid: back to the open one
+        // for this plan, and any other closed (expired) before a new one is made.
+        let open = stripe_api::open_plan_sessions(config, &customer)
+            .await
+            .map_err(stripe_failed)?;
+        if let Some(url) = open
+            .iter()
+            .find(|s| s.plan_id.as_deref() == Some(plan.as_str()))
+            .and_then(|s| s.url.clone())
+        {
+            return Ok(Changed::Checkout(url));
+        }
+        let mut closed = String::new();
+        for s in &open {
+            let key = payments::stripe_key(state, &format!("expire-{}", s.id)).await?;
+            stripe_api::expire_session(config, &s.id, key)
+                .await
+                .map_err(stripe_failed)?;
+            closed.push_str(&s.id);
+        }
+        // The sessions just closed change the key (a key of at most 255 characters), so
+        // coming back to a plan whose session was closed makes a new one.
+        let closed = if closed.is_empty() {
+            closed
+        } else {
+            use sha2::Digest;
+            let digest = sha2::Sha256::digest(closed.as_bytes());
+            format!("-closed-{}", hex::encode(&digest[..8]))
+        };
         let public = &state.config.public_url;
         let url = stripe_api::create_plan_session(
             config,
@@ -390,7 +451,7 @@ async fn change_with_stripe(
                 idempotency_key: payments::stripe_key(
                     state,
                     &format!(
-                        "plan-{account}-{}-after-{newest}-{}",
+                        "plan-{account}-{}-after-{newest}-{}{closed}",
                         plan.as_str(),
                         now / 3600
                     ),

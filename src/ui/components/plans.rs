@@ -8,7 +8,11 @@ use crate::domain::credits::group_thousands;
 use crate::error::AppError;
 use crate::ui::components::format::date;
 use leptos::prelude::*;
+use leptos_meta::Meta;
 use leptos_router::hooks::use_query_map;
+
+/// Seconds between checks while a plan payment is processing.
+const RECHECK_SECS: u32 = 3;
 
 fn confirm_link(what: &str) -> String {
     format!("/subscription?confirm={what}#plans")
@@ -85,6 +89,37 @@ pub fn PlansSection(plan: PlanState, action: ServerAction<ChangePlan>) -> impl I
         }.into_any(),
         _ => view! { <p data-testid="plan-none">"You have no plan yet. Choose one to get credits every month."</p> }.into_any(),
     };
+    // A plan payment under way: said as such, and while it is processing nothing else can
+    // be bought (the page checks again by itself, with or without JavaScript).
+    let in_progress = plan.payment_in_progress.clone().map(|p| {
+        let what = format!(
+            "{} plan ({}, {} credits)",
+            p.plan_name,
+            format_usd(p.amount_cents),
+            group_thousands(p.credits)
+        );
+        if p.processing {
+            view! {
+                <Meta http_equiv="refresh" content=RECHECK_SECS.to_string() />
+                <div class="notice" role="status" data-testid="plan-processing">
+                    <p><strong>{format!("Your payment for the {what} is processing.")}</strong></p>
+                    <p>"Your plan and its credits start as soon as the payment is confirmed; until then no other plan can be bought, so you never pay twice. This page checks again every few seconds."</p>
+                </div>
+            }.into_any()
+        } else {
+            view! {
+                <div class="notice" data-testid="plan-checkout-open">
+                    <p>{format!("You started a checkout for the {what} and have not paid yet. ")}
+                    {p.checkout_url.map(|u| view! { <a href=u>"Continue to payment"</a> })}
+                    " Choosing another plan instead closes that checkout."</p>
+                </div>
+            }.into_any()
+        }
+    });
+    let locked = plan
+        .payment_in_progress
+        .as_ref()
+        .is_some_and(|p| p.processing);
     let active = plan.status == "active" && !plan.cancel_at_period_end;
     let for_confirm = plan.clone();
     // The second step follows the address, so a link opens it with or without JavaScript.
@@ -98,10 +133,11 @@ pub fn PlansSection(plan: PlanState, action: ServerAction<ChangePlan>) -> impl I
             <h2 id="plans-heading">"Your plan"</h2>
             {plan.test_mode.then(|| view! { <p class="help">"Test mode: plan payments are recorded by the app itself; no real money moves."</p> })}
             {outcome}
+            {in_progress}
             {summary}
-            {confirmation}
+            {(!locked).then_some(confirmation)}
             <ul class="plans">
-                {plan.options.iter().cloned().map(|o| view! { <PlanCard o /> }).collect_view()}
+                {plan.options.iter().cloned().map(|o| view! { <PlanCard o locked /> }).collect_view()}
             </ul>
             {active.then(|| view! {
                 <p><a href=confirm_link("cancel") data-testid="start-cancel">"Cancel subscription…"</a></p>
@@ -110,9 +146,11 @@ pub fn PlansSection(plan: PlanState, action: ServerAction<ChangePlan>) -> impl I
     }
 }
 
+/// One plan and its change; `locked` while a plan payment processes (no link to buy).
 #[component]
-fn PlanCard(o: PlanOption) -> impl IntoView {
+fn PlanCard(o: PlanOption, locked: bool) -> impl IntoView {
     let action_link = match o.kind {
+        _ if locked => None,
         ChangeKind::Current => None,
         ChangeKind::PendingDowngrade => None,
         ChangeKind::Subscribe => Some((

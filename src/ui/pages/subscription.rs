@@ -181,7 +181,10 @@ fn Payments(payments: Vec<PaymentLine>) -> impl IntoView {
                                             <td>{date_time(p.created_at)}</td>
                                             <td>{what}</td>
                                             <td class="num">{format_usd(p.amount_cents)}</td>
-                                            <td class=format!("status status-{}", p.status.as_str())>{p.status.label()}</td>
+                                            {match p.refund {
+                                                Some(r) => view! { <td class=format!("status status-refund-{}", r.as_str())>{r.label()}</td> }.into_any(),
+                                                None => view! { <td class=format!("status status-{}", p.status.as_str())>{p.status.label()}</td> }.into_any(),
+                                            }}
                                         </tr>
                                     }
                                 }).collect_view()}
