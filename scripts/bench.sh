@@ -99,7 +99,8 @@ signin_flood() {
   DATABASE_URL="$url" "$BIN" serve 2>>"${TMPDIR:-/tmp}/studio-billing-bench-server.log" & local pid=$!
   for _ in $(seq 100); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.2; done
   step "bench ledger on SQLite, during $attempts wrong sign-ins from one address"
-  python3 scripts/sign_in_flood.py "$base" "$attempts" 8 & local flood=$!
+  # Spread over the bench's own duration, so the whole bench runs under the flood.
+  python3 scripts/sign_in_flood.py "$base" "$attempts" 8 "$DURATION" & local flood=$!
   DATABASE_URL="$url" "$BIN" bench ledger -w 20 -a 50 -d "$DURATION"
   wait "$flood"
   echo "sign-in attempt rows left: $(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT COUNT(*) FROM sign_in_failures').fetchone()[0])" "$dir/flood.db")"

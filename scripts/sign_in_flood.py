@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Sends N sign-in attempts with a wrong password from this one address to BASE, over
-CONCURRENCY connections, and prints how they were answered and how fast.
+CONCURRENCY connections, spread evenly over SECONDS (0: as fast as they go), and prints how
+they were answered and how fast.
 
-    scripts/sign_in_flood.py BASE N [CONCURRENCY]
+    scripts/sign_in_flood.py BASE N [CONCURRENCY] [SECONDS]
 
 Used by `scripts/bench.sh signin-flood`; standard library only.
 """
@@ -17,6 +18,7 @@ import urllib.parse
 def main() -> None:
     base, n = sys.argv[1], int(sys.argv[2])
     concurrency = int(sys.argv[3]) if len(sys.argv) > 3 else 8
+    seconds = float(sys.argv[4]) if len(sys.argv) > 4 else 0.0
     url = urllib.parse.urlsplit(base)
     body = "email=victim%40studio.test&password=not-the-password"
     headers = {
@@ -27,6 +29,7 @@ def main() -> None:
     counts: collections.Counter = collections.Counter()
     lock = threading.Lock()
     left = [n]
+    start = time.monotonic()
 
     def worker() -> None:
         conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
@@ -35,6 +38,12 @@ def main() -> None:
                 if left[0] == 0:
                     break
                 left[0] -= 1
+                index = n - left[0] - 1
+            if seconds > 0:
+                # Attempt `index` is due at its even share of the time.
+                wait = start + index * seconds / n - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
             try:
                 conn.request("POST", "/api/auth/sign_in", body=body, headers=headers)
                 res = conn.getresponse()
@@ -48,7 +57,6 @@ def main() -> None:
                 counts[status] += 1
         conn.close()
 
-    start = time.monotonic()
     threads = [threading.Thread(target=worker) for _ in range(concurrency)]
     for t in threads:
         t.start()

@@ -9,7 +9,7 @@ test('starting to cancel offers the lower tier first; the downgrade waits for th
   await expect(page.getByTestId('plan-none')).toBeVisible();
   await subscribe(page, 'Creator');
   await expect(page.getByTestId('balance-total')).toHaveText('5,000');
-  await expect(page.getByTestId('payments')).toContainText('Plan: 5,000 credits (test mode)');
+  await expect(page.getByTestId('payments')).toContainText('Creator plan: 5,000 credits (test mode)');
 
   await page.getByTestId('start-cancel').click();
   const offer = page.getByTestId('downgrade-offer');
@@ -50,4 +50,43 @@ test('cancel shows the exact dates, takes a reason, and resume undoes it', async
   await cancelled.getByRole('button', { name: 'Resume subscription' }).click();
   await expect(page.getByTestId('plan-cancelled')).toHaveCount(0);
   await expect(page.getByTestId('plan-summary')).toContainText('and renews on');
+});
+
+test('a booked switch survives cancel and resume, and the cancel offer does not repeat it', async ({ page }, testInfo) => {
+  await newCustomer(page, testInfo, 'booked');
+  await subscribe(page, 'Studio');
+  await page.getByTestId('start-cancel').click();
+  await page.getByTestId('downgrade-offer').getByRole('button', { name: 'Switch to Creator' }).click();
+  await expect(page.getByTestId('plan-pending')).toContainText(/^Studio until .+, then Creator\./);
+
+  // Starting to cancel again offers the tier below what is booked, and says it is booked.
+  await page.getByTestId('start-cancel').click();
+  const offer = page.getByTestId('downgrade-offer');
+  await expect(offer).toContainText('Before you go: switch to Starter instead?');
+  await expect(offer).toContainText('You have already booked Creator from');
+  await page.getByRole('link', { name: 'No thanks, cancel my subscription' }).click();
+  await page.getByTestId('confirm-cancel').getByRole('button', { name: 'Cancel subscription' }).click();
+
+  const cancelled = page.getByTestId('plan-cancelled');
+  await expect(cancelled).toContainText('Your Studio plan is cancelled');
+  await expect(page.getByTestId('resume-leads-to')).toContainText(/If you resume, you stay on Studio until .+, then move to Creator as you booked\./);
+  await cancelled.getByRole('button', { name: 'Resume subscription' }).click();
+  await expect(page.getByTestId('plan-message')).toContainText('then Creator from that renewal, as you booked');
+  await expect(page.getByTestId('plan-pending')).toContainText(/^Studio until .+, then Creator\./);
+});
+
+test('a plan paid by bank debit shows as processing, and no second plan can be bought meanwhile', async ({ page }, testInfo) => {
+  await newCustomer(page, testInfo, 'plan-debit');
+  await page.getByRole('link', { name: 'Subscribe to Starter…' }).click();
+  await page.getByTestId('confirm-change').getByRole('button', { name: 'Confirm' }).click();
+  await expect(page).toHaveURL(/\/checkout\/local\/cs_local_/);
+  await page.getByLabel('Test bank debit (confirmed a few seconds later)').check();
+  await page.getByRole('button', { name: /^Pay \$/ }).click();
+
+  await expect(page.getByTestId('plan-processing')).toContainText('Your payment for the Starter plan ($9, 1,000 credits) is processing.');
+  await expect(page.getByRole('link', { name: /^Subscribe to / })).toHaveCount(0);
+  // The page checks again by itself: once the payment clears, the plan is there.
+  await expect(page.getByTestId('plan-summary')).toContainText('Starter: this period runs', { timeout: 20_000 });
+  await expect(page.getByTestId('plan-processing')).toHaveCount(0);
+  await expect(page.getByTestId('balance-total')).toHaveText('1,000');
 });

@@ -21,6 +21,8 @@ pub struct SubscriptionOverview {
     pub plan: Option<PlanSummary>,
     pub period_start: i64,
     pub period_end: i64,
+    /// The window is the plan's current period; else (no live plan) the last 30 days.
+    pub plan_period: bool,
     /// Credits used per day of the period, by operation.
     pub days: Vec<DailyUsage>,
     /// A page of receipts, newest first.

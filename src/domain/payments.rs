@@ -154,6 +154,10 @@ pub struct PaymentLine {
     pub test_mode: bool,
     /// Given back (or being given back) because it bought nothing.
     pub refund: Option<RefundState>,
+    /// The pack's or the plan's id.
+    pub product: String,
+    /// The plan's name, for a plan payment whose plan the catalogue still sells.
+    pub plan_name: Option<String>,
 }
 
 #[cfg(test)]

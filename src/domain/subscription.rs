@@ -319,8 +319,8 @@ pub fn apply(
             if s.cancel_at_period_end {
                 return Ok(keep(next));
             }
+            // A booked downgrade stays booked: it matters again if the customer resumes.
             next.cancel_at_period_end = true;
-            next.pending_plan = None;
             Ok(keep(next))
         }
         (Status::Active, C::Resume) => {

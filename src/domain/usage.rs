@@ -26,9 +26,16 @@ fn index(op: Operation) -> usize {
     Operation::ALL.iter().position(|o| *o == op).unwrap_or(0)
 }
 
-/// Buckets `points` into the days of `[period_start, period_end)`; points outside are left
-/// out. Every day of the period is present, empty or not.
+/// The start of the (UTC) calendar day `t` falls on.
+pub fn day_start(t: i64) -> i64 {
+    t - t.rem_euclid(DAY)
+}
+
+/// Buckets `points` into the calendar days (UTC) of the period: from the start of the day
+/// it began (so the first day is a whole day, named by its date) to its end. Points outside
+/// are left out. Every day is present, empty or not.
 pub fn daily_usage(points: &[UsagePoint], period_start: i64, period_end: i64) -> Vec<DailyUsage> {
+    let period_start = day_start(period_start);
     let days = ((period_end - period_start).max(0) + DAY - 1) / DAY;
     let mut out: Vec<DailyUsage> = (0..days)
         .map(|d| DailyUsage {
@@ -142,6 +149,35 @@ mod tests {
             vec![5, 8, 0]
         );
         assert_eq!(days[1].by_operation[index(Operation::AssistantChat)], 1);
+    }
+
+    #[test]
+    fn a_period_that_starts_mid_day_shows_its_whole_first_day() {
+        // Subscribed at 15:00 on day 0; a generation at 15:30 and one at 09:00 next day.
+        let start = 15 * 3_600;
+        let end = start + 31 * DAY;
+        let points = [
+            UsagePoint {
+                at: start + 1_800,
+                operation: Operation::Music,
+                credits: 3,
+            },
+            UsagePoint {
+                at: DAY + 9 * 3_600,
+                operation: Operation::Music,
+                credits: 4,
+            },
+        ];
+        let days = daily_usage(&points, start, end);
+        assert_eq!(
+            days[0].day_start, 0,
+            "the first day is the day the period began"
+        );
+        assert_eq!(days[0].total, 3);
+        assert_eq!(days[1].total, 4);
+        assert_eq!(days.len(), 32, "31 days from 15:00 touch 32 calendar days");
+        assert_eq!(day_start(DAY + 5), DAY);
+        assert_eq!(day_start(-5), -DAY);
     }
 
     #[test]

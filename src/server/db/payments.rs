@@ -196,6 +196,8 @@ pub async fn for_account(
                 created_at: p.created_at,
                 test_mode: p.provider == "local",
                 refund,
+                product: p.product,
+                plan_name: None,
             })
         })
         .collect()

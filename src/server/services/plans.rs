@@ -144,8 +144,10 @@ pub async fn state(state: &AppState, account: i64) -> Result<PlanState, AppError
             }
         })
         .collect();
+    // P15: the tier below what the next period will be (below a booked downgrade, not
+    // the booked plan again).
     let lower_tier = live
-        .and_then(|s| rules::lower_tier(catalog, &s.plan))
+        .and_then(|s| rules::lower_tier(catalog, s.pending_plan.as_ref().unwrap_or(&s.plan)))
         .map(|p| {
             (
                 p.id.as_str().to_owned(),
@@ -596,11 +598,26 @@ fn said(state: &AppState, cmd: &Command, o: &rules::Outcome) -> String {
             s.pending_plan.as_ref().map(name).unwrap_or_default()
         ),
         Command::ChangePlan(_) if o.grant.is_some() => format!("You are now on {}.", name(&s.plan)),
-        Command::Cancel => format!("Your subscription ends on {}.", long_date(s.period_end)),
-        Command::Resume => format!(
-            "Your subscription continues and renews on {}.",
-            long_date(s.period_end)
-        ),
+        Command::Cancel => match &s.pending_plan {
+            Some(booked) => format!(
+                "Your subscription ends on {}. The switch to {} you booked happens only if you resume before then.",
+                long_date(s.period_end),
+                name(booked)
+            ),
+            None => format!("Your subscription ends on {}.", long_date(s.period_end)),
+        },
+        Command::Resume => match &s.pending_plan {
+            Some(booked) => format!(
+                "Your subscription continues: {} until {}, then {} from that renewal, as you booked.",
+                name(&s.plan),
+                long_date(s.period_end),
+                name(booked)
+            ),
+            None => format!(
+                "Your subscription continues and renews on {}.",
+                long_date(s.period_end)
+            ),
+        },
         _ => format!("You stay on {}.", name(&s.plan)),
     }
 }

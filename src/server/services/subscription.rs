@@ -3,7 +3,7 @@
 
 use crate::api::subscription::{PlanSummary, SubscriptionOverview};
 use crate::domain::catalog::PlanId;
-use crate::domain::usage::{DAY, daily_usage, is_low};
+use crate::domain::usage::{DAY, daily_usage, day_start, is_low};
 use crate::error::AppError;
 use crate::server::config::{Mode, PaymentsConfig};
 use crate::server::db::{payments, usage};
@@ -38,14 +38,15 @@ pub async fn overview(
         .await
         .map_err(internal)?
         .filter(|s| s.status.is_live() && s.period_end > now);
-    let (period_start, period_end) = match sub {
-        Some(s) => (s.period_start, s.period_end),
+    let (period_start, period_end, plan_period) = match sub {
+        Some(s) => (s.period_start, s.period_end, true),
         None => {
-            let end = now - now.rem_euclid(DAY) + DAY;
-            (end - 30 * DAY, end)
+            let end = day_start(now) + DAY;
+            (end - 30 * DAY, end, false)
         }
     };
-    let points = usage::usage_points(&state.db, account, period_start, period_end)
+    // The chart shows whole days, from the start of the day the period began.
+    let points = usage::usage_points(&state.db, account, day_start(period_start), period_end)
         .await
         .map_err(internal)?;
     let receipts = usage::receipts(&state.db, account, before, PAGE)
@@ -61,9 +62,15 @@ pub async fn overview(
             state.config.low_balance_percent,
         )
     });
-    let payments = payments::for_account(&state.db, account, PAYMENTS)
+    let mut payments = payments::for_account(&state.db, account, PAYMENTS)
         .await
         .map_err(internal)?;
+    for p in payments.iter_mut().filter(|p| p.kind == "subscription") {
+        p.plan_name = PlanId::parse(&p.product)
+            .ok()
+            .and_then(|id| state.config.catalog.plan(&id))
+            .map(|plan| plan.name.clone());
+    }
     let config = &state.config;
     Ok(SubscriptionOverview {
         balance,
@@ -73,6 +80,7 @@ pub async fn overview(
         }),
         period_start,
         period_end,
+        plan_period,
         days: daily_usage(&points, period_start, period_end),
         receipts,
         next_before,

@@ -47,6 +47,9 @@ pub fn PlansSection(plan: PlanState, action: ServerAction<ChangePlan>) -> impl I
                 <p><strong>{format!("Your {name} plan is cancelled and ends on {end}.")}</strong>
                 " Until then everything works as before and your credits stay usable."</p>
                 <p>{format!("Your projects and audio are kept until {grace} (the grace period); after that they may be deleted. Payments, your credit history and top-up credits are always kept.")}</p>
+                {plan.pending_plan_name.clone().map(|next| view! {
+                    <p data-testid="resume-leads-to">{format!("If you resume, you stay on {name} until {end}, then move to {next} as you booked.")}</p>
+                })}
                 <ActionForm action>
                     <input type="hidden" name="action" value="resume" />
                     <button type="submit" disabled=pending>"Resume subscription"</button>
@@ -210,11 +213,15 @@ fn confirmation(what: &str, plan: &PlanState, action: ServerAction<ChangePlan>) 
             }
             .into_any()
         }
-        // P15: starting to cancel first offers the next tier down.
+        // P15: starting to cancel first offers the next tier down (below a booked
+        // downgrade, which is said to be booked already).
         "cancel" => match plan.lower_tier.clone() {
             Some((lower_id, lower_name, credits)) => view! {
                 <div class="card confirm" role="region" aria-labelledby="confirm-heading" data-testid="downgrade-offer">
                     <h3 id="confirm-heading">{format!("Before you go: switch to {lower_name} instead?")}</h3>
+                    {plan.pending_plan_name.clone().map(|booked| view! {
+                        <p>{format!("You have already booked {booked} from {end}; {lower_name} costs less still.")}</p>
+                    })}
                     <p>{format!(
                         "You keep all your projects and audio, and get {} credits each period from {end} at {lower_name}'s lower price. Until then nothing changes.",
                         group_thousands(credits)
@@ -228,18 +235,30 @@ fn confirmation(what: &str, plan: &PlanState, action: ServerAction<ChangePlan>) 
                 </div>
             }
             .into_any(),
-            None => cancel_final(&name, &end, &grace, action),
+            None => cancel_final(&name, &end, &grace, plan.pending_plan_name.as_deref(), action),
         },
-        "cancel-final" => cancel_final(&name, &end, &grace, action),
+        "cancel-final" => cancel_final(&name, &end, &grace, plan.pending_plan_name.as_deref(), action),
         _ => ().into_any(),
     }
 }
 
-fn cancel_final(name: &str, end: &str, grace: &str, action: ServerAction<ChangePlan>) -> AnyView {
+fn cancel_final(
+    name: &str,
+    end: &str,
+    grace: &str,
+    booked: Option<&str>,
+    action: ServerAction<ChangePlan>,
+) -> AnyView {
     let pending = action.pending();
+    let booked = booked.map(|b| format!(
+        "Your switch to {b} from {end} is already booked: you can keep it instead of cancelling, and pay {b}'s lower price from then."
+    ));
     view! {
         <div class="card confirm" role="region" aria-labelledby="confirm-heading" data-testid="confirm-cancel">
             <h3 id="confirm-heading">{format!("Cancel {name}?")}</h3>
+            {booked.map(|b| view! {
+                <p data-testid="switch-booked">{b}" "<a href="/subscription#plans">"Keep the switch"</a></p>
+            })}
             <dl class="split" data-testid="cancel-dates">
                 <dt>"Your plan and its credits last until"</dt><dd>{end.to_owned()}</dd>
                 <dt>"Your projects and audio are kept until"</dt><dd>{grace.to_owned()}</dd>

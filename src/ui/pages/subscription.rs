@@ -89,7 +89,11 @@ fn Overview(
         <SpendOrder balance=o.balance />
         <section aria-labelledby="usage-heading">
             <h2 id="usage-heading">"Where your credits went"</h2>
-            <p class="help">{format!("This period: {} to {}.", date(o.period_start), date(o.period_end))}</p>
+            <p class="help" data-testid="usage-window">{if o.plan_period {
+                format!("This period: {} to {}.", date(o.period_start), date(o.period_end))
+            } else {
+                format!("The last 30 days: {} to {}.", date(o.period_start), date(o.period_end - 1))
+            }}</p>
             <UsageChart days=o.days />
         </section>
         {o.try_panel.map(|book| view! { <TryPanel book renews form_key=o.form_key.clone() action=try_run /> })}
@@ -172,7 +176,11 @@ fn Payments(payments: Vec<PaymentLine>) -> impl IntoView {
                                 {payments.into_iter().map(|p| {
                                     let what = format!(
                                         "{}: {} credits{}",
-                                        if p.kind == "topup" { "Top-up" } else { "Plan" },
+                                        match (p.kind.as_str(), &p.plan_name) {
+                                            ("topup", _) => "Top-up".to_owned(),
+                                            (_, Some(name)) => format!("{name} plan"),
+                                            _ => "Plan".to_owned(),
+                                        },
                                         group_thousands(p.credits),
                                         if p.test_mode { " (test mode)" } else { "" }
                                     );
