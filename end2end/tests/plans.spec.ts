@@ -1,5 +1,5 @@
 import { expect, test } from '@playwright/test';
-import { newCustomer, subscribe } from './helpers';
+import { jsOn, newCustomer, subscribe } from './helpers';
 
 const DATE = /\d{1,2} [A-Z][a-z]+ \d{4}/;
 
@@ -71,7 +71,9 @@ test('a booked switch survives cancel and resume, and the cancel offer does not 
   await expect(cancelled).toContainText('Your Studio plan is cancelled');
   await expect(page.getByTestId('resume-leads-to')).toContainText(/If you resume, you stay on Studio until .+, then move to Creator as you booked\./);
   await cancelled.getByRole('button', { name: 'Resume subscription' }).click();
-  await expect(page.getByTestId('plan-message')).toContainText('then Creator from that renewal, as you booked');
+  if (jsOn(testInfo)) {
+    await expect(page.getByTestId('plan-message')).toContainText('then Creator from that renewal, as you booked');
+  }
   await expect(page.getByTestId('plan-pending')).toContainText(/^Studio until .+, then Creator\./);
 });
 

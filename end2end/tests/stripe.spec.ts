@@ -1,5 +1,5 @@
 import { expect, test } from '@playwright/test';
-import { newCustomer } from './helpers';
+import { newCustomer, open } from './helpers';
 
 // Stripe mode, end to end: the app creates the Checkout Session through Stripe's API (a
 // local stand-in, stripe-standin.mjs), the browser pays on the stand-in's hosted page,
@@ -37,4 +37,28 @@ test('subscribe through Stripe Checkout: the paid first invoice starts the plan'
   await expect(page.getByTestId('plan-summary')).toContainText('Starter: this period runs');
   await expect(page.getByTestId('balance-total')).toHaveText('1,000');
   await expect(page.getByTestId('payments')).toContainText('$9');
+});
+
+// The operations view, on the Stripe-mode server (the demo's local checkout has no webhook
+// route to forge a delivery to).
+test('support sees webhook deliveries, refused ones with the reason, and the jobs', async ({ page, request }, testInfo) => {
+  // A forged delivery: refused, and remembered with why.
+  const forged = await request.post('/webhooks/stripe', {
+    headers: { 'Stripe-Signature': 't=1,v1=00', 'Content-Type': 'application/json' },
+    data: '{"id":"evt_forged","type":"checkout.session.completed"}',
+  });
+  expect(forged.status()).toBe(400);
+
+  await open(page, testInfo, '/sign-in');
+  await page.getByLabel('E-mail').fill('support@studio.test');
+  await page.getByLabel('Password').fill('demo-password');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page).toHaveURL(/\/support$/);
+  await page.getByRole('link', { name: /^Operations:/ }).click();
+  await expect(page).toHaveURL(/\/support\/operations$/);
+  await expect(page.getByRole('heading', { level: 1, name: 'Operations' })).toBeVisible();
+  await expect(page.getByRole('heading', { name: 'Background jobs (this instance)' })).toBeVisible();
+  await expect(page.getByTestId('holds-past-expiry')).toHaveText(/hold/);
+  await expect(page.getByTestId('refused-deliveries')).toContainText('signature');
+  await expect(page.getByRole('heading', { name: 'Last reconciliation' })).toBeVisible();
 });

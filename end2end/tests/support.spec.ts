@@ -1,5 +1,5 @@
 import { expect, test, type Page, type TestInfo } from '@playwright/test';
-import { newCustomer, open } from './helpers';
+import { jsOn, newCustomer, open } from './helpers';
 
 // The server's demo data has support@studio.test; playwright.config.ts makes a second
 // support user through the operator's command line (`studio-billing user create`).
@@ -35,9 +35,12 @@ test('a grant above the limit waits for a second support user, who approves it',
   await page.getByLabel('Credits', { exact: true }).fill('20000');
   await page.getByLabel('Reason (kept in the audit list)').fill(reason);
   await page.getByRole('button', { name: 'Apply' }).click();
-  await expect(page.getByRole('status').filter({ hasText: 'waits for another support user' })).toContainText(
-    'nothing has changed yet',
-  );
+  // (Without JavaScript a success message is not shown yet: the effects below are.)
+  if (jsOn(testInfo)) {
+    await expect(page.getByRole('status').filter({ hasText: 'waits for another support user' })).toContainText(
+      'nothing has changed yet',
+    );
+  }
   // Nothing granted yet: the journal does not have it.
   await findCustomer(page, customer);
   await expect(page.getByRole('table', { name: /customer's credit changes/ })).toHaveCount(0);
@@ -58,9 +61,11 @@ test('a grant above the limit waits for a second support user, who approves it',
     .filter({ hasText: reason })
     .getByRole('button', { name: 'Approve' })
     .click();
-  await expect(page.getByRole('status').filter({ hasText: /^Approved request/ })).toContainText(
-    `20,000 credits for ${customer}`,
-  );
+  if (jsOn(testInfo)) {
+    await expect(page.getByRole('status').filter({ hasText: /^Approved request/ })).toContainText(
+      `20,000 credits for ${customer}`,
+    );
+  }
   await expect(page.getByRole('table', { name: /Adjustments above the limit/ }).getByRole('row').filter({ hasText: reason })).toHaveCount(0);
 
   // Both names are in the audit list, and the grant is in the customer's journal.
@@ -73,26 +78,12 @@ test('a grant above the limit waits for a second support user, who approves it',
   await expect(journal).toContainText('+20,000');
 });
 
-test('support sees webhook deliveries, refused ones with the reason, and the jobs', async ({ page, request }, testInfo) => {
-  // A forged delivery: refused, and remembered with why.
-  const forged = await request.post('/webhooks/stripe', {
-    headers: { 'Stripe-Signature': 't=1,v1=00', 'Content-Type': 'application/json' },
-    data: '{"id":"evt_forged","type":"checkout.session.completed"}',
-  });
-  expect(forged.status()).toBe(400);
-
-  await signIn(page, testInfo, SUPPORT);
-  await page.getByRole('link', { name: /^Operations:/ }).click();
-  await expect(page).toHaveURL(/\/support\/operations$/);
-  await expect(page.getByRole('heading', { level: 1, name: 'Operations' })).toBeVisible();
-  await expect(page.getByRole('heading', { name: 'Background jobs (this instance)' })).toBeVisible();
-  await expect(page.getByTestId('holds-past-expiry')).toHaveText(/hold/);
-  await expect(page.getByTestId('refused-deliveries')).toContainText('signature');
-  await expect(page.getByRole('heading', { name: 'Last reconciliation' })).toBeVisible();
-});
-
 test('a customer who opens the operations page is not let in', async ({ page }, testInfo) => {
-  await newCustomer(page, testInfo, 'not-staff');
+  await open(page, testInfo, '/sign-in');
+  await page.getByLabel('E-mail').fill('demo@studio.test');
+  await page.getByLabel('Password').fill('demo-password');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page).toHaveURL(/\/subscription$/);
   await open(page, testInfo, '/support/operations');
   await expect(page.getByText("You don't have access to this.")).toBeVisible();
   await expect(page.getByRole('heading', { name: 'Webhook deliveries' })).toHaveCount(0);

@@ -39,6 +39,10 @@ pub struct PlanPaymentInProgress {
     pub processing: bool,
     /// The open checkout, to go back to.
     pub checkout_url: Option<String>,
+    /// When the server looked (unix seconds): the page's re-check goes to an address of
+    /// its own each time, since a refresh to the same address with a `#fragment` is only a
+    /// scroll and never reloads.
+    pub checked_at: i64,
 }
 
 /// The customer's subscription, as the plans section shows it.

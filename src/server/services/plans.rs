@@ -180,6 +180,7 @@ pub async fn state(state: &AppState, account: i64) -> Result<PlanState, AppError
                 credits: p.credits.get(),
                 processing: p.status == crate::domain::payments::PaymentStatus::Processing,
                 checkout_url: p.checkout_url,
+                checked_at: state.clock.wall(),
             }),
     };
     Ok(PlanState {

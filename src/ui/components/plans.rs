@@ -103,7 +103,7 @@ pub fn PlansSection(plan: PlanState, action: ServerAction<ChangePlan>) -> impl I
         );
         if p.processing {
             view! {
-                <Meta http_equiv="refresh" content=RECHECK_SECS.to_string() />
+                <Meta http_equiv="refresh" content=format!("{RECHECK_SECS}; url=/subscription?checked={}#plans", p.checked_at) />
                 <div class="notice" role="status" data-testid="plan-processing">
                     <p><strong>{format!("Your payment for the {what} is processing.")}</strong></p>
                     <p>"Your plan and its credits start as soon as the payment is confirmed; until then no other plan can be bought, so you never pay twice. This page checks again every few seconds."</p>
