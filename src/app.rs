@@ -4,6 +4,7 @@ use crate::ui::components::layout::Layout;
 use crate::ui::pages::{
     account::AccountPage,
     faq::FaqPage,
+    history::HistoryPage,
     home::HomePage,
     not_found::NotFound,
     operations::OperationsPage,
@@ -56,6 +57,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/support") view=SupportPage ssr=SsrMode::Async />
                     <Route path=path!("/support/operations") view=OperationsPage ssr=SsrMode::Async />
                     <Route path=path!("/subscription") view=SubscriptionPage ssr=SsrMode::Async />
+                    <Route path=path!("/history") view=HistoryPage ssr=SsrMode::Async />
                     <Route path=path!("/top-up/complete") view=TopUpCompletePage ssr=SsrMode::Async />
                     <Route path=path!("/top-up/cancelled") view=TopUpCancelledPage ssr=SsrMode::Async />
                     <Route path=path!("/checkout/local/:id") view=LocalCheckoutPage ssr=SsrMode::Async />

@@ -152,7 +152,45 @@ async fn the_usage_window_is_the_plans_period_with_its_whole_first_day(backend: 
     app.cleanup().await;
 }
 
+async fn an_ended_plan_is_named_at_the_top_not_no_plan_yet(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let cookie = sign_up(&app, "ended@example.com").await;
+    let account = account_of(&app, "ended@example.com").await;
+    let page = call(&app, "subscription/overview", Some(&cookie), &[])
+        .await
+        .json();
+    assert_eq!(page["ended_plan"], Value::Null, "never had a plan");
+    subscribe(&app, &cookie, "starter").await;
+    change(&app, &cookie, &[("action", "cancel")]).await;
+    let s = subscriptions::get(&app.state.db, account)
+        .await
+        .unwrap()
+        .unwrap();
+    app.state
+        .clock
+        .advance(s.period_end - app.state.clock.now() + 60);
+    plans::run_due(&app.state).await.unwrap();
+    // A new session (a month later the first one has ended).
+    let res = call(
+        &app,
+        "auth/sign_in",
+        None,
+        &[("email", "ended@example.com"), ("password", common::PASSWORD)],
+    )
+    .await;
+    let cookie = common::session_of(&res).expect("signed in");
+    let page = call(&app, "subscription/overview", Some(&cookie), &[])
+        .await
+        .json();
+    let ended = &page["ended_plan"];
+    assert_eq!(ended["name"], "Starter", "{page}");
+    assert_eq!(ended["ended_at"], s.period_end);
+    assert!(ended["kept_until"].as_i64().unwrap() > s.period_end);
+    app.cleanup().await;
+}
+
 on_both_backends!(
+    an_ended_plan_is_named_at_the_top_not_no_plan_yet,
     a_booked_downgrade_survives_cancel_and_resume,
     the_cancel_offer_is_the_tier_below_what_is_booked,
     the_usage_window_is_the_plans_period_with_its_whole_first_day,

@@ -59,7 +59,7 @@ async fn subscribe(app: &TestApp, cookie: &str, plan: &str) {
     )
     .await;
     assert_eq!(paid.status, StatusCode::OK, "{}", paid.body);
-    assert_eq!(paid.header("location"), "/subscription#plans");
+    assert_eq!(paid.header("location"), "/subscription?subscribed=1#plans");
 }
 
 /// An account subscribed to Creator at `TEST_NOW` (no user: the scheduler's view).

@@ -59,3 +59,30 @@ test('support finds the demo customer, corrects a charge and sees it in the jour
   await expect(journal).toContainText('+25');
   await expect(page.getByRole('table', { name: 'Manual changes, newest first' })).toContainText(reason);
 });
+
+test('the demo customer reads their credit history, in their words, and filters it', async ({ page }, testInfo) => {
+  await signIn(page, testInfo, 'demo@studio.test');
+  await expect(page).toHaveURL(/\/subscription$/);
+  await page.getByTestId('history-link').click();
+  await expect(page).toHaveURL(/\/history$/);
+  await expect(page.getByRole('heading', { level: 1, name: 'Your credit history' })).toBeVisible();
+  const table = page.getByRole('table', { name: 'Your credit changes, newest first' });
+  await expect(table).toContainText('Creator plan: credits for this period');
+  await expect(table).toContainText('charged');
+  // The newest first, by the times shown.
+  const when = await table.locator('tbody tr td:first-child').allTextContents();
+  const times = when.map((w) => Date.parse(w.replace(',', '')));
+  expect(times.length).toBeGreaterThan(3);
+  expect([...times].sort((a, b) => b - a)).toEqual(times);
+
+  await page.getByLabel('Show', { exact: true }).selectOption('added');
+  await page.getByRole('button', { name: 'Show' }).click();
+  await expect(page).toHaveURL(/\/history\?kind=added$/);
+  const added = page.getByRole('table', { name: 'Your credit changes, newest first' });
+  await expect(added).toContainText('Creator plan: credits for this period');
+  await expect(added).toContainText('Top-up bought (these credits never expire)');
+  await expect(added).not.toContainText('charged');
+  await page.getByLabel('Show', { exact: true }).selectOption('expired');
+  await page.getByRole('button', { name: 'Show' }).click();
+  await expect(page.getByText('No changes of this kind yet.')).toBeVisible();
+});

@@ -43,5 +43,9 @@ export async function subscribe(page: Page, plan: string) {
   await expect(page).toHaveURL(/\/checkout\/local\/cs_local_/);
   await expect(page.getByTestId('checkout-credits')).toContainText(`${plan}:`);
   await page.getByRole('button', { name: /^Pay \$/ }).click();
+  // Back in the app, it says what happened and when the plan renews, at what price.
+  await expect(page.getByTestId('subscribed')).toContainText(`You are subscribed to ${plan}:`);
+  await expect(page.getByTestId('subscribed')).toContainText(/The plan renews on .+ for \$\d+ a month\./);
   await expect(page.getByTestId('plan-summary')).toContainText(`${plan}: this period runs`);
+  await expect(page.getByTestId('plan-summary')).toContainText(/renews on .+ for \$\d+\./);
 }

@@ -42,6 +42,11 @@ test('past the end of a cancelled plan, the grace period shows and resubscribing
   const ended = page.getByTestId('plan-ended');
   await expect(ended).toContainText(/Your Starter plan ended on \d{1,2} [A-Z][a-z]+ \d{4}\./);
   await expect(ended).toContainText('subscribe again before then to carry on with everything');
+  // The page opens with it, not with "No plan yet".
+  const banner = page.getByTestId('plan-ended-banner');
+  await expect(banner).toContainText(/^Starter ended on \d{1,2} [A-Z][a-z]+ \d{4}\. Your projects and audio are kept until \d{1,2} [A-Z][a-z]+ \d{4}\./);
+  await expect(banner.getByRole('link', { name: 'Resubscribe' })).toHaveAttribute('href', '#plans');
+  await expect(page.getByTestId('plan-line')).toHaveText('No plan now: you are using top-up credits only.');
   await expect(page.getByTestId('balance-total')).toHaveText('0');
 
   await subscribe(page, 'Creator');

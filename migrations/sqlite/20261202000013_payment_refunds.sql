@@ -17,3 +17,6 @@ CREATE TABLE payment_refunds (
     updated_at              INTEGER NOT NULL
 );
 CREATE INDEX payment_refunds_due ON payment_refunds (status, updated_at);
+
+-- The customer's credit history reads an account's journal newest first by time.
+CREATE INDEX journal_by_time ON journal (account_id, at, seq);

@@ -5,6 +5,7 @@ pub mod account;
 pub mod auth;
 pub mod demo;
 pub mod faq;
+pub mod history;
 pub mod operations;
 pub mod plans;
 pub mod subscription;

@@ -15,10 +15,21 @@ pub struct PlanSummary {
     pub credits_per_period: u64,
 }
 
+/// The customer's last plan, once it has ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndedPlan {
+    pub name: String,
+    pub ended_at: i64,
+    /// Projects and audio are kept until then (the grace period); `None` once it is over.
+    pub kept_until: Option<i64>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubscriptionOverview {
     pub balance: BalanceView,
     pub plan: Option<PlanSummary>,
+    /// A plan that ended (the banner at the top of the page says so).
+    pub ended_plan: Option<EndedPlan>,
     pub period_start: i64,
     pub period_end: i64,
     /// The window is the plan's current period; else (no live plan) the last 30 days.

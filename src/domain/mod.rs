@@ -4,6 +4,7 @@ pub mod account;
 pub mod catalog;
 pub mod credits;
 pub mod faq;
+pub mod history;
 pub mod ledger;
 pub mod payments;
 pub mod pricing;

@@ -2,6 +2,7 @@
 
 pub mod demo;
 pub mod faq;
+pub mod history;
 pub mod operations;
 pub mod plans;
 pub mod refunds;

@@ -1,8 +1,9 @@
 //! The Subscription page: balance and plan (P6), usage in the current period, receipts
 //! (P2, P8) and the low-balance notice (P10).
 
-use crate::api::subscription::{PlanSummary, SubscriptionOverview};
+use crate::api::subscription::{EndedPlan, PlanSummary, SubscriptionOverview};
 use crate::domain::catalog::PlanId;
+use crate::domain::subscription::Status;
 use crate::domain::usage::{DAY, daily_usage, day_start, is_low};
 use crate::error::AppError;
 use crate::server::config::{Mode, PaymentsConfig};
@@ -34,10 +35,22 @@ pub async fn overview(
         .and_then(|id| state.config.catalog.plan(&id).cloned());
     // The subscription's real period while it runs (a calendar month, not 30 days);
     // without one, the last 30 days.
-    let sub = crate::server::db::subscriptions::get(&state.db, account)
+    let record = crate::server::db::subscriptions::get(&state.db, account)
         .await
-        .map_err(internal)?
-        .filter(|s| s.status.is_live() && s.period_end > now);
+        .map_err(internal)?;
+    let ended_plan = record
+        .as_ref()
+        .filter(|s| matches!(s.status, Status::Ended | Status::Purged))
+        .map(|s| EndedPlan {
+            name: state
+                .config
+                .catalog
+                .plan(&s.plan)
+                .map_or_else(|| s.plan.as_str().to_owned(), |p| p.name.clone()),
+            ended_at: s.period_end,
+            kept_until: s.grace_until.filter(|_| s.status == Status::Ended),
+        });
+    let sub = record.filter(|s| s.status.is_live() && s.period_end > now);
     let (period_start, period_end, plan_period) = match sub {
         Some(s) => (s.period_start, s.period_end, true),
         None => {
@@ -74,6 +87,7 @@ pub async fn overview(
     let config = &state.config;
     Ok(SubscriptionOverview {
         balance,
+        ended_plan,
         plan: plan.map(|p| PlanSummary {
             name: p.name,
             credits_per_period: p.credits_per_period.get(),

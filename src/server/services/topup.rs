@@ -208,7 +208,9 @@ impl LocalMethod {
 /// Where the browser goes after the local checkout of `p`.
 fn back_from(p: &Payment, paid: bool) -> String {
     match (p.kind.as_str(), paid) {
-        ("subscription", _) => "/subscription#plans".to_owned(),
+        // Paid (or paying): the plans section confirms it once the plan is there.
+        ("subscription", true) => "/subscription?subscribed=1#plans".to_owned(),
+        ("subscription", false) => "/subscription#plans".to_owned(),
         (_, true) => format!("/top-up/complete?session_id={}", p.external_id),
         (_, false) => "/top-up/cancelled".to_owned(),
     }

@@ -4,7 +4,12 @@ use leptos::prelude::*;
 
 /// The balance and its split into subscription, support and top-up credits.
 #[component]
-pub fn BalanceCard(balance: BalanceView) -> impl IntoView {
+pub fn BalanceCard(
+    balance: BalanceView,
+    /// Link to the customer's own history (not on support's view of a customer).
+    #[prop(optional)]
+    history_link: bool,
+) -> impl IntoView {
     view! {
         <section class="card" aria-labelledby="balance-heading">
             <h2 id="balance-heading">"Balance"</h2>
@@ -32,6 +37,7 @@ pub fn BalanceCard(balance: BalanceView) -> impl IntoView {
                 </div>
             </dl>
             {balance.renews_at.map(|at| view! { <p>"Your plan's credits renew on "<strong>{date(at)}</strong>"."</p> })}
+            {history_link.then(|| view! { <p><a href="/history" data-testid="history-link">"See every change of your balance"</a></p> })}
         </section>
     }
 }

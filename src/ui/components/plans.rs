@@ -41,6 +41,35 @@ pub fn PlansSection(plan: PlanState, action: ServerAction<ChangePlan>) -> impl I
     let end = plan.period_end.map(date).unwrap_or_default();
     let grace = plan.grace_until.map(date).unwrap_or_default();
     let name = plan.plan_name.clone().unwrap_or_default();
+    let current = plan
+        .options
+        .iter()
+        .find(|o| o.kind == ChangeKind::Current)
+        .cloned();
+    let price_of = |n: &str| {
+        plan.options
+            .iter()
+            .find(|o| o.name == n)
+            .map(|o| format_usd(o.monthly_price_cents))
+            .unwrap_or_default()
+    };
+    let renewal_price = current
+        .as_ref()
+        .map(|o| format_usd(o.monthly_price_cents))
+        .unwrap_or_default();
+    // Back from paying for a plan: say what happened and when it renews.
+    let subscribed = (plan.status == "active"
+        && query.with_untracked(|q| q.get("subscribed").is_some()))
+    .then(|| current.clone())
+    .flatten()
+    .map(|o| view! {
+        <p class="notice notice-ok" role="status" data-testid="subscribed">{format!(
+            "You are subscribed to {}: {} credits are in your balance until {end}. The plan renews on {end} for {} a month.",
+            o.name,
+            group_thousands(o.credits_per_period),
+            format_usd(o.monthly_price_cents)
+        )}</p>
+    });
     let summary = match plan.status.as_str() {
         "active" if plan.cancel_at_period_end => view! {
             <div class="notice notice-warning" data-testid="plan-cancelled">
@@ -59,7 +88,7 @@ pub fn PlansSection(plan: PlanState, action: ServerAction<ChangePlan>) -> impl I
         "active" => match plan.pending_plan_name.clone() {
             Some(next) => view! {
                 <div class="notice" data-testid="plan-pending">
-                    <p><strong>{format!("{name} until {end}, then {next}.")}</strong></p>
+                    <p><strong>{format!("{name} until {end}, then {next}.")}</strong>{format!(" From {end} you pay {} a month.", price_of(&next))}</p>
                     <ActionForm action>
                         <input type="hidden" name="action" value="keep" />
                         <button type="submit" class="secondary" disabled=pending>{format!("Keep {name}")}</button>
@@ -68,7 +97,7 @@ pub fn PlansSection(plan: PlanState, action: ServerAction<ChangePlan>) -> impl I
             }.into_any(),
             None => view! {
                 <p data-testid="plan-summary">{format!(
-                    "{name}: this period runs {} to {end} and renews on {end}.",
+                    "{name}: this period runs {} to {end} and renews on {end} for {renewal_price}.",
                     plan.period_start.map(date).unwrap_or_default()
                 )}</p>
             }.into_any(),
@@ -136,6 +165,7 @@ pub fn PlansSection(plan: PlanState, action: ServerAction<ChangePlan>) -> impl I
             <h2 id="plans-heading">"Your plan"</h2>
             {plan.test_mode.then(|| view! { <p class="help">"Test mode: plan payments are recorded by the app itself; no real money moves."</p> })}
             {outcome}
+            {subscribed}
             {in_progress}
             {summary}
             {(!locked).then_some(confirmation)}

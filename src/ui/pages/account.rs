@@ -18,7 +18,7 @@ pub fn AccountPage() -> impl IntoView {
                 match data.await {
                     Ok(a) => view! {
                         <p class="lead">"Signed in as "{a.email}"."</p>
-                        <BalanceCard balance=a.balance />
+                        <BalanceCard balance=a.balance history_link=true />
                         <h2>"Latest changes"</h2>
                         <JournalTable entries=a.recent caption="Your latest credit changes, newest first" />
                     }.into_any(),

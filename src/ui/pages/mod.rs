@@ -1,5 +1,6 @@
 pub mod account;
 pub mod faq;
+pub mod history;
 pub mod home;
 pub mod not_found;
 pub mod operations;

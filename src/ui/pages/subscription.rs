@@ -74,10 +74,27 @@ fn Overview(
             p.name,
             group_thousands(p.credits_per_period)
         ),
+        None if o.ended_plan.is_some() => {
+            "No plan now: you are using top-up credits only.".to_owned()
+        }
         None => "No plan yet: you are using top-up credits only.".to_owned(),
     };
+    // An ended plan is the first thing on the page, with the way back.
+    let ended = o.ended_plan.clone().map(|e| view! {
+        <div class="notice notice-warning" data-testid="plan-ended-banner">
+            <p>
+                <strong>{format!("{} ended on {}.", e.name, date(e.ended_at))}</strong>
+                {match e.kept_until {
+                    Some(until) => format!(" Your projects and audio are kept until {}. ", date(until)),
+                    None => " Its grace period is over. ".to_owned(),
+                }}
+                <a href="#plans">"Resubscribe"</a>
+            </p>
+        </div>
+    });
     let renews = o.balance.renews_at;
     view! {
+        {ended}
         {o.low_balance.then(|| view! {
             <div class="notice notice-warning" role="status" data-testid="low-balance">
                 <p><strong>"Your balance is running low."</strong>" "<a href="#top-up">"Buy a top-up"</a>" to keep generating now"
@@ -85,7 +102,7 @@ fn Overview(
             </div>
         })}
         <p class="lead"><span data-testid="plan-line">{plan_line}</span>" "<a href="#plans">"Manage your plan"</a></p>
-        <BalanceCard balance=o.balance.clone() />
+        <BalanceCard balance=o.balance.clone() history_link=true />
         <SpendOrder balance=o.balance />
         <section aria-labelledby="usage-heading">
             <h2 id="usage-heading">"Where your credits went"</h2>

@@ -1,0 +1,71 @@
+//! The customer's credit history: the journal entries that changed the balance, newest
+//! first by their time (not by the order they were written: the demo's data, an import or
+//! a late webhook may write an older time after a newer one), with the kind of grant each
+//! names.
+
+use crate::domain::history::{HistoryCursor, HistoryFilter};
+use crate::server::db::Db;
+use sqlx::Row;
+
+/// One entry of the history.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryRow {
+    pub seq: i64,
+    pub at: i64,
+    pub kind: String,
+    pub amount: i64,
+    pub balance_after: i64,
+    pub detail: Option<String>,
+    /// The kind of the grant it names (`subscription`, `topup`, `adjustment`), if any.
+    pub grant_kind: Option<String>,
+    pub manual: bool,
+}
+
+pub async fn history(
+    db: &Db,
+    account: i64,
+    filter: HistoryFilter,
+    before: Option<HistoryCursor>,
+    limit: i64,
+) -> Result<Vec<HistoryRow>, sqlx::Error> {
+    // The kinds come from the filter's own list, never from the request.
+    let kinds = filter
+        .kinds()
+        .iter()
+        .map(|k| format!("'{k}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let before = before.unwrap_or(HistoryCursor {
+        at: i64::MAX,
+        seq: i64::MAX,
+    });
+    let sql = format!(
+        "SELECT j.seq, j.at, j.kind, j.amount, j.balance_after, j.detail, j.actor, g.kind AS grant_kind \
+         FROM journal j LEFT JOIN grants g ON g.id = j.grant_id \
+         WHERE j.account_id = $1 AND j.kind IN ({kinds}) \
+         AND (j.at < $2 OR (j.at = $2 AND j.seq < $3)) \
+         ORDER BY j.at DESC, j.seq DESC LIMIT $4"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(account)
+        .bind(before.at)
+        .bind(before.seq)
+        .bind(limit)
+        .fetch_all(db.reader())
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let actor: Option<String> = r.try_get("actor")?;
+            Ok(HistoryRow {
+                seq: r.try_get("seq")?,
+                at: r.try_get("at")?,
+                kind: r.try_get("kind")?,
+                amount: r.try_get("amount")?,
+                balance_after: r.try_get("balance_after")?,
+                detail: r.try_get("detail")?,
+                grant_kind: r.try_get("grant_kind")?,
+                manual: actor.is_some(),
+            })
+        })
+        .collect()
+}
