@@ -175,7 +175,10 @@ async fn an_ended_plan_is_named_at_the_top_not_no_plan_yet(backend: Backend) {
         &app,
         "auth/sign_in",
         None,
-        &[("email", "ended@example.com"), ("password", common::PASSWORD)],
+        &[
+            ("email", "ended@example.com"),
+            ("password", common::PASSWORD),
+        ],
     )
     .await;
     let cookie = common::session_of(&res).expect("signed in");

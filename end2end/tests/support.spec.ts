@@ -78,13 +78,17 @@ test('a grant above the limit waits for a second support user, who approves it',
   await expect(journal).toContainText('+20,000');
 });
 
-test('a customer who opens the operations page is not let in', async ({ page }, testInfo) => {
+test('a customer who opens a support page is told plainly it is not theirs', async ({ page }, testInfo) => {
   await open(page, testInfo, '/sign-in');
   await page.getByLabel('E-mail').fill('demo@studio.test');
   await page.getByLabel('Password').fill('demo-password');
   await page.getByRole('button', { name: 'Sign in' }).click();
   await expect(page).toHaveURL(/\/subscription$/);
   await open(page, testInfo, '/support/operations');
-  await expect(page.getByText("You don't have access to this.")).toBeVisible();
+  await expect(page.getByTestId('not-staff')).toContainText('This page is for Studio\'s support staff');
   await expect(page.getByRole('heading', { name: 'Webhook deliveries' })).toHaveCount(0);
+  await open(page, testInfo, '/support');
+  await expect(page.getByRole('heading', { level: 1, name: 'Support staff only' })).toBeVisible();
+  await expect(page.getByTestId('not-staff').getByRole('link', { name: 'Subscription page' })).toHaveAttribute('href', '/subscription');
+  await expect(page.getByRole('heading', { name: 'Waiting for a second approval' })).toHaveCount(0);
 });

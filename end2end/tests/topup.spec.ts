@@ -1,5 +1,5 @@
 import { expect, test, type Page, type TestInfo } from '@playwright/test';
-import { newCustomer, open } from './helpers';
+import { jsOn, newCustomer, open } from './helpers';
 
 async function buy(page: Page, label: string) {
   await page.getByRole('button', { name: label }).click();
@@ -57,11 +57,22 @@ test('run a generation, open its receipt with a refund, and hit the P10 notice',
   const panel = page.locator('#try');
   await panel.getByLabel('Operation').selectOption('music');
   await panel.getByLabel('Size').fill('20');
+  if (jsOn(testInfo)) {
+    // The estimate and the size's unit follow the choice as it changes.
+    await expect(page.getByTestId('try-estimate')).toHaveText('Estimate for Music (2 credits per second of audio): 40 credits.');
+    await expect(panel.getByText('Size, in seconds of audio')).toBeVisible();
+    await panel.getByLabel('Operation').selectOption('assistant_chat');
+    await expect(panel.getByText('Size, in messages')).toBeVisible();
+    await panel.getByLabel('Operation').selectOption('music');
+  }
   await panel.getByRole('button', { name: 'Show estimate' }).click();
+  // Without JavaScript the page came back with the choice: the unit follows it too.
+  await expect(panel.getByText('Size, in seconds of audio')).toBeVisible();
   await expect(page.getByTestId('try-estimate')).toHaveText('Estimate for Music (2 credits per second of audio): 40 credits.');
   await panel.getByRole('button', { name: 'Run it' }).click();
   const notice = page.getByTestId('p10-notice');
-  await expect(notice).toContainText('This needs 40 credits, but you have 0.');
+  await expect(notice).toContainText('This needs 40 credits, but you have 0: 40 more credits needed.');
+  await expect(notice).toContainText('The 500 credit top-up ($5) covers it.');
   await expect(notice).toContainText('Nothing was reserved or charged');
   await expect(notice.getByRole('link', { name: 'buy a top-up now' })).toBeVisible();
   await expect(page.getByTestId('balance-total')).toHaveText('0');

@@ -95,7 +95,9 @@ pub async fn user_from_headers(
     let Some(token) = session_token(headers) else {
         return Ok(None);
     };
-    users::session_user(&state.db, &token_hash(&token), state.clock.now())
+    // Sessions and sign-in limits run on real time: moving the demo clock (to show a
+    // renewal) signs nobody out.
+    users::session_user(&state.db, &token_hash(&token), state.clock.wall())
         .await
         .map_err(|e| internal("session look-up", e))
 }
@@ -124,7 +126,7 @@ fn clear_cookie(state: &AppState) -> String {
 /// Starts a session for `user`; returns the `Set-Cookie` header value.
 pub async fn start_session(state: &AppState, user: &User) -> Result<String, AppError> {
     let token = hex::encode(rand::random::<[u8; 32]>());
-    let now = state.clock.now();
+    let now = state.clock.wall();
     users::create_session(
         &state.db,
         &token_hash(&token),
@@ -157,7 +159,7 @@ pub async fn sign_up(
     let email = Email::parse(email).map_err(|e| AppError::bad_request(e.to_string()))?;
     check_new_password(password).map_err(|e| AppError::bad_request(e.to_string()))?;
     let signups = [(format!("signup:{client}"), MAX_SIGN_UPS_PER_ADDRESS)];
-    limit_attempts(state, &signups, state.clock.now()).await?;
+    limit_attempts(state, &signups, state.clock.wall()).await?;
     let hash = hash_password(password.to_owned()).await?;
     users::create(
         &state.db,
@@ -246,7 +248,7 @@ pub async fn sign_in(
     password: &str,
     client: &str,
 ) -> Result<User, AppError> {
-    let now = state.clock.now();
+    let now = state.clock.wall();
     let email = Email::parse(email).map_err(|_| wrong_credentials())?;
     let keys = [
         (

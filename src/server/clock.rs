@@ -39,6 +39,14 @@ impl Clock {
     }
 
     /// Moves the clock forward by `secs`.
+    /// Tests only (a fixed clock): real time passes, `secs` of it; the app's time moves
+    /// with it.
+    pub fn pass_real_time(&self, secs: i64) {
+        if let Some(at) = &self.fixed {
+            at.fetch_add(secs, Ordering::SeqCst);
+        }
+    }
+
     pub fn advance(&self, secs: i64) {
         self.offset.fetch_add(secs, Ordering::SeqCst);
     }

@@ -30,7 +30,8 @@ pub struct Swept {
 /// expiry: neither table grows without end.
 pub async fn housekeeping(state: &AppState) -> Result<Swept, sqlx::Error> {
     use crate::server::db::users;
-    let now = state.clock.now();
+    // Real time, as sessions and sign-in limits use.
+    let now = state.clock.wall();
     Ok(Swept {
         sign_in_attempts: users::prune_attempts(
             &state.db,

@@ -11,16 +11,24 @@ use leptos_meta::Title;
 #[component]
 pub fn OperationsPage() -> impl IntoView {
     let view = Resource::new(|| (), |_| operations());
+    let heading = || {
+        view! {
+            <Title text="Operations" />
+            <h1>"Operations"</h1>
+        }
+    };
     view! {
-        <Title text="Operations" />
-        <h1>"Operations"</h1>
-        <p class="lead">"Webhook deliveries, background jobs, holds past their expiry and the last reconciliation. "<a href="/support">"Back to the support console"</a></p>
         <Suspense fallback=|| view! { <p class="loading" role="status">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match view.await {
-                    Ok(v) => view! { <Operations view=v /> }.into_any(),
-                    Err(AppError::Unauthorized) => view! { <SignInPrompt /> }.into_any(),
-                    Err(error) => view! { <ErrorNotice error /> }.into_any(),
+                    Ok(v) => view! {
+                        {heading()}
+                        <p class="lead">"Webhook deliveries, background jobs, holds past their expiry and the last reconciliation. "<a href="/support">"Back to the support console"</a></p>
+                        <Operations view=v />
+                    }.into_any(),
+                    Err(AppError::Unauthorized) => view! { {heading()} <SignInPrompt /> }.into_any(),
+                    Err(AppError::Forbidden) => view! { <crate::ui::pages::support::NotStaff /> }.into_any(),
+                    Err(error) => view! { {heading()} <ErrorNotice error /> }.into_any(),
                 }
             })}
         </Suspense>

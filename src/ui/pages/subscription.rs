@@ -113,7 +113,7 @@ fn Overview(
             }}</p>
             <UsageChart days=o.days />
         </section>
-        {o.try_panel.map(|book| view! { <TryPanel book renews form_key=o.form_key.clone() action=try_run /> })}
+        {o.try_panel.map(|book| view! { <TryPanel book renews packs=o.top_ups.clone() form_key=o.form_key.clone() action=try_run /> })}
         <section aria-labelledby="history-heading">
             <h2 id="history-heading">"Generations"</h2>
             <Receipts receipts=o.receipts support=o.support_email />
@@ -228,6 +228,8 @@ fn Payments(payments: Vec<PaymentLine>) -> impl IntoView {
 fn TryPanel(
     book: PriceBook,
     renews: Option<i64>,
+    /// The packs on sale, to suggest the smallest that covers a shortfall.
+    packs: Vec<TopUpPack>,
     form_key: String,
     action: ServerAction<TryGeneration>,
 ) -> impl IntoView {
@@ -248,9 +250,25 @@ fn TryPanel(
         })
     });
     let (op, qty) = asked.get_untracked();
-    let tried = move || query.with(|q| q.get("tried")).is_some();
-    let estimate = move || {
+    // What is chosen now: the estimate and the size's unit follow each change (with
+    // JavaScript; without it, "Show estimate" puts the choice in the address).
+    let chosen_op = RwSignal::new(op);
+    let chosen_qty = RwSignal::new(qty);
+    Effect::new(move |_| {
         let (op, qty) = asked.get();
+        chosen_op.set(op);
+        chosen_qty.set(qty);
+    });
+    let tried = move || query.with(|q| q.get("tried")).is_some();
+    let unit_book = book.clone();
+    let unit = move || {
+        unit_book
+            .rule(chosen_op.get())
+            .map(|r| r.driver.unit_names().1)
+            .unwrap_or("units")
+    };
+    let estimate = move || {
+        let (op, qty) = (chosen_op.get(), chosen_qty.get());
         book.rule(op).map(|r| {
             format!(
                 "Estimate for {} ({}): {} credits.",
@@ -268,30 +286,52 @@ fn TryPanel(
             <h2 id="try-heading">"Try a generation"</h2>
             <p class="help">"Demo only: the app plays a generation service through the real ledger. Nothing is generated."</p>
             {move || action.value().get().and_then(Result::err).map(|error| match error {
-                AppError::InsufficientCredits { needed, available, .. } => view! {
+                AppError::InsufficientCredits { needed, available, .. } => {
+                    let short = needed.saturating_sub(available);
+                    // The smallest pack that covers what is missing, if one does.
+                    let pack = packs
+                        .iter()
+                        .filter(|p| p.credits.get() >= short)
+                        .min_by_key(|p| p.credits.get())
+                        .map(|p| format!(
+                            " The {} credit top-up ({}) covers it.",
+                            group_thousands(p.credits.get()),
+                            format_usd(p.price_cents)
+                        ));
+                    view! {
                     <div class="notice notice-warning" role="alert" data-testid="p10-notice">
-                        <p><strong>{format!("This needs {} credits, but you have {}.", group_thousands(needed), group_thousands(available))}</strong>
-                        " Nothing was reserved or charged, and everything you had is still there."</p>
+                        <p><strong>{format!("This needs {} credits, but you have {}: {} more credits needed.", group_thousands(needed), group_thousands(available), group_thousands(short))}</strong>
+                        " Nothing was reserved or charged, and everything you had is still there."{pack}</p>
                         <p>"You can "<a href="#top-up">"buy a top-up now"</a>
                         {match renews {
                             Some(r) => format!(" or wait until your plan renews on {}.", date(r)),
                             None => " and carry on straight away.".to_owned(),
                         }}</p>
                     </div>
-                }.into_any(),
+                }.into_any()
+                }
                 error => view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> }.into_any(),
             })}
             {move || tried().then(|| view! { <p class="notice" role="status" data-testid="try-done">"Done. Its receipt is open below."</p> })}
             <ActionForm action attr:class="stack-form">
                 <input type="hidden" name="request_key" value=form_key />
                 <label for="try-op">"Operation"</label>
-                <select id="try-op" name="operation">
+                <select id="try-op" name="operation" on:change=move |ev| {
+                    if let Some(op) = Operation::from_key(&event_target_value(&ev)) {
+                        chosen_op.set(op);
+                    }
+                }>
                     {Operation::ALL.into_iter().map(|o| view! {
                         <option value=o.key() selected=o == op>{o.label()}</option>
                     }).collect_view()}
                 </select>
-                <label for="try-qty">"Size"</label>
-                <input id="try-qty" name="quantity" type="number" min="1" max="100000" value=qty.to_string() required />
+                <label for="try-qty">"Size, in "{unit}</label>
+                <input id="try-qty" name="quantity" type="number" min="1" max="100000" value=qty.to_string() required
+                    on:input=move |ev| {
+                        if let Ok(q) = event_target_value(&ev).trim().parse::<u64>() && q > 0 {
+                            chosen_qty.set(q);
+                        }
+                    } />
                 <p class="help" data-testid="try-estimate" aria-live="polite">{estimate}</p>
                 <label><input type="checkbox" name="fail_part" value="on" />" Make part of it fail (shows a refund)"</label>
                 <div class="button-row">

@@ -1,10 +1,11 @@
 //! `/support`: find a customer, see their ledger, correct a charge (P9), and the audit list.
 
-use crate::api::auth::demo_credentials;
+use crate::api::auth::{current_viewer, demo_credentials};
 use crate::api::plans::AdvanceClock;
 use crate::api::support::{
     Adjust, CustomerView, Decide, audit, find_customer, pending_adjustments, staff_audit,
 };
+use crate::domain::account::Role;
 use crate::error::AppError;
 use crate::ui::components::balance_card::BalanceCard;
 use crate::ui::components::error_notice::ErrorNotice;
@@ -16,8 +17,42 @@ use leptos_meta::Title;
 use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 
+/// `/support`: the console for support staff; anyone else is told plainly it is not theirs.
 #[component]
 pub fn SupportPage() -> impl IntoView {
+    let viewer = Resource::new(|| (), |_| current_viewer());
+    view! {
+        <Suspense fallback=|| view! { <p class="loading" role="status">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match viewer.await {
+                    Ok(Some(v)) if v.role == Role::Support => view! { <SupportConsole /> }.into_any(),
+                    Ok(Some(_)) => view! { <NotStaff /> }.into_any(),
+                    Ok(None) => view! {
+                        <Title text="Support console" />
+                        <h1>"Support console"</h1>
+                        <SignInPrompt />
+                    }.into_any(),
+                    Err(error) => view! { <ErrorNotice error /> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// What a signed-in customer sees on a support page: not theirs, and where theirs is.
+#[component]
+pub fn NotStaff() -> impl IntoView {
+    view! {
+        <Title text="Not allowed" />
+        <h1>"Support staff only"</h1>
+        <div class="notice notice-warning" role="alert" data-testid="not-staff">
+            <p>"This page is for Studio's support staff, so it is not open to your account. Your own balance, plan and payments are on your "<a href="/subscription">"Subscription page"</a>"."</p>
+        </div>
+    }
+}
+
+#[component]
+fn SupportConsole() -> impl IntoView {
     let query = use_query_map();
     let email = move || query.with(|q| q.get("email")).unwrap_or_default();
     let before = move || {
