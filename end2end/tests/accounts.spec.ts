@@ -86,3 +86,24 @@ test('the demo customer reads their credit history, in their words, and filters 
   await page.getByRole('button', { name: 'Show' }).click();
   await expect(page.getByText('No changes of this kind yet.')).toBeVisible();
 });
+
+test('the header stays on one line with a long e-mail, and "Sign out" never breaks on a phone', async ({ page }, testInfo) => {
+  await signIn(page, testInfo, 'demo@studio.test');
+  await expect(page).toHaveURL(/\/subscription$/);
+  // A long address, as some customers have.
+  await page.locator('.viewer-email').evaluate((el) => {
+    el.textContent = 'a.very.long.name.of.someone.at.a.company@subdomain.example-company.com';
+  });
+  const header = page.locator('.header-row');
+  const signOut = page.getByRole('button', { name: 'Sign out' });
+  await page.setViewportSize({ width: 1280, height: 800 });
+  const brand = await page.locator('.brand').boundingBox();
+  const out = await signOut.boundingBox();
+  expect(Math.abs((out?.y ?? 0) - (brand?.y ?? 0))).toBeLessThan(16); // the same line
+  await page.setViewportSize({ width: 390, height: 800 });
+  const phone = await signOut.boundingBox();
+  expect(phone?.height ?? 100).toBeLessThan(40); // one line of text
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  expect(overflow).toBeLessThanOrEqual(0);
+  await expect(header).toBeVisible();
+});

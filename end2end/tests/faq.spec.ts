@@ -16,7 +16,7 @@ test.describe('Credits & Billing FAQ', () => {
     for (const group of ['What credits are', 'Running out of credits', 'Cancelling', 'Downgrading']) {
       await expect(page.getByRole('heading', { level: 2, name: group })).toBeVisible();
     }
-    await expect(page.locator('details.faq-entry')).toHaveCount(17);
+    await expect(page.locator('details.faq-entry')).toHaveCount(21);
     await expect(page.getByRole('main')).toBeVisible();
     await expect(page.getByRole('navigation', { name: 'Main' })).toBeVisible();
     expect(errors).toEqual([]);
@@ -56,7 +56,8 @@ test.describe('Credits & Billing FAQ', () => {
     await search.pressSequentially('refund');
     await expect(entryOf(page, 'are-subscription-fees-refunded')).toBeVisible();
     await expect(entryOf(page, 'do-credits-expire')).toBeHidden();
-    await expect(page).toHaveURL(/\/faq$/); // filtered in place, no page load
+    // Filtered in place (no page load); the address keeps in step, to share or reload.
+    await expect(page).toHaveURL(/\/faq\?q=refund$/);
     await expect(page.getByRole('status').filter({ hasText: 'match' })).toBeVisible();
 
     await search.fill('');
@@ -66,7 +67,7 @@ test.describe('Credits & Billing FAQ', () => {
     await expect(page.locator('details.faq-entry:visible')).toHaveCount(0);
 
     await search.fill('');
-    await expect(page.locator('details.faq-entry:visible')).toHaveCount(17);
+    await expect(page.locator('details.faq-entry:visible')).toHaveCount(21);
   });
 
   test('search works as a form without JavaScript', async ({ page }, testInfo) => {
@@ -96,5 +97,22 @@ test.describe('Credits & Billing FAQ', () => {
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     expect(overflow).toBeLessThanOrEqual(0);
     await expect(page.getByRole('searchbox', { name: 'Search the questions' })).toBeVisible();
+  });
+
+  test('search finds everyday words in any order and opens what it finds', async ({ page }, testInfo) => {
+    if (jsOn(testInfo)) {
+      await open(page, testInfo, '/faq');
+      await page.getByRole('searchbox', { name: 'Search the questions' }).pressSequentially('money back');
+    } else {
+      await open(page, testInfo, '/faq?q=money+back');
+    }
+    const refund = entryOf(page, 'are-subscription-fees-refunded');
+    await expect(refund).toBeVisible();
+    await expect(refund).toHaveAttribute('open', '');
+    await expect(refund.getByText('subscription fees are not refunded')).toBeVisible();
+    await expect(entryOf(page, 'what-are-credits')).toBeHidden();
+    if (jsOn(testInfo)) {
+      await expect(page).toHaveURL(/\/faq\?q=money%20back$/);
+    }
   });
 });

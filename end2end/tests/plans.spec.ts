@@ -11,11 +11,21 @@ test('starting to cancel offers the lower tier first; the downgrade waits for th
   await expect(page.getByTestId('balance-total')).toHaveText('5,000');
   await expect(page.getByTestId('payments')).toContainText('Creator plan: 5,000 credits (test mode)');
 
-  await page.getByTestId('start-cancel').click();
+  // From the keyboard: the offer opens with keyboard focus in it, so the next Tab is its
+  // first button; after the change, focus is on what it did.
+  await page.getByTestId('start-cancel').focus();
+  await page.keyboard.press('Enter');
   const offer = page.getByTestId('downgrade-offer');
   await expect(offer).toContainText('Before you go: switch to Starter instead?');
   await expect(offer).toContainText('You keep all your projects and audio, and get 1,000 credits each period');
-  await offer.getByRole('button', { name: 'Switch to Starter' }).click();
+  if (jsOn(testInfo)) await expect(offer).toBeFocused();
+  await page.keyboard.press('Tab');
+  await expect(offer.getByRole('button', { name: 'Switch to Starter' })).toBeFocused();
+  await page.keyboard.press('Enter');
+  if (jsOn(testInfo)) {
+    await expect(page.locator('.result')).toBeFocused();
+    await expect(page.locator('.result')).toContainText('Creator until');
+  }
 
   const pending = page.getByTestId('plan-pending');
   await expect(pending).toContainText(/^Creator until \d{1,2} [A-Z][a-z]+ \d{4}, then Starter\./);

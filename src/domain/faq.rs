@@ -82,6 +82,31 @@ pub fn sections(facts: &FaqFacts) -> Vec<Section> {
         )
     };
     let plans = &facts.catalog.plans;
+    // An upgrade in numbers, from the catalogue's two highest plans, half a period in.
+    let upgrade_example = match plans.len() {
+        n if n >= 2 => {
+            let (from, to) = (&plans[n - 2], &plans[n - 1]);
+            format!(
+                "For example, from {} to {} halfway through a period: {} today and {} more credits \
+                 until the renewal, then {} a month.",
+                from.name,
+                to.name,
+                format_usd(
+                    to.monthly_price_cents
+                        .saturating_sub(from.monthly_price_cents)
+                        .div_ceil(2)
+                ),
+                crate::domain::credits::group_thousands(
+                    to.credits_per_period
+                        .get()
+                        .saturating_sub(from.credits_per_period.get())
+                        / 2
+                ),
+                format_usd(to.monthly_price_cents)
+            )
+        }
+        _ => String::new(),
+    };
     let plan_credits: Vec<Vec<Inline>> = plans
         .iter()
         .map(|p| {
@@ -327,6 +352,71 @@ pub fn sections(facts: &FaqFacts) -> Vec<Section> {
             ],
         },
         Section {
+            slug: "payments",
+            title: "Payments, upgrades and receipts",
+            entries: vec![
+                Entry {
+                    slug: "what-does-an-upgrade-cost",
+                    policies: &[],
+                    question: "What does an upgrade cost?",
+                    answer: vec![
+                        para(vec![t(
+                            "An upgrade starts the higher plan at once. Today you pay only the difference \
+                             between the two monthly prices for the part of the period that is left, and \
+                             you get the difference in credits for that same part; from your next renewal \
+                             you pay the new plan's monthly price. The confirm step shows both amounts \
+                             before you agree, and the payment appears in your payments.",
+                        )]),
+                        para(vec![t(upgrade_example)]),
+                    ],
+                },
+                Entry {
+                    slug: "credits-added-by-support",
+                    policies: &[],
+                    question: "Support added credits to my account. Where do I see them?",
+                    answer: vec![para(vec![
+                        t(
+                            "Credits our support team adds (to correct a charge, for example) show in your \
+                           balance as \"Added by support\", and your ",
+                        ),
+                        link("/history", "credit history"),
+                        t(
+                            " lists each one with the reason support gave. Credits support takes back \
+                           are listed there too.",
+                        ),
+                    ])],
+                },
+                Entry {
+                    slug: "receipts-and-invoices",
+                    policies: &[],
+                    question: "Where are my receipts and payments?",
+                    answer: vec![para(vec![
+                        t("Your "),
+                        link("/subscription", "Subscription page"),
+                        t(
+                            " lists every payment: what it bought (a plan or a top-up), the amount and its \
+                           status. Every generation has a receipt there too, with its estimate, what was \
+                           charged and what came back. Your ",
+                        ),
+                        link("/history", "credit history"),
+                        t(" shows every change of your balance, with the balance after each."),
+                    ])],
+                },
+                Entry {
+                    slug: "payment-still-processing",
+                    policies: &[],
+                    question: "My payment says it is processing. What happens now?",
+                    answer: vec![para(vec![t(
+                        "Some ways to pay, such as a bank debit, take a while to confirm. Until then the \
+                         page says the payment is processing; your top-up credits or your plan start as \
+                         soon as it is confirmed, never before. While a plan payment is processing no \
+                         other plan can be bought, so you never pay twice, and if a second plan payment \
+                         goes through anyway it is refunded in full automatically and shown as Refunded.",
+                    )])],
+                },
+            ],
+        },
+        Section {
             slug: "running-out",
             title: "Running out of credits",
             entries: vec![
@@ -451,14 +541,65 @@ impl Entry {
         out
     }
 
-    /// True when every word of the query appears in the question or answer, ignoring case.
+    /// True when every word of the query, in any order, is in the question or answer:
+    /// ignoring case, simple endings ("cancelling" finds "cancel") and a few everyday
+    /// words for the same thing ("money back" finds refunds).
     pub fn matches(&self, query: &str) -> bool {
         let text = self.plain_text().to_lowercase();
-        query
-            .to_lowercase()
-            .split_whitespace()
-            .all(|word| text.contains(word))
+        let words: Vec<String> = terms(&text);
+        terms(&query.to_lowercase())
+            .iter()
+            .all(|q| text.contains(q.as_str()) || words.iter().any(|w| w.starts_with(q.as_str())))
     }
+}
+
+/// Everyday phrases and the word the answers use for them.
+const SAME_AS: [(&str, &str); 12] = [
+    ("money back", "refund"),
+    ("reimburse", "refund"),
+    ("repay", "refund"),
+    ("cancellation", "cancel"),
+    ("unsubscribe", "cancel"),
+    ("purchase", "buy"),
+    ("price", "cost"),
+    ("invoice", "receipt"),
+    ("expiry", "expire"),
+    ("renewal", "renew"),
+    ("pending", "processing"),
+    ("cheaper", "lower"),
+];
+
+/// The words of `text` (lower case), each with the phrases above replaced and its simple
+/// ending taken off.
+fn terms(text: &str) -> Vec<String> {
+    let mut text = text.to_owned();
+    for (alias, word) in SAME_AS {
+        text = text.replace(alias, word);
+    }
+    text.split(|c: char| !c.is_alphanumeric() && c != '-')
+        .filter(|w| !w.is_empty())
+        .map(stem)
+        .collect()
+}
+
+/// `cancelling` -> `cancel`, `refunded` -> `refund`, `expires` -> `expir`: endings off,
+/// and a doubled last letter made single.
+fn stem(word: &str) -> String {
+    let mut w = word.to_owned();
+    for ending in ["ing", "ed", "es", "s"] {
+        if w.len() > ending.len() + 3 && w.ends_with(ending) {
+            w.truncate(w.len() - ending.len());
+            break;
+        }
+    }
+    let b = w.as_bytes();
+    if b.len() > 3 && b[b.len() - 1] == b[b.len() - 2] {
+        w.pop();
+    }
+    if w.len() > 4 && w.ends_with('e') {
+        w.pop();
+    }
+    w
 }
 
 #[cfg(test)]
@@ -647,5 +788,49 @@ pub(crate) mod tests {
         assert!(expire.matches("TOP-UP never"));
         assert!(expire.matches(""));
         assert!(!expire.matches("top-up refund"));
+    }
+
+    #[test]
+    fn search_finds_words_in_any_order_and_simple_variants() {
+        let all = entries(&facts());
+        let find = |q: &str| {
+            all.iter()
+                .filter(|e| e.matches(q))
+                .map(|e| e.slug)
+                .collect::<Vec<_>>()
+        };
+        assert!(
+            find("money back").contains(&"are-subscription-fees-refunded"),
+            "{:?}",
+            find("money back")
+        );
+        assert!(find("cancelling subscription").contains(&"what-happens-when-i-cancel"));
+        assert!(find("subscription cancelling").contains(&"what-happens-when-i-cancel"));
+        assert!(find("invoices").contains(&"receipts-and-invoices"));
+        assert!(find("upgrade cost").contains(&"what-does-an-upgrade-cost"));
+        assert!(find("pending payment").contains(&"payment-still-processing"));
+        assert!(
+            find("refunded").contains(&"what-if-a-generation-fails") || find("refunded").len() > 1
+        );
+        assert!(find("xylophone").is_empty());
+    }
+
+    #[test]
+    fn the_upgrade_answer_quotes_the_catalogue() {
+        let all = entries(&facts());
+        let up = all
+            .iter()
+            .find(|e| e.slug == "what-does-an-upgrade-cost")
+            .unwrap();
+        let text = up.plain_text();
+        let plans = &facts().catalog.plans;
+        let top = plans.last().unwrap();
+        assert!(
+            text.contains(&format!(
+                "then {} a month",
+                format_usd(top.monthly_price_cents)
+            )),
+            "{text}"
+        );
     }
 }

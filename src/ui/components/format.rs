@@ -38,3 +38,15 @@ pub fn entry_kind(kind: &str) -> &'static str {
         _ => "Other change",
     }
 }
+
+/// `s` for a URL query value.
+pub fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -35,7 +35,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                                         view! {
                                             <li><A href=home.0>{home.1}</A></li>
                                             <li class="viewer">
-                                                <span class="viewer-email">{v.email}</span>
+                                                <span class="viewer-email" title=v.email.clone()>{v.email.clone()}</span>
                                                 <ActionForm action=sign_out attr:class="inline-form">
                                                     <button type="submit" class="link-button">"Sign out"</button>
                                                 </ActionForm>

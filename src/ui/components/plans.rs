@@ -14,8 +14,21 @@ use leptos_router::hooks::use_query_map;
 /// Seconds between checks while a plan payment is processing.
 const RECHECK_SECS: u32 = 3;
 
+/// The second step's address: its panel is the fragment, so the browser brings it into
+/// view and keyboard focus starts there, with or without JavaScript.
 fn confirm_link(what: &str) -> String {
-    format!("/subscription?confirm={what}#plans")
+    format!("/subscription?confirm={what}#confirm")
+}
+
+/// Moves keyboard focus to `node` once it is on the page (hydrated): a confirm step that
+/// opens, or the result of a change, is where the customer carries on from, and a screen
+/// reader reads it.
+fn focus_when_shown(node: NodeRef<leptos::html::Div>) {
+    Effect::new(move |_| {
+        if let Some(el) = node.get() {
+            let _ = el.focus();
+        }
+    });
 }
 
 #[component]
@@ -23,6 +36,15 @@ pub fn PlansSection(plan: PlanState, action: ServerAction<ChangePlan>) -> impl I
     let query = use_query_map();
     let pending = action.pending();
     let fix = ServerAction::<FixPayment>::new();
+    // After a change, focus goes to what it did (announced: role status or alert).
+    let result = NodeRef::<leptos::html::Div>::new();
+    Effect::new(move |_| {
+        if action.version().get() > 0
+            && let Some(el) = result.get()
+        {
+            let _ = el.focus();
+        }
+    });
     let outcome = move || {
         action.value().get().map(|r| match r {
             Ok(message) => view! { <p class="notice notice-ok" role="status" data-testid="plan-message">{message}</p> }.into_any(),
@@ -164,7 +186,7 @@ pub fn PlansSection(plan: PlanState, action: ServerAction<ChangePlan>) -> impl I
         <section aria-labelledby="plans-heading" id="plans">
             <h2 id="plans-heading">"Your plan"</h2>
             {plan.test_mode.then(|| view! { <p class="help">"Test mode: plan payments are recorded by the app itself; no real money moves."</p> })}
-            {outcome}
+            <div class="result" tabindex="-1" node_ref=result>{outcome}</div>
             {subscribed}
             {in_progress}
             {summary}
@@ -215,6 +237,8 @@ fn PlanCard(o: PlanOption, locked: bool) -> impl IntoView {
 /// The second step of a change: what exactly happens, and the button that does it.
 fn confirmation(what: &str, plan: &PlanState, action: ServerAction<ChangePlan>) -> AnyView {
     let pending = action.pending();
+    let panel = NodeRef::<leptos::html::Div>::new();
+    focus_when_shown(panel);
     let end = plan.period_end.map(date).unwrap_or_default();
     let grace = plan.grace_until.map(date).unwrap_or_default();
     let name = plan.plan_name.clone().unwrap_or_default();
@@ -230,7 +254,7 @@ fn confirmation(what: &str, plan: &PlanState, action: ServerAction<ChangePlan>) 
                 _ => format!("Subscribe to {}?", o.name),
             };
             view! {
-                <div class="card confirm" role="region" aria-labelledby="confirm-heading" data-testid="confirm-change">
+                <div class="card confirm" role="region" aria-labelledby="confirm-heading" data-testid="confirm-change" id="confirm" tabindex="-1" node_ref=panel>
                     <h3 id="confirm-heading">{title}</h3>
                     <p>{o.effect.clone()}</p>
                     <ActionForm action attr:class="button-row">
@@ -247,7 +271,7 @@ fn confirmation(what: &str, plan: &PlanState, action: ServerAction<ChangePlan>) 
         // downgrade, which is said to be booked already).
         "cancel" => match plan.lower_tier.clone() {
             Some((lower_id, lower_name, credits)) => view! {
-                <div class="card confirm" role="region" aria-labelledby="confirm-heading" data-testid="downgrade-offer">
+                <div class="card confirm" role="region" aria-labelledby="confirm-heading" data-testid="downgrade-offer" id="confirm" tabindex="-1" node_ref=panel>
                     <h3 id="confirm-heading">{format!("Before you go: switch to {lower_name} instead?")}</h3>
                     {plan.pending_plan_name.clone().map(|booked| view! {
                         <p>{format!("You have already booked {booked} from {end}; {lower_name} costs less still.")}</p>
@@ -280,16 +304,18 @@ fn cancel_final(
     action: ServerAction<ChangePlan>,
 ) -> AnyView {
     let pending = action.pending();
+    let panel = NodeRef::<leptos::html::Div>::new();
+    focus_when_shown(panel);
     let booked = booked.map(|b| format!(
         "Your switch to {b} from {end} is already booked: you can keep it instead of cancelling, and pay {b}'s lower price from then."
     ));
     view! {
-        <div class="card confirm" role="region" aria-labelledby="confirm-heading" data-testid="confirm-cancel">
+        <div class="card confirm" role="region" aria-labelledby="confirm-heading" data-testid="confirm-cancel" id="confirm" tabindex="-1" node_ref=panel>
             <h3 id="confirm-heading">{format!("Cancel {name}?")}</h3>
             {booked.map(|b| view! {
                 <p data-testid="switch-booked">{b}" "<a href="/subscription#plans">"Keep the switch"</a></p>
             })}
-            <dl class="split" data-testid="cancel-dates">
+            <dl class="pairs" data-testid="cancel-dates">
                 <dt>"Your plan and its credits last until"</dt><dd>{end.to_owned()}</dd>
                 <dt>"Your projects and audio are kept until"</dt><dd>{grace.to_owned()}</dd>
                 <dt>"After that"</dt><dd>"they may be deleted for good; payments, credit history and top-up credits are kept"</dd>

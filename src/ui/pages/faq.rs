@@ -57,7 +57,11 @@ fn FaqBody(facts: FaqFacts, search: RwSignal<String>) -> impl IntoView {
                     autocomplete="off"
                     placeholder="e.g. expire, top-up, cancel"
                     value=search.get_untracked()
-                    on:input=move |ev| search.set(event_target_value(&ev))
+                    on:input=move |ev| {
+                        let q = event_target_value(&ev);
+                        keep_address_in_step(&q);
+                        search.set(q);
+                    }
                 />
                 <button type="submit">"Search"</button>
             </div>
@@ -102,14 +106,38 @@ fn FaqBody(facts: FaqFacts, search: RwSignal<String>) -> impl IntoView {
     }
 }
 
+/// The address follows the search as it is typed (`/faq?q=...`), so it can be shared or
+/// reloaded; no new history entry per letter.
+fn keep_address_in_step(query: &str) {
+    #[cfg(feature = "hydrate")]
+    {
+        let url = if query.trim().is_empty() {
+            "/faq".to_owned()
+        } else {
+            format!("/faq?q={}", crate::ui::components::format::encode(query))
+        };
+        if let Ok(history) = window().history() {
+            let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&url));
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = query;
+}
+
 #[component]
 fn FaqEntry(entry: Entry, search: RwSignal<String>) -> impl IntoView {
     let slug = entry.slug;
     let matcher = entry.clone();
+    let opener = entry.clone();
     // The anchor is on the answer, inside the <details>: browsers open a closed <details>
     // when the address points inside it, so deep links work without JavaScript too.
     view! {
-        <details class="faq-entry" hidden=move || search.with(|q| !matcher.matches(q))>
+        // A search opens the answers it finds.
+        <details
+            class="faq-entry"
+            hidden=move || search.with(|q| !matcher.matches(q))
+            open=move || search.with(|q| !q.trim().is_empty() && opener.matches(q))
+        >
             <summary>
                 <h3>{entry.question}</h3>
             </summary>

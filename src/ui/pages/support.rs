@@ -9,7 +9,7 @@ use crate::domain::account::Role;
 use crate::error::AppError;
 use crate::ui::components::balance_card::BalanceCard;
 use crate::ui::components::error_notice::ErrorNotice;
-use crate::ui::components::format::{date, date_time, signed};
+use crate::ui::components::format::{date, date_time, encode, signed};
 use crate::ui::components::journal_table::JournalTable;
 use crate::ui::pages::account::SignInPrompt;
 use leptos::prelude::*;
@@ -278,16 +278,4 @@ fn DemoClock(clock: ServerAction<AdvanceClock>) -> impl IntoView {
             </ActionForm>
         </section>
     }
-}
-
-/// `s` for a URL query value.
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

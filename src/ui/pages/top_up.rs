@@ -139,7 +139,7 @@ fn LocalCheckoutForm(
     view! {
         <section class="card checkout" aria-labelledby="order-heading">
             <h2 id="order-heading">"Your order"</h2>
-            <dl class="split">
+            <dl class="pairs">
                 {match c.plan_name.clone() {
                     Some(plan) => view! {
                         <dt>"Plan"</dt><dd data-testid="checkout-credits">{format!("{plan}: {} credits each month", group_thousands(c.credits))}</dd>
