@@ -50,6 +50,8 @@ test('support finds the demo customer, corrects a charge and sees it in the jour
   await page.getByRole('button', { name: 'Find customer' }).click();
   await expect(page.getByRole('heading', { level: 2, name: 'demo@studio.test' })).toBeVisible();
   await expect(page.getByTestId('customer-plan')).toHaveText('Creator plan');
+  await expect(page.getByTestId('customer-subscription')).toContainText(/^Creator: active, period .+ to .+; renews .+\./);
+  await expect(page.getByRole('table', { name: 'Payments, newest first' })).toContainText('Creator plan: 5,000 credits');
   const reason = `Refund for a double-charged export (${testInfo.project.name})`;
   await page.getByLabel('Credits', { exact: true }).fill('25');
   await page.getByLabel('Reason (kept in the audit list)').fill(reason);

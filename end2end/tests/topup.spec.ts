@@ -90,6 +90,10 @@ test('run a generation, open its receipt with a refund, and hit the P10 notice',
   const receipt = page.locator('details.receipt[open]');
   await expect(receipt).toHaveCount(1);
   await expect(receipt).toContainText('Voice generation');
+  // In plain words, ending in the one figure it came to.
+  await expect(receipt.getByTestId('receipt-words')).toHaveText(
+    'Held 30 · charged 27 for 27 seconds of audio · 13 back for the failed part · you paid 14',
+  );
   await expect(receipt).toContainText('Estimate before it started30');
   await expect(receipt).toContainText('Charged for the real output27');
   await expect(receipt).toContainText('Released3');

@@ -51,6 +51,8 @@ pub struct SubscriptionOverview {
     pub payments: Vec<PaymentLine>,
     /// A fresh key for this page's forms: sending one form twice acts once.
     pub form_key: String,
+    /// The price book: the receipts name each operation's unit.
+    pub price_book: PriceBook,
     /// The "Try a generation" panel is shown (demo mode), with the prices it estimates by.
     pub try_panel: Option<PriceBook>,
 }

@@ -13,18 +13,36 @@ pub struct OpenHold {
     pub expires_at: i64,
 }
 
+/// The customer's subscription as support reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SupportPlanView {
+    pub plan_name: String,
+    /// `active`, `past_due`, `ended` or `purged`.
+    pub status: String,
+    pub period_start: i64,
+    pub period_end: i64,
+    pub cancel_at_period_end: bool,
+    /// A downgrade booked for the renewal.
+    pub pending_plan_name: Option<String>,
+    pub grace_until: Option<i64>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CustomerView {
     pub email: String,
     pub account_id: i64,
     /// The plan's name, or `None` when the customer has no plan.
     pub plan: Option<String>,
+    /// The subscription on record (live or ended), if any.
+    pub subscription: Option<SupportPlanView>,
+    /// The customer's payments, newest first (as the customer sees them).
+    pub payments: Vec<crate::domain::payments::PaymentLine>,
     pub balance: BalanceView,
     pub holds: Vec<OpenHold>,
     /// A page of the journal, newest first.
     pub journal: Vec<JournalEntry>,
     /// Pass as `before` for the next (older) page; `None` on the last one.
-    pub journal_next_before: Option<i64>,
+    pub journal_next_before: Option<String>,
     /// A fresh key for the adjustment form: sending that form twice applies it once.
     pub form_key: String,
 }
@@ -58,14 +76,14 @@ pub struct PendingAdjustment {
 #[server(endpoint = "support/find_customer")]
 pub async fn find_customer(
     email: String,
-    #[server(default)] before: Option<i64>,
+    #[server(default)] before: Option<String>,
 ) -> Result<CustomerView, AppError> {
     use crate::server::{auth, services::support, state::app_state};
     crate::api::respond(
         async {
             let state = app_state()?;
             auth::require_support(&state).await?;
-            support::find_customer(&state, &email, before).await
+            support::find_customer(&state, &email, before.as_deref()).await
         }
         .await,
     )
@@ -81,6 +99,9 @@ pub async fn adjust(
     reason: String,
     expires_on: Option<String>,
     request_key: String,
+    /// The receipt number of the charge this corrects, if it corrects one.
+    #[server(default)]
+    corrects: Option<String>,
 ) -> Result<String, AppError> {
     use crate::server::{auth, services::support, state::app_state};
     crate::api::respond(
@@ -94,6 +115,7 @@ pub async fn adjust(
                 reason,
                 expires_on,
                 request_key,
+                corrects,
             };
             support::adjust(&state, &staff, form).await
         }

@@ -69,3 +69,61 @@ pub async fn history(
         })
         .collect()
 }
+
+/// A page of an account's whole journal (every kind, reservations too), newest first by
+/// time, for support.
+pub async fn journal(
+    db: &Db,
+    account: i64,
+    before: Option<HistoryCursor>,
+    limit: i64,
+) -> Result<Vec<crate::domain::ledger::JournalEntry>, sqlx::Error> {
+    let before = before.unwrap_or(HistoryCursor {
+        at: i64::MAX,
+        seq: i64::MAX,
+    });
+    let rows = sqlx::query(
+        "SELECT seq, at, kind, amount, balance_after, held_after, grant_id, hold_id, detail, actor \
+         FROM journal WHERE account_id = $1 AND (at < $2 OR (at = $2 AND seq < $3)) \
+         ORDER BY at DESC, seq DESC LIMIT $4",
+    )
+    .bind(account)
+    .bind(before.at)
+    .bind(before.seq)
+    .bind(limit)
+    .fetch_all(db.reader())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(crate::domain::ledger::JournalEntry {
+                seq: r.try_get("seq")?,
+                at: r.try_get("at")?,
+                kind: r.try_get("kind")?,
+                amount: r.try_get("amount")?,
+                balance_after: r.try_get("balance_after")?,
+                held_after: r.try_get("held_after")?,
+                grant_id: r.try_get("grant_id")?,
+                hold_id: r.try_get("hold_id")?,
+                detail: r.try_get("detail")?,
+                actor: r.try_get("actor")?,
+            })
+        })
+        .collect()
+}
+
+/// A charged generation of the account (`hold` is its receipt number): its operation key,
+/// what it was charged and when it settled.
+pub async fn charge_of(
+    db: &Db,
+    account: i64,
+    hold: i64,
+) -> Result<Option<(String, i64, i64)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT operation, COALESCE(charged, 0), COALESCE(settled_at, created_at) FROM holds \
+         WHERE id = $1 AND account_id = $2 AND status = 'captured'",
+    )
+    .bind(hold)
+    .bind(account)
+    .fetch_optional(db.reader())
+    .await
+}

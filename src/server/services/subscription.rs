@@ -104,6 +104,7 @@ pub async fn overview(
         test_checkout: matches!(config.payments, PaymentsConfig::Local),
         payments,
         form_key: uuid::Uuid::new_v4().simple().to_string(),
+        price_book: config.catalog.price_book.clone(),
         try_panel: (config.mode == Mode::Demo).then(|| config.catalog.price_book.clone()),
     })
 }

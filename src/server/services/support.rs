@@ -24,8 +24,15 @@ pub const JOURNAL_PAGE: i64 = 50;
 pub async fn find_customer(
     state: &AppState,
     email: &str,
-    before: Option<i64>,
+    before: Option<&str>,
 ) -> Result<CustomerView, AppError> {
+    let before = match before.filter(|b| !b.is_empty()) {
+        None => None,
+        Some(b) => Some(
+            crate::domain::history::HistoryCursor::parse(b)
+                .ok_or_else(|| AppError::bad_request("That page of the journal does not exist."))?,
+        ),
+    };
     let email = Email::parse(email).map_err(|e| AppError::bad_request(e.to_string()))?;
     let user = users::find_customer(&state.db, &email)
         .await
@@ -63,16 +70,54 @@ pub async fn find_customer(
         .map_err(internal)?
         .and_then(|id| crate::domain::catalog::PlanId::parse(&id).ok())
         .and_then(|id| state.config.catalog.plan(&id).map(|p| p.name.clone()));
-    let journal = ledger::journal(&state.db, account, before, JOURNAL_PAGE)
+    // In the order of the times shown (not the order written).
+    let journal = crate::server::db::history::journal(&state.db, account, before, JOURNAL_PAGE)
         .await
-        .map_err(|e| from_ledger(e, &top_up))?;
+        .map_err(internal)?;
     let journal_next_before = (journal.len() as i64 == JOURNAL_PAGE)
-        .then(|| journal.last().map(|e| e.seq))
+        .then(|| {
+            journal.last().map(|e| {
+                crate::domain::history::HistoryCursor {
+                    at: e.at,
+                    seq: e.seq,
+                }
+                .format()
+            })
+        })
         .flatten();
+    let catalog = &state.config.catalog;
+    let name_of = |id: &crate::domain::catalog::PlanId| {
+        catalog
+            .plan(id)
+            .map_or_else(|| id.as_str().to_owned(), |p| p.name.clone())
+    };
+    let subscription = crate::server::db::subscriptions::get(&state.db, account)
+        .await
+        .map_err(internal)?
+        .map(|s| crate::api::support::SupportPlanView {
+            plan_name: name_of(&s.plan),
+            status: s.status.as_str().to_owned(),
+            period_start: s.period_start,
+            period_end: s.period_end,
+            cancel_at_period_end: s.cancel_at_period_end,
+            pending_plan_name: s.pending_plan.as_ref().map(name_of),
+            grace_until: s.grace_until,
+        });
+    let mut payments = crate::server::db::payments::for_account(&state.db, account, 20)
+        .await
+        .map_err(internal)?;
+    for p in payments.iter_mut().filter(|p| p.kind == "subscription") {
+        p.plan_name = crate::domain::catalog::PlanId::parse(&p.product)
+            .ok()
+            .and_then(|id| catalog.plan(&id))
+            .map(|plan| plan.name.clone());
+    }
     Ok(CustomerView {
         email: user.map(|u| u.email).unwrap_or_default(),
         account_id: account,
         plan,
+        subscription,
+        payments,
         balance,
         holds,
         journal,
@@ -89,6 +134,8 @@ pub struct AdjustmentForm {
     pub reason: String,
     pub expires_on: Option<String>,
     pub request_key: String,
+    /// The receipt number of the charge it corrects, if any.
+    pub corrects: Option<String>,
 }
 
 /// Applies a support adjustment; returns what happened, in words.
@@ -116,6 +163,37 @@ pub async fn adjust(
             "Give a reason (1-500 characters, no control characters); it is kept in the audit list.",
         ));
     }
+    // A correction may name the charge it corrects: it must be one of this customer's,
+    // and the reason then says which, for the customer and the audit list alike.
+    let reason = match form
+        .corrects
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
+        None => reason.to_owned(),
+        Some(c) => {
+            let hold = c.trim_start_matches('#').parse::<i64>().map_err(|_| {
+                AppError::bad_request(
+                    "Enter the receipt number of the charge (digits only), or leave it empty.",
+                )
+            })?;
+            let (operation, charged, at) =
+                crate::server::db::history::charge_of(&state.db, form.account_id, hold)
+                    .await
+                    .map_err(internal)?
+                    .ok_or_else(|| {
+                        AppError::bad_request(format!(
+                            "This customer has no charged generation with receipt number {hold}."
+                        ))
+                    })?;
+            let label = crate::domain::pricing::Operation::from_key(&operation)
+                .map_or(operation.as_str(), |o| o.label());
+            let on = crate::domain::ledger::long_date(at);
+            format!("{reason} (corrects receipt {hold}: {label} on {on}, charged {charged})")
+        }
+    };
+    let reason = reason.as_str();
     let key = form.request_key.trim();
     if key.is_empty() || key.len() > 100 {
         return Err(AppError::bad_request(

@@ -116,7 +116,7 @@ fn Overview(
         {o.try_panel.map(|book| view! { <TryPanel book renews packs=o.top_ups.clone() form_key=o.form_key.clone() action=try_run /> })}
         <section aria-labelledby="history-heading">
             <h2 id="history-heading">"Generations"</h2>
-            <Receipts receipts=o.receipts support=o.support_email />
+            <Receipts receipts=o.receipts support=o.support_email book=o.price_book.clone() />
             {o.next_before.map(|b| view! { <p><a href=format!("/subscription?before={b}")>"Older generations"</a></p> })}
         </section>
         <TopUps packs=o.top_ups test_checkout=o.test_checkout form_key=o.form_key action=buy />
@@ -174,7 +174,7 @@ fn TopUps(
 
 /// Top-ups bought and subscription payments.
 #[component]
-fn Payments(payments: Vec<PaymentLine>) -> impl IntoView {
+pub fn Payments(payments: Vec<PaymentLine>) -> impl IntoView {
     view! {
         <section aria-labelledby="payments-heading">
             <h2 id="payments-heading">"Payments"</h2>
@@ -385,7 +385,7 @@ fn SpendOrder(balance: BalanceView) -> impl IntoView {
 }
 
 #[component]
-fn Receipts(receipts: Vec<OperationReceipt>, support: String) -> impl IntoView {
+fn Receipts(receipts: Vec<OperationReceipt>, support: String, book: PriceBook) -> impl IntoView {
     // The receipt of a generation just run opens; it follows the address, which may change
     // after the list was drawn.
     let query = use_query_map();
@@ -414,6 +414,7 @@ fn Receipts(receipts: Vec<OperationReceipt>, support: String) -> impl IntoView {
                                 <span class="receipt-when">{date_time(r.started_at)}</span>
                                 <span class="receipt-cost">{headline}</span>
                             </summary>
+                            <p class="receipt-words" data-testid="receipt-words">{in_words(&r, &book)}</p>
                             <dl class="receipt-lines">
                                 <dt>"Estimate before it started"</dt><dd>{group_thousands(r.estimate)}</dd>
                                 <dt>"Held"</dt><dd>{group_thousands(r.reserved)}</dd>
@@ -432,7 +433,7 @@ fn Receipts(receipts: Vec<OperationReceipt>, support: String) -> impl IntoView {
                                 <dt>"Paid with"</dt>
                                 <dd>{paid_with(&r)}</dd>
                             </dl>
-                            <p class="help">"Think this is wrong? Write to "<a href=format!("mailto:{support}")>{support.clone()}</a>"."</p>
+                            <p class="help">"Think this is wrong? Write to "<a href=format!("mailto:{support}")>{support.clone()}</a>{format!(" with receipt number {}.", r.hold_id)}</p>
                         </details>
                     </li>
                 }
@@ -456,5 +457,51 @@ fn paid_with(r: &OperationReceipt) -> String {
         "nothing".to_owned()
     } else {
         parts.join(" + ")
+    }
+}
+
+/// A receipt in one line of plain words, ending in the one figure it came to:
+/// "Held 120 · charged 108 for 27 seconds of audio · 54 back for the failed part · you
+/// paid 54".
+fn in_words(r: &OperationReceipt, book: &PriceBook) -> String {
+    let units = |n: u64| {
+        book.rule(r.operation)
+            .map(|rule| {
+                let (one, many) = rule.driver.unit_names();
+                format!(
+                    " for {} {}",
+                    group_thousands(n),
+                    if n == 1 { one } else { many }
+                )
+            })
+            .unwrap_or_default()
+    };
+    match r.status.as_str() {
+        "captured" => {
+            let mut parts = vec![
+                format!("Held {}", group_thousands(r.reserved)),
+                format!(
+                    "charged {}{}",
+                    group_thousands(r.charged),
+                    r.actual_quantity.map(units).unwrap_or_default()
+                ),
+            ];
+            if r.refunded > 0 {
+                parts.push(format!(
+                    "{} back for the failed part",
+                    group_thousands(r.refunded)
+                ));
+            }
+            parts.push(format!("you paid {}", group_thousands(r.net_cost())));
+            parts.join(" · ")
+        }
+        "held" => format!(
+            "Held {} while it runs; nothing charged yet",
+            group_thousands(r.reserved)
+        ),
+        _ => format!(
+            "Held {}, all given back · you paid 0",
+            group_thousands(r.reserved)
+        ),
     }
 }

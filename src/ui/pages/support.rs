@@ -55,11 +55,7 @@ pub fn NotStaff() -> impl IntoView {
 fn SupportConsole() -> impl IntoView {
     let query = use_query_map();
     let email = move || query.with(|q| q.get("email")).unwrap_or_default();
-    let before = move || {
-        query
-            .with(|q| q.get("before"))
-            .and_then(|b| b.parse::<i64>().ok())
-    };
+    let before = move || query.with(|q| q.get("before")).filter(|b| !b.is_empty());
     let adjust = ServerAction::<Adjust>::new();
     let customer = Resource::new(
         move || (email(), before(), adjust.version().get()),
@@ -217,6 +213,25 @@ fn CustomerPanel(customer: CustomerView, adjust: ServerAction<Adjust>) -> impl I
         <p class="lead" data-testid="customer-plan">
             {customer.plan.map(|p| format!("{p} plan")).unwrap_or_else(|| "No plan".to_owned())}
         </p>
+        <p data-testid="customer-subscription">{match &customer.subscription {
+            None => "Never subscribed.".to_owned(),
+            Some(s) => {
+                let mut words = match s.status.as_str() {
+                    "active" if s.cancel_at_period_end => format!(
+                        "{}: active, cancelled by the customer; ends {} (grace until {}).",
+                        s.plan_name, date(s.period_end), s.grace_until.map(date).unwrap_or_else(|| "the plan's grace period".to_owned())
+                    ),
+                    "active" => format!("{}: active, period {} to {}; renews {}.", s.plan_name, date(s.period_start), date(s.period_end), date(s.period_end)),
+                    "past_due" => format!("{}: past due since {}: the renewal payment failed; no new period's credits until it is paid.", s.plan_name, date(s.period_start)),
+                    "ended" => format!("{}: ended {}; content kept until {}.", s.plan_name, date(s.period_end), s.grace_until.map(date).unwrap_or_default()),
+                    _ => format!("{}: ended {}; grace period over, content may be deleted.", s.plan_name, date(s.period_end)),
+                };
+                if let Some(next) = &s.pending_plan_name {
+                    words.push_str(&format!(" Booked: {next} from {}.", date(s.period_end)));
+                }
+                words
+            }
+        }}</p>
         <BalanceCard balance=customer.balance />
         <section class="card" aria-labelledby="adjust-heading">
             <h3 id="adjust-heading">"Correct the balance"</h3>
@@ -236,6 +251,8 @@ fn CustomerPanel(customer: CustomerView, adjust: ServerAction<Adjust>) -> impl I
                 <input id="amount" name="amount" inputmode="numeric" pattern="[0-9]+" required />
                 <label for="reason">"Reason (kept in the audit list)"</label>
                 <input id="reason" type="text" name="reason" required maxlength="500" />
+                <label for="corrects">"Corrects the charge with receipt number (optional)"</label>
+                <input id="corrects" name="corrects" inputmode="numeric" pattern="#?[0-9]{1,18}" />
                 <label for="expires_on">"Expires on (grants only, optional)"</label>
                 <input id="expires_on" type="date" name="expires_on" />
                 <button type="submit">"Apply"</button>
@@ -251,10 +268,11 @@ fn CustomerPanel(customer: CustomerView, adjust: ServerAction<Adjust>) -> impl I
                 }).collect_view()}</ul>
             }.into_any()
         }}
+        <crate::ui::pages::subscription::Payments payments=customer.payments />
         <h3>"Journal"</h3>
         <JournalTable entries=customer.journal caption="The customer's credit changes, newest first" />
         {customer.journal_next_before.map(|b| view! {
-            <p><a href=format!("/support?email={}&before={b}", encode(&customer.email))>"Older entries"</a></p>
+            <p><a href=format!("/support?email={}&before={}", encode(&customer.email), encode(&b))>"Older entries"</a></p>
         })}
     }
 }
