@@ -26,20 +26,7 @@ async fn said(app: &TestApp, cookie: &str, pairs: &[(&str, &str)]) -> String {
 }
 
 async fn subscribe(app: &TestApp, cookie: &str, plan: &str) {
-    let res = change(app, cookie, &[("action", "subscribe"), ("plan", plan)]).await;
-    let session = res
-        .header("location")
-        .strip_prefix("/checkout/local/")
-        .unwrap()
-        .to_owned();
-    let paid = call(
-        app,
-        "checkout/local/pay",
-        Some(cookie),
-        &[("session_id", &session), ("method", "card")],
-    )
-    .await;
-    assert_eq!(paid.status, StatusCode::OK, "{}", paid.body);
+    common::subscribe_locally(app, cookie, plan).await;
 }
 
 async fn my_plan(app: &TestApp, cookie: &str) -> Value {

@@ -44,22 +44,7 @@ async fn sign_in(app: &TestApp, email: &str) -> String {
 
 /// Subscribes through the local checkout: the plan starts when the checkout is paid.
 async fn subscribe(app: &TestApp, cookie: &str, plan: &str) {
-    let res = change(app, cookie, &[("action", "subscribe"), ("plan", plan)]).await;
-    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
-    let session = res
-        .header("location")
-        .strip_prefix("/checkout/local/")
-        .expect("the local checkout")
-        .to_owned();
-    let paid = call(
-        app,
-        "checkout/local/pay",
-        Some(cookie),
-        &[("session_id", &session), ("method", "card")],
-    )
-    .await;
-    assert_eq!(paid.status, StatusCode::OK, "{}", paid.body);
-    assert_eq!(paid.header("location"), "/subscription?subscribed=1#plans");
+    common::subscribe_locally(app, cookie, plan).await;
 }
 
 /// An account subscribed to Creator at `TEST_NOW` (no user: the scheduler's view).

@@ -68,24 +68,7 @@ async fn the_customer_view_has_the_plan_payments_and_the_journal_in_time_order(b
         Value::Null
     );
     // A plan bought through the local checkout, and a downgrade booked.
-    let res = call(
-        &app,
-        "plans/change",
-        Some(&cookie),
-        &[("action", "subscribe"), ("plan", "studio")],
-    )
-    .await;
-    let session = res
-        .header("location")
-        .trim_start_matches("/checkout/local/")
-        .to_owned();
-    call(
-        &app,
-        "checkout/local/pay",
-        Some(&cookie),
-        &[("session_id", &session), ("method", "card")],
-    )
-    .await;
+    common::subscribe_locally(&app, &cookie, "studio").await;
     call(
         &app,
         "plans/change",

@@ -77,6 +77,12 @@ pub struct HistoryCursor {
 }
 
 impl HistoryCursor {
+    /// Before everything: the first page.
+    pub const NEWEST: HistoryCursor = HistoryCursor {
+        at: i64::MAX,
+        seq: i64::MAX,
+    };
+
     pub fn parse(s: &str) -> Option<HistoryCursor> {
         let (at, seq) = s.split_once('.')?;
         Some(HistoryCursor {

@@ -387,3 +387,31 @@ pub fn decode(s: &str) -> String {
     }
     String::from_utf8(out).unwrap()
 }
+
+/// Subscribes to `plan` through the local checkout (paid by card): the plan starts when
+/// the checkout is paid, and the browser is sent back to say so.
+#[allow(dead_code)]
+pub async fn subscribe_locally(app: &TestApp, cookie: &str, plan: &str) {
+    let res = call(
+        app,
+        "plans/change",
+        Some(cookie),
+        &[("action", "subscribe"), ("plan", plan)],
+    )
+    .await;
+    assert_eq!(res.status, axum::http::StatusCode::OK, "{}", res.body);
+    let session = res
+        .header("location")
+        .strip_prefix("/checkout/local/")
+        .expect("the local checkout")
+        .to_owned();
+    let paid = call(
+        app,
+        "checkout/local/pay",
+        Some(cookie),
+        &[("session_id", &session), ("method", "card")],
+    )
+    .await;
+    assert_eq!(paid.status, axum::http::StatusCode::OK, "{}", paid.body);
+    assert_eq!(paid.header("location"), "/subscription?subscribed=1#plans");
+}

@@ -35,10 +35,7 @@ pub async fn history(
         .map(|k| format!("'{k}'"))
         .collect::<Vec<_>>()
         .join(", ");
-    let before = before.unwrap_or(HistoryCursor {
-        at: i64::MAX,
-        seq: i64::MAX,
-    });
+    let before = before.unwrap_or(HistoryCursor::NEWEST);
     let sql = format!(
         "SELECT j.seq, j.at, j.kind, j.amount, j.balance_after, j.detail, j.actor, g.kind AS grant_kind \
          FROM journal j LEFT JOIN grants g ON g.id = j.grant_id \
@@ -78,10 +75,7 @@ pub async fn journal(
     before: Option<HistoryCursor>,
     limit: i64,
 ) -> Result<Vec<crate::domain::ledger::JournalEntry>, sqlx::Error> {
-    let before = before.unwrap_or(HistoryCursor {
-        at: i64::MAX,
-        seq: i64::MAX,
-    });
+    let before = before.unwrap_or(HistoryCursor::NEWEST);
     let rows = sqlx::query(
         "SELECT seq, at, kind, amount, balance_after, held_after, grant_id, hold_id, detail, actor \
          FROM journal WHERE account_id = $1 AND (at < $2 OR (at = $2 AND seq < $3)) \
@@ -94,20 +88,7 @@ pub async fn journal(
     .fetch_all(db.reader())
     .await?;
     rows.iter()
-        .map(|r| {
-            Ok(crate::domain::ledger::JournalEntry {
-                seq: r.try_get("seq")?,
-                at: r.try_get("at")?,
-                kind: r.try_get("kind")?,
-                amount: r.try_get("amount")?,
-                balance_after: r.try_get("balance_after")?,
-                held_after: r.try_get("held_after")?,
-                grant_id: r.try_get("grant_id")?,
-                hold_id: r.try_get("hold_id")?,
-                detail: r.try_get("detail")?,
-                actor: r.try_get("actor")?,
-            })
-        })
+        .map(crate::server::db::ledger::journal_entry)
         .collect()
 }
 

@@ -1403,22 +1403,23 @@ pub async fn journal(
     .bind(limit)
     .fetch_all(db.reader())
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(JournalEntry {
-                seq: r.try_get("seq")?,
-                at: r.try_get("at")?,
-                kind: r.try_get("kind")?,
-                amount: r.try_get("amount")?,
-                balance_after: r.try_get("balance_after")?,
-                held_after: r.try_get("held_after")?,
-                grant_id: r.try_get("grant_id")?,
-                hold_id: r.try_get("hold_id")?,
-                detail: r.try_get("detail")?,
-                actor: r.try_get("actor")?,
-            })
-        })
-        .collect()
+    rows.iter().map(|r| Ok(journal_entry(r)?)).collect()
+}
+
+/// A journal row (its usual columns) as an entry.
+pub(crate) fn journal_entry(r: &AnyRow) -> Result<JournalEntry, sqlx::Error> {
+    Ok(JournalEntry {
+        seq: r.try_get("seq")?,
+        at: r.try_get("at")?,
+        kind: r.try_get("kind")?,
+        amount: r.try_get("amount")?,
+        balance_after: r.try_get("balance_after")?,
+        held_after: r.try_get("held_after")?,
+        grant_id: r.try_get("grant_id")?,
+        hold_id: r.try_get("hold_id")?,
+        detail: r.try_get("detail")?,
+        actor: r.try_get("actor")?,
+    })
 }
 
 pub async fn account_exists(db: &Db, account: i64) -> Result<bool, LedgerError> {
