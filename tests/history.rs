@@ -210,7 +210,41 @@ async fn a_generation_and_its_refund_are_in_the_history_with_the_operation(backe
     app.cleanup().await;
 }
 
+/// The demo's history (issue 13: "30 Nov above 1 Dec"): by time, each line's balance
+/// follows from the one before it, so the demo data was written in the order of its times.
+async fn the_demo_history_reads_as_a_running_balance(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    studio_billing::server::seed::demo(&app.state)
+        .await
+        .unwrap();
+    let res = call(
+        &app,
+        "auth/sign_in",
+        None,
+        &[
+            ("email", studio_billing::server::seed::DEMO_CUSTOMER_EMAIL),
+            ("password", studio_billing::server::seed::DEMO_PASSWORD),
+        ],
+    )
+    .await;
+    let cookie = common::session_of(&res).unwrap();
+    let all = history(&app, &cookie, &[]).await;
+    let lines = all["lines"].as_array().unwrap();
+    assert!(lines.len() > 10);
+    for pair in lines.windows(2) {
+        let (newer, older) = (&pair[0], &pair[1]);
+        assert!(newer["at"].as_i64() >= older["at"].as_i64());
+        assert_eq!(
+            newer["balance_after"].as_i64().unwrap() - newer["amount"].as_i64().unwrap(),
+            older["balance_after"].as_i64().unwrap(),
+            "{newer} follows {older}"
+        );
+    }
+    app.cleanup().await;
+}
+
 on_both_backends!(
+    the_demo_history_reads_as_a_running_balance,
     the_history_is_in_time_order_filtered_and_paged,
     a_generation_and_its_refund_are_in_the_history_with_the_operation,
 );

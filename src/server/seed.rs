@@ -105,14 +105,6 @@ pub async fn demo(state: &AppState) -> Result<Seeded, Box<dyn std::error::Error>
         reason: reason.to_owned(),
         actor: None,
     };
-    ledger::grant(
-        &state.db,
-        account,
-        grant(GrantKind::Topup, 1000, None, "Top-up: 1,000 credits"),
-        None,
-        now - 12 * DAY,
-    )
-    .await?;
 
     // A month of generations of every kind: (days ago, operation, requested, produced).
     let jobs: [(i64, Operation, u64, u64); 12] = [
@@ -138,7 +130,26 @@ pub async fn demo(state: &AppState) -> Result<Seeded, Box<dyn std::error::Error>
             .and_then(|r| r.price(q).ok())
             .unwrap_or(Credits::ZERO)
     };
+    // Everything is written in the order of its time, as it would have happened, so the
+    // journal's running balance reads the same by time as by sequence.
+    let mut topped_up = false;
+    let mut failed_done = false;
     for (days_ago, op, requested, produced) in jobs {
+        if !topped_up && days_ago <= 12 {
+            topped_up = true;
+            ledger::grant(
+                &state.db,
+                account,
+                grant(GrantKind::Topup, 1000, None, "Top-up: 1,000 credits"),
+                None,
+                now - 12 * DAY,
+            )
+            .await?;
+        }
+        if !failed_done && days_ago < 2 {
+            failed_done = true;
+            seed_failed_generation(state, account, now, &price).await?;
+        }
         let at = now - days_ago * DAY;
         let estimate = price(op, requested);
         let hold = NewHold {
@@ -163,7 +174,16 @@ pub async fn demo(state: &AppState) -> Result<Seeded, Box<dyn std::error::Error>
         )
         .await?;
     }
-    // One voice generation failed halfway on our side: half its credits came back (P8).
+    Ok(Seeded::Created)
+}
+
+/// One voice generation that failed halfway on our side: half its credits came back (P8).
+async fn seed_failed_generation(
+    state: &AppState,
+    account: i64,
+    now: i64,
+    price: &impl Fn(Operation, u64) -> Credits,
+) -> Result<(), Box<dyn std::error::Error>> {
     let at = now - 2 * DAY;
     let estimate = price(Operation::VoiceGeneration, 200);
     let hold = NewHold {
@@ -198,7 +218,7 @@ pub async fn demo(state: &AppState) -> Result<Seeded, Box<dyn std::error::Error>
         at + 120,
     )
     .await?;
-    Ok(Seeded::Created)
+    Ok(())
 }
 
 /// The e-mails of enabled accounts that still have the demo's published password (checked
