@@ -8,6 +8,10 @@ use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
 
+/// The `id` of the element that shows a form's error, so a form posted without JavaScript
+/// comes back at `#form-error`, at the form, not at the top of the page.
+pub const FORM_ERROR_ANCHOR: &str = "form-error";
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(tag = "code", rename_all = "snake_case")]
 pub enum AppError {

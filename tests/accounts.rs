@@ -366,6 +366,7 @@ async fn every_route_answers_exactly_who_may_call_it(backend: Backend) {
         "alice@example.com",
         "small",
         "matrix-checkout-key-0001",
+        None,
     )
     .await
     .unwrap();

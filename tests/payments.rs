@@ -802,11 +802,25 @@ async fn a_declined_upgrade_changes_nothing_and_says_how_to_fix_the_card(backend
         &[("action", "change"), ("plan", "studio")],
     )
     .await;
+    // The browser comes back with the error's cookie (it is not in the address).
+    let error = res
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("studio_form_error="))
+        .and_then(|v| v.split(';').next())
+        .expect("the error rides in a cookie")
+        .to_owned();
+    assert!(!location(&res).contains("__err"));
     let page = app
         .call(
             Method::GET,
             &location(&res),
-            &[("cookie", &format!("sb_session={cookie}"))],
+            &[
+                ("cookie", &format!("sb_session={cookie}; {error}")),
+                ("accept", "text/html"),
+            ],
             None,
         )
         .await;

@@ -823,7 +823,148 @@ async fn a_new_subscription_after_a_deleted_one_starts_the_plan(backend: Backend
     }
 }
 
+/// Issue 13: every paid payment has a receipt; Stripe's payments have Stripe's own, asked
+/// of Stripe when the customer opens it: a plan's invoice's hosted page, a top-up's charge
+/// receipt (its Checkout Session -> payment intent -> charge, Stripe's published objects).
+/// Another customer gets no receipt of it; when Stripe cannot answer, the app's own
+/// receipt says so.
+async fn a_stripe_payment_opens_stripes_own_receipt(backend: Backend) {
+    let (base, standin) = common::stripe_standin::start().await;
+    let app = stripe_app_at(backend, &base).await;
+    let cookie = sign_up(&app, "story@example.com").await;
+    let account = account_of(&app, "story@example.com").await;
+    subscriptions::link_customer(&app.state.db, account, "cus_story", TEST_NOW)
+        .await
+        .unwrap();
+    let mut s = Story {
+        app: &app,
+        fx: Fixtures::load(Version::Current),
+        account,
+        reversed: false,
+        sent: Vec::new(),
+        next_id: 0,
+    };
+    let (p1, p2) = (TEST_NOW, add_month(TEST_NOW));
+    let invoice = creator_invoice("in_1", "sub_1", p1, p2);
+    let paid = s.invoice_events(p1, &invoice);
+    s.step(p1, paid).await;
+    {
+        let fx = &s.fx;
+        let mut hosted = fx.invoice(&invoice);
+        hosted["hosted_invoice_url"] =
+            serde_json::json!("https://invoice.stripe.com/i/acct_story/in_1");
+        let mut session = fx.object("checkout.session");
+        session["id"] = serde_json::json!("cs_story_topup");
+        session["invoice"] = serde_json::Value::Null;
+        session["payment_intent"] = serde_json::json!("pi_story");
+        let mut intent = fx.object("payment_intent");
+        intent["id"] = serde_json::json!("pi_story");
+        intent["latest_charge"] = serde_json::json!("ch_story");
+        let mut charge = fx.object("charge");
+        charge["id"] = serde_json::json!("ch_story");
+        let receipt = charge["receipt_url"].clone();
+        assert!(receipt.is_string(), "Stripe's charge has a receipt_url");
+        let mut a = standin.account.lock().unwrap();
+        a.invoices.push(hosted);
+        a.sessions.push(session);
+        a.payment_intents.insert("pi_story".into(), intent);
+        a.charges.insert("ch_story".into(), charge);
+    }
+    // The top-up as the webhook records a paid Stripe Checkout.
+    sqlx::query(
+        "INSERT INTO payments (account_id, kind, provider, external_id, product, credits, \
+         amount_cents, currency, status, created_at, updated_at) \
+         VALUES ($1, 'topup', 'stripe', 'cs_story_topup', 'small', 500, 900, 'usd', 'paid', $2, $2)",
+    )
+    .bind(account)
+    .bind(TEST_NOW + 10)
+    .execute(app.state.db.writer())
+    .await
+    .unwrap();
+    let id_of = |external: &'static str| {
+        let db = app.state.db.clone();
+        async move {
+            let id: i64 = sqlx::query_scalar("SELECT id FROM payments WHERE external_id = $1")
+                .bind(external)
+                .fetch_one(db.reader())
+                .await
+                .unwrap();
+            id
+        }
+    };
+    let (plan_payment, top_up) = (id_of("in_1").await, id_of("cs_story_topup").await);
+    let open = |id: i64, cookie: String| {
+        let app = &app;
+        async move {
+            app.call(
+                Method::GET,
+                &format!("/payments/{id}/stripe-receipt"),
+                &[
+                    ("cookie", &format!("sb_session={cookie}")),
+                    ("accept", "text/html"),
+                ],
+                None,
+            )
+            .await
+        }
+    };
+    let res = open(plan_payment, cookie.clone()).await;
+    assert_eq!(res.status, 303, "{}", res.body);
+    assert_eq!(
+        res.header("location"),
+        "https://invoice.stripe.com/i/acct_story/in_1"
+    );
+    let res = open(top_up, cookie.clone()).await;
+    assert_eq!(res.status, 303);
+    let expected = Fixtures::load(Version::Current).object("charge")["receipt_url"].clone();
+    assert_eq!(serde_json::json!(res.header("location")), expected);
+    // The page lists both, paid through Stripe (so their receipts are Stripe's).
+    let listed = common::call(&app, "subscription/overview", Some(&cookie), &[])
+        .await
+        .json();
+    let mut listed: Vec<(i64, bool)> = listed["payments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["id"].as_i64().unwrap(), p["test_mode"].as_bool().unwrap()))
+        .collect();
+    listed.sort();
+    assert_eq!(listed, vec![(plan_payment, false), (top_up, false)]);
+    // Someone else is sent to the app's page, which has no receipt for them.
+    let other = sign_up(&app, "other@example.com").await;
+    let res = open(top_up, other.clone()).await;
+    assert_eq!(res.header("location"), format!("/payments/{top_up}"));
+    let theirs = common::call(
+        &app,
+        "payments/receipt",
+        Some(&other),
+        &[("id", &top_up.to_string()), ("stripe_unavailable", "false")],
+    )
+    .await;
+    assert_eq!(theirs.status, 404, "{}", theirs.body);
+    // Stripe unable to answer: the app's own receipt, saying so.
+    standin.account.lock().unwrap().charges.clear();
+    let res = open(top_up, cookie.clone()).await;
+    assert_eq!(
+        res.header("location"),
+        format!("/payments/{top_up}?stripe=unavailable")
+    );
+    let own = common::call(
+        &app,
+        "payments/receipt",
+        Some(&cookie),
+        &[("id", &top_up.to_string()), ("stripe_unavailable", "true")],
+    )
+    .await
+    .json();
+    assert_eq!(own["number"], format!("P-{top_up:06}"));
+    assert_eq!(own["stripe"], true);
+    assert_eq!(own["line"]["amount_cents"], 900);
+    app.cleanup().await;
+}
+
 on_both_backends!(
+    a_stripe_payment_opens_stripes_own_receipt,
     the_whole_story_on_2023_10_16_events,
     the_whole_story_on_current_events,
     a_proration_only_invoice_is_acknowledged_in_every_version,

@@ -179,7 +179,8 @@ async fn every_step_of_the_life_cycle_with_its_credits_and_dates(backend: Backen
     // Downgrade: waits for the renewal, and can be undone.
     let said = ok(&change(&app, &cookie, &[("action", "change"), ("plan", "starter")]).await);
     assert!(
-        said.starts_with("Studio until") && said.ends_with("then Starter."),
+        said.starts_with("Switch booked: you move to Starter on")
+            && said.ends_with("Nothing changes before then."),
         "{said}"
     );
     let mine = call(&app, "plans/mine", Some(&cookie), &[]).await.json();

@@ -201,7 +201,36 @@ async fn a_correction_names_the_charge_it_corrects(backend: Backend) {
     app.cleanup().await;
 }
 
+/// The console shows the demo clock's date and how far it was moved; moving it moves
+/// that date and signs nobody out. Support only.
+async fn the_console_says_what_date_the_demo_clock_reads(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let staff = support(&app).await;
+    let reads = |cookie: String| {
+        let app = &app;
+        async move { call(app, "support/demo_clock", Some(&cookie), &[]).await }
+    };
+    let now = reads(staff.clone()).await;
+    assert_eq!(now.status, StatusCode::OK, "{}", now.body);
+    assert_eq!(now.json(), serde_json::json!([TEST_NOW, 0]));
+    let moved = call(
+        &app,
+        "support/advance_clock",
+        Some(&staff),
+        &[("days", "3")],
+    )
+    .await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.body);
+    let now = reads(staff.clone()).await;
+    assert_eq!(now.status, StatusCode::OK, "still signed in");
+    assert_eq!(now.json(), serde_json::json!([TEST_NOW + 3 * 86_400, 3]));
+    let customer = sign_up(&app, "curious@example.com").await;
+    assert_eq!(reads(customer).await.status, StatusCode::FORBIDDEN);
+    app.cleanup().await;
+}
+
 on_both_backends!(
+    the_console_says_what_date_the_demo_clock_reads,
     the_customer_view_has_the_plan_payments_and_the_journal_in_time_order,
     a_correction_names_the_charge_it_corrects,
 );

@@ -1,5 +1,5 @@
 import { expect, test, type Page, type TestInfo } from '@playwright/test';
-import { open } from './helpers';
+import { jsOn, open } from './helpers';
 
 const PASSWORD = 'demo-password';
 
@@ -109,3 +109,51 @@ test('the header stays on one line with a long e-mail, and "Sign out" never brea
   expect(overflow).toBeLessThanOrEqual(0);
   await expect(header).toBeVisible();
 });
+
+test.describe('in New York', () => {
+  test.use({ timezoneId: 'America/New_York' });
+
+  test('times are shown in the customer\'s time zone, named; without JavaScript it is chosen in the profile', async ({ page }, testInfo) => {
+    await signUpFresh(page, testInfo);
+    const zoneLine = page.getByTestId('zone-line');
+    if (jsOn(testInfo)) {
+      // The browser's zone became the new customer's setting.
+      await expect(zoneLine).toContainText('Times are in America/New_York.');
+      await open(page, testInfo, '/account');
+      await expect(page.getByTestId('time-zone-now')).toHaveText('Times are shown in America/New_York.');
+    } else {
+      await expect(zoneLine).toContainText('Times are in UTC.');
+      await zoneLine.getByRole('link', { name: 'Change time zone' }).click();
+      await expect(page).toHaveURL(/\/account#time-zone$/);
+      await page.getByLabel('Your time zone').selectOption('America/New_York');
+      await page.getByRole('button', { name: 'Save' }).click();
+      await expect(page).toHaveURL(/\/account#time-zone$/);
+      await expect(page.getByTestId('time-zone-now')).toHaveText('Times are shown in America/New_York.');
+      await expect(zoneLine).toContainText('Times are in America/New_York.');
+    }
+    // The credit history's times read in it, with its name (EST or EDT).
+    await open(page, testInfo, '/history');
+    const first = page.locator('tbody tr td:first-child').first();
+    await expect(first).toHaveText(/^\d{1,2} [A-Z][a-z]{2} \d{4}, \d{2}:\d{2} E[SD]T$/);
+  });
+});
+
+async function signUpFresh(page: Page, testInfo: TestInfo) {
+  const email = `zone-${testInfo.project.name}-${Date.now()}@example.com`;
+  await open(page, testInfo, '/sign-up');
+  if (jsOn(testInfo)) {
+    // The first page the browser app runs on offers the browser's zone and is shown
+    // again in it.
+    await expect(page.getByTestId('zone-line')).toContainText('Times are in America/New_York.', { timeout: 15_000 });
+    await expect(page.locator('body[data-hydrated="true"]')).toHaveCount(1, { timeout: 15_000 });
+  }
+  await page.getByLabel('E-mail').fill(email);
+  await page.getByLabel('Password').fill('a long enough password');
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await expect(page).toHaveURL(/\/subscription$/);
+  // Something in the history: a top-up.
+  await page.getByRole('button', { name: 'Buy 500 credits for $5' }).click();
+  await page.getByRole('button', { name: 'Pay $5' }).click();
+  await expect(page.getByTestId('top-up-paid')).toBeVisible();
+  await open(page, testInfo, '/subscription');
+}

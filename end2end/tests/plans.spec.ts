@@ -24,8 +24,10 @@ test('starting to cancel offers the lower tier first; the downgrade waits for th
   await page.keyboard.press('Enter');
   if (jsOn(testInfo)) {
     await expect(page.locator('.result')).toBeFocused();
-    await expect(page.locator('.result')).toContainText('Creator until');
+    await expect(page.locator('.result')).toContainText('Switch booked: you move to Starter on');
   }
+  // Said once: the result says what was done, the plan's summary what is booked.
+  await expect(page.getByText(/Creator until .+, then Starter\./)).toHaveCount(1);
 
   const pending = page.getByTestId('plan-pending');
   await expect(pending).toContainText(/^Creator until \d{1,2} [A-Z][a-z]+ \d{4}, then Starter\./);

@@ -14,11 +14,33 @@ pub async fn sign_up(email: String, password: String) -> Result<(), AppError> {
             let user =
                 auth::sign_up(&state, &email, &password, &crate::api::client_address()).await?;
             auth::set_cookie(&auth::start_session(&state, &user).await?);
+            adopt_time_zone(&state, &user).await?;
             leptos_axum::redirect("/subscription");
             Ok(())
         }
         .await,
     )
+}
+
+/// After signing in (or up): times in the zone the user chose; one who has none takes
+/// the zone this browser was showing (the browser app offered its own).
+#[cfg(feature = "ssr")]
+async fn adopt_time_zone(
+    state: &crate::server::state::AppState,
+    user: &crate::server::db::users::User,
+) -> Result<(), AppError> {
+    use crate::server::{auth, services::zones};
+    let zone = match zones::saved(state, user).await? {
+        Some(zone) => Some(zone),
+        None => match auth::cookie_value(&auth::request_headers()?, crate::server::zones::COOKIE) {
+            Some(browser) => zones::offer(state, Some(user), &browser).await?,
+            None => None,
+        },
+    };
+    if let Some(zone) = zone {
+        auth::set_cookie(&zones::cookie(state, &zone));
+    }
+    Ok(())
 }
 
 /// Signs in with an e-mail and password. Public; slowed down after repeated failures.
@@ -32,6 +54,7 @@ pub async fn sign_in(email: String, password: String) -> Result<(), AppError> {
             let user =
                 auth::sign_in(&state, &email, &password, &crate::api::client_address()).await?;
             auth::set_cookie(&auth::start_session(&state, &user).await?);
+            adopt_time_zone(&state, &user).await?;
             leptos_axum::redirect(match user.role {
                 Role::Customer => "/subscription",
                 Role::Support => "/support",

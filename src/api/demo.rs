@@ -28,9 +28,20 @@ pub async fn try_generation(
                 intent: &intent,
                 request_key: &request_key,
             };
-            let back = demo::submit(&state, account, form).await?;
-            leptos_axum::redirect(&back);
-            Ok(())
+            match demo::submit(&state, account, form).await {
+                Ok(back) => {
+                    leptos_axum::redirect(&back);
+                    Ok(())
+                }
+                Err(e) => {
+                    // Without JavaScript, back to the panel with what was asked (and
+                    // the error), so a top-up can bring the customer back to it.
+                    if let Some(panel) = demo::panel_address(&operation, &quantity) {
+                        crate::api::fail_back_to::<TryGeneration>(&panel, &e);
+                    }
+                    Err(e)
+                }
+            }
         }
         .await,
     )

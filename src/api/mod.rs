@@ -7,6 +7,7 @@ pub mod demo;
 pub mod faq;
 pub mod history;
 pub mod operations;
+pub mod payments;
 pub mod plans;
 pub mod subscription;
 pub mod support;
@@ -21,14 +22,8 @@ pub(crate) fn respond<T>(
 ) -> Result<T, crate::error::AppError> {
     use axum::http::{HeaderValue, StatusCode, header};
     use leptos::prelude::use_context;
-    let form_post = use_context::<axum::http::request::Parts>().is_some_and(|p| {
-        p.headers
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.contains("text/html"))
-    });
     if let Err(e) = &result
-        && !form_post
+        && !is_form_post()
         && let Some(options) = use_context::<leptos_axum::ResponseOptions>()
         && let Ok(status) = StatusCode::from_u16(e.status())
     {
@@ -40,6 +35,47 @@ pub(crate) fn respond<T>(
         }
     }
     result
+}
+
+/// A plain form post, made without JavaScript (it asks for a page back).
+#[cfg(feature = "ssr")]
+fn is_form_post() -> bool {
+    use axum::http::header;
+    leptos::prelude::use_context::<axum::http::request::Parts>().is_some_and(|p| {
+        p.headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/html"))
+    })
+}
+
+/// A plain form post that failed goes back to `path` (a path on this site) with its
+/// error, instead of to the page it was posted from: the form shows what was asked, not
+/// what the page's address happened to hold. `S` is the server function that failed.
+#[cfg(feature = "ssr")]
+pub(crate) fn fail_back_to<S: leptos::server_fn::ServerFn>(
+    path: &str,
+    error: &crate::error::AppError,
+) {
+    use leptos::server_fn::error::ServerFnUrlError;
+    if !is_form_post() {
+        return;
+    }
+    if let Ok(url) =
+        ServerFnUrlError::new(S::PATH, error.clone()).to_url(&format!("http://this.app{path}"))
+    {
+        leptos_axum::redirect(&url[url::Position::BeforePath..]);
+    }
+}
+
+/// The caller's time zone, for the dates in the sentences a service writes (UTC when the
+/// request names none).
+#[cfg(feature = "ssr")]
+pub(crate) fn reader_zone() -> std::sync::Arc<crate::domain::zone::Zone> {
+    match leptos::prelude::use_context::<axum::http::request::Parts>() {
+        Some(parts) => crate::server::zones::of_headers(&parts.headers),
+        None => std::sync::Arc::new(crate::domain::zone::Zone::utc()),
+    }
 }
 
 /// The client's address, for rate limits: the TCP peer, or, when the peer is one of

@@ -74,7 +74,7 @@ pub async fn my_plan() -> Result<PlanState, AppError> {
         async {
             let state = app_state()?;
             let (_, account) = auth::require_customer(&state).await?;
-            plans::state(&state, account).await
+            plans::state(&state, account, &crate::api::reader_zone()).await
         }
         .await,
     )
@@ -101,6 +101,7 @@ pub async fn change_plan(
                 &action,
                 plan.as_deref(),
                 reason.as_deref(),
+                &crate::api::reader_zone(),
             )
             .await?;
             match changed {
@@ -130,6 +131,21 @@ pub async fn fix_payment() -> Result<(), AppError> {
             let url = plans::fix_payment_url(&state, account).await?;
             leptos_axum::redirect(&url);
             Ok(())
+        }
+        .await,
+    )
+}
+
+/// Demo mode: the app's time (`now`, unix seconds) and how many days it was moved ahead of
+/// real time; `None` outside demo mode. Support only.
+#[server(endpoint = "support/demo_clock")]
+pub async fn demo_clock() -> Result<Option<(i64, i64)>, AppError> {
+    use crate::server::{auth, services::plans, state::app_state};
+    crate::api::respond(
+        async {
+            let state = app_state()?;
+            auth::require_support(&state).await?;
+            Ok(plans::demo_clock(&state))
         }
         .await,
     )

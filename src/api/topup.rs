@@ -29,16 +29,29 @@ pub struct LocalCheckoutView {
 }
 
 /// Starts a checkout for a top-up pack and sends the browser to it. The form's
-/// `request_key` makes a second send of the same form go to the same checkout.
+/// `request_key` makes a second send of the same form go to the same checkout; `then`
+/// (a path on this site) is where the customer goes back to once it is paid.
 /// Customers only.
 #[server(endpoint = "top-up/buy")]
-pub async fn buy_top_up(pack: String, request_key: String) -> Result<(), AppError> {
+pub async fn buy_top_up(
+    pack: String,
+    request_key: String,
+    then: Option<String>,
+) -> Result<(), AppError> {
     use crate::server::{auth, services::topup, state::app_state};
     crate::api::respond(
         async {
             let state = app_state()?;
             let (user, account) = auth::require_customer(&state).await?;
-            let url = topup::start(&state, account, &user.email, &pack, &request_key).await?;
+            let url = topup::start(
+                &state,
+                account,
+                &user.email,
+                &pack,
+                &request_key,
+                then.as_deref(),
+            )
+            .await?;
             leptos_axum::redirect(&url);
             Ok(())
         }
@@ -74,16 +87,22 @@ pub async fn local_checkout(session_id: String) -> Result<LocalCheckoutView, App
     )
 }
 
-/// "Pay" in the local checkout (`method`: `card` or `delayed`), then back to the app.
+/// "Pay" in the local checkout (`method`: `card` or `delayed`), then back to the app
+/// (with `then`, the way back the top-up was started with).
 #[server(endpoint = "checkout/local/pay")]
-pub async fn pay_local_checkout(session_id: String, method: String) -> Result<(), AppError> {
+pub async fn pay_local_checkout(
+    session_id: String,
+    method: String,
+    then: Option<String>,
+) -> Result<(), AppError> {
     use crate::server::{auth, services::topup, state::app_state};
     crate::api::respond(
         async {
             let state = app_state()?;
             let (_, account) = auth::require_customer(&state).await?;
             let method = topup::LocalMethod::parse(&method)?;
-            let back = topup::local_pay(&state, account, &session_id, method).await?;
+            let back =
+                topup::local_pay(&state, account, &session_id, method, then.as_deref()).await?;
             leptos_axum::redirect(&back);
             Ok(())
         }
@@ -93,13 +112,16 @@ pub async fn pay_local_checkout(session_id: String, method: String) -> Result<()
 
 /// "Cancel" in the local checkout, then back to the app.
 #[server(endpoint = "checkout/local/cancel")]
-pub async fn cancel_local_checkout(session_id: String) -> Result<(), AppError> {
+pub async fn cancel_local_checkout(
+    session_id: String,
+    then: Option<String>,
+) -> Result<(), AppError> {
     use crate::server::{auth, services::topup, state::app_state};
     crate::api::respond(
         async {
             let state = app_state()?;
             let (_, account) = auth::require_customer(&state).await?;
-            let back = topup::local_cancel(&state, account, &session_id).await?;
+            let back = topup::local_cancel(&state, account, &session_id, then.as_deref()).await?;
             leptos_axum::redirect(&back);
             Ok(())
         }

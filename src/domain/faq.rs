@@ -395,8 +395,10 @@ pub fn sections(facts: &FaqFacts) -> Vec<Section> {
                         link("/subscription", "Subscription page"),
                         t(
                             " lists every payment: what it bought (a plan or a top-up), the amount and its \
-                           status. Every generation has a receipt there too, with its estimate, what was \
-                           charged and what came back. Your ",
+                           status. Each payment received has a receipt beside it: Stripe's invoice or \
+                           receipt when you paid through Stripe, the app's own in test mode. Every \
+                           generation has a receipt there too, with its estimate, what was charged and \
+                           what came back. Your ",
                         ),
                         link("/history", "credit history"),
                         t(" shows every change of your balance, with the balance after each."),

@@ -10,3 +10,4 @@ pub mod payments;
 pub mod pricing;
 pub mod subscription;
 pub mod usage;
+pub mod zone;

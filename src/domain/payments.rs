@@ -92,6 +92,7 @@ pub struct Transition {
 pub fn apply(current: PaymentStatus, event: CheckoutEvent) -> Transition {
     use CheckoutEvent as E;
     use PaymentStatus as S;
+
     let status = match (current, event) {
         (S::Paid, _) => S::Paid,
         (_, E::CompletedPaid | E::AsyncSucceeded) => S::Paid,
@@ -140,9 +141,23 @@ impl RefundState {
     }
 }
 
+/// Where a customer goes back to after a checkout, if `path` is fit for it: a path on this
+/// site (never another site's address, so a crafted link cannot send a customer away from
+/// a payment), short, printable.
+pub fn return_path(path: &str) -> Option<&str> {
+    let ok = path.starts_with('/')
+        && !path.starts_with("//")
+        && path.len() <= 300
+        && !path.contains('\\')
+        && path.bytes().all(|b| b.is_ascii_graphic());
+    ok.then_some(path)
+}
+
 /// A payment as the Subscription page lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaymentLine {
+    /// The payment's own number (its receipt is `/payments/{id}`).
+    pub id: i64,
     /// `topup` or `subscription`.
     pub kind: String,
     pub credits: u64,
@@ -160,11 +175,99 @@ pub struct PaymentLine {
     pub plan_name: Option<String>,
 }
 
+impl PaymentLine {
+    /// Money received (refunded or not) has a receipt; a payment still processing, or one
+    /// that failed, has none.
+    pub fn has_receipt(&self) -> bool {
+        self.status == PaymentStatus::Paid
+    }
+
+    /// Where its receipt is: the app's own page for the local test checkout, Stripe's
+    /// (hosted invoice or charge receipt, found when asked) otherwise.
+    pub fn receipt_href(&self) -> Option<String> {
+        self.has_receipt().then(|| {
+            if self.test_mode {
+                format!("/payments/{}", self.id)
+            } else {
+                format!("/payments/{}/stripe-receipt", self.id)
+            }
+        })
+    }
+}
+
+/// A payment's receipt number, as the receipt and support say it: `P-000042`.
+pub fn receipt_number(id: i64) -> String {
+    format!("P-{id:06}")
+}
+
+/// The app's own receipt for a payment (the local checkout's; Stripe's payments link to
+/// Stripe's receipt from it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentReceiptView {
+    pub line: PaymentLine,
+    /// Its receipt number ([`receipt_number`]).
+    pub number: String,
+    /// Who it was sold to.
+    pub email: String,
+    /// Who sold it (the support address the product names).
+    pub seller_email: String,
+    /// Stripe could not say where its receipt is just now (`?stripe=unavailable`).
+    pub stripe: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use CheckoutEvent as E;
     use PaymentStatus as S;
+
+    #[test]
+    fn only_money_received_has_a_receipt_and_stripe_keeps_its_own() {
+        let line = |status, test_mode| PaymentLine {
+            id: 7,
+            kind: "topup".into(),
+            credits: 500,
+            amount_cents: 900,
+            currency: "usd".into(),
+            status,
+            created_at: 0,
+            test_mode,
+            refund: None,
+            product: "small".into(),
+            plan_name: None,
+        };
+        assert_eq!(
+            line(S::Paid, true).receipt_href().as_deref(),
+            Some("/payments/7")
+        );
+        assert_eq!(
+            line(S::Paid, false).receipt_href().as_deref(),
+            Some("/payments/7/stripe-receipt")
+        );
+        for status in [S::Open, S::Processing, S::Failed] {
+            assert_eq!(line(status, true).receipt_href(), None, "{status:?}");
+        }
+        assert_eq!(receipt_number(42), "P-000042");
+    }
+
+    #[test]
+    fn only_a_path_on_this_site_is_a_way_back() {
+        for ok in ["/subscription?op=voice_generation&qty=30#try", "/history"] {
+            assert_eq!(return_path(ok), Some(ok));
+        }
+        for bad in [
+            "https://evil.example/",
+            "//evil.example/x",
+            "/\\evil.example",
+            "subscription",
+            "/a b",
+            "/tab\there",
+            "",
+        ] {
+            assert_eq!(return_path(bad), None, "{bad}");
+        }
+        assert_eq!(return_path(&format!("/{}", "a".repeat(300))), None);
+    }
 
     const EVENTS: [CheckoutEvent; 6] = [
         E::CompletedPaid,

@@ -47,6 +47,11 @@ impl Clock {
         }
     }
 
+    /// Seconds the clock has been moved ahead of real time (demo mode).
+    pub fn ahead(&self) -> i64 {
+        self.offset.load(Ordering::SeqCst)
+    }
+
     pub fn advance(&self, secs: i64) {
         self.offset.fetch_add(secs, Ordering::SeqCst);
     }

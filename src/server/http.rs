@@ -38,6 +38,22 @@ pub fn router(state: AppState) -> Router {
             {
                 provide_context(nonce);
             }
+            // The reader's time zone, for every time the page shows.
+            if let Some(parts) = use_context::<http::request::Parts>() {
+                provide_context(crate::domain::zone::PageZone {
+                    zone: crate::server::zones::of_headers(&parts.headers),
+                    chosen: crate::server::zones::named_in(&parts.headers),
+                });
+            }
+            // The error of a form posted without JavaScript, for the form it came from.
+            if let Some(e) = use_context::<http::request::Parts>().and_then(|p| {
+                p.extensions
+                    .get::<crate::server::form_errors::FormError>()
+                    .cloned()
+            }) {
+                provide_context(leptos::server::ServerActionError::new(&e.path, &e.err));
+                provide_context(e);
+            }
         }
     };
     let pages = {
@@ -51,6 +67,7 @@ pub fn router(state: AppState) -> Router {
         .merge(usage_api)
         .route("/readyz", get(readyz))
         .route("/metrics", get(crate::server::metrics::serve))
+        .route("/payments/{id}/stripe-receipt", get(stripe_receipt))
         .route(
             crate::server::payments::webhook::PATH,
             axum::routing::post(crate::server::payments::webhook::handle),
@@ -77,12 +94,55 @@ pub fn router(state: AppState) -> Router {
                 ))
                 .layer(CatchPanicLayer::custom(panic_response))
                 .layer(middleware::from_fn_with_state(state.clone(), same_origin_writes))
+                .layer(middleware::from_fn_with_state(
+                    crate::server::form_errors::CookiePolicy {
+                        secure: state.config.mode == crate::server::config::Mode::Production,
+                    },
+                    crate::server::form_errors::layer,
+                ))
                 .layer(CompressionLayer::new())
                 // Inside compression, so it reads bodies as the handlers wrote them.
                 .layer(middleware::from_fn(crate::server::api_error::refusals_as_json))
                 .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES)),
         )
         .with_state(state)
+}
+
+/// `GET /payments/{id}/stripe-receipt`: sends the signed-in customer to Stripe's receipt
+/// for their payment (asked of Stripe when clicked, so it is always the current page).
+/// Not signed in: to sign in; Stripe unable to say: to the app's own receipt, which says so.
+async fn stripe_receipt(
+    State(state): State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    use crate::error::AppError;
+    let see = |to: &str| {
+        (
+            StatusCode::SEE_OTHER,
+            [(
+                header::LOCATION,
+                HeaderValue::from_str(to).unwrap_or(HeaderValue::from_static("/")),
+            )],
+        )
+            .into_response()
+    };
+    let Ok(id) = id.parse::<i64>() else {
+        return see("/subscription#payments-heading");
+    };
+    let account = match crate::server::auth::user_from_headers(&state, &headers).await {
+        Ok(Some(user)) => user.account_id,
+        Ok(None) => return see("/sign-in"),
+        Err(_) => None,
+    };
+    let Some(account) = account else {
+        return see(&format!("/payments/{id}"));
+    };
+    match crate::server::services::payments::stripe_receipt_url(&state, account, id).await {
+        Ok(url) => see(&url),
+        Err(AppError::PaymentProvider) => see(&format!("/payments/{id}?stripe=unavailable")),
+        Err(_) => see(&format!("/payments/{id}")),
+    }
 }
 
 /// `GET /healthz`: the process is up.

@@ -30,6 +30,9 @@ pub struct Account {
     /// Subscriptions by id, as a test put them (Stripe's objects).
     pub subscriptions: HashMap<String, Value>,
     pub credit_notes: Vec<Value>,
+    /// Payment intents and charges by id, as a test put them (a top-up's payment).
+    pub payment_intents: HashMap<String, Value>,
+    pub charges: HashMap<String, Value>,
     /// Answer the next this many credit-note requests with a 500 (Stripe having trouble).
     pub fail_credit_notes: u32,
     pub calls: Vec<Call>,
@@ -320,6 +323,66 @@ async fn list_invoices(
     ok(json!({ "object": "list", "data": data, "has_more": false, "url": "/v1/invoices" }))
 }
 
+/// `GET /v1/{kind}/{id}` of what a test put in `list` (by `id`).
+fn find(
+    s: &StandIn,
+    what: &str,
+    path: String,
+    pick: impl FnOnce(&Account) -> Option<Value>,
+) -> (StatusCode, axum::Json<Value>) {
+    record(s, Method::GET, path, HashMap::new());
+    match pick(&s.account.lock().unwrap()) {
+        Some(v) => ok(v),
+        None => missing(what),
+    }
+}
+
+fn by_id(list: &[Value], id: &str) -> Option<Value> {
+    list.iter().find(|v| v["id"] == json!(id)).cloned()
+}
+
+async fn get_invoice(
+    State(s): State<StandIn>,
+    Path(id): Path<String>,
+) -> (StatusCode, axum::Json<Value>) {
+    find(&s, "invoice", format!("/v1/invoices/{id}"), |a| {
+        by_id(&a.invoices, &id)
+    })
+}
+
+async fn get_session(
+    State(s): State<StandIn>,
+    Path(id): Path<String>,
+) -> (StatusCode, axum::Json<Value>) {
+    find(
+        &s,
+        "checkout session",
+        format!("/v1/checkout/sessions/{id}"),
+        |a| by_id(&a.sessions, &id),
+    )
+}
+
+async fn get_payment_intent(
+    State(s): State<StandIn>,
+    Path(id): Path<String>,
+) -> (StatusCode, axum::Json<Value>) {
+    find(
+        &s,
+        "payment_intent",
+        format!("/v1/payment_intents/{id}"),
+        |a| a.payment_intents.get(&id).cloned(),
+    )
+}
+
+async fn get_charge(
+    State(s): State<StandIn>,
+    Path(id): Path<String>,
+) -> (StatusCode, axum::Json<Value>) {
+    find(&s, "charge", format!("/v1/charges/{id}"), |a| {
+        a.charges.get(&id).cloned()
+    })
+}
+
 async fn get_subscription(
     State(s): State<StandIn>,
     Path(id): Path<String>,
@@ -414,7 +477,11 @@ pub async fn start() -> (String, StandIn) {
             post(update_endpoint).delete(delete_endpoint),
         )
         .route("/v1/checkout/sessions", get(list_sessions))
+        .route("/v1/checkout/sessions/{id}", get(get_session))
         .route("/v1/invoices", get(list_invoices))
+        .route("/v1/invoices/{id}", get(get_invoice))
+        .route("/v1/payment_intents/{id}", get(get_payment_intent))
+        .route("/v1/charges/{id}", get(get_charge))
         .route(
             "/v1/subscriptions/{id}",
             get(get_subscription).delete(cancel_subscription),

@@ -154,6 +154,42 @@ pub async fn by_external_id(db: &Db, external_id: &str) -> Result<Option<Payment
     row.as_ref().map(from_row).transpose()
 }
 
+/// One of the account's payments, with its refund if it has one; another account's is
+/// `None`.
+pub async fn of_account(
+    db: &Db,
+    account: i64,
+    id: i64,
+) -> Result<Option<(Payment, Option<RefundState>)>, PaymentsError> {
+    let columns = COLUMNS
+        .split(", ")
+        .map(|c| format!("p.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT {columns}, r.status AS refund FROM payments p \
+         LEFT JOIN payment_refunds r ON r.payment_id = p.id \
+         WHERE p.account_id = $1 AND p.id = $2"
+    );
+    let row = sqlx::query(&sql)
+        .bind(account)
+        .bind(id)
+        .fetch_optional(db.reader())
+        .await?;
+    row.as_ref()
+        .map(|r| Ok((from_row(r)?, refund_state(r)?)))
+        .transpose()
+}
+
+fn refund_state(r: &AnyRow) -> Result<Option<RefundState>, PaymentsError> {
+    let refund: Option<String> = r.try_get("refund")?;
+    refund
+        .map(|s| {
+            RefundState::parse(&s).ok_or_else(|| PaymentsError::Corrupt(format!("refund {s}")))
+        })
+        .transpose()
+}
+
 /// An account's payments, newest first: money asked for or received. Checkouts the
 /// customer left (cancelled or expired unpaid) are not payments and are not listed.
 pub async fn for_account(
@@ -180,14 +216,9 @@ pub async fn for_account(
     rows.iter()
         .map(|r| {
             let p = from_row(r)?;
-            let refund: Option<String> = r.try_get("refund")?;
-            let refund = refund
-                .map(|s| {
-                    RefundState::parse(&s)
-                        .ok_or_else(|| PaymentsError::Corrupt(format!("refund {s}")))
-                })
-                .transpose()?;
+            let refund = refund_state(r)?;
             Ok(PaymentLine {
+                id: p.id,
                 kind: p.kind,
                 credits: p.credits.get(),
                 amount_cents: p.amount_cents,

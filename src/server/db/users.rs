@@ -472,3 +472,38 @@ pub async fn prune_sessions(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
         .await?
         .rows_affected())
 }
+
+/// The time zone user `user_id` chose, if any.
+pub async fn time_zone(db: &Db, user_id: i64) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT time_zone FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_optional(db.reader())
+        .await
+        .map(Option::flatten)
+}
+
+/// Sets user `user_id`'s time zone to `zone` (already checked), or, `only_if_unset`, only
+/// while they have none (a browser's offer never overrides a choice). Returns the zone
+/// the user has afterwards.
+pub async fn set_time_zone(
+    db: &Db,
+    user_id: i64,
+    zone: &str,
+    only_if_unset: bool,
+) -> Result<Option<String>, sqlx::Error> {
+    let sql = if only_if_unset {
+        "UPDATE users SET time_zone = $1 WHERE id = $2 AND time_zone IS NULL"
+    } else {
+        "UPDATE users SET time_zone = $1 WHERE id = $2"
+    };
+    sqlx::query(sql)
+        .bind(zone)
+        .bind(user_id)
+        .execute(db.writer())
+        .await?;
+    sqlx::query_scalar("SELECT time_zone FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_optional(db.writer())
+        .await
+        .map(Option::flatten)
+}

@@ -449,3 +449,59 @@ pub async fn expire_session(
         timed(client.post(&format!("/checkout/sessions/{id}/expire"))).await?;
     Ok(())
 }
+
+/// Where Stripe shows the customer its receipt for a payment the app recorded under
+/// `external_id`: an invoice's hosted page (a plan's payments, and a top-up whose session
+/// made an invoice), else the receipt of the charge a top-up's payment made. Plain reads
+/// of ids, no `expand`, so every API version answers the same shape. `None` when Stripe
+/// has none (yet).
+pub async fn receipt_url(
+    config: &StripeConfig,
+    external_id: &str,
+) -> Result<Option<String>, StripeCallError> {
+    #[derive(Deserialize)]
+    struct Session {
+        #[serde(default)]
+        invoice: Option<String>,
+        #[serde(default)]
+        payment_intent: Option<String>,
+    }
+    #[derive(Deserialize)]
+    struct Invoice {
+        #[serde(default)]
+        hosted_invoice_url: Option<String>,
+    }
+    #[derive(Deserialize)]
+    struct PaymentIntent {
+        #[serde(default)]
+        latest_charge: Option<String>,
+    }
+    #[derive(Deserialize)]
+    struct Charge {
+        #[serde(default)]
+        receipt_url: Option<String>,
+    }
+    async fn invoice_url(client: &Client, id: &str) -> Result<Option<String>, StripeCallError> {
+        let invoice: Invoice = timed(client.get(&format!("/invoices/{id}"))).await?;
+        Ok(invoice.hosted_invoice_url)
+    }
+    let client = client(config);
+    if external_id.starts_with("in_") {
+        return invoice_url(&client, external_id).await;
+    }
+    let session: Session = timed(client.get(&format!("/checkout/sessions/{external_id}"))).await?;
+    if let Some(invoice) = session.invoice
+        && let Some(url) = invoice_url(&client, &invoice).await?
+    {
+        return Ok(Some(url));
+    }
+    let Some(intent) = session.payment_intent else {
+        return Ok(None);
+    };
+    let intent: PaymentIntent = timed(client.get(&format!("/payment_intents/{intent}"))).await?;
+    let Some(charge) = intent.latest_charge else {
+        return Ok(None);
+    };
+    let charge: Charge = timed(client.get(&format!("/charges/{charge}"))).await?;
+    Ok(charge.receipt_url)
+}

@@ -43,6 +43,16 @@ pub async fn submit(state: &AppState, account: i64, form: TryForm<'_>) -> Result
     }
 }
 
+/// The panel's address with `operation` and `quantity` chosen, if both are valid.
+pub fn panel_address(operation: &str, quantity: &str) -> Option<String> {
+    let operation = parse_operation(operation).ok()?;
+    let quantity = parse_quantity(quantity).ok()?;
+    Some(format!(
+        "/subscription?op={}&qty={quantity}#try",
+        operation.key()
+    ))
+}
+
 fn parse_operation(key: &str) -> Result<Operation, AppError> {
     Operation::from_key(key)
         .ok_or_else(|| AppError::bad_request("Pick one of the operations listed."))

@@ -6,6 +6,7 @@ use crate::domain::catalog::{PlanId, format_usd};
 use crate::domain::credits::group_thousands;
 use crate::domain::ledger::long_date;
 use crate::domain::subscription::{self as rules, Command, DAY, LifecycleError, Status};
+use crate::domain::zone::Zone;
 use crate::error::AppError;
 use crate::server::config::{Mode, PaymentsConfig, StripeConfig};
 use crate::server::db::subscriptions::{self, Billing, SubscriptionError};
@@ -73,7 +74,8 @@ pub async fn run_due(state: &AppState) -> Result<u32, AppError> {
     }
 }
 
-pub async fn state(state: &AppState, account: i64) -> Result<PlanState, AppError> {
+pub async fn state(state: &AppState, account: i64, zone: &Zone) -> Result<PlanState, AppError> {
+    let long_date = |t| zone.long_date(t);
     let catalog = &state.config.catalog;
     let sub = subscriptions::get(&state.db, account)
         .await
@@ -219,6 +221,7 @@ pub async fn change(
     action: &str,
     plan: Option<&str>,
     reason: Option<&str>,
+    zone: &Zone,
 ) -> Result<Changed, AppError> {
     let plan_id = || {
         plan.and_then(|p| PlanId::parse(p).ok())
@@ -245,7 +248,7 @@ pub async fn change(
     };
     let now = state.clock.now();
     if let PaymentsConfig::Stripe(config) = &state.config.payments {
-        return change_with_stripe(state, config, account, email, &cmd, now).await;
+        return change_with_stripe(state, config, account, email, &cmd, now, zone).await;
     }
     // Bring the subscription up to date with the clock first (a renewal may be due).
     subscriptions::run_due_for(
@@ -271,7 +274,7 @@ pub async fn change(
     )
     .await
     .map_err(from_storage)?;
-    Ok(Changed::Done(said(state, &cmd, &o)))
+    Ok(Changed::Done(said(state, zone, &cmd, &o)))
 }
 
 /// Without Stripe, a new plan is bought through the local (test-mode) checkout: its "Pay"
@@ -361,6 +364,7 @@ async fn change_with_stripe(
     email: &str,
     cmd: &Command,
     now: i64,
+    zone: &Zone,
 ) -> Result<Changed, AppError> {
     let catalog = &state.config.catalog;
     let current = subscriptions::get(&state.db, account)
@@ -541,7 +545,7 @@ async fn change_with_stripe(
         }
     };
     apply_stripe_answer(state, &updated, now).await?;
-    Ok(Changed::Done(said(state, cmd, &expected)))
+    Ok(Changed::Done(said(state, zone, cmd, &expected)))
 }
 
 /// Applies a subscription as Stripe's API returned it, just as its webhook would.
@@ -576,7 +580,8 @@ async fn apply_stripe_answer(
 }
 
 /// What a change did, in the customer's words.
-fn said(state: &AppState, cmd: &Command, o: &rules::Outcome) -> String {
+fn said(state: &AppState, zone: &Zone, cmd: &Command, o: &rules::Outcome) -> String {
+    let long_date = |t| zone.long_date(t);
     let name = |id: &PlanId| {
         state
             .config
@@ -592,11 +597,12 @@ fn said(state: &AppState, cmd: &Command, o: &rules::Outcome) -> String {
             name(&s.plan),
             long_date(s.period_end)
         ),
+        // What it did; the plan's summary beside it says what is booked, so this does
+        // not say it a second time.
         Command::ChangePlan(_) if s.pending_plan.is_some() => format!(
-            "{} until {}, then {}.",
-            name(&s.plan),
-            long_date(s.period_end),
-            s.pending_plan.as_ref().map(name).unwrap_or_default()
+            "Switch booked: you move to {} on {}. Nothing changes before then.",
+            s.pending_plan.as_ref().map(name).unwrap_or_default(),
+            long_date(s.period_end)
         ),
         Command::ChangePlan(_) if o.grant.is_some() => format!("You are now on {}.", name(&s.plan)),
         Command::Cancel => match &s.pending_plan {
@@ -645,6 +651,12 @@ pub async fn fix_payment_url(state: &AppState, account: i64) -> Result<String, A
 }
 
 /// Demo mode only: moves the clock and runs what became due.
+/// Demo mode: the app's time now, and how many whole days it is ahead of real time.
+/// `None` outside demo mode (the clock is real time there).
+pub fn demo_clock(state: &AppState) -> Option<(i64, i64)> {
+    (state.config.mode == Mode::Demo).then(|| (state.clock.now(), state.clock.ahead() / DAY))
+}
+
 pub async fn advance_clock(state: &AppState, days: &str) -> Result<String, AppError> {
     if state.config.mode != Mode::Demo {
         return Err(AppError::not_found("This page"));

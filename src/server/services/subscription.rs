@@ -7,7 +7,7 @@ use crate::domain::subscription::Status;
 use crate::domain::usage::{DAY, daily_usage, day_start, is_low};
 use crate::error::AppError;
 use crate::server::config::{Mode, PaymentsConfig};
-use crate::server::db::{payments, usage};
+use crate::server::db::usage;
 use crate::server::services::usage as ledger_service;
 use crate::server::state::AppState;
 
@@ -75,15 +75,7 @@ pub async fn overview(
             state.config.low_balance_percent,
         )
     });
-    let mut payments = payments::for_account(&state.db, account, PAYMENTS)
-        .await
-        .map_err(internal)?;
-    for p in payments.iter_mut().filter(|p| p.kind == "subscription") {
-        p.plan_name = PlanId::parse(&p.product)
-            .ok()
-            .and_then(|id| state.config.catalog.plan(&id))
-            .map(|plan| plan.name.clone());
-    }
+    let payments = crate::server::services::payments::lines(state, account, PAYMENTS).await?;
     let config = &state.config;
     Ok(SubscriptionOverview {
         balance,

@@ -103,15 +103,7 @@ pub async fn find_customer(
             pending_plan_name: s.pending_plan.as_ref().map(name_of),
             grace_until: s.grace_until,
         });
-    let mut payments = crate::server::db::payments::for_account(&state.db, account, 20)
-        .await
-        .map_err(internal)?;
-    for p in payments.iter_mut().filter(|p| p.kind == "subscription") {
-        p.plan_name = crate::domain::catalog::PlanId::parse(&p.product)
-            .ok()
-            .and_then(|id| catalog.plan(&id))
-            .map(|plan| plan.name.clone());
-    }
+    let payments = crate::server::services::payments::lines(state, account, 20).await?;
     Ok(CustomerView {
         email: user.map(|u| u.email).unwrap_or_default(),
         account_id: account,

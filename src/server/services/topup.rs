@@ -21,13 +21,15 @@ pub(crate) fn valid_key(key: &str) -> bool {
 }
 
 /// Starts a checkout for `pack_id` and returns where to send the browser. Sending the
-/// same form (`request_key`) twice returns the first checkout.
+/// same form (`request_key`) twice returns the first checkout. `then`: where the customer
+/// was (a path on this site), to go back to once the top-up is paid.
 pub async fn start(
     state: &AppState,
     account: i64,
     email: &str,
     pack_id: &str,
     request_key: &str,
+    then: Option<&str>,
 ) -> Result<String, AppError> {
     let pack = state
         .config
@@ -48,16 +50,25 @@ pub async fn start(
     {
         return resume(existing);
     }
+    // Carried in the addresses the checkout returns to: `&then=...`.
+    let then = then_param(then);
     let (provider, session_id, url) = match &state.config.payments {
         PaymentsConfig::Local => {
             let id = local::new_session_id();
-            let url = local::checkout_path(&id);
+            let url = match then.strip_prefix('&') {
+                Some(query) => format!("{}?{query}", local::checkout_path(&id)),
+                None => local::checkout_path(&id),
+            };
             ("local", id, url)
         }
         PaymentsConfig::Stripe(config) => {
             let public = &state.config.public_url;
-            let success = format!("{public}/top-up/complete?session_id={{CHECKOUT_SESSION_ID}}");
-            let cancel = format!("{public}/top-up/cancelled");
+            let success =
+                format!("{public}/top-up/complete?session_id={{CHECKOUT_SESSION_ID}}{then}");
+            let cancel = match then.strip_prefix('&') {
+                Some(query) => format!("{public}/top-up/cancelled?{query}"),
+                None => format!("{public}/top-up/cancelled"),
+            };
             let key = crate::server::payments::stripe_key(
                 state,
                 &format!("topup-{account}-{request_key}"),
@@ -205,14 +216,31 @@ impl LocalMethod {
     }
 }
 
-/// Where the browser goes after the local checkout of `p`.
-fn back_from(p: &Payment, paid: bool) -> String {
+/// `&then=<path>` for a way back that is a path on this site; nothing otherwise (a way
+/// back that is not one is dropped: the customer lands on the top-up page as usual).
+fn then_param(then: Option<&str>) -> String {
+    then.and_then(crate::domain::payments::return_path)
+        .map(|path| {
+            let pair = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("then", path)
+                .finish();
+            format!("&{pair}")
+        })
+        .unwrap_or_default()
+}
+
+/// Where the browser goes after the local checkout of `p`; `then` as in [`start`].
+fn back_from(p: &Payment, paid: bool, then: Option<&str>) -> String {
+    let then = then_param(then);
     match (p.kind.as_str(), paid) {
         // Paid (or paying): the plans section confirms it once the plan is there.
         ("subscription", true) => "/subscription?subscribed=1#plans".to_owned(),
         ("subscription", false) => "/subscription#plans".to_owned(),
-        (_, true) => format!("/top-up/complete?session_id={}", p.external_id),
-        (_, false) => "/top-up/cancelled".to_owned(),
+        (_, true) => format!("/top-up/complete?session_id={}{then}", p.external_id),
+        (_, false) => match then.strip_prefix('&') {
+            Some(query) => format!("/top-up/cancelled?{query}"),
+            None => "/top-up/cancelled".to_owned(),
+        },
     }
 }
 
@@ -223,9 +251,10 @@ pub async fn local_pay(
     account: i64,
     session_id: &str,
     method: LocalMethod,
+    then: Option<&str>,
 ) -> Result<String, AppError> {
     let p = local_payment(state, account, session_id).await?;
-    let back = back_from(&p, true);
+    let back = back_from(&p, true, then);
     if p.status != PaymentStatus::Open {
         // Paying twice (a double click, a resent form) changes nothing.
         return Ok(back);
@@ -270,9 +299,10 @@ pub async fn local_cancel(
     state: &AppState,
     account: i64,
     session_id: &str,
+    then: Option<&str>,
 ) -> Result<String, AppError> {
     let p = local_payment(state, account, session_id).await?;
-    let back = back_from(&p, false);
+    let back = back_from(&p, false, then);
     let event_id = format!("local_cancel_{}", p.external_id);
     payments::apply_event(
         &state.db,

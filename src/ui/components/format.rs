@@ -2,16 +2,31 @@
 
 use crate::domain::credits::Credits;
 
-/// `1780272000` -> `1 June 2026` (UTC).
-pub fn date(unix: i64) -> String {
-    crate::domain::ledger::long_date(unix)
+use crate::domain::zone::{PageZone, Zone};
+use leptos::prelude::use_context;
+use std::sync::Arc;
+
+/// The reader's time zone (their profile setting; UTC until they have one).
+pub fn zone() -> Arc<Zone> {
+    use_context::<PageZone>()
+        .map(|z| z.zone)
+        .unwrap_or_else(|| Arc::new(Zone::utc()))
 }
 
-/// `1780272000` -> `1 Jun 2026, 14:05 UTC`.
+/// `1780272000` -> `1 June 2026`, in the reader's time zone.
+pub fn date(unix: i64) -> String {
+    zone().long_date(unix)
+}
+
+/// `1780272000` -> `1 Jun 2026, 16:05 CEST`: in the reader's time zone, named.
 pub fn date_time(unix: i64) -> String {
-    chrono::DateTime::from_timestamp(unix, 0)
-        .map(|d| d.format("%-d %b %Y, %H:%M UTC").to_string())
-        .unwrap_or_default()
+    zone().date_time(unix)
+}
+
+/// The UTC calendar day starting at `day_start`, `1 June 2026` (the usage chart's days
+/// are UTC days, and say so).
+pub fn utc_day(day_start: i64) -> String {
+    crate::domain::ledger::long_date(day_start)
 }
 
 /// A signed journal amount with a thousands separator: `+1,000`, `-27`, `0`.
@@ -37,6 +52,19 @@ pub fn entry_kind(kind: &str) -> &'static str {
         "debit" => "Credits taken by support",
         _ => "Other change",
     }
+}
+
+/// What a payment bought, in words: `Creator plan: 5,000 credits`, `Top-up: 2,000 credits`.
+pub fn payment_what(p: &crate::domain::payments::PaymentLine) -> String {
+    let what = match (p.kind.as_str(), &p.plan_name) {
+        ("topup", _) => "Top-up".to_owned(),
+        (_, Some(name)) => format!("{name} plan"),
+        _ => "Plan".to_owned(),
+    };
+    format!(
+        "{what}: {} credits",
+        crate::domain::credits::group_thousands(p.credits)
+    )
 }
 
 /// `s` for a URL query value.

@@ -58,6 +58,8 @@ pub fn Layout(children: Children) -> impl IntoView {
             <div class="wrap">
                 <p>"Studio Billing · Questions about credits or a charge? See the "
                     <a href="/faq">"FAQ"</a>"."</p>
+                <p data-testid="zone-line">{format!("Times are in {}. ", crate::ui::components::format::zone().name)}
+                    <a href="/account#time-zone">"Change time zone"</a></p>
             </div>
         </footer>
     }

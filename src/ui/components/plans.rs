@@ -6,6 +6,7 @@ use crate::api::plans::{ChangeKind, ChangePlan, FixPayment, PlanOption, PlanStat
 use crate::domain::catalog::format_usd;
 use crate::domain::credits::group_thousands;
 use crate::error::AppError;
+use crate::error::FORM_ERROR_ANCHOR;
 use crate::ui::components::format::date;
 use leptos::prelude::*;
 use leptos_meta::Meta;
@@ -50,14 +51,14 @@ pub fn PlansSection(plan: PlanState, action: ServerAction<ChangePlan>) -> impl I
             Ok(message) => view! { <p class="notice notice-ok" role="status" data-testid="plan-message">{message}</p> }.into_any(),
             // A declined card: say why, and where to fix it (the portal past-due plans use).
             Err(e @ AppError::CardDeclined { .. }) => view! {
-                <div class="notice notice-error" role="alert" data-testid="plan-card-declined">
+                <div class="notice notice-error" role="alert" data-testid="plan-card-declined" id=FORM_ERROR_ANCHOR tabindex="-1">
                     <p>{e.to_string()}</p>
                     <ActionForm action=fix>
                         <button type="submit">"Update payment method"</button>
                     </ActionForm>
                 </div>
             }.into_any(),
-            Err(e) => view! { <p class="notice notice-error" role="alert">{e.to_string()}</p> }.into_any(),
+            Err(e) => view! { <p class="notice notice-error" role="alert" id=FORM_ERROR_ANCHOR tabindex="-1">{e.to_string()}</p> }.into_any(),
         })
     };
     let end = plan.period_end.map(date).unwrap_or_default();

@@ -1,7 +1,7 @@
 use crate::domain::credits::group_thousands;
 use crate::domain::pricing::Operation;
 use crate::domain::usage::{DailyUsage, totals_by_operation};
-use crate::ui::components::format::date;
+use crate::ui::components::format::utc_day;
 use leptos::prelude::*;
 
 const WIDTH: u64 = 600;
@@ -41,15 +41,21 @@ pub fn UsageChart(days: Vec<DailyUsage>) -> impl IntoView {
                     y = y.saturating_sub(h);
                     view! {
                         <rect class=format!("bar op-{}", op.key()) x=x.to_string() y=y.to_string() width=bar.to_string() height=h.to_string()>
-                            <title>{format!("{}: {} credits of {} on {}", op.label(), group_thousands(credits), group_thousands(d.total), date(d.day_start))}</title>
+                            <title>{format!("{}: {} credits of {} on {}", op.label(), group_thousands(credits), group_thousands(d.total), utc_day(d.day_start))}</title>
                         </rect>
                     }
                 })
                 .collect::<Vec<_>>()
         })
         .collect_view();
-    let first = days.first().map(|d| date(d.day_start)).unwrap_or_default();
-    let last = days.last().map(|d| date(d.day_start)).unwrap_or_default();
+    let first = days
+        .first()
+        .map(|d| utc_day(d.day_start))
+        .unwrap_or_default();
+    let last = days
+        .last()
+        .map(|d| utc_day(d.day_start))
+        .unwrap_or_default();
     let used_days: Vec<DailyUsage> = days.iter().filter(|d| d.total > 0).cloned().collect();
     view! {
         <figure class="chart">
@@ -74,12 +80,12 @@ pub fn UsageChart(days: Vec<DailyUsage>) -> impl IntoView {
             <summary>"Show the numbers by day"</summary>
             <div class="table-wrap">
                 <table>
-                    <caption>"Credits used per day"</caption>
+                    <caption>"Credits used per day (days in UTC)"</caption>
                     <thead><tr><th scope="col">"Day"</th>{Operation::ALL.iter().map(|op| view! { <th scope="col" class="num">{op.label()}</th> }).collect_view()}<th scope="col" class="num">"Total"</th></tr></thead>
                     <tbody>
                         {used_days.into_iter().map(|d| view! {
                             <tr>
-                                <th scope="row">{date(d.day_start)}</th>
+                                <th scope="row">{utc_day(d.day_start)}</th>
                                 {d.by_operation.iter().map(|c| view! { <td class="num">{group_thousands(*c)}</td> }).collect_view()}
                                 <td class="num" data-testid="day-total">{group_thousands(d.total)}</td>
                             </tr>

@@ -4,6 +4,7 @@ pub mod history;
 pub mod home;
 pub mod not_found;
 pub mod operations;
+pub mod payment;
 pub mod sign_in;
 pub mod sign_up;
 pub mod subscription;

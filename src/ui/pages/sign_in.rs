@@ -1,4 +1,5 @@
 use crate::api::auth::{SignIn, demo_credentials};
+use crate::error::FORM_ERROR_ANCHOR;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -24,7 +25,7 @@ pub fn SignInPage() -> impl IntoView {
             })}
         </Suspense>
         <ActionForm action attr:class="stack-form">
-            {move || error().map(|e| view! { <p class="notice notice-error" role="alert">{e.to_string()}</p> })}
+            {move || error().map(|e| view! { <p class="notice notice-error" role="alert" id=FORM_ERROR_ANCHOR tabindex="-1">{e.to_string()}</p> })}
             <label for="email">"E-mail"</label>
             <input id="email" type="email" name="email" autocomplete="username" required />
             <label for="password">"Password"</label>

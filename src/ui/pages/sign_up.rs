@@ -1,5 +1,6 @@
 use crate::api::auth::SignUp;
 use crate::domain::account::MIN_PASSWORD;
+use crate::error::FORM_ERROR_ANCHOR;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -13,7 +14,7 @@ pub fn SignUpPage() -> impl IntoView {
         <Title text="Create an account" />
         <h1>"Create an account"</h1>
         <ActionForm action attr:class="stack-form">
-            {move || error().map(|e| view! { <p class="notice notice-error" role="alert">{e.to_string()}</p> })}
+            {move || error().map(|e| view! { <p class="notice notice-error" role="alert" id=FORM_ERROR_ANCHOR tabindex="-1">{e.to_string()}</p> })}
             <label for="email">"E-mail"</label>
             <input id="email" type="email" name="email" autocomplete="email" required />
             <label for="password">"Password"</label>

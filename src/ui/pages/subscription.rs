@@ -11,9 +11,10 @@ use crate::domain::payments::PaymentLine;
 use crate::domain::pricing::{Operation, PriceBook};
 use crate::domain::usage::OperationReceipt;
 use crate::error::AppError;
+use crate::error::FORM_ERROR_ANCHOR;
 use crate::ui::components::balance_card::BalanceCard;
 use crate::ui::components::error_notice::ErrorNotice;
-use crate::ui::components::format::{date, date_time};
+use crate::ui::components::format::{date, date_time, payment_what, utc_day};
 use crate::ui::components::plans::PlansSection;
 use crate::ui::components::usage_chart::UsageChart;
 use crate::ui::pages::account::SignInPrompt;
@@ -109,18 +110,18 @@ fn Overview(
             <p class="help" data-testid="usage-window">{if o.plan_period {
                 format!("This period: {} to {}.", date(o.period_start), date(o.period_end))
             } else {
-                format!("The last 30 days: {} to {}.", date(o.period_start), date(o.period_end - 1))
+                format!("The last 30 days: {} to {} (UTC days).", utc_day(o.period_start), utc_day(o.period_end - 1))
             }}</p>
             <UsageChart days=o.days />
         </section>
-        {o.try_panel.map(|book| view! { <TryPanel book renews packs=o.top_ups.clone() form_key=o.form_key.clone() action=try_run /> })}
+        {o.try_panel.map(|book| view! { <TryPanel book renews packs=o.top_ups.clone() form_key=o.form_key.clone() action=try_run buy /> })}
         <section aria-labelledby="history-heading">
             <h2 id="history-heading">"Generations"</h2>
             <Receipts receipts=o.receipts support=o.support_email book=o.price_book.clone() />
             {o.next_before.map(|b| view! { <p><a href=format!("/subscription?before={b}")>"Older generations"</a></p> })}
         </section>
         <TopUps packs=o.top_ups test_checkout=o.test_checkout form_key=o.form_key action=buy />
-        <Payments payments=o.payments />
+        <Payments payments=o.payments receipts=true />
     }
 }
 
@@ -141,7 +142,7 @@ fn TopUps(
                 <p class="notice" data-testid="test-mode-note">"Test mode: payments go through this app's own test checkout. No real money moves."</p>
             })}
             {move || action.value().get().and_then(Result::err).map(|error| view! {
-                <p class="notice notice-error" role="alert">{error.to_string()}</p>
+                <p class="notice notice-error" role="alert" id=FORM_ERROR_ANCHOR tabindex="-1">{error.to_string()}</p>
             })}
             {if packs.is_empty() {
                 view! { <p class="empty">"No top-up packs are on sale right now."</p> }.into_any()
@@ -172,9 +173,10 @@ fn TopUps(
     }
 }
 
-/// Top-ups bought and subscription payments.
+/// Top-ups bought and subscription payments; `receipts`: with a link to each one's receipt
+/// (the customer's own view).
 #[component]
-pub fn Payments(payments: Vec<PaymentLine>) -> impl IntoView {
+pub fn Payments(payments: Vec<PaymentLine>, receipts: bool) -> impl IntoView {
     view! {
         <section aria-labelledby="payments-heading">
             <h2 id="payments-heading">"Payments"</h2>
@@ -188,19 +190,21 @@ pub fn Payments(payments: Vec<PaymentLine>) -> impl IntoView {
                             <thead><tr>
                                 <th scope="col">"Date"</th><th scope="col">"What"</th>
                                 <th scope="col" class="num">"Amount"</th><th scope="col">"Status"</th>
+                                {receipts.then(|| view! { <th scope="col"><span class="visually-hidden">"Receipt"</span></th> })}
                             </tr></thead>
                             <tbody>
                                 {payments.into_iter().map(|p| {
                                     let what = format!(
-                                        "{}: {} credits{}",
-                                        match (p.kind.as_str(), &p.plan_name) {
-                                            ("topup", _) => "Top-up".to_owned(),
-                                            (_, Some(name)) => format!("{name} plan"),
-                                            _ => "Plan".to_owned(),
-                                        },
-                                        group_thousands(p.credits),
+                                        "{}{}",
+                                        payment_what(&p),
                                         if p.test_mode { " (test mode)" } else { "" }
                                     );
+                                    let receipt = receipts.then(|| {
+                                        let link = p.receipt_href().map(|href| view! {
+                                            <a href=href aria-label=format!("Receipt for {what}, {}", date_time(p.created_at))>"Receipt"</a>
+                                        });
+                                        view! { <td>{link}</td> }
+                                    });
                                     view! {
                                         <tr>
                                             <td>{date_time(p.created_at)}</td>
@@ -210,6 +214,7 @@ pub fn Payments(payments: Vec<PaymentLine>) -> impl IntoView {
                                                 Some(r) => view! { <td class=format!("status status-refund-{}", r.as_str())>{r.label()}</td> }.into_any(),
                                                 None => view! { <td class=format!("status status-{}", p.status.as_str())>{p.status.label()}</td> }.into_any(),
                                             }}
+                                            {receipt}
                                         </tr>
                                     }
                                 }).collect_view()}
@@ -232,8 +237,11 @@ fn TryPanel(
     packs: Vec<TopUpPack>,
     form_key: String,
     action: ServerAction<TryGeneration>,
+    /// Buys the pack suggested for a shortfall.
+    buy: ServerAction<BuyTopUp>,
 ) -> impl IntoView {
     let query = use_query_map();
+    let buy_key = form_key.clone();
     // The operation and size asked about last ("Show estimate" puts them in the address).
     let asked = Memo::new(move |_| {
         query.with(|q| {
@@ -288,21 +296,45 @@ fn TryPanel(
             {move || action.value().get().and_then(Result::err).map(|error| match error {
                 AppError::InsufficientCredits { needed, available, .. } => {
                     let short = needed.saturating_sub(available);
-                    // The smallest pack that covers what is missing, if one does.
+                    // The smallest pack that covers what is missing, if one does, to buy
+                    // from here and come back to this panel with the same choice.
                     let pack = packs
                         .iter()
                         .filter(|p| p.credits.get() >= short)
                         .min_by_key(|p| p.credits.get())
-                        .map(|p| format!(
-                            " The {} credit top-up ({}) covers it.",
+                        .cloned();
+                    let covers = pack.as_ref().map(|p| format!(
+                        " The {} credit top-up ({}) covers it.",
+                        group_thousands(p.credits.get()),
+                        format_usd(p.price_cents)
+                    ));
+                    let then = format!(
+                        "/subscription?op={}&qty={}#try",
+                        chosen_op.get_untracked().key(),
+                        chosen_qty.get_untracked()
+                    );
+                    let buy_form = pack.map(|p| {
+                        let key = format!("{buy_key}-{}-back", p.id.as_str());
+                        let label = format!(
+                            "Buy {} credits for {} and come back here",
                             group_thousands(p.credits.get()),
                             format_usd(p.price_cents)
-                        ));
+                        );
+                        view! {
+                            <ActionForm action=buy attr:class="inline-form">
+                                <input type="hidden" name="pack" value=p.id.as_str().to_owned() />
+                                <input type="hidden" name="request_key" value=key />
+                                <input type="hidden" name="then" value=then />
+                                <button type="submit" data-testid="p10-buy">{label}</button>
+                            </ActionForm>
+                        }
+                    });
                     view! {
-                    <div class="notice notice-warning" role="alert" data-testid="p10-notice">
+                    <div class="notice notice-warning" role="alert" data-testid="p10-notice" id=FORM_ERROR_ANCHOR tabindex="-1">
                         <p><strong>{format!("This needs {} credits, but you have {}: {} more credits needed.", group_thousands(needed), group_thousands(available), group_thousands(short))}</strong>
-                        " Nothing was reserved or charged, and everything you had is still there."{pack}</p>
-                        <p>"You can "<a href="#top-up">"buy a top-up now"</a>
+                        " Nothing was reserved or charged, and everything you had is still there."{covers}</p>
+                        {buy_form}
+                        <p>"You can "<a href="#top-up">"pick another top-up"</a>
                         {match renews {
                             Some(r) => format!(" or wait until your plan renews on {}.", date(r)),
                             None => " and carry on straight away.".to_owned(),
@@ -310,7 +342,7 @@ fn TryPanel(
                     </div>
                 }.into_any()
                 }
-                error => view! { <p class="notice notice-error" role="alert">{error.to_string()}</p> }.into_any(),
+                error => view! { <p class="notice notice-error" role="alert" id=FORM_ERROR_ANCHOR tabindex="-1">{error.to_string()}</p> }.into_any(),
             })}
             {move || tried().then(|| view! { <p class="notice" role="status" data-testid="try-done">"Done. Its receipt is open below."</p> })}
             <ActionForm action attr:class="stack-form">

@@ -1,12 +1,13 @@
 //! `/support`: find a customer, see their ledger, correct a charge (P9), and the audit list.
 
 use crate::api::auth::{current_viewer, demo_credentials};
-use crate::api::plans::AdvanceClock;
+use crate::api::plans::{AdvanceClock, demo_clock};
 use crate::api::support::{
     Adjust, CustomerView, Decide, audit, find_customer, pending_adjustments, staff_audit,
 };
 use crate::domain::account::Role;
 use crate::error::AppError;
+use crate::error::FORM_ERROR_ANCHOR;
 use crate::ui::components::balance_card::BalanceCard;
 use crate::ui::components::error_notice::ErrorNotice;
 use crate::ui::components::format::{date, date_time, encode, signed};
@@ -109,7 +110,7 @@ fn SupportConsole() -> impl IntoView {
         <h2 id="approvals">"Waiting for a second approval"</h2>
         {move || decide.value().get().map(|r| match r {
             Ok(message) => view! { <p class="notice" role="status">{message}</p> }.into_any(),
-            Err(e) => view! { <p class="notice notice-error" role="alert">{e.to_string()}</p> }.into_any(),
+            Err(e) => view! { <p class="notice notice-error" role="alert" id=FORM_ERROR_ANCHOR tabindex="-1">{e.to_string()}</p> }.into_any(),
         })}
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
@@ -237,7 +238,7 @@ fn CustomerPanel(customer: CustomerView, adjust: ServerAction<Adjust>) -> impl I
             <h3 id="adjust-heading">"Correct the balance"</h3>
             {move || result().map(|r| match r {
                 Ok(message) => view! { <p class="notice" role="status">{message}</p> }.into_any(),
-                Err(e) => view! { <p class="notice notice-error" role="alert">{e.to_string()}</p> }.into_any(),
+                Err(e) => view! { <p class="notice notice-error" role="alert" id=FORM_ERROR_ANCHOR tabindex="-1">{e.to_string()}</p> }.into_any(),
             })}
             <ActionForm action=adjust attr:class="stack-form">
                 <input type="hidden" name="account_id" value=customer.account_id.to_string() />
@@ -268,7 +269,7 @@ fn CustomerPanel(customer: CustomerView, adjust: ServerAction<Adjust>) -> impl I
                 }).collect_view()}</ul>
             }.into_any()
         }}
-        <crate::ui::pages::subscription::Payments payments=customer.payments />
+        <crate::ui::pages::subscription::Payments payments=customer.payments receipts=false />
         <h3>"Journal"</h3>
         <JournalTable entries=customer.journal caption="The customer's credit changes, newest first" />
         {customer.journal_next_before.map(|b| view! {
@@ -281,13 +282,25 @@ fn CustomerPanel(customer: CustomerView, adjust: ServerAction<Adjust>) -> impl I
 /// or the end of a grace period without waiting.
 #[component]
 fn DemoClock(clock: ServerAction<AdvanceClock>) -> impl IntoView {
+    let reads = Resource::new(move || clock.version().get(), |_| demo_clock());
     view! {
         <section class="card" aria-labelledby="clock-heading">
             <h2 id="clock-heading">"Demo clock"</h2>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    reads.await.ok().flatten().map(|(now, ahead)| view! {
+                        <p data-testid="clock-now"><strong>{format!("The app's date: {}", date(now))}</strong>{match ahead {
+                            0 => " (real time).".to_owned(),
+                            1 => " (1 day ahead of real time).".to_owned(),
+                            n => format!(" ({n} days ahead of real time)."),
+                        }}</p>
+                    })
+                })}
+            </Suspense>
             <p class="help">"Moves the app's time forward and runs whatever became due: renewals, ends of cancelled plans, ends of grace periods. Until the app restarts."</p>
             {move || clock.value().get().map(|r| match r {
                 Ok(message) => view! { <p class="notice" role="status" data-testid="clock-message">{message}</p> }.into_any(),
-                Err(e) => view! { <p class="notice notice-error" role="alert">{e.to_string()}</p> }.into_any(),
+                Err(e) => view! { <p class="notice notice-error" role="alert" id=FORM_ERROR_ANCHOR tabindex="-1">{e.to_string()}</p> }.into_any(),
             })}
             <ActionForm action=clock attr:class="search-row">
                 <label for="clock-days">"Days forward"</label>

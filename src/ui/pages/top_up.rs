@@ -9,6 +9,7 @@ use crate::domain::catalog::format_usd;
 use crate::domain::credits::group_thousands;
 use crate::domain::payments::PaymentStatus;
 use crate::error::AppError;
+use crate::error::FORM_ERROR_ANCHOR;
 use crate::ui::components::error_notice::ErrorNotice;
 use crate::ui::pages::account::SignInPrompt;
 use leptos::prelude::*;
@@ -25,25 +26,37 @@ const RECHECK_SECS: u32 = 2;
 pub fn TopUpCompletePage() -> impl IntoView {
     let query = use_query_map();
     let session = move || query.with(|q| q.get("session_id")).unwrap_or_default();
+    let then = way_back(&query);
     let data = Resource::new(session, top_up_status);
     view! {
         <Title text="Top-up" />
         <h1>"Your top-up"</h1>
         <Suspense fallback=|| view! { <p class="loading" role="status">"Checking your payment…"</p> }>
-            {move || Suspend::new(async move {
+            {move || {
+                let then = then.clone();
+                Suspend::new(async move {
                 match data.await {
-                    Ok(p) => view! { <Progress p /> }.into_any(),
+                    Ok(p) => view! { <Progress p then /> }.into_any(),
                     Err(AppError::Unauthorized) => view! { <SignInPrompt /> }.into_any(),
                     Err(error) => view! { <ErrorNotice error /> }.into_any(),
                 }
-            })}
+            })
+            }}
         </Suspense>
         <p><a href="/subscription">"Back to your subscription"</a></p>
     }
 }
 
+/// The `then` of the address, if it is a path on this site: where the customer was before
+/// the top-up.
+fn way_back(query: &Memo<leptos_router::params::ParamsMap>) -> Option<String> {
+    query
+        .with_untracked(|q| q.get("then"))
+        .filter(|t| crate::domain::payments::return_path(t).is_some())
+}
+
 #[component]
-fn Progress(p: TopUpProgress) -> impl IntoView {
+fn Progress(p: TopUpProgress, then: Option<String>) -> impl IntoView {
     let credits = group_thousands(p.credits);
     let price = format_usd(p.amount_cents);
     match p.status {
@@ -63,6 +76,9 @@ fn Progress(p: TopUpProgress) -> impl IntoView {
                     group_thousands(p.balance_total),
                     group_thousands(p.topup_balance)
                 )}</p>
+                {then.map(|to| view! {
+                    <p><a href=to class="button" data-testid="top-up-back">"Carry on where you were"</a></p>
+                })}
             </div>
         }
         .into_any(),
@@ -79,11 +95,15 @@ fn Progress(p: TopUpProgress) -> impl IntoView {
 /// `/top-up/cancelled`: the customer left the checkout.
 #[component]
 pub fn TopUpCancelledPage() -> impl IntoView {
+    let then = way_back(&use_query_map());
     view! {
         <Title text="Top-up cancelled" />
         <h1>"Top-up cancelled"</h1>
         <p class="lead" data-testid="top-up-cancelled">"You left the checkout. Nothing was charged and your balance did not change."</p>
-        <p><a href="/subscription#top-up">"Back to top-ups"</a></p>
+        {match then {
+            Some(to) => view! { <p><a href=to data-testid="top-up-back">"Back to where you were"</a></p> }.into_any(),
+            None => view! { <p><a href="/subscription#top-up">"Back to top-ups"</a></p> }.into_any(),
+        }}
     }
 }
 
@@ -95,6 +115,7 @@ pub fn LocalCheckoutPage() -> impl IntoView {
     let data = Resource::new(id, local_checkout);
     let pay = ServerAction::<PayLocalCheckout>::new();
     let cancel = ServerAction::<CancelLocalCheckout>::new();
+    let then = way_back(&use_query_map());
     view! {
         <Title text="Test checkout" />
         <div class="test-mode-banner" role="note" data-testid="test-mode-banner">
@@ -102,13 +123,16 @@ pub fn LocalCheckoutPage() -> impl IntoView {
         </div>
         <h1>"Checkout"</h1>
         <Suspense fallback=|| view! { <p class="loading" role="status">"Loading the checkout…"</p> }>
-            {move || Suspend::new(async move {
+            {move || {
+                let then = then.clone();
+                Suspend::new(async move {
                 match data.await {
-                    Ok(c) => view! { <LocalCheckoutForm c pay cancel /> }.into_any(),
+                    Ok(c) => view! { <LocalCheckoutForm c pay cancel then /> }.into_any(),
                     Err(AppError::Unauthorized) => view! { <SignInPrompt /> }.into_any(),
                     Err(error) => view! { <ErrorNotice error /> }.into_any(),
                 }
-            })}
+            })
+            }}
         </Suspense>
     }
 }
@@ -118,14 +142,19 @@ fn LocalCheckoutForm(
     c: LocalCheckoutView,
     pay: ServerAction<PayLocalCheckout>,
     cancel: ServerAction<CancelLocalCheckout>,
+    /// Where the customer goes back to afterwards (the top-up's `then`).
+    then: Option<String>,
 ) -> impl IntoView {
     let price = format_usd(c.amount_cents);
+    let then_field =
+        |then: Option<String>| then.map(|t| view! { <input type="hidden" name="then" value=t /> });
+    let (pay_then, cancel_then) = (then_field(then.clone()), then_field(then));
     let error = move || {
         pay.value()
             .get()
             .or_else(|| cancel.value().get())
             .and_then(Result::err)
-            .map(|e| view! { <p class="notice notice-error" role="alert">{e.to_string()}</p> })
+            .map(|e| view! { <p class="notice notice-error" role="alert" id=FORM_ERROR_ANCHOR tabindex="-1">{e.to_string()}</p> })
     };
     let pending = Signal::derive(move || pay.pending().get() || cancel.pending().get());
     let session = c.session_id.clone();
@@ -155,6 +184,7 @@ fn LocalCheckoutForm(
             {error}
             <ActionForm action=pay attr:class="stack-form">
                 <input type="hidden" name="session_id" value=session />
+                {pay_then}
                 <fieldset>
                     <legend>"Pay with"</legend>
                     <label><input type="radio" name="method" value="card" checked />" Test card (paid at once)"</label>
@@ -164,6 +194,7 @@ fn LocalCheckoutForm(
             </ActionForm>
             <ActionForm action=cancel attr:class="inline-form">
                 <input type="hidden" name="session_id" value=c.session_id />
+                {cancel_then}
                 <button type="submit" class="link-button" disabled=pending>"Cancel and go back"</button>
             </ActionForm>
         </section>

@@ -1,0 +1,232 @@
+//! Errors of form posts made without JavaScript.
+//!
+//! A server function that fails a plain form post answers with a redirect back to the
+//! page, and `server_fn` writes the error into that address as `__path` and a base64
+//! `__err`. Left alone, the customer's address bar shows the base64, the page opens at its
+//! top rather than at the form, a success message from the address (`?subscribed=1`,
+//! `?tried=`) stays beside the error, and anyone can put words on our pages with a link.
+//!
+//! So this layer moves the error out of the address into a short-lived cookie, sends the
+//! browser to the page without it and with `#form-error` (the error's element, so the
+//! browser lands at the form), and hands the error to the next page render, once. An
+//! address that still carries `__err` (a link) is answered with the same page without it.
+
+use crate::error::FORM_ERROR_ANCHOR;
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+/// The cookie that carries one form error to the next page.
+pub const COOKIE: &str = "studio_form_error";
+/// Seconds the error waits for the page it belongs to.
+const COOKIE_SECS: u32 = 120;
+/// Query values that report a success; an error must not be shown beside them.
+const SUCCESS_PARAMS: &[&str] = &["subscribed", "tried", "checked"];
+const ERROR_PARAMS: &[&str] = &["__path", "__err"];
+
+/// The error of the last form post, for the page it returned to: the server function's
+/// path and its encoded error, as `leptos::server::ServerActionError` takes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormError {
+    pub path: String,
+    pub err: String,
+}
+
+impl FormError {
+    /// `path|err`, the cookie's value (both parts are cookie-safe: a path and base64url).
+    fn to_cookie_value(&self) -> String {
+        format!("{}|{}", self.path, self.err)
+    }
+
+    /// Reads a cookie value back; anything that is not a server function path and base64url
+    /// is refused, so the cookie can only ever carry what this layer put in it.
+    fn from_cookie_value(value: &str) -> Option<Self> {
+        let (path, err) = value.split_once('|')?;
+        let path_ok = path.starts_with("/api/")
+            && path.len() <= 200
+            && path
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/_-".contains(&b));
+        let err_ok = !err.is_empty()
+            && err.len() <= 3000
+            && err
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_=".contains(&b));
+        (path_ok && err_ok).then(|| FormError {
+            path: path.to_owned(),
+            err: err.to_owned(),
+        })
+    }
+}
+
+/// The value `Secure` is added with in production (the session cookie's rule).
+#[derive(Debug, Clone, Copy)]
+pub struct CookiePolicy {
+    pub secure: bool,
+}
+
+fn accepts_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"))
+}
+
+/// `pairs` without the error's parameters, and, when `drop_success`, without the ones that
+/// report a success.
+fn cleaned_query(query: &str, drop_success: bool) -> String {
+    let kept: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .filter(|(k, _)| {
+            let success = drop_success && SUCCESS_PARAMS.contains(&k.as_ref());
+            !(ERROR_PARAMS.contains(&k.as_ref()) || success)
+        })
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(kept)
+        .finish()
+}
+
+fn with_query(path: &str, query: &str) -> String {
+    if query.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{query}")
+    }
+}
+
+/// Splits a redirect's `Location` that carries a form error into the error and where to
+/// send the browser instead (a path on this site, no error, no success message, the anchor).
+fn split_location(location: &str) -> Option<(FormError, String)> {
+    let base = url::Url::parse("http://this.app/").ok()?;
+    let url = base.join(location).ok()?;
+    let mut path = None;
+    let mut err = None;
+    for (k, v) in url.query_pairs() {
+        match k.as_ref() {
+            "__path" => path = Some(v.into_owned()),
+            "__err" => err = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    let error = FormError {
+        path: path?,
+        err: err?,
+    };
+    let query = cleaned_query(url.query().unwrap_or(""), true);
+    let to = format!("{}#{FORM_ERROR_ANCHOR}", with_query(url.path(), &query));
+    Some((error, to))
+}
+
+fn cookie(policy: CookiePolicy, value: &str, max_age: u32) -> Option<HeaderValue> {
+    let secure = if policy.secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
+    ))
+    .ok()
+}
+
+/// The layer (see the module's comment).
+pub async fn layer(
+    axum::extract::State(policy): axum::extract::State<CookiePolicy>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let path = req.uri().path();
+    let page_get = req.method() == Method::GET
+        && accepts_html(req.headers())
+        && !path.starts_with("/api/")
+        && !path.starts_with("/pkg/");
+    let mut consumed = false;
+    if page_get {
+        let query = req.uri().query().unwrap_or("");
+        if url::form_urlencoded::parse(query.as_bytes())
+            .any(|(k, _)| ERROR_PARAMS.contains(&k.as_ref()))
+        {
+            let to = with_query(path, &cleaned_query(query, false));
+            return (
+                StatusCode::SEE_OTHER,
+                [(
+                    header::LOCATION,
+                    HeaderValue::from_str(&to).unwrap_or(HeaderValue::from_static("/")),
+                )],
+            )
+                .into_response();
+        }
+        if let Some(value) = crate::server::auth::cookie_value(req.headers(), COOKIE) {
+            consumed = true;
+            if let Some(error) = FormError::from_cookie_value(&value) {
+                req.extensions_mut().insert(error);
+            }
+        }
+    }
+    let form_post = req.method() == Method::POST && accepts_html(req.headers());
+    let mut res = next.run(req).await;
+    if form_post && res.status().is_redirection() {
+        let moved = res
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(split_location);
+        if let Some((error, to)) = moved
+            && let Ok(location) = HeaderValue::from_str(&to)
+            && let Some(set) = cookie(policy, &error.to_cookie_value(), COOKIE_SECS)
+        {
+            res.headers_mut().insert(header::LOCATION, location);
+            res.headers_mut().append(header::SET_COOKIE, set);
+        }
+    } else if consumed && let Some(clear) = cookie(policy, "", 0) {
+        res.headers_mut().append(header::SET_COOKIE, clear);
+    }
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_redirect_with_an_error_moves_it_out_of_the_address() {
+        let (error, to) = split_location(
+            "http://127.0.0.1:3000/subscription?subscribed=1&confirm=cancel&__path=%2Fapi%2Fplans%2Fchange&__err=eyJhIjoxfQ%3D%3D",
+        )
+        .expect("an error is found");
+        assert_eq!(error.path, "/api/plans/change");
+        assert_eq!(error.err, "eyJhIjoxfQ==");
+        assert_eq!(to, "/subscription?confirm=cancel#form-error");
+    }
+
+    #[test]
+    fn a_redirect_without_an_error_is_left_alone() {
+        assert_eq!(split_location("/subscription#plans"), None);
+        assert_eq!(split_location("/subscription?__path=%2Fapi%2Fx"), None);
+    }
+
+    #[test]
+    fn the_cookie_carries_only_a_path_and_base64() {
+        let e = FormError {
+            path: "/api/plans/change".into(),
+            err: "eyJhIjoxfQ==".into(),
+        };
+        assert_eq!(FormError::from_cookie_value(&e.to_cookie_value()), Some(e));
+        for bad in [
+            "/api/x",
+            "/elsewhere|abc",
+            "/api/x|<script>",
+            "/api/x|",
+            "/api/x y|abc",
+        ] {
+            assert_eq!(FormError::from_cookie_value(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_link_loses_its_error_but_keeps_the_rest() {
+        assert_eq!(
+            cleaned_query("a=1&__err=x&__path=%2Fapi%2Fy&b=two+words", false),
+            "a=1&b=two+words"
+        );
+        assert_eq!(cleaned_query("tried=4&op=tts", true), "op=tts");
+    }
+}
