@@ -5,17 +5,24 @@ import { newCustomer, open, subscribe } from './helpers';
 // tests run one after another.
 test.describe.configure({ mode: 'serial' });
 
-/** Support moves the app's clock forward; every session has expired after the jump. */
+/** Support moves the app's clock forward (the console says the date it reads), then
+ * signs out, so the test carries on as the customer. */
 async function moveClock(page: Page, testInfo: TestInfo, days: number) {
   await page.getByRole('button', { name: 'Sign out' }).click();
   await signIn(page, testInfo, 'support@studio.test', 'demo-password');
   await expect(page).toHaveURL(/\/support$/);
+  const reads = page.getByTestId('clock-now');
+  await expect(reads).toContainText("The app's date: ");
+  const before = await reads.textContent();
   await page.getByLabel('Days forward').fill(String(days));
   await page.getByRole('button', { name: 'Move the clock' }).click();
   if (testInfo.project.use.javaScriptEnabled !== false) {
     await expect(page.getByTestId('clock-message')).toContainText("The app's clock now reads");
   }
-  // The jump outlasted every session (they last 14 days), support's included.
+  // Moved, and support is still signed in (sessions run on real time).
+  await expect(reads).not.toHaveText(before ?? '');
+  await expect(reads).toContainText(/\(\d+ days ahead of real time\)\.$/);
+  await expect(page.getByRole('button', { name: 'Sign out' })).toBeVisible();
   await page.context().clearCookies();
 }
 

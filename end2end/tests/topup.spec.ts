@@ -27,6 +27,13 @@ test('buy a top-up through the local checkout and see the balance grow; cancel a
   await expect(payments).toContainText('Top-up: 2,000 credits (test mode)');
   await expect(payments).toContainText('$18');
   await expect(payments).toContainText('Paid');
+  // Its receipt: the app's own (test mode), with its number.
+  await payments.getByRole('link', { name: /^Receipt for Top-up: 2,000 credits/ }).click();
+  await expect(page).toHaveURL(/\/payments\/\d+$/);
+  await expect(page.getByTestId('receipt-what')).toHaveText('Top-up: 2,000 credits');
+  await expect(page.getByTestId('receipt-amount')).toHaveText('$18 (USD)');
+  await expect(page.getByRole('heading', { name: /^Receipt P-\d{6}$/ })).toBeVisible();
+  await page.getByRole('link', { name: 'Back to your payments' }).click();
 
   // Cancel a second checkout: back in the app, nothing charged, the balance as it was.
   await buy(page, 'Buy 500 credits for $5');

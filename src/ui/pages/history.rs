@@ -59,7 +59,7 @@ fn History(v: HistoryView) -> impl IntoView {
         } else {
             view! {
                 <div class="table-wrap">
-                    <table data-testid="history">
+                    <table data-testid="history" class="stack-on-phone">
                         <caption>"Your credit changes, newest first"</caption>
                         <thead><tr>
                             <th scope="col">"When"</th><th scope="col">"What"</th>
@@ -68,10 +68,10 @@ fn History(v: HistoryView) -> impl IntoView {
                         <tbody>
                             {v.lines.into_iter().map(|l| view! {
                                 <tr>
-                                    <td>{date_time(l.at)}</td>
-                                    <td>{what(&l)}</td>
-                                    <td class="num">{signed(l.amount)}</td>
-                                    <td class="num">{group_thousands(u64::try_from(l.balance_after).unwrap_or(0))}</td>
+                                    <td data-label="When">{date_time(l.at)}</td>
+                                    <td data-label="What">{what(&l)}</td>
+                                    <td class="num" data-label="Credits">{signed(l.amount)}</td>
+                                    <td class="num" data-label="Balance after">{group_thousands(u64::try_from(l.balance_after).unwrap_or(0))}</td>
                                 </tr>
                             }).collect_view()}
                         </tbody>
