@@ -8,33 +8,10 @@ mod common;
 
 use axum::http::{Method, StatusCode};
 use common::{
-    Backend, ORIGIN, PASSWORD, TEST_NOW, TestApp, TestResponse, call, form, session_of, sign_up,
-    subscribe_locally,
+    Backend, PASSWORD, TEST_NOW, TestApp, TestResponse, call, form_post_from as form_post,
+    session_of, sign_up, subscribe_locally,
 };
 use studio_billing::server::zones;
-
-/// A plain HTML form post, as a browser without JavaScript sends it from `referer`.
-async fn form_post(
-    app: &TestApp,
-    endpoint: &str,
-    cookies: &str,
-    referer: &str,
-    pairs: &[(&str, &str)],
-) -> TestResponse {
-    app.call(
-        Method::POST,
-        &format!("/api/{endpoint}"),
-        &[
-            ("origin", ORIGIN),
-            ("content-type", "application/x-www-form-urlencoded"),
-            ("accept", "text/html"),
-            ("referer", referer),
-            ("cookie", cookies),
-        ],
-        Some(form(pairs)),
-    )
-    .await
-}
 
 /// A page load, as a browser sends it.
 async fn page(app: &TestApp, path: &str, cookies: &str) -> TestResponse {

@@ -182,18 +182,12 @@ async fn form_post(
     cookie: &str,
     pairs: &[(&str, &str)],
 ) -> TestResponse {
-    let cookie = format!("sb_session={cookie}");
-    app.call(
-        Method::POST,
-        &format!("/api/{endpoint}"),
-        &[
-            ("origin", ORIGIN),
-            ("content-type", "application/x-www-form-urlencoded"),
-            ("accept", "text/html"),
-            ("referer", "http://127.0.0.1:3000/subscription"),
-            ("cookie", &cookie),
-        ],
-        Some(form(pairs)),
+    common::form_post_from(
+        app,
+        endpoint,
+        &format!("sb_session={cookie}"),
+        "http://127.0.0.1:3000/subscription",
+        pairs,
     )
     .await
 }

@@ -154,19 +154,8 @@ impl Story<'_> {
 
 async fn story(backend: Backend, version: Version, reversed: bool) {
     let app = stripe_app(backend).await;
-    sign_up(&app, "story@example.com").await;
-    let account = account_of(&app, "story@example.com").await;
-    subscriptions::link_customer(&app.state.db, account, "cus_story", TEST_NOW)
-        .await
-        .unwrap();
-    let mut s = Story {
-        app: &app,
-        fx: Fixtures::load(version),
-        account,
-        reversed,
-        sent: Vec::new(),
-        next_id: 0,
-    };
+    let (_, account) = story_customer(&app).await;
+    let mut s = story_of(&app, version, account, reversed);
     let what = s.what();
     let (p1, p2) = (TEST_NOW, add_month(TEST_NOW));
     let p3 = add_month(p2);
@@ -705,16 +694,27 @@ async fn a_proration_only_invoice_is_acknowledged_in_every_version(backend: Back
 
 /// A story of `version`'s events for a new customer `cus_story` (reversed: no).
 async fn new_story(app: &TestApp, version: Version) -> Story<'_> {
-    sign_up(app, "story@example.com").await;
+    let (_, account) = story_customer(app).await;
+    story_of(app, version, account, false)
+}
+
+/// The story's customer, signed up and known to Stripe as `cus_story`: their session
+/// cookie and account.
+async fn story_customer(app: &TestApp) -> (String, i64) {
+    let cookie = sign_up(app, "story@example.com").await;
     let account = account_of(app, "story@example.com").await;
     subscriptions::link_customer(&app.state.db, account, "cus_story", TEST_NOW)
         .await
         .unwrap();
+    (cookie, account)
+}
+
+fn story_of(app: &TestApp, version: Version, account: i64, reversed: bool) -> Story<'_> {
     Story {
         app,
         fx: Fixtures::load(version),
         account,
-        reversed: false,
+        reversed,
         sent: Vec::new(),
         next_id: 0,
     }
@@ -831,19 +831,8 @@ async fn a_new_subscription_after_a_deleted_one_starts_the_plan(backend: Backend
 async fn a_stripe_payment_opens_stripes_own_receipt(backend: Backend) {
     let (base, standin) = common::stripe_standin::start().await;
     let app = stripe_app_at(backend, &base).await;
-    let cookie = sign_up(&app, "story@example.com").await;
-    let account = account_of(&app, "story@example.com").await;
-    subscriptions::link_customer(&app.state.db, account, "cus_story", TEST_NOW)
-        .await
-        .unwrap();
-    let mut s = Story {
-        app: &app,
-        fx: Fixtures::load(Version::Current),
-        account,
-        reversed: false,
-        sent: Vec::new(),
-        next_id: 0,
-    };
+    let (cookie, account) = story_customer(&app).await;
+    let mut s = story_of(&app, Version::Current, account, false);
     let (p1, p2) = (TEST_NOW, add_month(TEST_NOW));
     let invoice = creator_invoice("in_1", "sub_1", p1, p2);
     let paid = s.invoice_events(p1, &invoice);

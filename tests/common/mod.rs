@@ -293,6 +293,31 @@ pub async fn call(
     .await
 }
 
+/// Calls a server function as a plain HTML form post, the way a browser without
+/// JavaScript sends it from the page `referer`, with the request's `cookies`.
+#[allow(dead_code)]
+pub async fn form_post_from(
+    app: &TestApp,
+    endpoint: &str,
+    cookies: &str,
+    referer: &str,
+    pairs: &[(&str, &str)],
+) -> TestResponse {
+    app.call(
+        Method::POST,
+        &format!("/api/{endpoint}"),
+        &[
+            ("origin", ORIGIN),
+            ("content-type", "application/x-www-form-urlencoded"),
+            ("accept", "text/html"),
+            ("referer", referer),
+            ("cookie", cookies),
+        ],
+        Some(form(pairs)),
+    )
+    .await
+}
+
 /// The session token a response set, if any.
 pub fn session_of(res: &TestResponse) -> Option<String> {
     res.headers

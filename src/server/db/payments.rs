@@ -154,6 +154,39 @@ pub async fn by_external_id(db: &Db, external_id: &str) -> Result<Option<Payment
     row.as_ref().map(from_row).transpose()
 }
 
+/// `SELECT` of the payment columns (as `p`) and its refund's status (`refund`), for
+/// payments matching `condition`.
+fn select_with_refund(condition: &str) -> String {
+    let columns = COLUMNS
+        .split(", ")
+        .map(|c| format!("p.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "SELECT {columns}, r.status AS refund FROM payments p \
+         LEFT JOIN payment_refunds r ON r.payment_id = p.id WHERE {condition}"
+    )
+}
+
+impl Payment {
+    /// As the pages list it (`refund`: its refund's state, if it has one).
+    pub fn into_line(self, refund: Option<RefundState>) -> PaymentLine {
+        PaymentLine {
+            id: self.id,
+            kind: self.kind,
+            credits: self.credits.get(),
+            amount_cents: self.amount_cents,
+            currency: self.currency,
+            status: self.status,
+            created_at: self.created_at,
+            test_mode: self.provider == "local",
+            refund,
+            product: self.product,
+            plan_name: None,
+        }
+    }
+}
+
 /// One of the account's payments, with its refund if it has one; another account's is
 /// `None`.
 pub async fn of_account(
@@ -161,16 +194,7 @@ pub async fn of_account(
     account: i64,
     id: i64,
 ) -> Result<Option<(Payment, Option<RefundState>)>, PaymentsError> {
-    let columns = COLUMNS
-        .split(", ")
-        .map(|c| format!("p.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let sql = format!(
-        "SELECT {columns}, r.status AS refund FROM payments p \
-         LEFT JOIN payment_refunds r ON r.payment_id = p.id \
-         WHERE p.account_id = $1 AND p.id = $2"
-    );
+    let sql = select_with_refund("p.account_id = $1 AND p.id = $2");
     let row = sqlx::query(&sql)
         .bind(account)
         .bind(id)
@@ -197,16 +221,9 @@ pub async fn for_account(
     account: i64,
     limit: i64,
 ) -> Result<Vec<PaymentLine>, PaymentsError> {
-    let columns = COLUMNS
-        .split(", ")
-        .map(|c| format!("p.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let sql = format!(
-        "SELECT {columns}, r.status AS refund FROM payments p \
-         LEFT JOIN payment_refunds r ON r.payment_id = p.id \
-         WHERE p.account_id = $1 AND p.status NOT IN ('canceled', 'expired') \
-         ORDER BY p.created_at DESC, p.id DESC LIMIT $2"
+    let sql = select_with_refund(
+        "p.account_id = $1 AND p.status NOT IN ('canceled', 'expired') \
+         ORDER BY p.created_at DESC, p.id DESC LIMIT $2",
     );
     let rows = sqlx::query(&sql)
         .bind(account)
@@ -214,23 +231,7 @@ pub async fn for_account(
         .fetch_all(db.reader())
         .await?;
     rows.iter()
-        .map(|r| {
-            let p = from_row(r)?;
-            let refund = refund_state(r)?;
-            Ok(PaymentLine {
-                id: p.id,
-                kind: p.kind,
-                credits: p.credits.get(),
-                amount_cents: p.amount_cents,
-                currency: p.currency,
-                status: p.status,
-                created_at: p.created_at,
-                test_mode: p.provider == "local",
-                refund,
-                product: p.product,
-                plan_name: None,
-            })
-        })
+        .map(|r| Ok(from_row(r)?.into_line(refund_state(r)?)))
         .collect()
 }
 

@@ -62,19 +62,7 @@ pub async fn receipt(
         .map_err(internal)?
         .filter(|(p, _)| p.status == PaymentStatus::Paid)
         .ok_or_else(|| AppError::not_found("This receipt"))?;
-    let mut line = [PaymentLine {
-        id: p.id,
-        kind: p.kind,
-        credits: p.credits.get(),
-        amount_cents: p.amount_cents,
-        currency: p.currency,
-        status: p.status,
-        created_at: p.created_at,
-        test_mode: p.provider == "local",
-        refund,
-        product: p.product,
-        plan_name: None,
-    }];
+    let mut line = [p.into_line(refund)];
     name_plans(&state.config.catalog, &mut line);
     let [line] = line;
     Ok(PaymentReceiptView {
