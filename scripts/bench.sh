@@ -25,7 +25,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/lib.sh
 use_shared_target
 
-BIN=target/release/studio-billing
+# BENCH_BIN / BENCH_SITE: another build to measure (an earlier one, for a before/after run).
+BIN="${BENCH_BIN:-target/release/studio-billing}"
+SITE="${BENCH_SITE:-target/site}"
 PG="${BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432}"
 PORT="${BENCH_PORT:-3200}"
 DURATION="${BENCH_SECONDS:-20}"
@@ -51,7 +53,7 @@ fresh_pg() { # name -> url of a new, empty database
 page_on() { # database url
   local url="$1" base="http://127.0.0.1:$PORT"
   export STUDIO_MODE=demo DATABASE_URL="$url" LEPTOS_SITE_ADDR="127.0.0.1:$PORT" \
-    LEPTOS_SITE_ROOT=target/site RUST_LOG=warn
+    LEPTOS_SITE_ROOT="$SITE" RUST_LOG=warn
   "$BIN" seed demo >/dev/null
   "$BIN" serve 2>>"${TMPDIR:-/tmp}/studio-billing-bench-server.log" & local pid=$!
   trap 'kill $pid 2>/dev/null || true' RETURN

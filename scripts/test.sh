@@ -42,6 +42,8 @@ ensure_postgres
 psql "$TEST_POSTGRES_URL" -Atqc "SELECT datname FROM pg_database WHERE datname LIKE 'sb\_test\_%'" \
   | while read -r db; do psql "$TEST_POSTGRES_URL" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null; done
 
+step "layer check (dependencies run one way)"
+bash scripts/check_layers.sh
 step "cargo fmt --check"
 cargo fmt --all -- --check
 step "clippy (server)"

@@ -1,12 +1,14 @@
 //! Studio Billing: the credits and billing part of an AI audio product.
 //!
-//! `domain` holds the rules (pure, both targets), `api` the server functions, `ui` the
-//! pages and widgets, and `server` (server only) configuration, storage and HTTP.
+//! `domain` holds the rules (pure, both targets), `model` what server functions return and
+//! pages show (both targets), `api` the server functions, `ui` the pages and widgets, and
+//! `server` (server only) configuration, storage and HTTP.
 
 pub mod api;
 pub mod app;
 pub mod domain;
 pub mod error;
+pub mod model;
 pub mod ui;
 
 #[cfg(feature = "ssr")]

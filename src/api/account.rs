@@ -1,20 +1,13 @@
 //! The signed-in customer's own account.
 
-use crate::domain::ledger::{BalanceView, JournalEntry};
 use crate::error::AppError;
+pub use crate::model::account::*;
 use leptos::prelude::*;
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AccountOverview {
-    pub email: String,
-    pub balance: BalanceView,
-    pub recent: Vec<JournalEntry>,
-}
 
 /// The caller's balance and latest journal entries. Customers only, their own account.
 #[server(endpoint = "account/mine")]
 pub async fn my_account() -> Result<AccountOverview, AppError> {
+    use crate::domain::ledger::JournalEntry;
     use crate::server::{auth, services::usage, state::app_state};
     crate::api::respond(
         async {
@@ -34,14 +27,6 @@ pub async fn my_account() -> Result<AccountOverview, AppError> {
         }
         .await,
     )
-}
-
-/// The profile's time zone setting: the zone chosen (`None`: not yet, times read in UTC)
-/// and every zone there is to choose.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TimeZoneSetting {
-    pub chosen: Option<String>,
-    pub names: Vec<String>,
 }
 
 /// The caller's time zone setting. Anyone signed in.

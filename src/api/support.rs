@@ -1,75 +1,9 @@
 //! The support console: look a customer up, correct a charge, see every manual change.
 
-use crate::domain::ledger::{BalanceView, JournalEntry, ManualChange};
+use crate::domain::ledger::ManualChange;
 use crate::error::AppError;
+pub use crate::model::support::*;
 use leptos::prelude::*;
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct OpenHold {
-    pub hold_id: i64,
-    pub operation: String,
-    pub amount: u64,
-    pub expires_at: i64,
-}
-
-/// The customer's subscription as support reads it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SupportPlanView {
-    pub plan_name: String,
-    /// `active`, `past_due`, `ended` or `purged`.
-    pub status: String,
-    pub period_start: i64,
-    pub period_end: i64,
-    pub cancel_at_period_end: bool,
-    /// A downgrade booked for the renewal.
-    pub pending_plan_name: Option<String>,
-    pub grace_until: Option<i64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CustomerView {
-    pub email: String,
-    pub account_id: i64,
-    /// The plan's name, or `None` when the customer has no plan.
-    pub plan: Option<String>,
-    /// The subscription on record (live or ended), if any.
-    pub subscription: Option<SupportPlanView>,
-    /// The customer's payments, newest first (as the customer sees them).
-    pub payments: Vec<crate::domain::payments::PaymentLine>,
-    pub balance: BalanceView,
-    pub holds: Vec<OpenHold>,
-    /// A page of the journal, newest first.
-    pub journal: Vec<JournalEntry>,
-    /// Pass as `before` for the next (older) page; `None` on the last one.
-    pub journal_next_before: Option<String>,
-    /// A fresh key for the adjustment form: sending that form twice applies it once.
-    pub form_key: String,
-}
-
-/// A change to who may do what: a user made, disabled or given another role (the staff
-/// audit list).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StaffChangeView {
-    pub at: i64,
-    pub actor: String,
-    pub action: String,
-    pub subject: String,
-    pub detail: Option<String>,
-}
-
-/// A support adjustment above the approval limit, waiting for a second support user.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PendingAdjustment {
-    pub id: i64,
-    pub account_email: String,
-    /// `grant` or `debit`.
-    pub direction: String,
-    pub amount: u64,
-    pub reason: String,
-    pub requested_by: String,
-    pub requested_at: i64,
-}
 
 /// A customer by e-mail, with balance, open holds and a page of the journal (entries
 /// before `before`, newest first). Support only.

@@ -1,32 +1,8 @@
 //! Buying top-ups: start a checkout, see how it went, and the local (test-mode) checkout.
 
-use crate::domain::payments::PaymentStatus;
 use crate::error::AppError;
+pub use crate::model::topup::*;
 use leptos::prelude::*;
-use serde::{Deserialize, Serialize};
-
-/// How a top-up checkout stands, with the balance as it is now.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TopUpProgress {
-    pub status: PaymentStatus,
-    pub credits: u64,
-    pub amount_cents: u64,
-    pub test_mode: bool,
-    pub balance_total: u64,
-    pub topup_balance: u64,
-}
-
-/// The local checkout page's data.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LocalCheckoutView {
-    /// The plan's name when the checkout is for a plan; `None` for a top-up.
-    pub plan_name: Option<String>,
-    pub session_id: String,
-    pub email: String,
-    pub credits: u64,
-    pub amount_cents: u64,
-    pub status: PaymentStatus,
-}
 
 /// Starts a checkout for a top-up pack and sends the browser to it. The form's
 /// `request_key` makes a second send of the same form go to the same checkout; `then`

@@ -6,6 +6,7 @@ use crate::domain::account::{Email, Role, check_new_password};
 use crate::error::AppError;
 use crate::server::config::Mode;
 use crate::server::db::users::{self, User, UserError};
+use crate::server::error::internal;
 use crate::server::state::AppState;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -38,8 +39,8 @@ pub async fn hash_password(password: String) -> Result<String, AppError> {
             .map_err(|e| e.to_string())
     })
     .await
-    .map_err(|e| internal("password hashing task", e))?
-    .map_err(|e| internal("password hashing", e))
+    .map_err(internal("password hashing task"))?
+    .map_err(internal("password hashing"))
 }
 
 /// Checks a password against a stored hash (or, for an unknown e-mail, against a hash no
@@ -63,13 +64,8 @@ pub async fn verify_password(password: String, hash: Option<String>) -> Result<b
         )
     })
     .await
-    .map_err(|e| internal("password check task", e))?
-    .map_err(|e| internal("stored password hash", e))
-}
-
-fn internal(what: &str, e: impl std::fmt::Display) -> AppError {
-    tracing::error!(error = %e, "{what} failed");
-    AppError::Internal
+    .map_err(internal("password check task"))?
+    .map_err(internal("stored password hash"))
 }
 
 fn token_hash(token: &str) -> String {
@@ -104,7 +100,7 @@ pub async fn user_from_headers(
     // renewal) signs nobody out.
     users::session_user(&state.db, &token_hash(&token), state.clock.wall())
         .await
-        .map_err(|e| internal("session look-up", e))
+        .map_err(internal("session look-up"))
 }
 
 /// The `Set-Cookie` value that starts a session (a new id on every sign-in).
@@ -140,7 +136,7 @@ pub async fn start_session(state: &AppState, user: &User) -> Result<String, AppE
         now + SESSION_TTL_SECS,
     )
     .await
-    .map_err(|e| internal("session insert", e))?;
+    .map_err(internal("session insert"))?;
     Ok(session_cookie(state, &token))
 }
 
@@ -149,7 +145,7 @@ pub async fn end_session(state: &AppState, headers: &HeaderMap) -> Result<String
     if let Some(token) = session_token(headers) {
         users::delete_session(&state.db, &token_hash(&token))
             .await
-            .map_err(|e| internal("session delete", e))?;
+            .map_err(internal("session delete"))?;
     }
     Ok(clear_cookie(state))
 }
@@ -180,7 +176,7 @@ pub async fn sign_up(
             "An account with this e-mail already exists. Sign in instead, or use another address.",
         ),
         UserError::NotFound(_) => AppError::Internal,
-        UserError::Db(e) => internal("sign-up", e),
+        UserError::Db(e) => internal("sign-up")(e),
     })
 }
 
@@ -207,11 +203,11 @@ async fn limit_attempts(
     let names: Vec<String> = keys.iter().map(|(k, _)| k.clone()).collect();
     let ids = users::record_attempt(&state.db, &names, now)
         .await
-        .map_err(|e| internal("rate limit", e))?;
+        .map_err(internal("rate limit"))?;
     if let Err(refused) = over_limit(state, keys, now, true).await {
         users::forget_attempts(&state.db, &ids)
             .await
-            .map_err(|e| internal("rate limit", e))?;
+            .map_err(internal("rate limit"))?;
         return Err(refused);
     }
     Ok(ids)
@@ -228,7 +224,7 @@ async fn over_limit(
     for (key, max) in keys {
         let (n, first) = users::attempts_since(&state.db, key, now - FAILURE_WINDOW_SECS)
             .await
-            .map_err(|e| internal("rate limit", e))?;
+            .map_err(internal("rate limit"))?;
         let refused = if recorded { n > *max } else { n >= *max };
         if refused {
             let wait = first
@@ -269,7 +265,7 @@ pub async fn sign_in(
     let attempt = limit_attempts(state, &keys, now).await?;
     let found = users::credentials(&state.db, &email)
         .await
-        .map_err(|e| internal("credentials", e))?;
+        .map_err(internal("credentials"))?;
     let (hash, user, disabled) = match found {
         Some(c) => (Some(c.password_hash), Some(c.user), c.disabled),
         None => (None, None, false),
@@ -279,7 +275,7 @@ pub async fn sign_in(
         Some(user) if ok => {
             users::forget_attempts(&state.db, &attempt)
                 .await
-                .map_err(|e| internal("rate limit", e))?;
+                .map_err(internal("rate limit"))?;
             if disabled {
                 return Err(AppError::Unauthenticated {
                     message: format!(

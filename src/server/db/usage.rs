@@ -140,12 +140,3 @@ pub async fn plan_of(db: &Db, account: i64) -> Result<Option<String>, sqlx::Erro
         .fetch_one(db.reader())
         .await
 }
-
-pub async fn set_plan(db: &Db, account: i64, plan: Option<&str>) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE accounts SET plan_id = $1 WHERE id = $2")
-        .bind(plan)
-        .bind(account)
-        .execute(db.writer())
-        .await?;
-    Ok(())
-}

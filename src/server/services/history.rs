@@ -1,9 +1,10 @@
 //! The customer's credit history, read from the journal.
 
-use crate::api::history::{HistoryLine, HistoryView};
 use crate::domain::history::{HistoryCursor, HistoryFilter};
 use crate::error::AppError;
+use crate::model::history::{HistoryLine, HistoryView};
 use crate::server::db::history;
+use crate::server::error::internal;
 use crate::server::services::usage as ledger_service;
 use crate::server::state::AppState;
 
@@ -27,10 +28,7 @@ pub async fn view(
     };
     let rows = history::history(&state.db, account, filter, before, PAGE)
         .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "reading the credit history");
-            AppError::Internal
-        })?;
+        .map_err(internal("reading the credit history"))?;
     let next_before = (rows.len() as i64 == PAGE)
         .then(|| {
             rows.last().map(|r| {

@@ -1,21 +1,20 @@
 //! The operations view's facts: the database's (webhook events applied, holds past
 //! expiry, the last reconciliation) and this instance's (jobs, refused deliveries).
 
-use crate::api::operations::{Delivery, Job, OperationsView, Reconciliation, RefusedDelivery};
 use crate::error::AppError;
+use crate::model::operations::{Delivery, Job, OperationsView, Reconciliation, RefusedDelivery};
 use crate::server::db::{ledger, payments, reconcile};
+use crate::server::error::internal;
 use crate::server::state::AppState;
 
-fn internal(e: impl std::fmt::Display) -> AppError {
-    tracing::error!(error = %e, "operations view");
-    AppError::Internal
-}
+/// What failed, in the log.
+const CONTEXT: &str = "operations view";
 
 pub async fn view(state: &AppState) -> Result<OperationsView, AppError> {
     let now = state.clock.now();
     let deliveries = payments::recent_events(&state.db, 20)
         .await
-        .map_err(internal)?
+        .map_err(internal(CONTEXT))?
         .into_iter()
         .map(|(event_id, event_type, at, outcome)| Delivery {
             at,
@@ -48,10 +47,10 @@ pub async fn view(state: &AppState) -> Result<OperationsView, AppError> {
         .collect();
     let (holds_past_expiry, oldest_expiry) = ledger::holds_past_expiry(&state.db, now)
         .await
-        .map_err(internal)?;
+        .map_err(internal(CONTEXT))?;
     let reconciliation = reconcile::last_run(&state.db)
         .await
-        .map_err(internal)?
+        .map_err(internal(CONTEXT))?
         .map(|r| Reconciliation {
             at: r.at,
             since_days: r.since_days,

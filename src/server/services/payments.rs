@@ -6,13 +6,12 @@ use crate::domain::payments::{PaymentLine, PaymentReceiptView, PaymentStatus, re
 use crate::error::AppError;
 use crate::server::config::PaymentsConfig;
 use crate::server::db::payments;
+use crate::server::error::internal;
 use crate::server::payments::stripe_api;
 use crate::server::state::AppState;
 
-fn internal(e: impl std::fmt::Display) -> AppError {
-    tracing::error!(error = %e, "payments");
-    AppError::Internal
-}
+/// What failed, in the log.
+const CONTEXT: &str = "payments";
 
 /// An account's latest `limit` payments, each plan payment with its plan's name.
 pub async fn lines(
@@ -22,7 +21,7 @@ pub async fn lines(
 ) -> Result<Vec<PaymentLine>, AppError> {
     let mut lines = payments::for_account(&state.db, account, limit)
         .await
-        .map_err(internal)?;
+        .map_err(internal(CONTEXT))?;
     name_plans(&state.config.catalog, &mut lines);
     Ok(lines)
 }
@@ -41,7 +40,7 @@ fn name_plans(catalog: &Catalog, lines: &mut [PaymentLine]) {
 async fn paid(state: &AppState, account: i64, id: i64) -> Result<payments::Payment, AppError> {
     match payments::of_account(&state.db, account, id)
         .await
-        .map_err(internal)?
+        .map_err(internal(CONTEXT))?
     {
         Some((p, _)) if p.status == PaymentStatus::Paid => Ok(p),
         _ => Err(AppError::not_found("This receipt")),
@@ -59,7 +58,7 @@ pub async fn receipt(
 ) -> Result<PaymentReceiptView, AppError> {
     let (p, refund) = payments::of_account(&state.db, account, id)
         .await
-        .map_err(internal)?
+        .map_err(internal(CONTEXT))?
         .filter(|(p, _)| p.status == PaymentStatus::Paid)
         .ok_or_else(|| AppError::not_found("This receipt"))?;
     let mut line = [p.into_line(refund)];

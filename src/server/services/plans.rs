@@ -1,15 +1,16 @@
 //! Plans and the subscription life cycle: what each change would mean, the changes, the
 //! scheduler that renews and ends subscriptions, and the demo clock.
 
-use crate::api::plans::{ChangeKind, PlanOption, PlanPaymentInProgress, PlanState};
 use crate::domain::catalog::{PlanId, format_usd};
 use crate::domain::credits::group_thousands;
 use crate::domain::ledger::long_date;
 use crate::domain::subscription::{self as rules, Command, DAY, LifecycleError, Status};
 use crate::domain::zone::Zone;
 use crate::error::AppError;
+use crate::model::plans::{ChangeKind, PlanOption, PlanPaymentInProgress, PlanState};
 use crate::server::config::{Mode, PaymentsConfig, StripeConfig};
 use crate::server::db::subscriptions::{self, Billing, SubscriptionError};
+use crate::server::error::internal;
 use crate::server::payments::events::SubscriptionObject;
 use crate::server::payments::{self as payments, stripe_api};
 use crate::server::state::AppState;
@@ -32,10 +33,7 @@ fn from_storage(e: SubscriptionError) -> AppError {
             LifecycleError::UnknownPlan => AppError::bad_request(r.to_string()),
             other => AppError::conflict(other.to_string()),
         },
-        other => {
-            tracing::error!(error = %other, "subscription storage");
-            AppError::Internal
-        }
+        other => internal("subscription storage")(other),
     }
 }
 
@@ -169,10 +167,7 @@ pub async fn state(state: &AppState, account: i64, zone: &Zone) -> Result<PlanSt
         Some(_) => None,
         None => crate::server::db::payments::plan_payment_in_progress(&state.db, account)
             .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "reading a plan payment in progress");
-                AppError::Internal
-            })?
+            .map_err(internal("reading a plan payment in progress"))?
             .map(|p| PlanPaymentInProgress {
                 plan_name: PlanId::parse(&p.product)
                     .ok()
@@ -187,10 +182,7 @@ pub async fn state(state: &AppState, account: i64, zone: &Zone) -> Result<PlanSt
     };
     Ok(PlanState {
         payment_in_progress,
-        status: sub
-            .as_ref()
-            .map_or("none", |s| s.status.as_str())
-            .to_owned(),
+        status: sub.as_ref().map(|s| s.status).into(),
         plan_name: sub.as_ref().and_then(|s| name_of(&s.plan)),
         period_start: sub.as_ref().map(|s| s.period_start),
         period_end: sub.as_ref().map(|s| s.period_end),
@@ -321,10 +313,7 @@ async fn local_plan_checkout(
         now,
     )
     .await
-    .map_err(|e| {
-        tracing::error!(error = %e, "recording a plan checkout");
-        AppError::Internal
-    })?;
+    .map_err(internal("recording a plan checkout"))?;
     match started {
         PlanCheckout::Started(p) | PlanCheckout::Open(p) => {
             Ok(Changed::Checkout(p.checkout_url.unwrap_or(url)))
@@ -572,10 +561,7 @@ async fn apply_stripe_answer(
     };
     crate::server::db::payments::apply_direct(&state.db, effect, now)
         .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "applying Stripe's subscription");
-            AppError::Internal
-        })?;
+        .map_err(internal("applying Stripe's subscription"))?;
     Ok(())
 }
 

@@ -1,25 +1,24 @@
 //! The Subscription page: balance and plan (P6), usage in the current period, receipts
 //! (P2, P8) and the low-balance notice (P10).
 
-use crate::api::subscription::{EndedPlan, PlanSummary, SubscriptionOverview};
 use crate::domain::catalog::PlanId;
 use crate::domain::subscription::Status;
 use crate::domain::usage::{DAY, daily_usage, day_start, is_low};
 use crate::error::AppError;
+use crate::model::subscription::{EndedPlan, PlanSummary, SubscriptionOverview};
 use crate::server::config::{Mode, PaymentsConfig};
 use crate::server::db::usage;
+use crate::server::error::internal;
 use crate::server::services::usage as ledger_service;
 use crate::server::state::AppState;
+
+/// What failed, in the log.
+const CONTEXT: &str = "subscription page";
 
 /// Receipts per page.
 pub const PAGE: i64 = 20;
 /// Payments listed.
 pub const PAYMENTS: i64 = 20;
-
-fn internal(e: impl std::fmt::Display) -> AppError {
-    tracing::error!(error = %e, "subscription page");
-    AppError::Internal
-}
 
 pub async fn overview(
     state: &AppState,
@@ -30,14 +29,14 @@ pub async fn overview(
     let balance = ledger_service::balance(state, account).await?;
     let plan = usage::plan_of(&state.db, account)
         .await
-        .map_err(internal)?
+        .map_err(internal(CONTEXT))?
         .and_then(|id| PlanId::parse(&id).ok())
         .and_then(|id| state.config.catalog.plan(&id).cloned());
     // The subscription's real period while it runs (a calendar month, not 30 days);
     // without one, the last 30 days.
     let record = crate::server::db::subscriptions::get(&state.db, account)
         .await
-        .map_err(internal)?;
+        .map_err(internal(CONTEXT))?;
     let ended_plan = record
         .as_ref()
         .filter(|s| matches!(s.status, Status::Ended | Status::Purged))
@@ -61,10 +60,10 @@ pub async fn overview(
     // The chart shows whole days, from the start of the day the period began.
     let points = usage::usage_points(&state.db, account, day_start(period_start), period_end)
         .await
-        .map_err(internal)?;
+        .map_err(internal(CONTEXT))?;
     let receipts = usage::receipts(&state.db, account, before, PAGE)
         .await
-        .map_err(internal)?;
+        .map_err(internal(CONTEXT))?;
     let next_before = (receipts.len() as i64 == PAGE)
         .then(|| receipts.last().map(|r| r.hold_id))
         .flatten();

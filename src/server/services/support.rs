@@ -1,22 +1,21 @@
 //! Support's look-ups and manual corrections (POLICY P9).
 
-use crate::api::support::{CustomerView, OpenHold};
 use crate::domain::account::Email;
 use crate::domain::credits::Credits;
 use crate::domain::credits::group_thousands;
 use crate::domain::ledger::{GrantKind, ManualChange};
 use crate::error::AppError;
+use crate::model::support::{CustomerView, OpenHold};
 use crate::server::api_error::from_ledger;
 use crate::server::db::approvals::{self, ApprovalError};
 use crate::server::db::ledger::{self, Idempotency, NewGrant};
 use crate::server::db::users::{self, User};
+use crate::server::error::internal;
 use crate::server::services::usage::top_up_url;
 use crate::server::state::AppState;
 
-fn internal(e: impl std::fmt::Display) -> AppError {
-    tracing::error!(error = %e, "support console");
-    AppError::Internal
-}
+/// What failed, in the log.
+const CONTEXT: &str = "support console";
 
 /// How many journal entries a page of the support console shows.
 pub const JOURNAL_PAGE: i64 = 50;
@@ -36,7 +35,7 @@ pub async fn find_customer(
     let email = Email::parse(email).map_err(|e| AppError::bad_request(e.to_string()))?;
     let user = users::find_customer(&state.db, &email)
         .await
-        .map_err(internal)?;
+        .map_err(internal(CONTEXT))?;
     let (user, account) = match user {
         Some(User {
             account_id: Some(a),
@@ -67,13 +66,13 @@ pub async fn find_customer(
         .collect();
     let plan = crate::server::db::usage::plan_of(&state.db, account)
         .await
-        .map_err(internal)?
+        .map_err(internal(CONTEXT))?
         .and_then(|id| crate::domain::catalog::PlanId::parse(&id).ok())
         .and_then(|id| state.config.catalog.plan(&id).map(|p| p.name.clone()));
     // In the order of the times shown (not the order written).
     let journal = crate::server::db::history::journal(&state.db, account, before, JOURNAL_PAGE)
         .await
-        .map_err(internal)?;
+        .map_err(internal(CONTEXT))?;
     let journal_next_before = (journal.len() as i64 == JOURNAL_PAGE)
         .then(|| {
             journal.last().map(|e| {
@@ -93,10 +92,10 @@ pub async fn find_customer(
     };
     let subscription = crate::server::db::subscriptions::get(&state.db, account)
         .await
-        .map_err(internal)?
-        .map(|s| crate::api::support::SupportPlanView {
+        .map_err(internal(CONTEXT))?
+        .map(|s| crate::model::support::SupportPlanView {
             plan_name: name_of(&s.plan),
-            status: s.status.as_str().to_owned(),
+            status: s.status,
             period_start: s.period_start,
             period_end: s.period_end,
             cancel_at_period_end: s.cancel_at_period_end,
@@ -173,7 +172,7 @@ pub async fn adjust(
             let (operation, charged, at) =
                 crate::server::db::history::charge_of(&state.db, form.account_id, hold)
                     .await
-                    .map_err(internal)?
+                    .map_err(internal(CONTEXT))?
                     .ok_or_else(|| {
                         AppError::bad_request(format!(
                             "This customer has no charged generation with receipt number {hold}."
@@ -299,12 +298,12 @@ pub async fn audit(state: &AppState) -> Result<Vec<ManualChange>, AppError> {
 
 pub async fn staff_audit(
     state: &AppState,
-) -> Result<Vec<crate::api::support::StaffChangeView>, AppError> {
+) -> Result<Vec<crate::model::support::StaffChangeView>, AppError> {
     Ok(users::staff_changes(&state.db, 200)
         .await
-        .map_err(internal)?
+        .map_err(internal(CONTEXT))?
         .into_iter()
-        .map(|(at, c)| crate::api::support::StaffChangeView {
+        .map(|(at, c)| crate::model::support::StaffChangeView {
             at,
             actor: c.actor,
             action: c.action,
@@ -328,19 +327,19 @@ fn approval_error(e: ApprovalError, top_up: &str) -> AppError {
             ))
         }
         ApprovalError::Ledger(e) => from_ledger(e, top_up),
-        ApprovalError::Db(e) => internal(e),
+        ApprovalError::Db(e) => internal(CONTEXT)(e),
     }
 }
 
 /// The adjustments waiting for a second support user.
 pub async fn pending_adjustments(
     state: &AppState,
-) -> Result<Vec<crate::api::support::PendingAdjustment>, AppError> {
+) -> Result<Vec<crate::model::support::PendingAdjustment>, AppError> {
     Ok(approvals::pending(&state.db)
         .await
-        .map_err(internal)?
+        .map_err(internal(CONTEXT))?
         .into_iter()
-        .map(|r| crate::api::support::PendingAdjustment {
+        .map(|r| crate::model::support::PendingAdjustment {
             id: r.id,
             account_email: r.account_email,
             direction: r.direction,

@@ -1,19 +1,18 @@
 //! Buying top-ups: start a checkout (Stripe's or the local one), show how it went, and
 //! the local checkout's own pay and cancel. Credits come only from the webhook.
 
-use crate::api::topup::{LocalCheckoutView, TopUpProgress};
 use crate::domain::payments::{CheckoutEvent, PaymentStatus};
 use crate::error::AppError;
+use crate::model::topup::{LocalCheckoutView, TopUpProgress};
 use crate::server::config::PaymentsConfig;
 use crate::server::db::payments::{self, CheckoutNotice, EventEffect, NewCheckout, Payment};
+use crate::server::error::internal;
 use crate::server::payments::{local, stripe_api};
 use crate::server::services::usage as ledger_service;
 use crate::server::state::AppState;
 
-fn internal(e: impl std::fmt::Display) -> AppError {
-    tracing::error!(error = %e, "top-up");
-    AppError::Internal
-}
+/// What failed, in the log.
+const CONTEXT: &str = "top-up";
 
 /// A form key: 16 to 80 letters, digits or dashes (the page makes a UUID).
 pub(crate) fn valid_key(key: &str) -> bool {
@@ -46,7 +45,7 @@ pub async fn start(
     }
     if let Some(existing) = payments::by_request_key(&state.db, account, request_key)
         .await
-        .map_err(internal)?
+        .map_err(internal(CONTEXT))?
     {
         return resume(existing);
     }
@@ -110,7 +109,7 @@ pub async fn start(
         state.clock.now(),
     )
     .await
-    .map_err(internal)?;
+    .map_err(internal(CONTEXT))?;
     resume(payment)
 }
 
@@ -136,7 +135,7 @@ async fn own_payment(
     }
     match payments::by_external_id(&state.db, session_id)
         .await
-        .map_err(internal)?
+        .map_err(internal(CONTEXT))?
     {
         Some(p) if p.account_id == account => Ok(p),
         _ => Err(not_found()),
@@ -317,6 +316,6 @@ pub async fn local_cancel(
         state.clock.now(),
     )
     .await
-    .map_err(internal)?;
+    .map_err(internal(CONTEXT))?;
     Ok(back)
 }

@@ -8,6 +8,7 @@ use crate::server::api_error::from_ledger;
 use crate::server::db::ledger::{
     self, CaptureReceipt, HoldReceipt, Idempotency, NewHold, RefundReceipt, ReleaseReceipt,
 };
+use crate::server::error::internal;
 use crate::server::state::AppState;
 
 /// The largest quantity the usage API prices (the OpenAPI document states it).
@@ -47,10 +48,7 @@ async fn refuse_after_plan_end(state: &AppState, account: i64) -> Result<(), App
     use crate::domain::subscription::Status;
     let sub = crate::server::db::subscriptions::get(&state.db, account)
         .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "reading the subscription");
-            AppError::Internal
-        })?;
+        .map_err(internal("reading the subscription"))?;
     match sub {
         Some(s) if matches!(s.status, Status::Ended | Status::Purged) => {
             let until = s

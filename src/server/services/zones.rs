@@ -4,13 +4,12 @@
 use crate::error::AppError;
 use crate::server::config::Mode;
 use crate::server::db::users::{self, User};
+use crate::server::error::internal;
 use crate::server::state::AppState;
 use crate::server::zones;
 
-fn internal(e: impl std::fmt::Display) -> AppError {
-    tracing::error!(error = %e, "time zone");
-    AppError::Internal
-}
+/// What failed, in the log.
+const CONTEXT: &str = "time zone";
 
 /// The `Set-Cookie` value that makes this browser show times in `zone`.
 pub fn cookie(state: &AppState, zone: &str) -> String {
@@ -47,7 +46,7 @@ pub async fn choose(state: &AppState, user: &User, zone: &str) -> Result<String,
     let zone = known(zone)?;
     users::set_time_zone(&state.db, user.id, &zone, false)
         .await
-        .map_err(internal)?;
+        .map_err(internal(CONTEXT))?;
     Ok(zone)
 }
 
@@ -65,14 +64,16 @@ pub async fn offer(
     match user {
         Some(user) => users::set_time_zone(&state.db, user.id, &zone, true)
             .await
-            .map_err(internal),
+            .map_err(internal(CONTEXT)),
         None => Ok(Some(zone)),
     }
 }
 
 /// The zone `user` chose, if any.
 pub async fn saved(state: &AppState, user: &User) -> Result<Option<String>, AppError> {
-    users::time_zone(&state.db, user.id).await.map_err(internal)
+    users::time_zone(&state.db, user.id)
+        .await
+        .map_err(internal(CONTEXT))
 }
 
 /// Every zone name, for the setting's list.

@@ -2,7 +2,7 @@
 //! each confirmed on a second step that spells out its dates and credits. The steps are
 //! links (`?confirm=...#plans`) and forms, so all of it works without JavaScript.
 
-use crate::api::plans::{ChangeKind, ChangePlan, FixPayment, PlanOption, PlanState};
+use crate::api::plans::{ChangeKind, ChangePlan, FixPayment, PlanOption, PlanState, PlanStatus};
 use crate::domain::catalog::format_usd;
 use crate::domain::credits::group_thousands;
 use crate::error::AppError;
@@ -81,7 +81,7 @@ pub fn PlansSection(plan: PlanState, action: ServerAction<ChangePlan>) -> impl I
         .map(|o| format_usd(o.monthly_price_cents))
         .unwrap_or_default();
     // Back from paying for a plan: say what happened and when it renews.
-    let subscribed = (plan.status == "active"
+    let subscribed = (plan.status == PlanStatus::Active
         && query.with_untracked(|q| q.get("subscribed").is_some()))
     .then(|| current.clone())
     .flatten()
@@ -93,8 +93,8 @@ pub fn PlansSection(plan: PlanState, action: ServerAction<ChangePlan>) -> impl I
             format_usd(o.monthly_price_cents)
         )}</p>
     });
-    let summary = match plan.status.as_str() {
-        "active" if plan.cancel_at_period_end => view! {
+    let summary = match plan.status {
+        PlanStatus::Active if plan.cancel_at_period_end => view! {
             <div class="notice notice-warning" data-testid="plan-cancelled">
                 <p><strong>{format!("Your {name} plan is cancelled and ends on {end}.")}</strong>
                 " Until then everything works as before and your credits stay usable."</p>
@@ -108,7 +108,7 @@ pub fn PlansSection(plan: PlanState, action: ServerAction<ChangePlan>) -> impl I
                 </ActionForm>
             </div>
         }.into_any(),
-        "active" => match plan.pending_plan_name.clone() {
+        PlanStatus::Active => match plan.pending_plan_name.clone() {
             Some(next) => view! {
                 <div class="notice" data-testid="plan-pending">
                     <p><strong>{format!("{name} until {end}, then {next}.")}</strong>{format!(" From {end} you pay {} a month.", price_of(&next))}</p>
@@ -125,7 +125,7 @@ pub fn PlansSection(plan: PlanState, action: ServerAction<ChangePlan>) -> impl I
                 )}</p>
             }.into_any(),
         },
-        "past_due" => view! {
+        PlanStatus::PastDue => view! {
             <div class="notice notice-error" role="alert" data-testid="plan-past-due">
                 <p><strong>"Your renewal payment failed."</strong>" No new subscription credits are added until it is paid. Update your payment method and it is retried."</p>
                 <ActionForm action=fix>
@@ -133,16 +133,16 @@ pub fn PlansSection(plan: PlanState, action: ServerAction<ChangePlan>) -> impl I
                 </ActionForm>
             </div>
         }.into_any(),
-        "ended" => view! {
+        PlanStatus::Ended => view! {
             <div class="notice notice-warning" data-testid="plan-ended">
                 <p><strong>{format!("Your {name} plan ended on {end}.")}</strong>
                 {format!(" Your projects and audio are kept until {grace}: subscribe again before then to carry on with everything. Your top-up credits are still here.")}</p>
             </div>
         }.into_any(),
-        "purged" => view! {
+        PlanStatus::Purged => view! {
             <p class="notice" data-testid="plan-purged">"Your plan ended and its grace period is over. Subscribe to start again; your top-up credits and payment history are still here."</p>
         }.into_any(),
-        _ => view! { <p data-testid="plan-none">"You have no plan yet. Choose one to get credits every month."</p> }.into_any(),
+        PlanStatus::None => view! { <p data-testid="plan-none">"You have no plan yet. Choose one to get credits every month."</p> }.into_any(),
     };
     // A plan payment under way: said as such, and while it is processing nothing else can
     // be bought (the page checks again by itself, with or without JavaScript).
@@ -175,7 +175,7 @@ pub fn PlansSection(plan: PlanState, action: ServerAction<ChangePlan>) -> impl I
         .payment_in_progress
         .as_ref()
         .is_some_and(|p| p.processing);
-    let active = plan.status == "active" && !plan.cancel_at_period_end;
+    let active = plan.status == PlanStatus::Active && !plan.cancel_at_period_end;
     let for_confirm = plan.clone();
     // The second step follows the address, so a link opens it with or without JavaScript.
     let confirmation = move || {

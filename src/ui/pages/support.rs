@@ -6,6 +6,7 @@ use crate::api::support::{
     Adjust, CustomerView, Decide, audit, find_customer, pending_adjustments, staff_audit,
 };
 use crate::domain::account::Role;
+use crate::domain::subscription::Status;
 use crate::error::AppError;
 use crate::error::FORM_ERROR_ANCHOR;
 use crate::ui::components::balance_card::BalanceCard;
@@ -217,15 +218,15 @@ fn CustomerPanel(customer: CustomerView, adjust: ServerAction<Adjust>) -> impl I
         <p data-testid="customer-subscription">{match &customer.subscription {
             None => "Never subscribed.".to_owned(),
             Some(s) => {
-                let mut words = match s.status.as_str() {
-                    "active" if s.cancel_at_period_end => format!(
+                let mut words = match s.status {
+                    Status::Active if s.cancel_at_period_end => format!(
                         "{}: active, cancelled by the customer; ends {} (grace until {}).",
                         s.plan_name, date(s.period_end), s.grace_until.map(date).unwrap_or_else(|| "the plan's grace period".to_owned())
                     ),
-                    "active" => format!("{}: active, period {} to {}; renews {}.", s.plan_name, date(s.period_start), date(s.period_end), date(s.period_end)),
-                    "past_due" => format!("{}: past due since {}: the renewal payment failed; no new period's credits until it is paid.", s.plan_name, date(s.period_start)),
-                    "ended" => format!("{}: ended {}; content kept until {}.", s.plan_name, date(s.period_end), s.grace_until.map(date).unwrap_or_default()),
-                    _ => format!("{}: ended {}; grace period over, content may be deleted.", s.plan_name, date(s.period_end)),
+                    Status::Active => format!("{}: active, period {} to {}; renews {}.", s.plan_name, date(s.period_start), date(s.period_end), date(s.period_end)),
+                    Status::PastDue => format!("{}: past due since {}: the renewal payment failed; no new period's credits until it is paid.", s.plan_name, date(s.period_start)),
+                    Status::Ended => format!("{}: ended {}; content kept until {}.", s.plan_name, date(s.period_end), s.grace_until.map(date).unwrap_or_default()),
+                    Status::Purged => format!("{}: ended {}; grace period over, content may be deleted.", s.plan_name, date(s.period_end)),
                 };
                 if let Some(next) = &s.pending_plan_name {
                     words.push_str(&format!(" Booked: {next} from {}.", date(s.period_end)));

@@ -1,0 +1,56 @@
+//! What the subscription server functions return (see `api::subscription`).
+
+use crate::domain::catalog::TopUpPack;
+use crate::domain::ledger::BalanceView;
+use crate::domain::payments::PaymentLine;
+use crate::domain::pricing::PriceBook;
+use crate::domain::usage::{DailyUsage, OperationReceipt};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanSummary {
+    pub name: String,
+    pub credits_per_period: u64,
+}
+
+/// The customer's last plan, once it has ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndedPlan {
+    pub name: String,
+    pub ended_at: i64,
+    /// Projects and audio are kept until then (the grace period); `None` once it is over.
+    pub kept_until: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionOverview {
+    pub balance: BalanceView,
+    pub plan: Option<PlanSummary>,
+    /// A plan that ended (the banner at the top of the page says so).
+    pub ended_plan: Option<EndedPlan>,
+    pub period_start: i64,
+    pub period_end: i64,
+    /// The window is the plan's current period; else (no live plan) the last 30 days.
+    pub plan_period: bool,
+    /// Credits used per day of the period, by operation.
+    pub days: Vec<DailyUsage>,
+    /// A page of receipts, newest first.
+    pub receipts: Vec<OperationReceipt>,
+    /// Pass as `before` for the next page; `None` on the last one.
+    pub next_before: Option<i64>,
+    /// The balance is below the configured share of the plan's credits (P10).
+    pub low_balance: bool,
+    pub support_email: String,
+    /// The top-up packs on sale, smallest first.
+    pub top_ups: Vec<TopUpPack>,
+    /// Payments taken through the app's own test checkout (no Stripe keys).
+    pub test_checkout: bool,
+    /// Top-ups and subscription payments, newest first.
+    pub payments: Vec<PaymentLine>,
+    /// A fresh key for this page's forms: sending one form twice acts once.
+    pub form_key: String,
+    /// The price book: the receipts name each operation's unit.
+    pub price_book: PriceBook,
+    /// The "Try a generation" panel is shown (demo mode), with the prices it estimates by.
+    pub try_panel: Option<PriceBook>,
+}

@@ -1,0 +1,45 @@
+//! Ledger accounts: created empty, and when their plan next renews.
+
+use super::*;
+
+/// Creates an account with an empty ledger (used by sign-up and by tests).
+pub async fn create_account(db: &Db, email: &str, now: UnixSeconds) -> Result<i64, LedgerError> {
+    let mut tx = db.begin_write().await?;
+    let id: i64 =
+        sqlx::query_scalar("INSERT INTO accounts (email, created_at) VALUES ($1, $2) RETURNING id")
+            .bind(email)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// Sets when the plan's credits next renew (shown with a P10 notice).
+pub async fn set_renewal(
+    db: &Db,
+    account: i64,
+    renews_at: Option<UnixSeconds>,
+) -> Result<(), LedgerError> {
+    let mut tx = db.begin_write().await?;
+    let n = sqlx::query("UPDATE accounts SET renews_at = $1 WHERE id = $2")
+        .bind(renews_at)
+        .bind(account)
+        .execute(&mut *tx)
+        .await?;
+    if n.rows_affected() == 0 {
+        return Err(LedgerError::AccountNotFound(account));
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn account_exists(db: &Db, account: i64) -> Result<bool, LedgerError> {
+    Ok(
+        sqlx::query_scalar::<_, i64>("SELECT id FROM accounts WHERE id = $1")
+            .bind(account)
+            .fetch_optional(db.reader())
+            .await?
+            .is_some(),
+    )
+}
