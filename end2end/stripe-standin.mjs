@@ -96,7 +96,7 @@ function sessionObject(s, paid) {
     id: s.id,
     mode: s.mode,
     url: null,
-    status: paid ? 'complete' : 'open',
+    status: paid || s.completed ? 'complete' : 'open',
     payment_status: paid ? 'paid' : 'unpaid',
     amount_total: s.amount,
     amount_subtotal: s.amount,
@@ -112,8 +112,13 @@ function sessionObject(s, paid) {
   return o;
 }
 
-/** Pays a session: Stripe's events to the app, in Stripe's order, then back to the app. */
-async function pay(s) {
+/**
+ * Pays a session: Stripe's events to the app, in Stripe's order, then back to the app.
+ * `bankDebit`: a plan paid by a method that clears later. Checkout completes unpaid and the
+ * subscription stays incomplete until `settle` (POST /settle/{id}, as the bank's answer
+ * days later) pays its first invoice.
+ */
+async function pay(s, bankDebit = false) {
   if (s.mode === 'subscription') {
     const start = now();
     const end = addMonth(start);
@@ -171,12 +176,31 @@ async function pay(s) {
       hosted_invoice_url: `${base}/invoice`,
     });
     invoice.lines.data = [line];
+    if (bankDebit) {
+      sub.status = 'incomplete';
+      s.pending = { sub, invoice };
+      s.completed = true;
+      await deliver('checkout.session.completed', sessionObject(s, false));
+      await deliver('customer.subscription.created', sub);
+      return;
+    }
     await deliver('checkout.session.completed', sessionObject(s, true));
     await deliver('customer.subscription.created', sub);
     await deliver('invoice.paid', invoice);
   } else {
     await deliver('checkout.session.completed', sessionObject(s, true));
   }
+  s.paid = true;
+}
+
+/** The bank's answer to a plan's debit: it cleared, and the first invoice is paid. */
+async function settle(s) {
+  const { sub, invoice } = s.pending;
+  sub.status = 'active';
+  await deliver('checkout.session.async_payment_succeeded', sessionObject(s, true));
+  await deliver('customer.subscription.updated', sub);
+  await deliver('invoice.paid', invoice);
+  s.pending = null;
   s.paid = true;
 }
 
@@ -188,6 +212,7 @@ function page(s) {
 <h1>${s.description}</h1>
 <p>Amount: <strong data-testid="standin-amount">${amount}</strong></p>
 <form method="post" action="/pay/${s.id}"><button type="submit">Pay ${amount}</button></form>
+${s.mode === 'subscription' ? `<form method="post" action="/pay/${s.id}"><input type="hidden" name="method" value="bank_debit"><button type="submit">Pay ${amount} by bank debit</button></form>` : ''}
 <p><a href="${s.cancel}">Back</a></p>
 </main></body></html>`;
 }
@@ -246,7 +271,7 @@ const server = createServer(async (req, res) => {
       // Stripe's list, filtered by customer and status as its API does.
       const customer = url.searchParams.get('customer');
       const status = url.searchParams.get('status');
-      const state = (s) => (s.expired ? 'expired' : s.paid ? 'complete' : 'open');
+      const state = (s) => (s.expired ? 'expired' : s.paid || s.completed ? 'complete' : 'open');
       const data = [...sessions.values()]
         .filter((s) => !customer || s.customer === customer)
         .filter((s) => !status || state(s) === status)
@@ -257,7 +282,7 @@ const server = createServer(async (req, res) => {
     let expire;
     if (req.method === 'POST' && (expire = /^\/v1\/checkout\/sessions\/(cs_test_\w+)\/expire$/.exec(path)) && sessions.has(expire[1])) {
       const s = sessions.get(expire[1]);
-      if (s.paid) return json(res, 400, { error: { type: 'invalid_request_error', message: 'Only Checkout Sessions with a status of open can be expired.' } });
+      if (s.paid || s.completed) return json(res, 400, { error: { type: 'invalid_request_error', message: 'Only Checkout Sessions with a status of open can be expired.' } });
       s.expired = true;
       return answer(200, { ...sessionObject(s, false), status: 'expired' });
     }
@@ -304,10 +329,15 @@ const server = createServer(async (req, res) => {
           res.writeHead(410, { 'content-type': 'text/plain' });
           return res.end('This checkout has expired.');
         }
-        if (!s.paid) await pay(s);
+        const bankDebit = flat(await body(req)).method === 'bank_debit';
+        if (!s.paid && !s.pending) await pay(s, bankDebit);
         res.writeHead(303, { location: s.success.replace('{CHECKOUT_SESSION_ID}', s.id) });
         return res.end();
       }
+    }
+    if (req.method === 'POST' && (m = /^\/settle\/(cs_test_\w+)$/.exec(path)) && sessions.get(m[1])?.pending) {
+      await settle(sessions.get(m[1]));
+      return json(res, 200, { settled: m[1] });
     }
     json(res, 404, { error: { type: 'invalid_request_error', code: 'resource_missing', message: `No such route: ${req.method} ${path}` } });
   } catch (e) {

@@ -6,6 +6,8 @@
 #   scripts/bench.sh page      /subscription for the signed-in demo customer (a month of
 #                              history), wrk with 50 connections, on SQLite and PostgreSQL
 #   scripts/bench.sh ledger    reserve -> capture cycles, W=20 A=50 D=30, on both backends
+#                              (PostgreSQL twice: its PL/pgSQL functions, then the rules
+#                              in Rust steps as on SQLite)
 #   scripts/bench.sh pgledger  the reference for the ledger's bar: transfers of pgledger
 #                              (github.com/pgr0ss/pgledger) on the same PostgreSQL, pgbench
 #                              with 20 clients over 50 accounts for 30 s. Its code is not in
@@ -84,6 +86,11 @@ ledger() {
   local dir; dir="$(mktemp -d)"
   step "bench ledger on PostgreSQL"
   DATABASE_URL="$(fresh_pg sb_bench_ledger)" "$BIN" bench ledger -w 20 -a 50 -d 30
+  psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS sb_bench_ledger WITH (FORCE)" >/dev/null
+  # The same on PostgreSQL with the rules in Rust steps instead of the PL/pgSQL functions:
+  # the measurement behind the choice written at the top of src/domain/ledger.rs.
+  step "bench ledger on PostgreSQL, rules in Rust"
+  DATABASE_URL="$(fresh_pg sb_bench_ledger)" "$BIN" bench ledger -w 20 -a 50 -d 30 --rules-in-rust
   psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS sb_bench_ledger WITH (FORCE)" >/dev/null
   step "bench ledger on SQLite"
   DATABASE_URL="sqlite://$dir/ledger.db" "$BIN" bench ledger -w 20 -a 50 -d 30

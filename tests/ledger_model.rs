@@ -413,8 +413,24 @@ async fn run_case(db: &Db, n: usize, steps: Vec<Step>) -> Result<(), TestCaseErr
 }
 
 async fn random_histories_match_the_model(backend: Backend) {
+    model_check(backend, false).await;
+}
+
+/// PostgreSQL's reserve and capture are PL/pgSQL functions that mirror the rules in
+/// `domain::ledger` (see its header). The same histories through the Rust steps on
+/// PostgreSQL: both implementations match the model, on the same database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_histories_match_the_model_with_postgres_rules_in_rust() {
+    model_check(Backend::Postgres, true).await;
+}
+
+async fn model_check(backend: Backend, rules_in_rust: bool) {
     let t = TestDb::migrated(backend).await;
-    let db = t.db.clone();
+    let db = if rules_in_rust {
+        t.db.clone().with_rules_in_rust()
+    } else {
+        t.db.clone()
+    };
     let cases = std::env::var("LEDGER_MODEL_CASES")
         .ok()
         .and_then(|v| v.parse().ok())

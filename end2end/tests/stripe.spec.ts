@@ -39,6 +39,30 @@ test('subscribe through Stripe Checkout: the paid first invoice starts the plan'
   await expect(page.getByTestId('payments')).toContainText('$9');
 });
 
+test('a plan paid by bank debit in Stripe Checkout shows as processing until it clears, and nothing else can be bought meanwhile', async ({ page, request }, testInfo) => {
+  await newCustomer(page, testInfo, 'stripe-debit');
+  await page.getByRole('link', { name: 'Subscribe to Creator…' }).click();
+  await page.getByTestId('confirm-change').getByRole('button', { name: 'Confirm' }).click();
+  await expect(page).toHaveURL(/^http:\/\/127\.0\.0\.1:\d+\/pay\/cs_test_standin\d+$/);
+  const hosted = new URL(page.url());
+  const session = hosted.pathname.split('/').pop();
+  await page.getByRole('button', { name: 'Pay $29.00 by bank debit' }).click();
+
+  // Back on the page: the payment is processing, said as such, and no plan can be bought.
+  await expect(page).toHaveURL(/\/subscription\?subscribed=1#plans$/);
+  await expect(page.getByTestId('plan-processing')).toContainText('Your payment for the Creator plan ($29, 5,000 credits) is processing.');
+  await expect(page.getByRole('link', { name: /^Subscribe to / })).toHaveCount(0);
+  await expect(page.getByTestId('balance-total')).toHaveText('0');
+
+  // Days later the bank's answer: Stripe pays the first invoice. The page checks again by
+  // itself and the plan is there, with its credits.
+  const settled = await request.post(`${hosted.origin}/settle/${session}`);
+  expect(settled.ok()).toBeTruthy();
+  await expect(page.getByTestId('plan-summary')).toContainText('Creator: this period runs', { timeout: 20_000 });
+  await expect(page.getByTestId('plan-processing')).toHaveCount(0);
+  await expect(page.getByTestId('balance-total')).toHaveText('5,000');
+});
+
 // The operations view, on the Stripe-mode server (the demo's local checkout has no webhook
 // route to forge a delivery to).
 test('support sees webhook deliveries, refused ones with the reason, and the jobs', async ({ page, request }, testInfo) => {

@@ -30,14 +30,8 @@ async fn adopt_time_zone(
     user: &crate::server::db::users::User,
 ) -> Result<(), AppError> {
     use crate::server::{auth, services::zones};
-    let zone = match zones::saved(state, user).await? {
-        Some(zone) => Some(zone),
-        None => match auth::cookie_value(&auth::request_headers()?, crate::server::zones::COOKIE) {
-            Some(browser) => zones::offer(state, Some(user), &browser).await?,
-            None => None,
-        },
-    };
-    if let Some(zone) = zone {
+    let browser = auth::cookie_value(&auth::request_headers()?, crate::server::zones::COOKIE);
+    if let Some(zone) = zones::after_sign_in(state, user, browser.as_deref()).await? {
         auth::set_cookie(&zones::cookie(state, &zone));
     }
     Ok(())

@@ -40,13 +40,8 @@ pub(crate) fn respond<T>(
 /// A plain form post, made without JavaScript (it asks for a page back).
 #[cfg(feature = "ssr")]
 fn is_form_post() -> bool {
-    use axum::http::header;
-    leptos::prelude::use_context::<axum::http::request::Parts>().is_some_and(|p| {
-        p.headers
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.contains("text/html"))
-    })
+    leptos::prelude::use_context::<axum::http::request::Parts>()
+        .is_some_and(|p| crate::server::form_errors::accepts_html(&p.headers))
 }
 
 /// A plain form post that failed goes back to `path` (a path on this site) with its

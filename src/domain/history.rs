@@ -1,6 +1,7 @@
 //! The customer's credit history: which journal entries each filter shows, and the cursor
 //! that pages through them in the order of their times. Pure.
 
+use crate::domain::ledger::JournalKind;
 use serde::{Deserialize, Serialize};
 
 /// What the history shows: every change of the balance, or one kind of change.
@@ -57,13 +58,14 @@ impl HistoryFilter {
     }
 
     /// The journal kinds it shows (entries that change the balance only).
-    pub fn kinds(self) -> &'static [&'static str] {
+    pub fn kinds(self) -> &'static [JournalKind] {
+        use JournalKind as K;
         match self {
-            HistoryFilter::All => &["grant", "expire", "capture", "refund", "debit"],
-            HistoryFilter::Added => &["grant"],
-            HistoryFilter::Charged => &["capture", "debit"],
-            HistoryFilter::Back => &["refund"],
-            HistoryFilter::Expired => &["expire"],
+            HistoryFilter::All => &[K::Grant, K::Expire, K::Capture, K::Refund, K::Debit],
+            HistoryFilter::Added => &[K::Grant],
+            HistoryFilter::Charged => &[K::Capture, K::Debit],
+            HistoryFilter::Back => &[K::Refund],
+            HistoryFilter::Expired => &[K::Expire],
         }
     }
 }

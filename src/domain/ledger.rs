@@ -61,6 +61,97 @@ impl GrantKind {
     }
 }
 
+/// What a journal entry records. Stored as [`JournalKind::as_str`] (the PostgreSQL
+/// functions write `reserve`, `capture` and `expire` by those names too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum JournalKind {
+    /// Credits added: a plan period, an upgrade, a top-up, support's grant.
+    Grant,
+    /// Credits taken by support.
+    Debit,
+    /// Credits that reached their expiry unspent (P3).
+    Expire,
+    /// Credits held for a generation (the balance is unchanged).
+    Reserve,
+    /// A generation's real cost charged, the rest of its hold freed (P2).
+    Capture,
+    /// A hold freed whole.
+    Release,
+    /// A hold left open past its expiry, freed by the sweep.
+    HoldExpired,
+    /// A failed part credited back.
+    Refund,
+}
+
+impl JournalKind {
+    pub const ALL: [JournalKind; 8] = [
+        JournalKind::Grant,
+        JournalKind::Debit,
+        JournalKind::Expire,
+        JournalKind::Reserve,
+        JournalKind::Capture,
+        JournalKind::Release,
+        JournalKind::HoldExpired,
+        JournalKind::Refund,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JournalKind::Grant => "grant",
+            JournalKind::Debit => "debit",
+            JournalKind::Expire => "expire",
+            JournalKind::Reserve => "reserve",
+            JournalKind::Capture => "capture",
+            JournalKind::Release => "release",
+            JournalKind::HoldExpired => "hold_expired",
+            JournalKind::Refund => "refund",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<JournalKind> {
+        JournalKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl PartialEq<&str> for JournalKind {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// Which way support's manual adjustment goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Credits added (an adjustment grant).
+    Grant,
+    /// Credits taken.
+    Debit,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Grant => "grant",
+            Direction::Debit => "debit",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Direction> {
+        [Direction::Grant, Direction::Debit]
+            .into_iter()
+            .find(|d| d.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Direction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A grant as the ledger sees it when deciding.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
@@ -333,7 +424,7 @@ pub struct BalanceView {
 pub struct JournalEntry {
     pub seq: i64,
     pub at: UnixSeconds,
-    pub kind: String,
+    pub kind: JournalKind,
     /// Signed change of the balance.
     pub amount: i64,
     pub balance_after: i64,
@@ -369,7 +460,7 @@ pub struct ManualChange {
     pub at: UnixSeconds,
     pub account_id: i64,
     pub account_email: String,
-    pub kind: String,
+    pub kind: JournalKind,
     pub amount: i64,
     pub detail: Option<String>,
     pub actor: String,
@@ -381,6 +472,28 @@ mod tests {
 
     fn c(n: u64) -> Credits {
         Credits::new(n).unwrap()
+    }
+
+    #[test]
+    fn directions_round_trip() {
+        for d in [Direction::Grant, Direction::Debit] {
+            assert_eq!(Direction::parse(d.as_str()), Some(d));
+            assert_eq!(d.to_string(), d.as_str());
+        }
+        assert_eq!(Direction::parse("take"), None);
+    }
+
+    #[test]
+    fn journal_kinds_round_trip_and_serialise_by_their_stored_names() {
+        for k in JournalKind::ALL {
+            assert_eq!(JournalKind::parse(k.as_str()), Some(k));
+            assert_eq!(
+                serde_json::to_value(k).unwrap(),
+                serde_json::Value::String(k.as_str().to_owned())
+            );
+            assert!(k == k.as_str());
+        }
+        assert_eq!(JournalKind::parse("adjust"), None);
     }
 
     fn grant(id: i64, kind: GrantKind, remaining: u64, expires_at: Option<i64>) -> Grant {

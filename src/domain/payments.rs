@@ -141,6 +141,88 @@ impl RefundState {
     }
 }
 
+/// Where a plan bought through Stripe Checkout stands before its plan starts. Stripe's
+/// Checkout makes the subscription; only its first invoice's payment starts the plan (and
+/// grants its credits). Meanwhile the page says the payment is processing and no second
+/// plan checkout can start. Not a payment: the invoice is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanCheckoutStatus {
+    /// Completed (a bank debit completes unpaid); its first invoice is not paid yet.
+    Processing,
+    /// Its first invoice was paid: the plan's own records take over.
+    Settled,
+    /// The payment failed, or the session expired: nothing was bought.
+    Failed,
+}
+
+impl PlanCheckoutStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlanCheckoutStatus::Processing => "processing",
+            PlanCheckoutStatus::Settled => "settled",
+            PlanCheckoutStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<PlanCheckoutStatus> {
+        [
+            PlanCheckoutStatus::Processing,
+            PlanCheckoutStatus::Settled,
+            PlanCheckoutStatus::Failed,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
+    }
+}
+
+/// What a plan checkout's record becomes after a Checkout event (`None`: nothing to write).
+/// `current` is what is on record (`None`: nothing yet); `started` says the account already
+/// follows the subscription the session made, its first invoice paid (the invoice's event
+/// came first). Settled and failed are final, so late and repeated events change nothing.
+/// A session that expires without completing was never anything to show.
+pub fn plan_checkout_after(
+    current: Option<PlanCheckoutStatus>,
+    event: CheckoutEvent,
+    started: bool,
+) -> Option<PlanCheckoutStatus> {
+    use CheckoutEvent as E;
+    use PlanCheckoutStatus as P;
+    let next = match (current, event) {
+        (Some(P::Settled | P::Failed), _) => return None,
+        (None, E::Expired | E::Canceled) => return None,
+        (_, E::AsyncFailed | E::Expired | E::Canceled) => P::Failed,
+        // Paid or not, the plan starts with its invoice's payment, never with the session.
+        (_, E::CompletedPaid | E::CompletedUnpaid | E::AsyncSucceeded) if started => P::Settled,
+        (_, E::CompletedPaid | E::CompletedUnpaid | E::AsyncSucceeded) => P::Processing,
+    };
+    (current != Some(next)).then_some(next)
+}
+
+/// What news of the subscription a plan checkout made does to a checkout still
+/// processing: its first invoice paid settles it (the plan starts with that invoice, or
+/// the payment is refunded if another plan was live); that invoice failing, or the
+/// subscription ending unpaid, fails it. `invoice_paid` is the invoice the news came with,
+/// if any. `None`: it stays as it is.
+pub fn plan_checkout_after_stripe(
+    fact: &crate::domain::subscription::StripeFact,
+    invoice_paid: Option<bool>,
+) -> Option<PlanCheckoutStatus> {
+    use crate::domain::subscription::StripeFact;
+    match (fact, invoice_paid) {
+        (_, Some(true)) => Some(PlanCheckoutStatus::Settled),
+        (_, Some(false)) | (StripeFact::PaymentFailed { .. }, None) => {
+            Some(PlanCheckoutStatus::Failed)
+        }
+        (StripeFact::State { status, .. }, None)
+            if matches!(status.as_str(), "canceled" | "incomplete_expired") =>
+        {
+            Some(PlanCheckoutStatus::Failed)
+        }
+        _ => None,
+    }
+}
+
 /// Where a customer goes back to after a checkout, if `path` is fit for it: a path on this
 /// site (never another site's address, so a crafted link cannot send a customer away from
 /// a payment), short, printable.
@@ -360,6 +442,46 @@ mod tests {
             }
         }
         walk(S::Open, 0, 0, false);
+    }
+
+    #[test]
+    fn a_stripe_plan_checkout_processes_until_its_invoice_and_then_never_changes() {
+        use PlanCheckoutStatus as P;
+        for s in [P::Processing, P::Settled, P::Failed] {
+            assert_eq!(P::parse(s.as_str()), Some(s));
+        }
+        // A bank debit: completed unpaid, processing; its success still waits for the
+        // invoice (which settles it), its failure ends it.
+        assert_eq!(
+            plan_checkout_after(None, E::CompletedUnpaid, false),
+            Some(P::Processing)
+        );
+        assert_eq!(
+            plan_checkout_after(Some(P::Processing), E::AsyncSucceeded, false),
+            None
+        );
+        assert_eq!(
+            plan_checkout_after(Some(P::Processing), E::AsyncFailed, false),
+            Some(P::Failed)
+        );
+        // The invoice's event came first: the plan has started, nothing to show.
+        assert_eq!(
+            plan_checkout_after(None, E::CompletedPaid, true),
+            Some(P::Settled)
+        );
+        // The failure came first: a late "completed" does not bring it back.
+        assert_eq!(
+            plan_checkout_after(None, E::AsyncFailed, false),
+            Some(P::Failed)
+        );
+        for e in EVENTS {
+            for started in [false, true] {
+                assert_eq!(plan_checkout_after(Some(P::Failed), e, started), None);
+                assert_eq!(plan_checkout_after(Some(P::Settled), e, started), None);
+            }
+        }
+        // A session that expired unpaid was never shown.
+        assert_eq!(plan_checkout_after(None, E::Expired, false), None);
     }
 
     #[test]

@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 pub struct HistoryLine {
     pub at: i64,
     /// The journal's kind: `grant`, `expire`, `capture`, `refund`, `debit`.
-    pub kind: String,
+    pub kind: crate::domain::ledger::JournalKind,
     /// For a grant or an expiry, the kind of credits: `subscription`, `topup`, `adjustment`.
-    pub credits_kind: Option<String>,
+    pub credits_kind: Option<crate::domain::ledger::GrantKind>,
     /// Signed change of the balance.
     pub amount: i64,
     pub balance_after: i64,

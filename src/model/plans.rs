@@ -77,12 +77,73 @@ pub struct PlanState {
     pub cancel_at_period_end: bool,
     pub pending_plan_name: Option<String>,
     pub grace_until: Option<i64>,
-    /// The next tier down, offered before a cancel (P15), with its credits.
-    pub lower_tier: Option<(String, String, u64)>,
+    /// The next tier down, offered before a cancel (P15).
+    pub lower_tier: Option<LowerTier>,
     pub options: Vec<PlanOption>,
     /// Paid through the app's own test billing (no Stripe keys).
     pub test_mode: bool,
     /// While there is no live plan: a plan payment under way. While it is processing, no
     /// other plan can be bought.
     pub payment_in_progress: Option<PlanPaymentInProgress>,
+}
+
+/// The plan offered instead of a cancel (P15): the tier below what the next period will be.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LowerTier {
+    pub id: String,
+    pub name: String,
+    pub credits_per_period: u64,
+}
+
+/// A plan change the Subscription page's forms ask for (their `action` field).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanAction {
+    /// Buy a plan (no live plan): a checkout.
+    Subscribe,
+    /// Move to another plan: an upgrade now, a downgrade from the renewal.
+    Change,
+    /// Undo a booked downgrade.
+    Keep,
+    /// End at the period's end.
+    Cancel,
+    /// Undo a cancel before the period ends.
+    Resume,
+}
+
+impl PlanAction {
+    pub const ALL: [PlanAction; 5] = [
+        PlanAction::Subscribe,
+        PlanAction::Change,
+        PlanAction::Keep,
+        PlanAction::Cancel,
+        PlanAction::Resume,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlanAction::Subscribe => "subscribe",
+            PlanAction::Change => "change",
+            PlanAction::Keep => "keep",
+            PlanAction::Cancel => "cancel",
+            PlanAction::Resume => "resume",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<PlanAction> {
+        PlanAction::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_actions_round_trip() {
+        for a in PlanAction::ALL {
+            assert_eq!(PlanAction::parse(a.as_str()), Some(a));
+        }
+        assert_eq!(PlanAction::parse("upgrade"), None);
+    }
 }

@@ -60,8 +60,7 @@ pub struct StaffChangeView {
 pub struct PendingAdjustment {
     pub id: i64,
     pub account_email: String,
-    /// `grant` or `debit`.
-    pub direction: String,
+    pub direction: crate::domain::ledger::Direction,
     pub amount: u64,
     pub reason: String,
     pub requested_by: String,

@@ -103,25 +103,26 @@ pub async fn user_from_headers(
         .map_err(internal("session look-up"))
 }
 
+/// A `Set-Cookie` value for the app's own cookies: the whole site, never readable by
+/// scripts, sent on top-level navigation from other sites (a link) but not on their posts,
+/// and only over HTTPS when `secure` (production). `max_age` 0 removes it.
+pub fn set_cookie_value(name: &str, value: &str, max_age: i64, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}")
+}
+
 /// The `Set-Cookie` value that starts a session (a new id on every sign-in).
 fn session_cookie(state: &AppState, token: &str) -> String {
-    let secure = if state.config.mode == Mode::Production {
-        "; Secure"
-    } else {
-        ""
-    };
-    format!(
-        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={SESSION_TTL_SECS}{secure}"
+    set_cookie_value(
+        SESSION_COOKIE,
+        token,
+        SESSION_TTL_SECS,
+        state.config.mode == Mode::Production,
     )
 }
 
 fn clear_cookie(state: &AppState) -> String {
-    let secure = if state.config.mode == Mode::Production {
-        "; Secure"
-    } else {
-        ""
-    };
-    format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0{secure}")
+    set_cookie_value(SESSION_COOKIE, "", 0, state.config.mode == Mode::Production)
 }
 
 /// Starts a session for `user`; returns the `Set-Cookie` header value.

@@ -106,6 +106,10 @@ pub enum BenchAction {
         accounts: usize,
         #[arg(long, short = 'd', default_value_t = 30)]
         seconds: u64,
+        /// PostgreSQL: reserve and capture in Rust steps, as on SQLite, instead of the
+        /// PL/pgSQL functions (to compare the two; the app always uses the functions).
+        #[arg(long)]
+        rules_in_rust: bool,
     },
 }
 
@@ -201,6 +205,7 @@ pub async fn run(cli: Cli) -> ExitCode {
                     workers,
                     accounts,
                     seconds,
+                    rules_in_rust,
                 },
         } => {
             bench_ledger(
@@ -210,6 +215,7 @@ pub async fn run(cli: Cli) -> ExitCode {
                     accounts,
                     seconds,
                 },
+                rules_in_rust,
             )
             .await
         }
@@ -396,15 +402,22 @@ async fn seed_demo(config: Config) -> CliResult {
     Ok(())
 }
 
-async fn bench_ledger(mut config: Config, b: bench::LedgerBench) -> CliResult {
+async fn bench_ledger(mut config: Config, b: bench::LedgerBench, rules_in_rust: bool) -> CliResult {
     if b.workers == 0 || b.accounts == 0 || b.seconds == 0 {
         return Err("workers, accounts and seconds must each be at least 1".into());
     }
     // One connection per worker, so the pool is not what is measured.
     config.database_max_connections = config.database_max_connections.max(b.workers as u32 + 2);
-    let db = open(&config).await?;
+    let mut db = open(&config).await?;
+    if rules_in_rust {
+        db = db.with_rules_in_rust();
+    }
     let mut report = bench::run(&db, b, Clock::system().now()).await?;
-    report.print(db.backend_name(), &b);
+    let name = match (db.backend_name(), rules_in_rust) {
+        ("postgres", true) => "postgres (rules in Rust)",
+        (name, _) => name,
+    };
+    report.print(name, &b);
     db.close().await;
     Ok(())
 }

@@ -66,7 +66,7 @@ pub struct CookiePolicy {
     pub secure: bool,
 }
 
-fn accepts_html(headers: &HeaderMap) -> bool {
+pub(crate) fn accepts_html(headers: &HeaderMap) -> bool {
     headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -120,9 +120,11 @@ fn split_location(location: &str) -> Option<(FormError, String)> {
 }
 
 fn cookie(policy: CookiePolicy, value: &str, max_age: u32) -> Option<HeaderValue> {
-    let secure = if policy.secure { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!(
-        "{COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
+    HeaderValue::from_str(&crate::server::auth::set_cookie_value(
+        COOKIE,
+        value,
+        i64::from(max_age),
+        policy.secure,
     ))
     .ok()
 }

@@ -113,8 +113,21 @@ impl ServiceCaller {
     }
 }
 
-/// The `Idempotency-Key` header: 1-255 visible ASCII characters.
-pub struct IdempotencyKey(pub String);
+/// The `Idempotency-Key` header: 1-255 visible ASCII characters (only [`IdempotencyKey::parse`]
+/// makes one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub fn parse(raw: &str) -> Option<IdempotencyKey> {
+        let ok = !raw.is_empty() && raw.len() <= 255 && raw.bytes().all(|b| b.is_ascii_graphic());
+        ok.then(|| IdempotencyKey(raw.to_owned()))
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
     type Rejection = ApiError;
@@ -125,12 +138,11 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
             .get("idempotency-key")
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| ApiError(AppError::bad_request("Send an Idempotency-Key header with every change, so a retry never applies twice.")))?;
-        if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(ApiError(AppError::bad_request(
+        IdempotencyKey::parse(key).ok_or_else(|| {
+            ApiError(AppError::bad_request(
                 "The Idempotency-Key must be 1-255 visible ASCII characters.",
-            )));
-        }
-        Ok(IdempotencyKey(key.to_owned()))
+            ))
+        })
     }
 }
 
@@ -161,7 +173,7 @@ fn idempotency(
     hasher.update(serde_json::to_vec(body).unwrap_or_default());
     Idempotency {
         scope: format!("service:{}", caller.0.id),
-        key: key.0,
+        key: key.into_string(),
         request_hash: hex::encode(hasher.finalize()),
     }
 }
@@ -426,4 +438,22 @@ async fn journal(
         entries,
         next_before,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::IdempotencyKey;
+
+    #[test]
+    fn an_idempotency_key_is_1_to_255_visible_ascii_characters() {
+        for ok in ["a", "job-42:reserve", &"k".repeat(255)] {
+            assert_eq!(
+                IdempotencyKey::parse(ok).map(IdempotencyKey::into_string),
+                Some(ok.to_owned())
+            );
+        }
+        for bad in ["", "with space", "tab\t", "é", &"k".repeat(256)] {
+            assert_eq!(IdempotencyKey::parse(bad), None, "{bad:?}");
+        }
+    }
 }

@@ -113,8 +113,7 @@ pub fn named_in(headers: &axum::http::HeaderMap) -> bool {
 
 /// The `Set-Cookie` value that remembers zone `name` in this browser.
 pub fn cookie(name: &str, secure: bool) -> String {
-    let secure = if secure { "; Secure" } else { "" };
-    format!("{COOKIE}={name}; Path=/; HttpOnly; SameSite=Lax; Max-Age={COOKIE_SECS}{secure}")
+    crate::server::auth::set_cookie_value(COOKIE, name, i64::from(COOKIE_SECS), secure)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! once, approve it.
 
 use crate::domain::credits::Credits;
-use crate::domain::ledger::GrantKind;
+use crate::domain::ledger::{Direction, GrantKind};
 use crate::server::db::Backend;
 use crate::server::db::Db;
 use crate::server::db::ledger::{self, Idempotency, LedgerError, NewGrant};
@@ -17,8 +17,7 @@ pub struct Request {
     pub id: i64,
     pub account_id: i64,
     pub account_email: String,
-    /// `grant` or `debit`.
-    pub direction: String,
+    pub direction: Direction,
     pub amount: Credits,
     pub reason: String,
     pub expires_at: Option<i64>,
@@ -32,7 +31,7 @@ pub struct Request {
 /// A new request as support's form sends it (already checked).
 pub struct NewRequest<'a> {
     pub account_id: i64,
-    pub direction: &'a str,
+    pub direction: Direction,
     pub amount: Credits,
     pub reason: &'a str,
     pub expires_at: Option<i64>,
@@ -64,7 +63,12 @@ fn request_from_row(r: &sqlx::any::AnyRow) -> Result<Request, sqlx::Error> {
         id: r.try_get("id")?,
         account_id: r.try_get("account_id")?,
         account_email: r.try_get("email")?,
-        direction: r.try_get("direction")?,
+        direction: {
+            let d: String = r.try_get("direction")?;
+            Direction::parse(&d).ok_or_else(|| {
+                sqlx::Error::Decode(format!("unknown adjustment direction {d}").into())
+            })?
+        },
         amount: u64::try_from(amount)
             .ok()
             .and_then(|a| Credits::new(a).ok())
@@ -98,7 +102,7 @@ pub async fn request(db: &Db, new: NewRequest<'_>, now: i64) -> Result<Request, 
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (requested_by, request_key) DO NOTHING",
     )
     .bind(new.account_id)
-    .bind(new.direction)
+    .bind(new.direction.as_str())
     .bind(to_i64(new.amount))
     .bind(new.reason)
     .bind(new.expires_at)
@@ -200,8 +204,8 @@ pub async fn approve(db: &Db, id: i64, approver: &str, now: i64) -> Result<Appli
         key: format!("request-{id}"),
         request_hash: format!("{id}"),
     };
-    let balance_after = match request.direction.as_str() {
-        "grant" => {
+    let balance_after = match request.direction {
+        Direction::Grant => {
             let g = NewGrant {
                 kind: GrantKind::Adjustment,
                 amount: request.amount,
@@ -220,7 +224,7 @@ pub async fn approve(db: &Db, id: i64, approver: &str, now: i64) -> Result<Appli
             .await?
             .balance_after
         }
-        _ => {
+        Direction::Debit => {
             ledger::debit_in(
                 &mut tx,
                 db.backend(),

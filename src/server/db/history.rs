@@ -4,6 +4,7 @@
 //! names.
 
 use crate::domain::history::{HistoryCursor, HistoryFilter};
+use crate::domain::ledger::{GrantKind, JournalKind};
 use crate::server::db::Db;
 use sqlx::Row;
 
@@ -12,12 +13,12 @@ use sqlx::Row;
 pub struct HistoryRow {
     pub seq: i64,
     pub at: i64,
-    pub kind: String,
+    pub kind: JournalKind,
     pub amount: i64,
     pub balance_after: i64,
     pub detail: Option<String>,
     /// The kind of the grant it names (`subscription`, `topup`, `adjustment`), if any.
-    pub grant_kind: Option<String>,
+    pub grant_kind: Option<GrantKind>,
     pub manual: bool,
 }
 
@@ -32,7 +33,7 @@ pub async fn history(
     let kinds = filter
         .kinds()
         .iter()
-        .map(|k| format!("'{k}'"))
+        .map(|k| format!("'{}'", k.as_str()))
         .collect::<Vec<_>>()
         .join(", ");
     let before = before.unwrap_or(HistoryCursor::NEWEST);
@@ -56,11 +57,18 @@ pub async fn history(
             Ok(HistoryRow {
                 seq: r.try_get("seq")?,
                 at: r.try_get("at")?,
-                kind: r.try_get("kind")?,
+                kind: crate::server::db::ledger::journal_kind(r)?,
                 amount: r.try_get("amount")?,
                 balance_after: r.try_get("balance_after")?,
                 detail: r.try_get("detail")?,
-                grant_kind: r.try_get("grant_kind")?,
+                grant_kind: r
+                    .try_get::<Option<String>, _>("grant_kind")?
+                    .map(|k| {
+                        GrantKind::parse(&k).ok_or_else(|| {
+                            sqlx::Error::Decode(format!("unknown grant kind {k}").into())
+                        })
+                    })
+                    .transpose()?,
                 manual: actor.is_some(),
             })
         })

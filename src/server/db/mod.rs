@@ -15,6 +15,7 @@ pub mod approvals;
 pub mod history;
 pub mod ledger;
 pub mod payments;
+pub mod plan_checkouts;
 pub mod reconcile;
 pub mod subscriptions;
 pub mod tokens;
@@ -38,6 +39,10 @@ pub enum Backend {
 #[derive(Clone, Debug)]
 pub struct Db {
     backend: Backend,
+    /// PostgreSQL only: reserve and capture in Rust steps (the SQLite path) instead of
+    /// the PL/pgSQL functions. For the benchmark and the equivalence tests that compare
+    /// the two; the app never sets it (`domain::ledger` says why).
+    rules_in_rust: bool,
     /// Reads (and, on PostgreSQL, writes).
     read: AnyPool,
     /// Write transactions.
@@ -85,6 +90,7 @@ impl Db {
                 .map_err(DbError::Connect)?;
             return Ok(Db {
                 backend: Backend::Postgres,
+                rules_in_rust: false,
                 read: pool.clone(),
                 write: pool,
             });
@@ -110,6 +116,7 @@ impl Db {
         let read = open(max_connections).await.map_err(DbError::Connect)?;
         Ok(Db {
             backend: Backend::Sqlite,
+            rules_in_rust: true,
             read,
             write,
         })
@@ -117,6 +124,18 @@ impl Db {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The same database, with PostgreSQL's reserve and capture made in Rust steps as on
+    /// SQLite rather than by the PL/pgSQL functions (see [`Db::rules_in_rust`]).
+    pub fn with_rules_in_rust(mut self) -> Db {
+        self.rules_in_rust = true;
+        self
+    }
+
+    /// Whether reserve and capture run the ledger's rules in Rust (always on SQLite).
+    pub fn rules_in_rust(&self) -> bool {
+        self.rules_in_rust
     }
 
     pub fn backend_name(&self) -> &'static str {

@@ -472,6 +472,11 @@ pub enum Applied {
     RefundDue,
     /// Recorded; it names a checkout this app did not start (or another account's).
     UnknownCheckout,
+    /// Recorded; a plan's Stripe Checkout Session, now in this state (none: nothing on
+    /// record, such as a session that expired unpaid).
+    PlanCheckout {
+        status: Option<crate::domain::payments::PlanCheckoutStatus>,
+    },
     /// Recorded; it brought the customer's subscription in step with Stripe.
     Subscription { granted: Option<u64> },
     /// Recorded; it names a Stripe customer this app does not know.
@@ -505,6 +510,7 @@ impl Applied {
             Applied::Refunded => "refunded",
             Applied::RefundDue => "refund_due",
             Applied::UnknownCheckout => "unknown_checkout",
+            Applied::PlanCheckout { .. } => "plan_checkout",
             Applied::Subscription {
                 granted: Some(_), ..
             } => "granted",
@@ -524,6 +530,8 @@ pub struct CheckoutNotice<'a> {
     pub event: CheckoutEvent,
     /// The account named in the session's metadata, if any; must match the payment's.
     pub account_id: Option<i64>,
+    /// A plan's Stripe Checkout Session (the app records those only once they complete).
+    pub plan: Option<crate::server::db::plan_checkouts::PlanCheckoutNotice<'a>>,
 }
 
 /// Claims `event_id`: `false` when it was applied before.
@@ -649,7 +657,12 @@ async fn apply_checkout(
             .fetch_optional(&mut **tx)
             .await?;
     let Some(owner) = owner else {
-        return Ok(Applied::UnknownCheckout);
+        return match (notice.plan.as_ref(), notice.account_id) {
+            (Some(plan), Some(account)) => {
+                plan_checkout(tx, backend, account, &notice, plan, now).await
+            }
+            _ => Ok(Applied::UnknownCheckout),
+        };
     };
     ledger::lock_account(tx, backend, owner).await?;
     let sql = format!("SELECT {COLUMNS} FROM payments WHERE external_id = $1");
@@ -713,6 +726,36 @@ async fn apply_checkout(
         status: t.status,
         granted,
     })
+}
+
+/// A plan's Stripe Checkout Session: Stripe makes the subscription and its first invoice's
+/// payment starts the plan; until then the session is a plan payment processing.
+async fn plan_checkout(
+    tx: &mut Tx,
+    backend: Backend,
+    account: i64,
+    notice: &CheckoutNotice<'_>,
+    plan: &crate::server::db::plan_checkouts::PlanCheckoutNotice<'_>,
+    now: UnixSeconds,
+) -> Result<Applied, PaymentsError> {
+    let known: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts WHERE id = $1")
+        .bind(account)
+        .fetch_one(&mut **tx)
+        .await?;
+    if known == 0 {
+        return Ok(Applied::UnknownCheckout);
+    }
+    ledger::lock_account(tx, backend, account).await?;
+    let status = crate::server::db::plan_checkouts::apply_event_in(
+        tx,
+        account,
+        notice.session_id,
+        plan,
+        notice.event,
+        now,
+    )
+    .await?;
+    Ok(Applied::PlanCheckout { status })
 }
 
 enum PlanStart {

@@ -319,6 +319,18 @@ pub(crate) async fn apply_stripe_in(
             return Err(e.into());
         }
     };
+    // A plan checkout waiting for this subscription's first invoice: settled or failed.
+    if let Some(named) = fact.subscription() {
+        crate::server::db::plan_checkouts::apply_stripe_in(
+            tx,
+            account,
+            named,
+            fact,
+            invoice.as_ref().map(|i| i.paid),
+            now,
+        )
+        .await?;
+    }
     if outcome.is_none()
         && let (Some(f), Some(named)) = (following.as_deref(), fact.subscription())
         && f != named

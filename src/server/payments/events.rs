@@ -86,6 +86,19 @@ pub struct CheckoutSession {
     pub event: CheckoutEvent,
     /// The account the app put in the session's metadata.
     pub account_id: Option<i64>,
+    /// A plan's checkout (`mode` `subscription`): what it is for.
+    pub plan: Option<PlanSession>,
+}
+
+/// What a subscription-mode Checkout Session says of the plan it sells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanSession {
+    /// The plan the app put in the session's metadata.
+    pub plan_id: Option<String>,
+    /// The subscription the session made (once it completes).
+    pub subscription: Option<String>,
+    pub amount_total: Option<u64>,
+    pub currency: Option<String>,
 }
 
 /// A subscription, from a `customer.subscription.*` event or an API answer.
@@ -215,6 +228,12 @@ struct RawSession {
     metadata: HashMap<String, String>,
     #[serde(default)]
     client_reference_id: Option<String>,
+    #[serde(default)]
+    subscription: Option<Ref>,
+    #[serde(default)]
+    amount_total: Option<u64>,
+    #[serde(default)]
+    currency: Option<String>,
 }
 
 /// A reference that is an id, or the object expanded.
@@ -402,6 +421,12 @@ pub fn parse(body: &[u8]) -> Result<Event, ShapeError> {
                         .get("account_id")
                         .or(s.client_reference_id.as_ref())
                         .and_then(|a| a.parse().ok()),
+                    plan: (s.mode.as_deref() == Some("subscription")).then(|| PlanSession {
+                        plan_id: s.metadata.get("plan_id").cloned(),
+                        subscription: s.subscription.map(Ref::id),
+                        amount_total: s.amount_total,
+                        currency: s.currency,
+                    }),
                     id: s.id,
                     event,
                 }),

@@ -5,6 +5,7 @@
 use crate::domain::catalog::{Catalog, PlanId};
 use crate::domain::subscription::StripeFact;
 use crate::server::db::payments::{self, Applied, CheckoutNotice, EventEffect};
+use crate::server::db::plan_checkouts::PlanCheckoutNotice;
 use crate::server::db::subscriptions::StripeInvoice;
 use crate::server::payments::events::{self, Fact, Invoice, InvoiceOutcome, SubscriptionObject};
 use crate::server::payments::signature::{self, SignatureError, TOLERANCE_SECS};
@@ -112,6 +113,29 @@ pub(crate) fn invoice_fact(inv: &Invoice, catalog: &Catalog) -> Option<StripeFac
     }
 }
 
+/// A plan's Checkout Session, for a plan the catalogue sells (the app's own sessions name
+/// it in their metadata).
+fn plan_checkout<'a>(
+    p: &'a events::PlanSession,
+    catalog: &Catalog,
+) -> Option<PlanCheckoutNotice<'a>> {
+    let plan = p
+        .plan_id
+        .as_deref()
+        .and_then(|id| PlanId::parse(id).ok())
+        .and_then(|id| catalog.plan(&id));
+    let Some(plan) = plan else {
+        tracing::warn!(plan = ?p.plan_id, "a subscription Checkout Session names no plan the catalogue sells");
+        return None;
+    };
+    Some(PlanCheckoutNotice {
+        plan: plan.id.clone(),
+        subscription: p.subscription.as_deref(),
+        amount_cents: p.amount_total.unwrap_or(plan.monthly_price_cents),
+        currency: p.currency.as_deref().unwrap_or("usd"),
+    })
+}
+
 /// What an event asks of the app. `second_subscription`: Stripe confirmed that the
 /// subscription on record is live, so a paid invoice of another one is a second
 /// subscription's (refunded, see [`second_subscription`]).
@@ -126,6 +150,7 @@ fn effect_of<'a>(
             session_id: &s.id,
             event: s.event,
             account_id: s.account_id,
+            plan: s.plan.as_ref().and_then(|p| plan_checkout(p, catalog)),
         }),
         Fact::Subscription(s) => match subscription_fact(s, catalog) {
             Some(fact) => EventEffect::Subscription {

@@ -57,7 +57,7 @@ pub async fn view(
             };
             HistoryLine {
                 at: r.at,
-                credits_kind: r.grant_kind.clone(),
+                credits_kind: r.grant_kind,
                 amount: r.amount,
                 balance_after: r.balance_after,
                 reason: field("reason"),

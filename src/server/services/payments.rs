@@ -2,7 +2,9 @@
 //! app's own for the local test checkout, Stripe's for Stripe's payments).
 
 use crate::domain::catalog::{Catalog, PlanId};
-use crate::domain::payments::{PaymentLine, PaymentReceiptView, PaymentStatus, receipt_number};
+use crate::domain::payments::{
+    PaymentLine, PaymentReceiptView, PaymentStatus, RefundState, receipt_number,
+};
 use crate::error::AppError;
 use crate::server::config::PaymentsConfig;
 use crate::server::db::payments;
@@ -35,16 +37,18 @@ fn name_plans(catalog: &Catalog, lines: &mut [PaymentLine]) {
     }
 }
 
-/// The caller's own payment `id`, if it is money received: anything else (another
-/// customer's, one still processing, one that failed) has no receipt to show.
-async fn paid(state: &AppState, account: i64, id: i64) -> Result<payments::Payment, AppError> {
-    match payments::of_account(&state.db, account, id)
+/// The caller's own payment `id` and its refund, if it is money received: anything else
+/// (another customer's, one still processing, one that failed) has no receipt to show.
+async fn paid(
+    state: &AppState,
+    account: i64,
+    id: i64,
+) -> Result<(payments::Payment, Option<RefundState>), AppError> {
+    payments::of_account(&state.db, account, id)
         .await
         .map_err(internal(CONTEXT))?
-    {
-        Some((p, _)) if p.status == PaymentStatus::Paid => Ok(p),
-        _ => Err(AppError::not_found("This receipt")),
-    }
+        .filter(|(p, _)| p.status == PaymentStatus::Paid)
+        .ok_or_else(|| AppError::not_found("This receipt"))
 }
 
 /// The app's own receipt for payment `id`. `stripe_unavailable`: the page was sent here
@@ -56,11 +60,7 @@ pub async fn receipt(
     id: i64,
     stripe_unavailable: bool,
 ) -> Result<PaymentReceiptView, AppError> {
-    let (p, refund) = payments::of_account(&state.db, account, id)
-        .await
-        .map_err(internal(CONTEXT))?
-        .filter(|(p, _)| p.status == PaymentStatus::Paid)
-        .ok_or_else(|| AppError::not_found("This receipt"))?;
+    let (p, refund) = paid(state, account, id).await?;
     let mut line = [p.into_line(refund)];
     name_plans(&state.config.catalog, &mut line);
     let [line] = line;
@@ -83,7 +83,7 @@ pub async fn stripe_receipt_url(
     let PaymentsConfig::Stripe(config) = &state.config.payments else {
         return Err(AppError::not_found("This receipt"));
     };
-    let p = paid(state, account, id).await?;
+    let (p, _) = paid(state, account, id).await?;
     if p.provider != "stripe" {
         return Err(AppError::not_found("This receipt"));
     }

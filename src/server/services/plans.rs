@@ -7,7 +7,9 @@ use crate::domain::ledger::long_date;
 use crate::domain::subscription::{self as rules, Command, DAY, LifecycleError, Status};
 use crate::domain::zone::Zone;
 use crate::error::AppError;
-use crate::model::plans::{ChangeKind, PlanOption, PlanPaymentInProgress, PlanState};
+use crate::model::plans::{
+    ChangeKind, LowerTier, PlanAction, PlanOption, PlanPaymentInProgress, PlanState,
+};
 use crate::server::config::{Mode, PaymentsConfig, StripeConfig};
 use crate::server::db::subscriptions::{self, Billing, SubscriptionError};
 use crate::server::error::internal;
@@ -148,12 +150,10 @@ pub async fn state(state: &AppState, account: i64, zone: &Zone) -> Result<PlanSt
     // the booked plan again).
     let lower_tier = live
         .and_then(|s| rules::lower_tier(catalog, s.pending_plan.as_ref().unwrap_or(&s.plan)))
-        .map(|p| {
-            (
-                p.id.as_str().to_owned(),
-                p.name.clone(),
-                p.credits_per_period.get(),
-            )
+        .map(|p| LowerTier {
+            id: p.id.as_str().to_owned(),
+            name: p.name.clone(),
+            credits_per_period: p.credits_per_period.get(),
         });
     let grace_until = match &sub {
         Some(s) if s.status == Status::Ended => s.grace_until,
@@ -165,20 +165,7 @@ pub async fn state(state: &AppState, account: i64, zone: &Zone) -> Result<PlanSt
     };
     let payment_in_progress = match live {
         Some(_) => None,
-        None => crate::server::db::payments::plan_payment_in_progress(&state.db, account)
-            .await
-            .map_err(internal("reading a plan payment in progress"))?
-            .map(|p| PlanPaymentInProgress {
-                plan_name: PlanId::parse(&p.product)
-                    .ok()
-                    .and_then(|id| name_of(&id))
-                    .unwrap_or_else(|| p.product.clone()),
-                amount_cents: p.amount_cents,
-                credits: p.credits.get(),
-                processing: p.status == crate::domain::payments::PaymentStatus::Processing,
-                checkout_url: p.checkout_url,
-                checked_at: state.clock.wall(),
-            }),
+        None => plan_payment_in_progress(state, account).await?,
     };
     Ok(PlanState {
         payment_in_progress,
@@ -196,6 +183,50 @@ pub async fn state(state: &AppState, account: i64, zone: &Zone) -> Result<PlanSt
         options,
         test_mode: billing(state) == Billing::Local,
     })
+}
+
+/// While there is no live plan: a plan payment under way. The local checkout records its
+/// sessions from the start; Stripe's plan checkouts are on record once they complete
+/// (a bank debit completes unpaid and clears days later).
+async fn plan_payment_in_progress(
+    state: &AppState,
+    account: i64,
+) -> Result<Option<PlanPaymentInProgress>, AppError> {
+    let catalog = &state.config.catalog;
+    let plan_of = |product: &str| PlanId::parse(product).ok().and_then(|id| catalog.plan(&id));
+    let name_of =
+        |product: &str| plan_of(product).map_or_else(|| product.to_owned(), |p| p.name.clone());
+    if let Some(p) = crate::server::db::payments::plan_payment_in_progress(&state.db, account)
+        .await
+        .map_err(internal("reading a plan payment in progress"))?
+    {
+        return Ok(Some(PlanPaymentInProgress {
+            plan_name: name_of(&p.product),
+            amount_cents: p.amount_cents,
+            credits: p.credits.get(),
+            processing: p.status == crate::domain::payments::PaymentStatus::Processing,
+            checkout_url: p.checkout_url,
+            checked_at: state.clock.wall(),
+        }));
+    }
+    let stripe = crate::server::db::plan_checkouts::processing(&state.db, account)
+        .await
+        .map_err(internal("reading a Stripe plan checkout in progress"))?;
+    Ok(stripe.map(|c| PlanPaymentInProgress {
+        plan_name: name_of(&c.plan),
+        amount_cents: u64::try_from(c.amount_cents).unwrap_or(0),
+        credits: plan_of(&c.plan).map_or(0, |p| p.credits_per_period.get()),
+        processing: true,
+        checkout_url: None,
+        checked_at: state.clock.wall(),
+    }))
+}
+
+/// The refusal of a plan checkout while another plan's payment is processing.
+fn still_processing(plan_name: &str) -> AppError {
+    AppError::conflict(format!(
+        "Your payment for the {plan_name} plan is still being processed. The plan starts as soon as it clears; until then no other plan can be bought, so you never pay twice."
+    ))
 }
 
 /// What a plan change did: said in words, or a checkout to send the browser to.
@@ -226,13 +257,13 @@ pub async fn change(
             "Please keep the reason under 500 characters.",
         ));
     }
-    let cmd = match action {
-        "subscribe" => Command::Subscribe(plan_id()?),
-        "change" => Command::ChangePlan(plan_id()?),
-        "keep" => Command::KeepPlan,
-        "cancel" => Command::Cancel,
-        "resume" => Command::Resume,
-        _ => {
+    let cmd = match PlanAction::parse(action) {
+        Some(PlanAction::Subscribe) => Command::Subscribe(plan_id()?),
+        Some(PlanAction::Change) => Command::ChangePlan(plan_id()?),
+        Some(PlanAction::Keep) => Command::KeepPlan,
+        Some(PlanAction::Cancel) => Command::Cancel,
+        Some(PlanAction::Resume) => Command::Resume,
+        None => {
             return Err(AppError::bad_request(
                 "That plan change is not one this page offers.",
             ));
@@ -318,13 +349,12 @@ async fn local_plan_checkout(
         PlanCheckout::Started(p) | PlanCheckout::Open(p) => {
             Ok(Changed::Checkout(p.checkout_url.unwrap_or(url)))
         }
-        PlanCheckout::Processing(p) => Err(AppError::conflict(format!(
-            "Your payment for the {} plan is still being processed. The plan starts as soon as it clears; until then no other plan can be bought, so you never pay twice.",
-            PlanId::parse(&p.product)
+        PlanCheckout::Processing(p) => Err(still_processing(
+            &PlanId::parse(&p.product)
                 .ok()
                 .and_then(|id| catalog.plan(&id).map(|plan| plan.name.clone()))
-                .unwrap_or_else(|| p.product.clone())
-        ))),
+                .unwrap_or_else(|| p.product.clone()),
+        )),
     }
 }
 
@@ -359,6 +389,15 @@ async fn change_with_stripe(
     let current = subscriptions::get(&state.db, account)
         .await
         .map_err(from_storage)?;
+    // A plan checkout that completed and has not cleared (a bank debit): nobody pays twice,
+    // and the customer is told why, without asking Stripe.
+    if matches!(cmd, Command::Subscribe(_))
+        && !current.as_ref().is_some_and(|s| s.status.is_live())
+        && let Some(p) = plan_payment_in_progress(state, account).await?
+        && p.processing
+    {
+        return Err(still_processing(&p.plan_name));
+    }
     // The same rules decide what is allowed, and what it will mean.
     let expected =
         rules::apply(current.as_ref(), cmd, catalog, now).map_err(|e| from_storage(e.into()))?;

@@ -3,7 +3,7 @@
 use crate::domain::account::Email;
 use crate::domain::credits::Credits;
 use crate::domain::credits::group_thousands;
-use crate::domain::ledger::{GrantKind, ManualChange};
+use crate::domain::ledger::{Direction, GrantKind, ManualChange};
 use crate::error::AppError;
 use crate::model::support::{CustomerView, OpenHold};
 use crate::server::api_error::from_ledger;
@@ -224,12 +224,12 @@ pub async fn adjust(
         ),
     };
     let top_up = top_up_url(state);
-    if !matches!(form.direction.as_str(), "grant" | "debit") {
+    let Some(direction) = Direction::parse(&form.direction) else {
         return Err(AppError::bad_request(
             "Choose whether to grant or take credits.",
         ));
-    }
-    if form.direction == "debit" && expires_at.is_some() {
+    };
+    if direction == Direction::Debit && expires_at.is_some() {
         return Err(AppError::bad_request(
             "An expiry date applies to grants only.",
         ));
@@ -239,7 +239,7 @@ pub async fn adjust(
             &state.db,
             approvals::NewRequest {
                 account_id: form.account_id,
-                direction: &form.direction,
+                direction,
                 amount,
                 reason,
                 expires_at,
@@ -257,7 +257,7 @@ pub async fn adjust(
             r.id
         ));
     }
-    if form.direction == "grant" {
+    if direction == Direction::Grant {
         let g = NewGrant {
             kind: GrantKind::Adjustment,
             amount,
@@ -365,7 +365,7 @@ pub async fn decide(
             let done = approvals::approve(&state.db, request_id, &staff.email, now)
                 .await
                 .map_err(|e| approval_error(e, &top_up))?;
-            let verb = if done.request.direction == "grant" {
+            let verb = if done.request.direction == Direction::Grant {
                 "Granted"
             } else {
                 "Took"

@@ -49,25 +49,23 @@ pub async fn start(
     {
         return resume(existing);
     }
-    // Carried in the addresses the checkout returns to: `&then=...`.
-    let then = then_param(then);
+    // `then` is carried in the addresses the checkout returns to.
     let (provider, session_id, url) = match &state.config.payments {
         PaymentsConfig::Local => {
             let id = local::new_session_id();
-            let url = match then.strip_prefix('&') {
-                Some(query) => format!("{}?{query}", local::checkout_path(&id)),
-                None => local::checkout_path(&id),
-            };
-            ("local", id, url)
+            (
+                "local",
+                id.clone(),
+                with_then(&local::checkout_path(&id), then),
+            )
         }
         PaymentsConfig::Stripe(config) => {
             let public = &state.config.public_url;
-            let success =
-                format!("{public}/top-up/complete?session_id={{CHECKOUT_SESSION_ID}}{then}");
-            let cancel = match then.strip_prefix('&') {
-                Some(query) => format!("{public}/top-up/cancelled?{query}"),
-                None => format!("{public}/top-up/cancelled"),
-            };
+            let success = with_then(
+                &format!("{public}/top-up/complete?session_id={{CHECKOUT_SESSION_ID}}"),
+                then,
+            );
+            let cancel = with_then(&format!("{public}/top-up/cancelled"), then);
             let key = crate::server::payments::stripe_key(
                 state,
                 &format!("topup-{account}-{request_key}"),
@@ -215,31 +213,33 @@ impl LocalMethod {
     }
 }
 
-/// `&then=<path>` for a way back that is a path on this site; nothing otherwise (a way
-/// back that is not one is dropped: the customer lands on the top-up page as usual).
-fn then_param(then: Option<&str>) -> String {
-    then.and_then(crate::domain::payments::return_path)
-        .map(|path| {
+/// `address` with `then=<path>` added to its query, for a way back that is a path on this
+/// site; `address` as it is otherwise (a way back that is not one is dropped: the customer
+/// lands on the top-up page as usual).
+fn with_then(address: &str, then: Option<&str>) -> String {
+    match then.and_then(crate::domain::payments::return_path) {
+        Some(path) => {
             let pair = url::form_urlencoded::Serializer::new(String::new())
                 .append_pair("then", path)
                 .finish();
-            format!("&{pair}")
-        })
-        .unwrap_or_default()
+            let joint = if address.contains('?') { '&' } else { '?' };
+            format!("{address}{joint}{pair}")
+        }
+        None => address.to_owned(),
+    }
 }
 
 /// Where the browser goes after the local checkout of `p`; `then` as in [`start`].
 fn back_from(p: &Payment, paid: bool, then: Option<&str>) -> String {
-    let then = then_param(then);
     match (p.kind.as_str(), paid) {
         // Paid (or paying): the plans section confirms it once the plan is there.
         ("subscription", true) => "/subscription?subscribed=1#plans".to_owned(),
         ("subscription", false) => "/subscription#plans".to_owned(),
-        (_, true) => format!("/top-up/complete?session_id={}{then}", p.external_id),
-        (_, false) => match then.strip_prefix('&') {
-            Some(query) => format!("/top-up/cancelled?{query}"),
-            None => "/top-up/cancelled".to_owned(),
-        },
+        (_, true) => with_then(
+            &format!("/top-up/complete?session_id={}", p.external_id),
+            then,
+        ),
+        (_, false) => with_then("/top-up/cancelled", then),
     }
 }
 
@@ -312,6 +312,7 @@ pub async fn local_cancel(
             session_id: &p.external_id,
             event: CheckoutEvent::Canceled,
             account_id: Some(account),
+            plan: None,
         }),
         state.clock.now(),
     )

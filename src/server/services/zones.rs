@@ -76,6 +76,21 @@ pub async fn saved(state: &AppState, user: &User) -> Result<Option<String>, AppE
         .map_err(internal(CONTEXT))
 }
 
+/// After signing in (or up): the zone to remember in this browser. The one the user chose;
+/// for one who has none, the zone this browser was showing (`browser`, the browser app
+/// offered its own), which becomes their setting. `None`: nothing to remember.
+pub async fn after_sign_in(
+    state: &AppState,
+    user: &User,
+    browser: Option<&str>,
+) -> Result<Option<String>, AppError> {
+    match (saved(state, user).await?, browser) {
+        (Some(zone), _) => Ok(Some(zone)),
+        (None, Some(browser)) => offer(state, Some(user), browser).await,
+        (None, None) => Ok(None),
+    }
+}
+
 /// Every zone name, for the setting's list.
 pub fn names() -> Vec<String> {
     zones::names().iter().map(|n| (*n).to_owned()).collect()

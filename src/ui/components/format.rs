@@ -40,17 +40,17 @@ pub fn signed(amount: i64) -> String {
 }
 
 /// The journal's entry kinds, as people say them.
-pub fn entry_kind(kind: &str) -> &'static str {
+pub fn entry_kind(kind: crate::domain::ledger::JournalKind) -> &'static str {
+    use crate::domain::ledger::JournalKind as K;
     match kind {
-        "grant" => "Credits added",
-        "expire" => "Credits expired",
-        "reserve" => "Reserved for a generation",
-        "capture" => "Generation charged",
-        "release" => "Reservation released",
-        "hold_expired" => "Reservation expired",
-        "refund" => "Failed part credited back",
-        "debit" => "Credits taken by support",
-        _ => "Other change",
+        K::Grant => "Credits added",
+        K::Expire => "Credits expired",
+        K::Reserve => "Reserved for a generation",
+        K::Capture => "Generation charged",
+        K::Release => "Reservation released",
+        K::HoldExpired => "Reservation expired",
+        K::Refund => "Failed part credited back",
+        K::Debit => "Credits taken by support",
     }
 }
 

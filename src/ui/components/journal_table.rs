@@ -21,7 +21,7 @@ pub fn JournalTable(entries: Vec<JournalEntry>, caption: &'static str) -> impl I
                         view! {
                             <tr>
                                 <td>{date_time(e.at)}</td>
-                                <td>{entry_kind(&e.kind)}</td>
+                                <td>{entry_kind(e.kind)}</td>
                                 <td class="num">{signed(e.amount)}</td>
                                 <td class="num">{signed(e.balance_after).trim_start_matches('+').to_owned()}</td>
                                 <td>{note}</td>

@@ -7,6 +7,7 @@ use crate::domain::catalog::format_usd;
 use crate::domain::credits::group_thousands;
 use crate::error::AppError;
 use crate::error::FORM_ERROR_ANCHOR;
+use crate::model::plans::{LowerTier, PlanAction};
 use crate::ui::components::format::date;
 use leptos::prelude::*;
 use leptos_meta::Meta;
@@ -103,7 +104,7 @@ pub fn PlansSection(plan: PlanState, action: ServerAction<ChangePlan>) -> impl I
                     <p data-testid="resume-leads-to">{format!("If you resume, you stay on {name} until {end}, then move to {next} as you booked.")}</p>
                 })}
                 <ActionForm action>
-                    <input type="hidden" name="action" value="resume" />
+                    <input type="hidden" name="action" value=PlanAction::Resume.as_str() />
                     <button type="submit" disabled=pending>"Resume subscription"</button>
                 </ActionForm>
             </div>
@@ -113,7 +114,7 @@ pub fn PlansSection(plan: PlanState, action: ServerAction<ChangePlan>) -> impl I
                 <div class="notice" data-testid="plan-pending">
                     <p><strong>{format!("{name} until {end}, then {next}.")}</strong>{format!(" From {end} you pay {} a month.", price_of(&next))}</p>
                     <ActionForm action>
-                        <input type="hidden" name="action" value="keep" />
+                        <input type="hidden" name="action" value=PlanAction::Keep.as_str() />
                         <button type="submit" class="secondary" disabled=pending>{format!("Keep {name}")}</button>
                     </ActionForm>
                 </div>
@@ -271,7 +272,7 @@ fn confirmation(what: &str, plan: &PlanState, action: ServerAction<ChangePlan>) 
         // P15: starting to cancel first offers the next tier down (below a booked
         // downgrade, which is said to be booked already).
         "cancel" => match plan.lower_tier.clone() {
-            Some((lower_id, lower_name, credits)) => view! {
+            Some(LowerTier { id: lower_id, name: lower_name, credits_per_period: credits }) => view! {
                 <div class="card confirm" role="region" aria-labelledby="confirm-heading" data-testid="downgrade-offer" id="confirm" tabindex="-1" node_ref=panel>
                     <h3 id="confirm-heading">{format!("Before you go: switch to {lower_name} instead?")}</h3>
                     {plan.pending_plan_name.clone().map(|booked| view! {
@@ -282,7 +283,7 @@ fn confirmation(what: &str, plan: &PlanState, action: ServerAction<ChangePlan>) 
                         group_thousands(credits)
                     )}</p>
                     <ActionForm action attr:class="button-row">
-                        <input type="hidden" name="action" value="change" />
+                        <input type="hidden" name="action" value=PlanAction::Change.as_str() />
                         <input type="hidden" name="plan" value=lower_id />
                         <button type="submit" disabled=pending>{format!("Switch to {lower_name}")}</button>
                     </ActionForm>
@@ -323,7 +324,7 @@ fn cancel_final(
             </dl>
             <p class="help">"Fees already paid are not refunded. You can resume any time before the plan ends."</p>
             <ActionForm action attr:class="stack-form">
-                <input type="hidden" name="action" value="cancel" />
+                <input type="hidden" name="action" value=PlanAction::Cancel.as_str() />
                 <label for="cancel-reason">"Why are you leaving? (optional)"</label>
                 <textarea id="cancel-reason" name="reason" maxlength="500" rows="3"></textarea>
                 <div class="button-row">

@@ -87,24 +87,25 @@ fn History(v: HistoryView) -> impl IntoView {
 fn what(l: &HistoryLine) -> String {
     let credits = group_thousands(l.amount.unsigned_abs());
     let reason = l.reason.clone().unwrap_or_default();
-    match (l.kind.as_str(), l.credits_kind.as_deref()) {
-        ("grant", Some("subscription")) if !reason.is_empty() => reason,
-        ("grant", Some("subscription")) => "Plan credits for the period".to_owned(),
-        ("grant", Some("topup")) => "Top-up bought (these credits never expire)".to_owned(),
-        ("grant", _) if reason.is_empty() => "Credits added by Studio support".to_owned(),
-        ("grant", _) => format!("Added by Studio support: {reason}"),
-        ("expire", Some("subscription")) => {
+    use crate::domain::ledger::{GrantKind as G, JournalKind as K};
+    match (l.kind, l.credits_kind) {
+        (K::Grant, Some(G::Subscription)) if !reason.is_empty() => reason,
+        (K::Grant, Some(G::Subscription)) => "Plan credits for the period".to_owned(),
+        (K::Grant, Some(G::Topup)) => "Top-up bought (these credits never expire)".to_owned(),
+        (K::Grant, _) if reason.is_empty() => "Credits added by Studio support".to_owned(),
+        (K::Grant, _) => format!("Added by Studio support: {reason}"),
+        (K::Expire, Some(G::Subscription)) => {
             format!("{credits} subscription credits expired at the end of the period")
         }
-        ("expire", _) => format!("{credits} credits from Studio support expired"),
-        ("capture", _) => match l.operation {
+        (K::Expire, _) => format!("{credits} credits from Studio support expired"),
+        (K::Capture, _) => match l.operation {
             Some(op) => format!("{} charged", op.label()),
             None => "Generation charged".to_owned(),
         },
-        ("refund", _) if reason.is_empty() => "Credited back for a failed part".to_owned(),
-        ("refund", _) => format!("Credited back: {reason}"),
-        ("debit", _) if reason.is_empty() => "Taken by Studio support".to_owned(),
-        ("debit", _) => format!("Taken by Studio support: {reason}"),
-        _ => "Other change".to_owned(),
+        (K::Refund, _) if reason.is_empty() => "Credited back for a failed part".to_owned(),
+        (K::Refund, _) => format!("Credited back: {reason}"),
+        (K::Debit, _) if reason.is_empty() => "Taken by Studio support".to_owned(),
+        (K::Debit, _) => format!("Taken by Studio support: {reason}"),
+        (K::Reserve | K::Release | K::HoldExpired, _) => "Other change".to_owned(),
     }
 }

@@ -124,7 +124,7 @@ fn SupportConsole() -> impl IntoView {
                                 <thead><tr><th scope="col">"Asked"</th><th scope="col">"Customer"</th><th scope="col" class="num">"Credits"</th><th scope="col">"Reason"</th><th scope="col">"By"</th><th scope="col">"Decision"</th></tr></thead>
                                 <tbody>
                                     {list.into_iter().map(|p| {
-                                        let amount = if p.direction == "grant" { p.amount as i64 } else { -(p.amount as i64) };
+                                        let amount = if p.direction == crate::domain::ledger::Direction::Grant { p.amount as i64 } else { -(p.amount as i64) };
                                         let id = p.id.to_string();
                                         view! {
                                             <tr>
@@ -246,8 +246,8 @@ fn CustomerPanel(customer: CustomerView, adjust: ServerAction<Adjust>) -> impl I
                 <input type="hidden" name="request_key" value=customer.form_key />
                 <fieldset>
                     <legend>"Change"</legend>
-                    <label><input type="radio" name="direction" value="grant" checked />" Grant credits"</label>
-                    <label><input type="radio" name="direction" value="debit" />" Take credits"</label>
+                    <label><input type="radio" name="direction" value=crate::domain::ledger::Direction::Grant.as_str() checked />" Grant credits"</label>
+                    <label><input type="radio" name="direction" value=crate::domain::ledger::Direction::Debit.as_str() />" Take credits"</label>
                 </fieldset>
                 <label for="amount">"Credits"</label>
                 <input id="amount" name="amount" inputmode="numeric" pattern="[0-9]+" required />

@@ -56,7 +56,7 @@ pub(crate) async fn grant_in(
         &mut a,
         now,
         Entry {
-            kind: "grant",
+            kind: JournalKind::Grant,
             amount: db_int(g.amount),
             grant_id: Some(id),
             hold_id: None,
@@ -156,7 +156,7 @@ pub(crate) async fn debit_in(
         &mut a,
         now,
         Entry {
-            kind: "debit",
+            kind: JournalKind::Debit,
             amount: -db_int(amount),
             grant_id: None,
             hold_id: None,
@@ -191,7 +191,7 @@ pub async fn manual_changes(db: &Db, limit: i64) -> Result<Vec<ManualChange>, Le
                 at: r.try_get("at")?,
                 account_id: r.try_get("account_id")?,
                 account_email: r.try_get("email")?,
-                kind: r.try_get("kind")?,
+                kind: journal_kind(r)?,
                 amount: r.try_get("amount")?,
                 detail: r.try_get("detail")?,
                 actor: r.try_get("actor")?,

@@ -12,9 +12,10 @@ pub async fn reserve(
     idem: Option<&Idempotency>,
     now: UnixSeconds,
 ) -> Result<HoldReceipt, LedgerError> {
-    match db.backend() {
-        Backend::Postgres => reserve_in_one_call(db, account, h, idem, now).await,
-        Backend::Sqlite => reserve_in_steps(db, account, h, idem, now).await,
+    if db.rules_in_rust() {
+        reserve_in_steps(db, account, h, idem, now).await
+    } else {
+        reserve_in_one_call(db, account, h, idem, now).await
     }
 }
 
@@ -110,7 +111,7 @@ pub(super) async fn reserve_in_steps(
         &mut a,
         now,
         Entry {
-            kind: "reserve",
+            kind: JournalKind::Reserve,
             amount: 0,
             grant_id: None,
             hold_id: Some(id),
@@ -172,11 +173,10 @@ pub async fn capture(
     idem: Option<&Idempotency>,
     now: UnixSeconds,
 ) -> Result<CaptureReceipt, LedgerError> {
-    match db.backend() {
-        Backend::Postgres => {
-            capture_in_one_call(db, hold_id, expected_account, actual, idem, now).await
-        }
-        Backend::Sqlite => capture_in_steps(db, hold_id, expected_account, actual, idem, now).await,
+    if db.rules_in_rust() {
+        capture_in_steps(db, hold_id, expected_account, actual, idem, now).await
+    } else {
+        capture_in_one_call(db, hold_id, expected_account, actual, idem, now).await
     }
 }
 
@@ -309,7 +309,7 @@ pub(super) async fn capture_in_steps(
         &mut a,
         now,
         Entry {
-            kind: "capture",
+            kind: JournalKind::Capture,
             amount: -db_int(plan.charged),
             grant_id: None,
             hold_id: Some(hold.id),
@@ -376,9 +376,9 @@ pub(super) async fn end_hold(
         .checked_sub(hold.amount)
         .map_err(|_| LedgerError::Corrupt("held below hold".into()))?;
     let kind = if status == "expired" {
-        "hold_expired"
+        JournalKind::HoldExpired
     } else {
-        "release"
+        JournalKind::Release
     };
     append(
         tx,
@@ -508,7 +508,7 @@ pub async fn refund(
         &mut a,
         now,
         Entry {
-            kind: "refund",
+            kind: JournalKind::Refund,
             amount: db_int(amount),
             grant_id: None,
             hold_id: Some(hold.id),

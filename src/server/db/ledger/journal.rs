@@ -66,7 +66,7 @@ pub(crate) fn journal_entry(r: &AnyRow) -> Result<JournalEntry, sqlx::Error> {
     Ok(JournalEntry {
         seq: r.try_get("seq")?,
         at: r.try_get("at")?,
-        kind: r.try_get("kind")?,
+        kind: journal_kind(r)?,
         amount: r.try_get("amount")?,
         balance_after: r.try_get("balance_after")?,
         held_after: r.try_get("held_after")?,

@@ -8,7 +8,7 @@
 
 use crate::domain::credits::Credits;
 use crate::domain::ledger::{
-    self as rules, Allocation, Grant, GrantKind, Insufficient, Paid, UnixSeconds,
+    self as rules, Allocation, Grant, GrantKind, Insufficient, JournalKind, Paid, UnixSeconds,
 };
 pub use crate::domain::ledger::{BalanceView, JournalEntry, ManualChange};
 use crate::domain::pricing::Operation;
@@ -261,7 +261,7 @@ async fn save_account(tx: &mut Tx, a: &Account) -> Result<(), LedgerError> {
 
 /// One journal entry; the account's totals must already be updated.
 struct Entry<'a> {
-    kind: &'a str,
+    kind: JournalKind,
     amount: i64,
     grant_id: Option<i64>,
     hold_id: Option<i64>,
@@ -283,7 +283,7 @@ async fn append(
     .bind(a.id)
     .bind(a.seq)
     .bind(now)
-    .bind(e.kind)
+    .bind(e.kind.as_str())
     .bind(e.amount)
     .bind(db_int(a.balance))
     .bind(db_int(a.held))
@@ -294,6 +294,13 @@ async fn append(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// The `kind` column of a journal row.
+pub(crate) fn journal_kind(row: &AnyRow) -> Result<JournalKind, sqlx::Error> {
+    let kind: String = row.try_get("kind")?;
+    JournalKind::parse(&kind)
+        .ok_or_else(|| sqlx::Error::Decode(format!("unknown journal kind {kind}").into()))
 }
 
 fn grant_from_row(row: &AnyRow) -> Result<Grant, LedgerError> {
@@ -354,7 +361,7 @@ async fn settle_expiries(
             a,
             now,
             Entry {
-                kind: "expire",
+                kind: JournalKind::Expire,
                 amount: -db_int(g.remaining),
                 grant_id: Some(g.id),
                 hold_id: None,

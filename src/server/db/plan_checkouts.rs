@@ -1,0 +1,155 @@
+//! Plans bought through Stripe Checkout that have not started yet
+//! (`stripe_plan_checkouts`): written by the webhook in the transaction of the event that
+//! says so, read by the Subscription page ("your payment is processing") and by a new plan
+//! checkout (refused meanwhile). What each event does is
+//! `domain::payments::{plan_checkout_after, plan_checkout_after_stripe}`.
+
+use crate::domain::catalog::PlanId;
+use crate::domain::ledger::UnixSeconds;
+use crate::domain::payments::{self as rules, CheckoutEvent, PlanCheckoutStatus};
+use crate::domain::subscription::StripeFact;
+use crate::server::db::Db;
+use crate::server::db::ledger::Tx;
+
+/// A subscription-mode Checkout Session, as the webhook read it.
+#[derive(Debug, Clone)]
+pub struct PlanCheckoutNotice<'a> {
+    pub plan: PlanId,
+    /// The subscription it made (Stripe names it once the session completes).
+    pub subscription: Option<&'a str>,
+    pub amount_cents: u64,
+    pub currency: &'a str,
+}
+
+/// A plan checkout on record.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct PlanCheckoutRow {
+    pub session_id: String,
+    pub account_id: i64,
+    pub plan: String,
+    pub amount_cents: i64,
+    pub currency: String,
+    pub status: String,
+    pub created_at: i64,
+}
+
+impl PlanCheckoutRow {
+    pub fn status(&self) -> Option<PlanCheckoutStatus> {
+        PlanCheckoutStatus::parse(&self.status)
+    }
+}
+
+/// Applies a Checkout event about `session_id`, a plan checkout of `account` (whose row
+/// the caller has locked). Returns the record's status after it, if there is a record.
+pub(crate) async fn apply_event_in(
+    tx: &mut Tx,
+    account: i64,
+    session_id: &str,
+    notice: &PlanCheckoutNotice<'_>,
+    event: CheckoutEvent,
+    now: UnixSeconds,
+) -> Result<Option<PlanCheckoutStatus>, sqlx::Error> {
+    let current: Option<String> =
+        sqlx::query_scalar("SELECT status FROM stripe_plan_checkouts WHERE session_id = $1")
+            .bind(session_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    let current = current.as_deref().and_then(PlanCheckoutStatus::parse);
+    // The invoice's event came first: the account follows the subscription already.
+    let started = match notice.subscription {
+        Some(sub) => {
+            let n: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM subscriptions WHERE account_id = $1 \
+                 AND stripe_subscription_id = $2 AND status IN ('active', 'past_due')",
+            )
+            .bind(account)
+            .bind(sub)
+            .fetch_one(&mut **tx)
+            .await?;
+            n > 0
+        }
+        None => false,
+    };
+    let Some(next) = rules::plan_checkout_after(current, event, started) else {
+        return Ok(current);
+    };
+    if current.is_none() {
+        sqlx::query(
+            "INSERT INTO stripe_plan_checkouts (session_id, account_id, subscription_id, plan, \
+             amount_cents, currency, status, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+        )
+        .bind(session_id)
+        .bind(account)
+        .bind(notice.subscription)
+        .bind(notice.plan.as_str())
+        .bind(i64::try_from(notice.amount_cents).unwrap_or(i64::MAX))
+        .bind(notice.currency)
+        .bind(next.as_str())
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    } else {
+        sqlx::query(
+            "UPDATE stripe_plan_checkouts SET status = $1, \
+             subscription_id = COALESCE(subscription_id, $2), updated_at = $3 WHERE session_id = $4",
+        )
+        .bind(next.as_str())
+        .bind(notice.subscription)
+        .bind(now)
+        .bind(session_id)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(Some(next))
+}
+
+/// Applies Stripe's news of `subscription` to the account's plan checkouts still
+/// processing that made it (or that did not say which they made).
+pub(crate) async fn apply_stripe_in(
+    tx: &mut Tx,
+    account: i64,
+    subscription: &str,
+    fact: &StripeFact,
+    invoice_paid: Option<bool>,
+    now: UnixSeconds,
+) -> Result<(), sqlx::Error> {
+    let Some(next) = rules::plan_checkout_after_stripe(fact, invoice_paid) else {
+        return Ok(());
+    };
+    sqlx::query(
+        "UPDATE stripe_plan_checkouts SET status = $1, updated_at = $2 \
+         WHERE account_id = $3 AND status = 'processing' \
+         AND (subscription_id = $4 OR subscription_id IS NULL)",
+    )
+    .bind(next.as_str())
+    .bind(now)
+    .bind(account)
+    .bind(subscription)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The account's plan checkout still processing, if any (the newest).
+pub async fn processing(db: &Db, account: i64) -> Result<Option<PlanCheckoutRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT session_id, account_id, plan, amount_cents, currency, status, created_at \
+         FROM stripe_plan_checkouts WHERE account_id = $1 AND status = 'processing' \
+         ORDER BY created_at DESC, session_id DESC LIMIT 1",
+    )
+    .bind(account)
+    .fetch_optional(db.reader())
+    .await
+}
+
+/// The plan checkout of `session_id`, if one is on record.
+pub async fn by_session(db: &Db, session_id: &str) -> Result<Option<PlanCheckoutRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT session_id, account_id, plan, amount_cents, currency, status, created_at \
+         FROM stripe_plan_checkouts WHERE session_id = $1",
+    )
+    .bind(session_id)
+    .fetch_optional(db.reader())
+    .await
+}
