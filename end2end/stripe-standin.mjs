@@ -212,7 +212,7 @@ function page(s) {
 <h1>${s.description}</h1>
 <p>Amount: <strong data-testid="standin-amount">${amount}</strong></p>
 <form method="post" action="/pay/${s.id}"><button type="submit">Pay ${amount}</button></form>
-${s.mode === 'subscription' ? `<form method="post" action="/pay/${s.id}"><input type="hidden" name="method" value="bank_debit"><button type="submit">Pay ${amount} by bank debit</button></form>` : ''}
+${s.mode === 'subscription' ? `<form method="post" action="/pay/${s.id}"><input type="hidden" name="method" value="bank_debit"><button type="submit">Pay by bank debit (${amount})</button></form>` : ''}
 <p><a href="${s.cancel}">Back</a></p>
 </main></body></html>`;
 }

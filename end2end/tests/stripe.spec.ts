@@ -46,7 +46,7 @@ test('a plan paid by bank debit in Stripe Checkout shows as processing until it 
   await expect(page).toHaveURL(/^http:\/\/127\.0\.0\.1:\d+\/pay\/cs_test_standin\d+$/);
   const hosted = new URL(page.url());
   const session = hosted.pathname.split('/').pop();
-  await page.getByRole('button', { name: 'Pay $29.00 by bank debit' }).click();
+  await page.getByRole('button', { name: 'Pay by bank debit ($29.00)' }).click();
 
   // Back on the page: the payment is processing, said as such, and no plan can be bought.
   await expect(page).toHaveURL(/\/subscription\?subscribed=1#plans$/);
