@@ -358,8 +358,8 @@ async fn topup_checkout(app: &TestApp, account: i64, session: &str) {
         &app.state.db,
         payments::NewCheckout {
             account_id: account,
-            kind: "topup",
-            provider: "stripe",
+            kind: studio_billing::domain::payments::PaymentKind::Topup,
+            provider: studio_billing::domain::payments::Provider::Stripe,
             external_id: session,
             product: "small",
             credits: Credits::new(500).unwrap(),

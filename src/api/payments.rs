@@ -1,7 +1,7 @@
 //! A payment's receipt.
 
-use crate::domain::payments::PaymentReceiptView;
 use crate::error::AppError;
+use crate::model::payments::PaymentReceiptView;
 use leptos::prelude::*;
 
 /// The app's own receipt for the caller's payment `id` (money received only).

@@ -62,6 +62,55 @@ impl PaymentStatus {
     }
 }
 
+/// What a payment buys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentKind {
+    /// A top-up pack: credits that never expire.
+    Topup,
+    /// A plan: its first period through a checkout, or a period's invoice.
+    Subscription,
+}
+
+impl PaymentKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentKind::Topup => "topup",
+            PaymentKind::Subscription => "subscription",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<PaymentKind> {
+        [PaymentKind::Topup, PaymentKind::Subscription]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// Who took a payment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Provider {
+    Stripe,
+    /// The app's own test checkout (demo mode, no Stripe keys): no money moves.
+    Local,
+}
+
+impl Provider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Stripe => "stripe",
+            Provider::Local => "local",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Provider> {
+        [Provider::Stripe, Provider::Local]
+            .into_iter()
+            .find(|p| p.as_str() == s)
+    }
+}
+
 /// What a webhook event (or the local checkout) says about a checkout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CheckoutEvent {
@@ -235,66 +284,9 @@ pub fn return_path(path: &str) -> Option<&str> {
     ok.then_some(path)
 }
 
-/// A payment as the Subscription page lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PaymentLine {
-    /// The payment's own number (its receipt is `/payments/{id}`).
-    pub id: i64,
-    /// `topup` or `subscription`.
-    pub kind: String,
-    pub credits: u64,
-    pub amount_cents: u64,
-    pub currency: String,
-    pub status: PaymentStatus,
-    pub created_at: i64,
-    /// Paid through the app's own test checkout, not Stripe.
-    pub test_mode: bool,
-    /// Given back (or being given back) because it bought nothing.
-    pub refund: Option<RefundState>,
-    /// The pack's or the plan's id.
-    pub product: String,
-    /// The plan's name, for a plan payment whose plan the catalogue still sells.
-    pub plan_name: Option<String>,
-}
-
-impl PaymentLine {
-    /// Money received (refunded or not) has a receipt; a payment still processing, or one
-    /// that failed, has none.
-    pub fn has_receipt(&self) -> bool {
-        self.status == PaymentStatus::Paid
-    }
-
-    /// Where its receipt is: the app's own page for the local test checkout, Stripe's
-    /// (hosted invoice or charge receipt, found when asked) otherwise.
-    pub fn receipt_href(&self) -> Option<String> {
-        self.has_receipt().then(|| {
-            if self.test_mode {
-                format!("/payments/{}", self.id)
-            } else {
-                format!("/payments/{}/stripe-receipt", self.id)
-            }
-        })
-    }
-}
-
 /// A payment's receipt number, as the receipt and support say it: `P-000042`.
 pub fn receipt_number(id: i64) -> String {
     format!("P-{id:06}")
-}
-
-/// The app's own receipt for a payment (the local checkout's; Stripe's payments link to
-/// Stripe's receipt from it).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PaymentReceiptView {
-    pub line: PaymentLine,
-    /// Its receipt number ([`receipt_number`]).
-    pub number: String,
-    /// Who it was sold to.
-    pub email: String,
-    /// Who sold it (the support address the product names).
-    pub seller_email: String,
-    /// Stripe could not say where its receipt is just now (`?stripe=unavailable`).
-    pub stripe: bool,
 }
 
 #[cfg(test)]
@@ -304,31 +296,19 @@ mod tests {
     use PaymentStatus as S;
 
     #[test]
-    fn only_money_received_has_a_receipt_and_stripe_keeps_its_own() {
-        let line = |status, test_mode| PaymentLine {
-            id: 7,
-            kind: "topup".into(),
-            credits: 500,
-            amount_cents: 900,
-            currency: "usd".into(),
-            status,
-            created_at: 0,
-            test_mode,
-            refund: None,
-            product: "small".into(),
-            plan_name: None,
-        };
-        assert_eq!(
-            line(S::Paid, true).receipt_href().as_deref(),
-            Some("/payments/7")
-        );
-        assert_eq!(
-            line(S::Paid, false).receipt_href().as_deref(),
-            Some("/payments/7/stripe-receipt")
-        );
-        for status in [S::Open, S::Processing, S::Failed] {
-            assert_eq!(line(status, true).receipt_href(), None, "{status:?}");
+    fn kinds_and_providers_round_trip() {
+        for k in [PaymentKind::Topup, PaymentKind::Subscription] {
+            assert_eq!(PaymentKind::parse(k.as_str()), Some(k));
         }
+        for p in [Provider::Stripe, Provider::Local] {
+            assert_eq!(Provider::parse(p.as_str()), Some(p));
+        }
+        assert_eq!(PaymentKind::parse("plan"), None);
+        assert_eq!(Provider::parse("paypal"), None);
+    }
+
+    #[test]
+    fn receipt_numbers_have_six_digits() {
         assert_eq!(receipt_number(42), "P-000042");
     }
 

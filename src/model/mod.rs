@@ -5,6 +5,7 @@
 pub mod account;
 pub mod history;
 pub mod operations;
+pub mod payments;
 pub mod plans;
 pub mod subscription;
 pub mod support;

@@ -2,9 +2,9 @@
 
 use crate::domain::catalog::TopUpPack;
 use crate::domain::ledger::BalanceView;
-use crate::domain::payments::PaymentLine;
 use crate::domain::pricing::PriceBook;
 use crate::domain::usage::{DailyUsage, OperationReceipt};
+use crate::model::payments::PaymentLine;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

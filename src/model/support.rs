@@ -33,7 +33,7 @@ pub struct CustomerView {
     /// The subscription on record (live or ended), if any.
     pub subscription: Option<SupportPlanView>,
     /// The customer's payments, newest first (as the customer sees them).
-    pub payments: Vec<crate::domain::payments::PaymentLine>,
+    pub payments: Vec<crate::model::payments::PaymentLine>,
     pub balance: BalanceView,
     pub holds: Vec<OpenHold>,
     /// A page of the journal, newest first.

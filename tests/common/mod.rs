@@ -2,6 +2,7 @@
 //! router on top of it.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod payments;
 pub mod stripe_fixtures;
 pub mod stripe_standin;
 

@@ -5,7 +5,7 @@
 use crate::domain::credits::Credits;
 use crate::domain::ledger::{GrantKind, UnixSeconds};
 use crate::domain::payments::{
-    self as rules, CheckoutEvent, PaymentLine, PaymentStatus, RefundState,
+    self as rules, CheckoutEvent, PaymentKind, PaymentStatus, Provider, RefundState,
 };
 use crate::server::db::ledger::{self, LedgerError, NewGrant, Tx};
 use crate::server::db::{Backend, Db};
@@ -29,8 +29,8 @@ pub enum PaymentsError {
 pub struct Payment {
     pub id: i64,
     pub account_id: i64,
-    pub kind: String,
-    pub provider: String,
+    pub kind: PaymentKind,
+    pub provider: Provider,
     pub external_id: String,
     pub product: String,
     pub credits: Credits,
@@ -46,9 +46,9 @@ pub struct Payment {
 #[derive(Debug, Clone)]
 pub struct NewCheckout<'a> {
     pub account_id: i64,
-    /// `topup` (a pack) or `subscription` (a plan's first period).
-    pub kind: &'a str,
-    pub provider: &'a str,
+    /// A pack, or a plan's first period.
+    pub kind: PaymentKind,
+    pub provider: Provider,
     pub external_id: &'a str,
     /// The pack's or the plan's id.
     pub product: &'a str,
@@ -64,13 +64,17 @@ const COLUMNS: &str = "id, account_id, kind, provider, external_id, product, cre
 
 fn from_row(r: &AnyRow) -> Result<Payment, PaymentsError> {
     let status: String = r.try_get("status")?;
+    let kind: String = r.try_get("kind")?;
+    let provider: String = r.try_get("provider")?;
     let credits: i64 = r.try_get("credits")?;
     let amount: i64 = r.try_get("amount_cents")?;
     Ok(Payment {
         id: r.try_get("id")?,
         account_id: r.try_get("account_id")?,
-        kind: r.try_get("kind")?,
-        provider: r.try_get("provider")?,
+        kind: PaymentKind::parse(&kind)
+            .ok_or_else(|| PaymentsError::Corrupt(format!("payment kind {kind}")))?,
+        provider: Provider::parse(&provider)
+            .ok_or_else(|| PaymentsError::Corrupt(format!("provider {provider}")))?,
         external_id: r.try_get("external_id")?,
         product: r.try_get("product")?,
         credits: u64::try_from(credits)
@@ -122,7 +126,7 @@ pub async fn record_checkout(
          ON CONFLICT DO NOTHING",
     )
     .bind(c.account_id)
-    .bind(c.provider)
+    .bind(c.provider.as_str())
     .bind(c.external_id)
     .bind(c.product)
     .bind(int(c.credits.get()))
@@ -131,7 +135,7 @@ pub async fn record_checkout(
     .bind(c.checkout_url)
     .bind(c.request_key)
     .bind(now)
-    .bind(c.kind)
+    .bind(c.kind.as_str())
     .execute(&mut *tx)
     .await?;
     let sql = format!("SELECT {COLUMNS} FROM payments WHERE account_id = $1 AND request_key = $2");
@@ -168,25 +172,6 @@ fn select_with_refund(condition: &str) -> String {
     )
 }
 
-impl Payment {
-    /// As the pages list it (`refund`: its refund's state, if it has one).
-    pub fn into_line(self, refund: Option<RefundState>) -> PaymentLine {
-        PaymentLine {
-            id: self.id,
-            kind: self.kind,
-            credits: self.credits.get(),
-            amount_cents: self.amount_cents,
-            currency: self.currency,
-            status: self.status,
-            created_at: self.created_at,
-            test_mode: self.provider == "local",
-            refund,
-            product: self.product,
-            plan_name: None,
-        }
-    }
-}
-
 /// One of the account's payments, with its refund if it has one; another account's is
 /// `None`.
 pub async fn of_account(
@@ -220,7 +205,7 @@ pub async fn for_account(
     db: &Db,
     account: i64,
     limit: i64,
-) -> Result<Vec<PaymentLine>, PaymentsError> {
+) -> Result<Vec<(Payment, Option<RefundState>)>, PaymentsError> {
     let sql = select_with_refund(
         "p.account_id = $1 AND p.status NOT IN ('canceled', 'expired') \
          ORDER BY p.created_at DESC, p.id DESC LIMIT $2",
@@ -231,7 +216,7 @@ pub async fn for_account(
         .fetch_all(db.reader())
         .await?;
     rows.iter()
-        .map(|r| Ok(from_row(r)?.into_line(refund_state(r)?)))
+        .map(|r| Ok((from_row(r)?, refund_state(r)?)))
         .collect()
 }
 
@@ -293,7 +278,7 @@ pub async fn start_plan_checkout(
          VALUES ($1, 'subscription', $2, $3, $4, $5, $6, $7, 'open', $8, $9, $10, $10)",
     )
     .bind(c.account_id)
-    .bind(c.provider)
+    .bind(c.provider.as_str())
     .bind(c.external_id)
     .bind(c.product)
     .bind(int(c.credits.get()))
@@ -680,7 +665,7 @@ async fn apply_checkout(
     let mut grant_id = payment.grant_id;
     if !t.grant || payment.grant_id.is_some() {
         // Nothing to grant, or granted already.
-    } else if payment.kind == "subscription" {
+    } else if payment.kind == PaymentKind::Subscription {
         // A plan bought through the local checkout: paid, so the plan starts now.
         match start_plan(tx, backend, notice.catalog, &payment, now).await? {
             PlanStart::Started(id) => {

@@ -4,6 +4,7 @@
 //! grant must have a paid payment behind it. Without Stripe keys the local test payments
 //! are checked the same way.
 
+use crate::domain::payments::Provider;
 use crate::server::config::StripeConfig;
 use crate::server::db::{Db, payments, reconcile as store};
 use crate::server::payments::events::{self, InvoiceOutcome};
@@ -290,7 +291,10 @@ pub async fn with_stripe(
     }
 
     let recorded = store::paid_payments(db, from, to).await?;
-    for p in recorded.iter().filter(|p| p.provider == "stripe") {
+    for p in recorded
+        .iter()
+        .filter(|p| p.provider == Provider::Stripe.as_str())
+    {
         if !paid_in_stripe.contains(&p.external_id) {
             report.differences.push(Difference::NotPaidInStripe {
                 payment: p.external_id.clone(),
@@ -306,7 +310,10 @@ pub async fn with_stripe(
 pub async fn local(db: &Db, from: i64, to: i64) -> Result<Report, ReconcileError> {
     let mut report = Report::default();
     let recorded = store::paid_payments(db, from - LOOKBACK_SECS, to).await?;
-    for p in recorded.iter().filter(|p| p.provider == "local") {
+    for p in recorded
+        .iter()
+        .filter(|p| p.provider == Provider::Local.as_str())
+    {
         report.checked_payments += 1;
         if p.grant_id.is_none() {
             report.differences.push(Difference::MissingGrant {

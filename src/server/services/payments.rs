@@ -2,10 +2,9 @@
 //! app's own for the local test checkout, Stripe's for Stripe's payments).
 
 use crate::domain::catalog::{Catalog, PlanId};
-use crate::domain::payments::{
-    PaymentLine, PaymentReceiptView, PaymentStatus, RefundState, receipt_number,
-};
+use crate::domain::payments::{PaymentKind, PaymentStatus, Provider, RefundState, receipt_number};
 use crate::error::AppError;
+use crate::model::payments::{PaymentLine, PaymentReceiptView};
 use crate::server::config::PaymentsConfig;
 use crate::server::db::payments;
 use crate::server::error::internal;
@@ -21,15 +20,38 @@ pub async fn lines(
     account: i64,
     limit: i64,
 ) -> Result<Vec<PaymentLine>, AppError> {
-    let mut lines = payments::for_account(&state.db, account, limit)
+    let mut lines: Vec<PaymentLine> = payments::for_account(&state.db, account, limit)
         .await
-        .map_err(internal(CONTEXT))?;
+        .map_err(internal(CONTEXT))?
+        .into_iter()
+        .map(|(p, refund)| line(p, refund))
+        .collect();
     name_plans(&state.config.catalog, &mut lines);
     Ok(lines)
 }
 
+/// A payment as the pages list it (`refund`: its refund's state, if it has one).
+fn line(p: payments::Payment, refund: Option<RefundState>) -> PaymentLine {
+    PaymentLine {
+        id: p.id,
+        kind: p.kind,
+        credits: p.credits.get(),
+        amount_cents: p.amount_cents,
+        currency: p.currency,
+        status: p.status,
+        created_at: p.created_at,
+        test_mode: p.provider == Provider::Local,
+        refund,
+        product: p.product,
+        plan_name: None,
+    }
+}
+
 fn name_plans(catalog: &Catalog, lines: &mut [PaymentLine]) {
-    for p in lines.iter_mut().filter(|p| p.kind == "subscription") {
+    for p in lines
+        .iter_mut()
+        .filter(|p| p.kind == PaymentKind::Subscription)
+    {
         p.plan_name = PlanId::parse(&p.product)
             .ok()
             .and_then(|id| catalog.plan(&id))
@@ -61,7 +83,7 @@ pub async fn receipt(
     stripe_unavailable: bool,
 ) -> Result<PaymentReceiptView, AppError> {
     let (p, refund) = paid(state, account, id).await?;
-    let mut line = [p.into_line(refund)];
+    let mut line = [line(p, refund)];
     name_plans(&state.config.catalog, &mut line);
     let [line] = line;
     Ok(PaymentReceiptView {
@@ -84,7 +106,7 @@ pub async fn stripe_receipt_url(
         return Err(AppError::not_found("This receipt"));
     };
     let (p, _) = paid(state, account, id).await?;
-    if p.provider != "stripe" {
+    if p.provider != Provider::Stripe {
         return Err(AppError::not_found("This receipt"));
     }
     let url = stripe_api::receipt_url(config, &p.external_id)

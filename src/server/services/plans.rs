@@ -331,8 +331,8 @@ async fn local_plan_checkout(
         &state.db,
         db_payments::NewCheckout {
             account_id: account,
-            kind: "subscription",
-            provider: "local",
+            kind: crate::domain::payments::PaymentKind::Subscription,
+            provider: crate::domain::payments::Provider::Local,
             external_id: &id,
             product: plan.as_str(),
             credits: p.credits_per_period,

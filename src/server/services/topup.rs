@@ -1,7 +1,7 @@
 //! Buying top-ups: start a checkout (Stripe's or the local one), show how it went, and
 //! the local checkout's own pay and cancel. Credits come only from the webhook.
 
-use crate::domain::payments::{CheckoutEvent, PaymentStatus};
+use crate::domain::payments::{CheckoutEvent, PaymentKind, PaymentStatus, Provider};
 use crate::error::AppError;
 use crate::model::topup::{LocalCheckoutView, TopUpProgress};
 use crate::server::config::PaymentsConfig;
@@ -54,7 +54,7 @@ pub async fn start(
         PaymentsConfig::Local => {
             let id = local::new_session_id();
             (
-                "local",
+                Provider::Local,
                 id.clone(),
                 with_then(&local::checkout_path(&id), then),
             )
@@ -87,7 +87,7 @@ pub async fn start(
                 tracing::error!(error = %e, "creating a Checkout Session failed");
                 AppError::PaymentProvider
             })?;
-            ("stripe", id, url)
+            (Provider::Stripe, id, url)
         }
     };
     let payment = payments::record_checkout(
@@ -96,7 +96,7 @@ pub async fn start(
             account_id: account,
             provider,
             external_id: &session_id,
-            kind: "topup",
+            kind: PaymentKind::Topup,
             product: pack.id.as_str(),
             credits: pack.credits,
             amount_cents: pack.price_cents,
@@ -151,7 +151,7 @@ pub async fn status(
         status: p.status,
         credits: p.credits.get(),
         amount_cents: p.amount_cents,
-        test_mode: p.provider == "local",
+        test_mode: p.provider == Provider::Local,
         balance_total: balance.total.get(),
         topup_balance: balance.topup.get(),
     })
@@ -164,7 +164,7 @@ async fn local_payment(
     session_id: &str,
 ) -> Result<Payment, AppError> {
     let p = own_payment(state, account, session_id).await?;
-    if !matches!(state.config.payments, PaymentsConfig::Local) || p.provider != "local" {
+    if !matches!(state.config.payments, PaymentsConfig::Local) || p.provider != Provider::Local {
         return Err(AppError::not_found("That checkout"));
     }
     Ok(p)
@@ -177,7 +177,7 @@ pub async fn local_view(
     session_id: &str,
 ) -> Result<LocalCheckoutView, AppError> {
     let p = local_payment(state, account, session_id).await?;
-    let plan_name = (p.kind == "subscription")
+    let plan_name = (p.kind == PaymentKind::Subscription)
         .then(|| {
             crate::domain::catalog::PlanId::parse(&p.product)
                 .ok()
@@ -231,10 +231,10 @@ fn with_then(address: &str, then: Option<&str>) -> String {
 
 /// Where the browser goes after the local checkout of `p`; `then` as in [`start`].
 fn back_from(p: &Payment, paid: bool, then: Option<&str>) -> String {
-    match (p.kind.as_str(), paid) {
+    match (p.kind, paid) {
         // Paid (or paying): the plans section confirms it once the plan is there.
-        ("subscription", true) => "/subscription?subscribed=1#plans".to_owned(),
-        ("subscription", false) => "/subscription#plans".to_owned(),
+        (PaymentKind::Subscription, true) => "/subscription?subscribed=1#plans".to_owned(),
+        (PaymentKind::Subscription, false) => "/subscription#plans".to_owned(),
         (_, true) => with_then(
             &format!("/top-up/complete?session_id={}", p.external_id),
             then,

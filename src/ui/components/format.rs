@@ -54,10 +54,23 @@ pub fn entry_kind(kind: crate::domain::ledger::JournalKind) -> &'static str {
     }
 }
 
+/// Where a payment's receipt is: the app's own page for the local test checkout, Stripe's
+/// (hosted invoice or charge receipt, found when asked) otherwise; none until it is paid.
+pub fn receipt_href(p: &crate::model::payments::PaymentLine) -> Option<String> {
+    p.has_receipt().then(|| {
+        if p.test_mode {
+            format!("/payments/{}", p.id)
+        } else {
+            format!("/payments/{}/stripe-receipt", p.id)
+        }
+    })
+}
+
 /// What a payment bought, in words: `Creator plan: 5,000 credits`, `Top-up: 2,000 credits`.
-pub fn payment_what(p: &crate::domain::payments::PaymentLine) -> String {
-    let what = match (p.kind.as_str(), &p.plan_name) {
-        ("topup", _) => "Top-up".to_owned(),
+pub fn payment_what(p: &crate::model::payments::PaymentLine) -> String {
+    use crate::domain::payments::PaymentKind;
+    let what = match (p.kind, &p.plan_name) {
+        (PaymentKind::Topup, _) => "Top-up".to_owned(),
         (_, Some(name)) => format!("{name} plan"),
         _ => "Plan".to_owned(),
     };

@@ -3,8 +3,8 @@
 
 use crate::api::payments::payment_receipt;
 use crate::domain::catalog::format_usd;
-use crate::domain::payments::PaymentReceiptView;
 use crate::error::AppError;
+use crate::model::payments::PaymentReceiptView;
 use crate::ui::components::error_notice::ErrorNotice;
 use crate::ui::components::format::{date_time, payment_what};
 use crate::ui::pages::account::SignInPrompt;

@@ -7,11 +7,11 @@ use crate::api::topup::BuyTopUp;
 use crate::domain::catalog::{TopUpPack, format_usd};
 use crate::domain::credits::group_thousands;
 use crate::domain::ledger::BalanceView;
-use crate::domain::payments::PaymentLine;
 use crate::domain::pricing::{Operation, PriceBook};
 use crate::domain::usage::OperationReceipt;
 use crate::error::AppError;
 use crate::error::FORM_ERROR_ANCHOR;
+use crate::model::payments::PaymentLine;
 use crate::ui::components::balance_card::BalanceCard;
 use crate::ui::components::error_notice::ErrorNotice;
 use crate::ui::components::format::{date, date_time, payment_what, utc_day};
@@ -200,7 +200,7 @@ pub fn Payments(payments: Vec<PaymentLine>, receipts: bool) -> impl IntoView {
                                         if p.test_mode { " (test mode)" } else { "" }
                                     );
                                     let receipt = receipts.then(|| {
-                                        let link = p.receipt_href().map(|href| view! {
+                                        let link = crate::ui::components::format::receipt_href(&p).map(|href| view! {
                                             <a href=href aria-label=format!("Receipt for {what}, {}", date_time(p.created_at))>"Receipt"</a>
                                         });
                                         view! { <td>{link}</td> }
