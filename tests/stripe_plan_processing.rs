@@ -323,44 +323,78 @@ async fn a_failed_bank_debit_ends_the_wait(backend: Backend) {
     }
 }
 
-/// Stripe does not promise an order: the invoice's payment may arrive before the session's
-/// "completed". The plan starts with the invoice, the late session is recorded as settled,
-/// and when the plan later ends nothing claims a payment is processing.
+/// Stripe does not promise an order, and resends a failed delivery for days: the
+/// session's "completed" may arrive after its invoice was paid, and even after the plan it
+/// started has ended. The plan starts with the invoice; the late session is recorded as
+/// settled, so nothing claims a payment is processing and Subscribe stays open. (Before,
+/// a "completed" arriving once the plan had ended was recorded as processing, and no later
+/// event could settle it: the customer could never subscribe again.)
 async fn a_session_after_its_paid_invoice_is_not_processing(backend: Backend) {
+    for ended_first in [false, true] {
+        let app = stripe_app(backend).await;
+        let mut bank = Bank::new(&app, Version::V2023).await;
+        let created = bank.event(
+            "customer.subscription.created",
+            bank.subscription("sub_bank_3", "active"),
+        );
+        bank.deliver(&created).await;
+        let paid = bank.event(
+            "invoice.paid",
+            bank.invoice("in_bank_3", "sub_bank_3", true),
+        );
+        assert_eq!(bank.deliver(&paid).await, "granted");
+        let mut sub = bank.subscription("sub_bank_3", "canceled");
+        sub["ended_at"] = json!(TEST_NOW + 3600);
+        let deleted = bank.event("customer.subscription.deleted", sub);
+        if ended_first {
+            bank.deliver(&deleted).await;
+        }
+        let completed = bank.event(
+            "checkout.session.completed",
+            bank.session("cs_bank_3", "sub_bank_3", false),
+        );
+        assert_eq!(bank.deliver(&completed).await, "plan_checkout");
+        assert_eq!(
+            bank.checkout_status("cs_bank_3").await.as_deref(),
+            Some("settled"),
+            "ended first: {ended_first}"
+        );
+        if !ended_first {
+            bank.deliver(&deleted).await;
+        }
+        let plan = bank.plan().await;
+        assert_eq!(plan["status"], "ended", "{plan}");
+        assert_eq!(plan["payment_in_progress"], Value::Null, "{plan}");
+        assert_eq!(bank.total().await, 5000);
+        let res = bank.subscribe("creator").await;
+        assert!(!res.body.contains("still being processed"), "{}", res.body);
+        app.cleanup().await;
+    }
+}
+
+/// A plan checkout whose settling event never comes (Stripe stopped resending it) stops
+/// blocking after three weeks, longer than any bank debit takes; Stripe's own refusal of a
+/// second live subscription still stands behind it.
+async fn a_processing_plan_payment_stops_blocking_after_three_weeks(backend: Backend) {
     let app = stripe_app(backend).await;
-    let mut bank = Bank::new(&app, Version::V2023).await;
-    let created = bank.event(
-        "customer.subscription.created",
-        bank.subscription("sub_bank_3", "active"),
-    );
-    bank.deliver(&created).await;
-    let paid = bank.event(
-        "invoice.paid",
-        bank.invoice("in_bank_3", "sub_bank_3", true),
-    );
-    assert_eq!(bank.deliver(&paid).await, "granted");
+    let mut bank = Bank::new(&app, Version::Current).await;
     let completed = bank.event(
         "checkout.session.completed",
-        bank.session("cs_bank_3", "sub_bank_3", false),
+        bank.session("cs_bank_6", "sub_bank_6", false),
     );
-    assert_eq!(bank.deliver(&completed).await, "plan_checkout");
-    assert_eq!(
-        bank.checkout_status("cs_bank_3").await.as_deref(),
-        Some("settled")
-    );
-    let mut sub = bank.subscription("sub_bank_3", "canceled");
-    sub["ended_at"] = json!(TEST_NOW + 3600);
-    let deleted = bank.event("customer.subscription.deleted", sub);
-    bank.deliver(&deleted).await;
-    let plan = bank.plan().await;
-    assert_eq!(plan["status"], "ended", "{plan}");
-    assert_eq!(plan["payment_in_progress"], Value::Null, "{plan}");
-    assert_eq!(bank.total().await, 5000);
+    bank.deliver(&completed).await;
+    app.state.clock.advance(20 * 86_400);
+    assert_eq!(bank.plan().await["payment_in_progress"]["processing"], true);
+    assert_eq!(bank.subscribe("starter").await.status, StatusCode::CONFLICT);
+    app.state.clock.advance(2 * 86_400);
+    assert_eq!(bank.plan().await["payment_in_progress"], Value::Null);
+    let res = bank.subscribe("starter").await;
+    assert!(!res.body.contains("still being processed"), "{}", res.body);
     app.cleanup().await;
 }
 
-/// A subscription-mode session that names no plan of the catalogue, or an account that
-/// does not exist, is acknowledged and records nothing (answering 4xx or 5xx would make
+/// A subscription-mode session that names no plan of the catalogue, an account that does
+/// not exist, or an account that is not its customer's, is acknowledged and records nothing (answering 4xx or 5xx would make
 /// Stripe resend it for days).
 async fn a_plan_session_the_app_did_not_make_records_nothing(backend: Backend) {
     let app = stripe_app(backend).await;
@@ -374,8 +408,15 @@ async fn a_plan_session_the_app_did_not_make_records_nothing(backend: Backend) {
     no_account["client_reference_id"] = json!("999999");
     let e = bank.event("checkout.session.completed", no_account);
     assert_eq!(bank.deliver(&e).await, "unknown_checkout");
+    // Our account in the metadata, but another Stripe customer's session (a payment link
+    // lets its buyer fill in the reference): not this account's checkout.
+    let mut other_customer = bank.session("cs_bank_7", "sub_bank_7", false);
+    other_customer["customer"] = json!("cus_someone_else");
+    let e = bank.event("checkout.session.completed", other_customer);
+    assert_eq!(bank.deliver(&e).await, "unknown_checkout");
     assert_eq!(bank.checkout_status("cs_bank_4").await, None);
     assert_eq!(bank.checkout_status("cs_bank_5").await, None);
+    assert_eq!(bank.checkout_status("cs_bank_7").await, None);
     assert_eq!(bank.plan().await["payment_in_progress"], Value::Null);
     app.cleanup().await;
 }
@@ -385,4 +426,5 @@ on_both_backends!(
     a_failed_bank_debit_ends_the_wait,
     a_session_after_its_paid_invoice_is_not_processing,
     a_plan_session_the_app_did_not_make_records_nothing,
+    a_processing_plan_payment_stops_blocking_after_three_weeks,
 );

@@ -13,8 +13,9 @@
 //! ## These rules, twice: the PostgreSQL functions
 //!
 //! On PostgreSQL the two hottest mutations, reserve and capture, are PL/pgSQL functions
-//! (`ledger_reserve`, `ledger_capture`, `ledger_settle_expiries`; the latest versions are in
-//! `migrations/postgres/…_ledger_hot_path.sql` and `…_operations.sql`) that repeat these
+//! (`ledger_reserve`, `ledger_capture`, `ledger_settle_expiries`: the expiries in
+//! `migrations/postgres/…_ledger_functions.sql`, the latest reserve in `…_ledger_hot_path.sql`,
+//! the latest capture in `…_operations.sql`) that repeat these
 //! rules, so each is one round trip instead of about ten. Every other mutation, and both on
 //! SQLite, runs the rules below from Rust (`server::db::ledger`, "in steps").
 //!

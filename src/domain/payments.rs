@@ -226,9 +226,9 @@ impl PlanCheckoutStatus {
 }
 
 /// What a plan checkout's record becomes after a Checkout event (`None`: nothing to write).
-/// `current` is what is on record (`None`: nothing yet); `started` says the account already
-/// follows the subscription the session made, its first invoice paid (the invoice's event
-/// came first). Settled and failed are final, so late and repeated events change nothing.
+/// `current` is what is on record (`None`: nothing yet); `started` says Stripe's news of the
+/// subscription the session made came first: the account follows it (live or ended since),
+/// or its invoice was a second subscription's and is refunded. Settled and failed are final, so late and repeated events change nothing.
 /// A session that expires without completing was never anything to show.
 pub fn plan_checkout_after(
     current: Option<PlanCheckoutStatus>,
@@ -272,6 +272,14 @@ pub fn plan_checkout_after_stripe(
     }
 }
 
+/// How many seconds a page showing a payment still under way waits before it looks again,
+/// once the payment has been under way for `age` seconds: a few at first (a card, the local
+/// checkout's test debit), then a tenth of the time it has taken, up to five minutes (a bank
+/// debit takes days, and a tab left open should not reload every few seconds for them).
+pub fn recheck_after(age: i64) -> u32 {
+    u32::try_from((age / 10).clamp(3, 300)).unwrap_or(300)
+}
+
 /// Where a customer goes back to after a checkout, if `path` is fit for it: a path on this
 /// site (never another site's address, so a crafted link cannot send a customer away from
 /// a payment), short, printable.
@@ -305,6 +313,14 @@ mod tests {
         }
         assert_eq!(PaymentKind::parse("plan"), None);
         assert_eq!(Provider::parse("paypal"), None);
+    }
+
+    #[test]
+    fn a_payment_under_way_is_checked_often_at_first_then_less() {
+        assert_eq!(recheck_after(0), 3);
+        assert_eq!(recheck_after(-5), 3);
+        assert_eq!(recheck_after(60), 6);
+        assert_eq!(recheck_after(3 * 86_400), 300);
     }
 
     #[test]

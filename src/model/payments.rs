@@ -37,7 +37,7 @@ impl PaymentLine {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaymentReceiptView {
     pub line: PaymentLine,
-    /// Its receipt number ([`receipt_number`]).
+    /// Its receipt number ([`crate::domain::payments::receipt_number`]).
     pub number: String,
     /// Who it was sold to.
     pub email: String,

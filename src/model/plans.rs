@@ -61,6 +61,8 @@ pub struct PlanPaymentInProgress {
     pub processing: bool,
     /// The open checkout, to go back to.
     pub checkout_url: Option<String>,
+    /// Seconds until the page looks again (more the longer it has taken).
+    pub recheck_secs: u32,
     /// When the server looked (unix seconds): the page's re-check goes to an address of
     /// its own each time, since a refresh to the same address with a `#fragment` is only a
     /// scroll and never reloads.

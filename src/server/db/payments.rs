@@ -723,10 +723,15 @@ async fn plan_checkout(
     plan: &crate::server::db::plan_checkouts::PlanCheckoutNotice<'_>,
     now: UnixSeconds,
 ) -> Result<Applied, PaymentsError> {
-    let known: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts WHERE id = $1")
-        .bind(account)
-        .fetch_one(&mut **tx)
-        .await?;
+    // The account the metadata names must be the session's customer's: a session made
+    // outside the app (a payment link) names whatever its buyer typed.
+    let known: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM stripe_customers WHERE account_id = $1 AND customer_id = $2",
+    )
+    .bind(account)
+    .bind(plan.customer)
+    .fetch_one(&mut **tx)
+    .await?;
     if known == 0 {
         return Ok(Applied::UnknownCheckout);
     }

@@ -17,6 +17,8 @@ pub struct PlanCheckoutNotice<'a> {
     pub plan: PlanId,
     /// The subscription it made (Stripe names it once the session completes).
     pub subscription: Option<&'a str>,
+    /// The Stripe customer it is for: must be the account's.
+    pub customer: &'a str,
     pub amount_cents: u64,
     pub currency: &'a str,
 }
@@ -49,18 +51,24 @@ pub(crate) async fn apply_event_in(
     event: CheckoutEvent,
     now: UnixSeconds,
 ) -> Result<Option<PlanCheckoutStatus>, sqlx::Error> {
-    let current: Option<String> =
-        sqlx::query_scalar("SELECT status FROM stripe_plan_checkouts WHERE session_id = $1")
-            .bind(session_id)
-            .fetch_optional(&mut **tx)
-            .await?;
+    let current: Option<String> = sqlx::query_scalar(
+        "SELECT status FROM stripe_plan_checkouts WHERE session_id = $1 AND account_id = $2",
+    )
+    .bind(session_id)
+    .bind(account)
+    .fetch_optional(&mut **tx)
+    .await?;
     let current = current.as_deref().and_then(PlanCheckoutStatus::parse);
-    // The invoice's event came first: the account follows the subscription already.
+    // Stripe's news of the subscription came first: the account follows it (whatever has
+    // become of it since: live, ended), or its paid invoice was a second subscription's and
+    // is refunded. Either way its payment has settled, and nothing later would say so.
     let started = match notice.subscription {
         Some(sub) => {
             let n: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM subscriptions WHERE account_id = $1 \
-                 AND stripe_subscription_id = $2 AND status IN ('active', 'past_due')",
+                "SELECT (SELECT COUNT(*) FROM subscriptions \
+                         WHERE account_id = $1 AND stripe_subscription_id = $2) \
+                      + (SELECT COUNT(*) FROM payment_refunds r JOIN payments p ON p.id = r.payment_id \
+                         WHERE p.account_id = $1 AND r.stripe_subscription_id = $2)",
             )
             .bind(account)
             .bind(sub)
@@ -92,12 +100,14 @@ pub(crate) async fn apply_event_in(
     } else {
         sqlx::query(
             "UPDATE stripe_plan_checkouts SET status = $1, \
-             subscription_id = COALESCE(subscription_id, $2), updated_at = $3 WHERE session_id = $4",
+             subscription_id = COALESCE(subscription_id, $2), updated_at = $3 \
+             WHERE session_id = $4 AND account_id = $5",
         )
         .bind(next.as_str())
         .bind(notice.subscription)
         .bind(now)
         .bind(session_id)
+        .bind(account)
         .execute(&mut **tx)
         .await?;
     }
@@ -131,14 +141,26 @@ pub(crate) async fn apply_stripe_in(
     Ok(())
 }
 
-/// The account's plan checkout still processing, if any (the newest).
-pub async fn processing(db: &Db, account: i64) -> Result<Option<PlanCheckoutRow>, sqlx::Error> {
+/// How long a plan checkout may stay processing before the page stops saying so: longer
+/// than any bank debit takes to clear (SEPA's can take up to 14 business days). A record
+/// whose settling event never came (Stripe gave up resending it) then no longer blocks the
+/// customer; Stripe's own refusal of a second live subscription, and the refund of a second
+/// paid one, still keep them from paying twice.
+pub const PROCESSING_FOR_AT_MOST: i64 = 21 * 86_400;
+
+/// The account's plan checkout still processing at `now`, if any (the newest).
+pub async fn processing(
+    db: &Db,
+    account: i64,
+    now: UnixSeconds,
+) -> Result<Option<PlanCheckoutRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT session_id, account_id, plan, amount_cents, currency, status, created_at \
          FROM stripe_plan_checkouts WHERE account_id = $1 AND status = 'processing' \
-         ORDER BY created_at DESC, session_id DESC LIMIT 1",
+         AND created_at > $2 ORDER BY created_at DESC, session_id DESC LIMIT 1",
     )
     .bind(account)
+    .bind(now - PROCESSING_FOR_AT_MOST)
     .fetch_optional(db.reader())
     .await
 }

@@ -97,6 +97,8 @@ pub struct PlanSession {
     pub plan_id: Option<String>,
     /// The subscription the session made (once it completes).
     pub subscription: Option<String>,
+    /// The Stripe customer it is for (the app's plan sessions always name one).
+    pub customer: Option<String>,
     pub amount_total: Option<u64>,
     pub currency: Option<String>,
 }
@@ -230,6 +232,8 @@ struct RawSession {
     client_reference_id: Option<String>,
     #[serde(default)]
     subscription: Option<Ref>,
+    #[serde(default)]
+    customer: Option<Ref>,
     #[serde(default)]
     amount_total: Option<u64>,
     #[serde(default)]
@@ -424,6 +428,7 @@ pub fn parse(body: &[u8]) -> Result<Event, ShapeError> {
                     plan: (s.mode.as_deref() == Some("subscription")).then(|| PlanSession {
                         plan_id: s.metadata.get("plan_id").cloned(),
                         subscription: s.subscription.map(Ref::id),
+                        customer: s.customer.map(Ref::id),
                         amount_total: s.amount_total,
                         currency: s.currency,
                     }),

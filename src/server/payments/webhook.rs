@@ -128,8 +128,13 @@ fn plan_checkout<'a>(
         tracing::warn!(plan = ?p.plan_id, "a subscription Checkout Session names no plan the catalogue sells");
         return None;
     };
+    let Some(customer) = p.customer.as_deref() else {
+        tracing::warn!("a subscription Checkout Session names no customer");
+        return None;
+    };
     Some(PlanCheckoutNotice {
         plan: plan.id.clone(),
+        customer,
         subscription: p.subscription.as_deref(),
         amount_cents: p.amount_total.unwrap_or(plan.monthly_price_cents),
         currency: p.currency.as_deref().unwrap_or("usd"),

@@ -196,30 +196,38 @@ async fn plan_payment_in_progress(
     let plan_of = |product: &str| PlanId::parse(product).ok().and_then(|id| catalog.plan(&id));
     let name_of =
         |product: &str| plan_of(product).map_or_else(|| product.to_owned(), |p| p.name.clone());
-    if let Some(p) = crate::server::db::payments::plan_payment_in_progress(&state.db, account)
+    let now = state.clock.now();
+    let recheck = |since: i64| crate::domain::payments::recheck_after(now - since);
+    let local = crate::server::db::payments::plan_payment_in_progress(&state.db, account)
         .await
         .map_err(internal("reading a plan payment in progress"))?
-    {
-        return Ok(Some(PlanPaymentInProgress {
+        .map(|p| PlanPaymentInProgress {
             plan_name: name_of(&p.product),
             amount_cents: p.amount_cents,
             credits: p.credits.get(),
             processing: p.status == crate::domain::payments::PaymentStatus::Processing,
             checkout_url: p.checkout_url,
+            recheck_secs: recheck(p.created_at),
             checked_at: state.clock.wall(),
-        }));
+        });
+    // A payment processing is what matters most (it blocks another plan); a checkout only
+    // opened comes after it, whichever checkout each is.
+    if local.as_ref().is_some_and(|p| p.processing) {
+        return Ok(local);
     }
-    let stripe = crate::server::db::plan_checkouts::processing(&state.db, account)
+    let stripe = crate::server::db::plan_checkouts::processing(&state.db, account, now)
         .await
-        .map_err(internal("reading a Stripe plan checkout in progress"))?;
-    Ok(stripe.map(|c| PlanPaymentInProgress {
-        plan_name: name_of(&c.plan),
-        amount_cents: u64::try_from(c.amount_cents).unwrap_or(0),
-        credits: plan_of(&c.plan).map_or(0, |p| p.credits_per_period.get()),
-        processing: true,
-        checkout_url: None,
-        checked_at: state.clock.wall(),
-    }))
+        .map_err(internal("reading a Stripe plan checkout in progress"))?
+        .map(|c| PlanPaymentInProgress {
+            plan_name: name_of(&c.plan),
+            amount_cents: u64::try_from(c.amount_cents).unwrap_or(0),
+            credits: plan_of(&c.plan).map_or(0, |p| p.credits_per_period.get()),
+            processing: true,
+            checkout_url: None,
+            recheck_secs: recheck(c.created_at),
+            checked_at: state.clock.wall(),
+        });
+    Ok(stripe.or(local))
 }
 
 /// The refusal of a plan checkout while another plan's payment is processing.

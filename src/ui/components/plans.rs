@@ -13,9 +13,6 @@ use leptos::prelude::*;
 use leptos_meta::Meta;
 use leptos_router::hooks::use_query_map;
 
-/// Seconds between checks while a plan payment is processing.
-const RECHECK_SECS: u32 = 3;
-
 /// The second step's address: its panel is the fragment, so the browser brings it into
 /// view and keyboard focus starts there, with or without JavaScript.
 fn confirm_link(what: &str) -> String {
@@ -156,10 +153,10 @@ pub fn PlansSection(plan: PlanState, action: ServerAction<ChangePlan>) -> impl I
         );
         if p.processing {
             view! {
-                <Meta http_equiv="refresh" content=format!("{RECHECK_SECS}; url=/subscription?checked={}#plans", p.checked_at) />
+                <Meta http_equiv="refresh" content=format!("{}; url=/subscription?checked={}#plans", p.recheck_secs, p.checked_at) />
                 <div class="notice" role="status" data-testid="plan-processing">
                     <p><strong>{format!("Your payment for the {what} is processing.")}</strong></p>
-                    <p>"Your plan and its credits start as soon as the payment is confirmed; until then no other plan can be bought, so you never pay twice. This page checks again every few seconds."</p>
+                    <p>"Your plan and its credits start as soon as the payment is confirmed; until then no other plan can be bought, so you never pay twice. This page checks again by itself."</p>
                 </div>
             }.into_any()
         } else {
