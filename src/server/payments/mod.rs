@@ -8,6 +8,7 @@
 //! Either way, credits are granted only by a verified webhook event.
 
 pub mod events;
+pub mod facts;
 pub mod local;
 pub mod reconcile;
 pub mod setup;

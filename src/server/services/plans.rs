@@ -591,7 +591,7 @@ async fn apply_stripe_answer(
     now: i64,
 ) -> Result<(), AppError> {
     let catalog = &state.config.catalog;
-    let fact = crate::server::payments::webhook::subscription_fact(subscription, catalog)
+    let fact = crate::server::payments::facts::subscription_fact(subscription, catalog)
         .ok_or_else(|| {
             tracing::error!(subscription = %subscription.id, "Stripe returned a subscription of a price no plan sells");
             AppError::PaymentProvider
