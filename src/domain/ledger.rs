@@ -160,6 +160,49 @@ impl PartialEq<&str> for JournalKind {
     }
 }
 
+/// Where a hold stands. Stored as [`HoldStatus::as_str`] (`ledger_capture` writes
+/// `captured` by that name too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldStatus {
+    /// Reserved; the job runs.
+    Held,
+    /// Its real cost charged, the rest freed.
+    Captured,
+    /// Freed whole by the service.
+    Released,
+    /// Left open past its expiry and freed by the sweep.
+    Expired,
+}
+
+impl HoldStatus {
+    pub const ALL: [HoldStatus; 4] = [
+        HoldStatus::Held,
+        HoldStatus::Captured,
+        HoldStatus::Released,
+        HoldStatus::Expired,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HoldStatus::Held => "held",
+            HoldStatus::Captured => "captured",
+            HoldStatus::Released => "released",
+            HoldStatus::Expired => "expired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<HoldStatus> {
+        HoldStatus::ALL.into_iter().find(|h| h.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for HoldStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Which way support's manual adjustment goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -511,6 +554,15 @@ mod tests {
 
     fn c(n: u64) -> Credits {
         Credits::new(n).unwrap()
+    }
+
+    #[test]
+    fn hold_statuses_round_trip() {
+        for h in HoldStatus::ALL {
+            assert_eq!(HoldStatus::parse(h.as_str()), Some(h));
+            assert_eq!(h.to_string(), h.as_str());
+        }
+        assert_eq!(HoldStatus::parse("settled"), None);
     }
 
     #[test]

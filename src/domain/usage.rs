@@ -73,8 +73,7 @@ pub struct OperationReceipt {
     pub hold_id: i64,
     pub operation: Operation,
     pub started_at: i64,
-    /// held | captured | released | expired
-    pub status: String,
+    pub status: crate::domain::ledger::HoldStatus,
     pub quantity: u64,
     pub estimate: u64,
     pub reserved: u64,

@@ -65,7 +65,12 @@ pub async fn receipts(
                 hold_id: r.try_get("id")?,
                 operation: operation(&r.try_get::<String, _>("operation")?)?,
                 started_at: r.try_get("created_at")?,
-                status: r.try_get("status")?,
+                status: {
+                    let status: String = r.try_get("status")?;
+                    crate::domain::ledger::HoldStatus::parse(&status).ok_or_else(|| {
+                        sqlx::Error::Decode(format!("unknown hold status {status}").into())
+                    })?
+                },
                 quantity: u(r.try_get("quantity")?),
                 estimate: u(r.try_get("estimate")?),
                 reserved: u(r.try_get("amount")?),

@@ -7,6 +7,7 @@ use crate::api::topup::BuyTopUp;
 use crate::domain::catalog::{TopUpPack, format_usd};
 use crate::domain::credits::group_thousands;
 use crate::domain::ledger::BalanceView;
+use crate::domain::ledger::HoldStatus;
 use crate::domain::pricing::{Operation, PriceBook};
 use crate::domain::usage::OperationReceipt;
 use crate::error::AppError;
@@ -433,10 +434,10 @@ fn Receipts(receipts: Vec<OperationReceipt>, support: String, book: PriceBook) -
         <ul class="receipts">
             {receipts.into_iter().map(|r| {
                 let support = support.clone();
-                let headline = match r.status.as_str() {
-                    "captured" => format!("{} credits", group_thousands(r.net_cost())),
-                    "held" => "in progress".to_owned(),
-                    _ => "not charged".to_owned(),
+                let headline = match r.status {
+                    HoldStatus::Captured => format!("{} credits", group_thousands(r.net_cost())),
+                    HoldStatus::Held => "in progress".to_owned(),
+                    HoldStatus::Released | HoldStatus::Expired => "not charged".to_owned(),
                 };
                 view! {
                     <li>
@@ -508,8 +509,8 @@ fn in_words(r: &OperationReceipt, book: &PriceBook) -> String {
             })
             .unwrap_or_default()
     };
-    match r.status.as_str() {
-        "captured" => {
+    match r.status {
+        HoldStatus::Captured => {
             let mut parts = vec![
                 format!("Held {}", group_thousands(r.reserved)),
                 format!(
@@ -527,11 +528,11 @@ fn in_words(r: &OperationReceipt, book: &PriceBook) -> String {
             parts.push(format!("you paid {}", group_thousands(r.net_cost())));
             parts.join(" · ")
         }
-        "held" => format!(
+        HoldStatus::Held => format!(
             "Held {} while it runs; nothing charged yet",
             group_thousands(r.reserved)
         ),
-        _ => format!(
+        HoldStatus::Released | HoldStatus::Expired => format!(
             "Held {}, all given back · you paid 0",
             group_thousands(r.reserved)
         ),

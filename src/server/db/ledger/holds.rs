@@ -153,13 +153,13 @@ pub(super) async fn lock_hold(
 }
 
 pub(super) fn require_open(hold: &HoldRow, now: UnixSeconds) -> Result<(), LedgerError> {
-    match hold.status.as_str() {
-        "held" if now >= hold.expires_at => Err(LedgerError::HoldExpired(hold.id)),
-        "held" => Ok(()),
-        "expired" => Err(LedgerError::HoldExpired(hold.id)),
-        other => Err(LedgerError::HoldSettled {
+    match hold.status {
+        HoldStatus::Held if now >= hold.expires_at => Err(LedgerError::HoldExpired(hold.id)),
+        HoldStatus::Held => Ok(()),
+        HoldStatus::Expired => Err(LedgerError::HoldExpired(hold.id)),
+        other @ (HoldStatus::Captured | HoldStatus::Released) => Err(LedgerError::HoldSettled {
             hold_id: hold.id,
-            status: other.to_owned(),
+            status: other,
         }),
     }
 }
@@ -220,12 +220,16 @@ pub(super) async fn capture_in_one_call(
         "hold_not_found" => Err(LedgerError::HoldNotFound(hold_id)),
         "idempotency_conflict" => Err(LedgerError::IdempotencyConflict),
         "hold_expired" => Err(LedgerError::HoldExpired(hold_id)),
-        "hold_settled" => Err(LedgerError::HoldSettled {
-            hold_id,
-            status: row
+        "hold_settled" => {
+            let status = row
                 .try_get::<Option<String>, _>("o_status")?
-                .unwrap_or_default(),
-        }),
+                .unwrap_or_default();
+            Err(LedgerError::HoldSettled {
+                hold_id,
+                status: HoldStatus::parse(&status)
+                    .ok_or_else(|| LedgerError::Corrupt(format!("hold status {status}")))?,
+            })
+        }
         other => Err(LedgerError::Corrupt(format!(
             "ledger_capture outcome {other}"
         ))),
@@ -352,7 +356,7 @@ pub async fn release(
         return Ok(done);
     }
     require_open(&hold, now)?;
-    let receipt = end_hold(&mut tx, &mut a, &hold, "released", now).await?;
+    let receipt = end_hold(&mut tx, &mut a, &hold, HoldStatus::Released, now).await?;
     store_response(&mut tx, idem, &receipt).await?;
     tx.commit().await?;
     Ok(receipt)
@@ -362,11 +366,11 @@ pub(super) async fn end_hold(
     tx: &mut Tx,
     a: &mut Account,
     hold: &HoldRow,
-    status: &str,
+    status: HoldStatus,
     now: UnixSeconds,
 ) -> Result<ReleaseReceipt, LedgerError> {
     sqlx::query("UPDATE holds SET status = $1, settled_at = $2, released = amount, charged = 0 WHERE id = $3")
-        .bind(status)
+        .bind(status.as_str())
         .bind(now)
         .bind(hold.id)
         .execute(&mut **tx)
@@ -375,7 +379,7 @@ pub(super) async fn end_hold(
         .held
         .checked_sub(hold.amount)
         .map_err(|_| LedgerError::Corrupt("held below hold".into()))?;
-    let kind = if status == "expired" {
+    let kind = if status == HoldStatus::Expired {
         JournalKind::HoldExpired
     } else {
         JournalKind::Release
@@ -417,7 +421,7 @@ pub async fn refund(
     if let Some(done) = claim_key(&mut tx, idem, now).await? {
         return Ok(done);
     }
-    if hold.status != "captured" || hold.charged.is_none() {
+    if hold.status != HoldStatus::Captured || hold.charged.is_none() {
         return Err(LedgerError::NotCaptured(hold.id));
     }
     settle_expiries(&mut tx, &mut a, now).await?;
@@ -581,10 +585,10 @@ pub(super) async fn expire_hold(
 ) -> Result<bool, LedgerError> {
     let mut tx = db.begin_write().await?;
     let (mut a, hold) = lock_hold(db, &mut tx, hold_id, None).await?;
-    if hold.status != "held" || hold.expires_at > now {
+    if hold.status != HoldStatus::Held || hold.expires_at > now {
         return Ok(false); // settled meanwhile by another instance or the worker itself
     }
-    end_hold(&mut tx, &mut a, &hold, "expired", now).await?;
+    end_hold(&mut tx, &mut a, &hold, HoldStatus::Expired, now).await?;
     tx.commit().await?;
     Ok(true)
 }

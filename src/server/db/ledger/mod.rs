@@ -8,7 +8,8 @@
 
 use crate::domain::credits::Credits;
 use crate::domain::ledger::{
-    self as rules, Allocation, Grant, GrantKind, Insufficient, JournalKind, Paid, UnixSeconds,
+    self as rules, Allocation, Grant, GrantKind, HoldStatus, Insufficient, JournalKind, Paid,
+    UnixSeconds,
 };
 pub use crate::domain::ledger::{BalanceView, JournalEntry, ManualChange};
 use crate::domain::pricing::Operation;
@@ -41,7 +42,7 @@ pub enum LedgerError {
     #[error("hold {0} was not found")]
     HoldNotFound(i64),
     #[error("hold {hold_id} is already {status}")]
-    HoldSettled { hold_id: i64, status: String },
+    HoldSettled { hold_id: i64, status: HoldStatus },
     #[error("hold {0} expired and its credits were released")]
     HoldExpired(i64),
     #[error("hold {0} was not captured, so there is nothing to refund")]
@@ -402,7 +403,7 @@ struct HoldRow {
     operation: Operation,
     estimate: Credits,
     amount: Credits,
-    status: String,
+    status: HoldStatus,
     expires_at: UnixSeconds,
     charged: Option<i64>,
     refunded: Credits,
@@ -437,7 +438,11 @@ async fn load_hold(tx: &mut Tx, hold_id: i64) -> Result<HoldRow, LedgerError> {
         operation: parse_operation(&op)?,
         estimate: credits(row.try_get("estimate")?)?,
         amount: credits(row.try_get("amount")?)?,
-        status: row.try_get("status")?,
+        status: {
+            let status: String = row.try_get("status")?;
+            HoldStatus::parse(&status)
+                .ok_or_else(|| LedgerError::Corrupt(format!("hold status {status}")))?
+        },
         expires_at: row.try_get("expires_at")?,
         charged: row.try_get("charged")?,
         refunded: credits(row.try_get("refunded")?)?,
