@@ -263,9 +263,7 @@ pub fn plan_checkout_after_stripe(
         (_, Some(false)) | (StripeFact::PaymentFailed { .. }, None) => {
             Some(PlanCheckoutStatus::Failed)
         }
-        (StripeFact::State { status, .. }, None)
-            if matches!(status.as_str(), "canceled" | "incomplete_expired") =>
-        {
+        (StripeFact::State { status, .. }, None) if status.has_ended() => {
             Some(PlanCheckoutStatus::Failed)
         }
         _ => None,

@@ -15,7 +15,7 @@ pub mod lifecycle;
 pub mod stripe;
 
 pub use self::lifecycle::{apply, due, lower_tier};
-pub use self::stripe::{StripeFact, apply_stripe};
+pub use self::stripe::{StripeFact, StripeStatus, apply_stripe};
 
 use crate::domain::catalog::{Catalog, Plan, PlanId};
 use crate::domain::ledger::UnixSeconds;

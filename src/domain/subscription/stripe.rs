@@ -4,6 +4,62 @@
 use super::*;
 use crate::domain::catalog::{Catalog, PlanId};
 
+/// A Stripe subscription's `status`, as the life cycle reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StripeStatus {
+    Active,
+    Trialing,
+    PastDue,
+    Unpaid,
+    Canceled,
+    /// The first invoice is not paid yet (a bank debit still clearing, a card that needs
+    /// the customer).
+    Incomplete,
+    /// The first invoice was never paid: final.
+    IncompleteExpired,
+    Paused,
+    /// A status this app does not know (kept for the log).
+    Other(String),
+}
+
+impl StripeStatus {
+    const KNOWN: [(&'static str, StripeStatus); 8] = [
+        ("active", StripeStatus::Active),
+        ("trialing", StripeStatus::Trialing),
+        ("past_due", StripeStatus::PastDue),
+        ("unpaid", StripeStatus::Unpaid),
+        ("canceled", StripeStatus::Canceled),
+        ("incomplete", StripeStatus::Incomplete),
+        ("incomplete_expired", StripeStatus::IncompleteExpired),
+        ("paused", StripeStatus::Paused),
+    ];
+
+    pub fn parse(s: &str) -> StripeStatus {
+        Self::KNOWN
+            .iter()
+            .find(|(name, _)| *name == s)
+            .map_or_else(|| StripeStatus::Other(s.to_owned()), |(_, st)| st.clone())
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            StripeStatus::Other(s) => s,
+            known => Self::KNOWN
+                .iter()
+                .find(|(_, st)| st == known)
+                .map_or("", |(name, _)| name),
+        }
+    }
+
+    /// Ended for good: it bills no more.
+    pub fn has_ended(&self) -> bool {
+        matches!(
+            self,
+            StripeStatus::Canceled | StripeStatus::IncompleteExpired
+        )
+    }
+}
+
 /// What Stripe says, read from a subscription object or an invoice
 /// (`server::payments::events` reads Stripe's shapes; this is what they mean).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,8 +69,7 @@ pub enum StripeFact {
         /// Stripe's subscription id.
         subscription: String,
         plan: PlanId,
-        /// Stripe's status: `active`, `trialing`, `past_due`, `unpaid`, `canceled`, ...
-        status: String,
+        status: StripeStatus,
         period_start: UnixSeconds,
         /// The period's end, or the set date it is cancelled on if that comes first.
         period_end: UnixSeconds,
@@ -208,7 +263,7 @@ pub fn apply_stripe(
                 return Ok(None);
             }
             let mut next = s.clone();
-            if status == "canceled" {
+            if *status == StripeStatus::Canceled {
                 let end = ended_at.unwrap_or(*period_end).min(*period_end);
                 next.status = Status::Ended;
                 next.cancel_at_period_end = false;
@@ -220,9 +275,9 @@ pub fn apply_stripe(
             next.cancel_at_period_end = *cancel_at_period_end;
             next.period_start = *period_start;
             next.period_end = *period_end;
-            if matches!(status.as_str(), "past_due" | "unpaid") {
+            if matches!(status, StripeStatus::PastDue | StripeStatus::Unpaid) {
                 next.status = Status::PastDue;
-            } else if matches!(status.as_str(), "active" | "trialing") {
+            } else if matches!(status, StripeStatus::Active | StripeStatus::Trialing) {
                 // Paid up again (its paid invoice brings the period's credits).
                 next.status = Status::Active;
             }
@@ -260,7 +315,7 @@ mod tests {
         StripeFact::State {
             subscription: "sub_1".into(),
             plan: id(plan),
-            status: status.into(),
+            status: StripeStatus::parse(status),
             period_start: start,
             period_end: end,
             cancel_at_period_end: cancel,
@@ -273,7 +328,7 @@ mod tests {
         StripeFact::State {
             subscription: sub.into(),
             plan: id("creator"),
-            status: "canceled".into(),
+            status: StripeStatus::Canceled,
             period_start: JUNE_1,
             period_end: JULY_1,
             cancel_at_period_end: false,
@@ -293,6 +348,19 @@ mod tests {
             period_start: start,
             period_end: end,
         }
+    }
+
+    #[test]
+    fn stripe_statuses_round_trip_and_keep_an_unknown_one() {
+        for (name, _) in StripeStatus::KNOWN {
+            assert_eq!(StripeStatus::parse(name).as_str(), name);
+        }
+        assert_eq!(
+            StripeStatus::parse("frozen"),
+            StripeStatus::Other("frozen".into())
+        );
+        assert!(StripeStatus::Canceled.has_ended() && StripeStatus::IncompleteExpired.has_ended());
+        assert!(!StripeStatus::Incomplete.has_ended());
     }
 
     #[test]
@@ -482,7 +550,7 @@ mod tests {
         let created = StripeFact::State {
             subscription: "sub_2".into(),
             plan: id("starter"),
-            status: "active".into(),
+            status: StripeStatus::Active,
             period_start: later,
             period_end: add_month(later),
             cancel_at_period_end: false,

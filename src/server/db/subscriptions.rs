@@ -264,7 +264,7 @@ pub(crate) async fn apply_stripe_in(
     // A subscription state older than the last one applied is stale (delivered late);
     // an ended subscription is final whenever its news arrives.
     if let (StripeFact::State { status, .. }, Some(at)) = (fact, state_at)
-        && status != "canceled"
+        && *status != crate::domain::subscription::StripeStatus::Canceled
     {
         let last: Option<i64> =
             sqlx::query_scalar("SELECT state_at FROM stripe_customers WHERE account_id = $1")

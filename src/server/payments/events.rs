@@ -15,6 +15,7 @@
 //! `tests/stripe_events.rs`.
 
 use crate::domain::payments::CheckoutEvent;
+use crate::domain::subscription::StripeStatus;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -115,7 +116,7 @@ pub struct SubscriptionObject {
     pub item_id: Option<String>,
     /// Stripe's status: `active`, `trialing`, `past_due`, `unpaid`, `canceled`,
     /// `incomplete`, `incomplete_expired`, `paused`.
-    pub status: String,
+    pub status: StripeStatus,
     /// The event said it was deleted (`customer.subscription.deleted`).
     pub deleted: bool,
     pub period_start: i64,
@@ -130,7 +131,7 @@ pub struct SubscriptionObject {
 impl SubscriptionObject {
     /// Whether it can still bill (not ended).
     pub fn is_live(&self) -> bool {
-        !self.deleted && !matches!(self.status.as_str(), "canceled" | "incomplete_expired")
+        !self.deleted && !self.status.has_ended()
     }
 
     /// When, within the current period, it is set to end, if it is.
@@ -514,7 +515,10 @@ pub fn subscription(object: Value) -> Result<SubscriptionObject, ShapeError> {
         price,
         product,
         item_id,
-        status: s.status.unwrap_or_else(|| "active".to_owned()),
+        status: s
+            .status
+            .as_deref()
+            .map_or(StripeStatus::Active, StripeStatus::parse),
         deleted: false,
         period_start,
         period_end,

@@ -5,7 +5,7 @@
 //! thing the same way.
 
 use crate::domain::catalog::{Catalog, PlanId};
-use crate::domain::subscription::StripeFact;
+use crate::domain::subscription::{StripeFact, StripeStatus};
 use crate::server::db::plan_checkouts::PlanCheckoutNotice;
 use crate::server::payments::events::{self, Invoice, InvoiceOutcome, SubscriptionObject};
 
@@ -42,7 +42,7 @@ pub fn subscription_fact(s: &SubscriptionObject, catalog: &Catalog) -> Option<St
         subscription: s.id.clone(),
         plan,
         status: if s.deleted {
-            "canceled".to_owned()
+            StripeStatus::Canceled
         } else {
             s.status.clone()
         },
