@@ -152,13 +152,12 @@ async fn every_step_of_the_life_cycle_with_its_credits_and_dates(backend: Backen
         .iter()
         .find(|o| o["id"] == "studio")
         .unwrap();
-    assert!(
-        studio["effect"]
-            .as_str()
-            .unwrap()
-            .starts_with("Starts now: $46.66 charged today for the rest of this period and 10,000 more credits until"),
-        "the confirm step says both numbers: {}",
-        studio["effect"]
+    // The confirm step says both numbers (the page words them: "Starts now: $46.66
+    // charged today for the rest of this period and 10,000 more credits until ...").
+    assert_eq!(
+        (&studio["charge_today_cents"], &studio["extra_credits"]),
+        (&serde_json::json!(4666), &serde_json::json!(10_000)),
+        "{studio}"
     );
     ok(&change(&app, &cookie, &[("action", "change"), ("plan", "studio")]).await);
     assert_eq!(balance(&app, account).await, (15_000, 15_000, 0));

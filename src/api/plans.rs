@@ -13,7 +13,7 @@ pub async fn my_plan() -> Result<PlanState, AppError> {
         async {
             let state = app_state()?;
             let (_, account) = auth::require_customer(&state).await?;
-            plans::state(&state, account, &crate::api::reader_zone()).await
+            plans::state(&state, account).await
         }
         .await,
     )

@@ -46,8 +46,14 @@ pub struct PlanOption {
     pub credits_per_period: u64,
     pub grace_period_days: u32,
     pub kind: ChangeKind,
-    /// What choosing it means, e.g. "From 1 July 2026: 1,000 credits each period".
-    pub effect: String,
+    /// When it takes effect or ends, by `kind`: the end of the current plan's period (a
+    /// booked change, an upgrade's extra credits, a downgrade), or of a new plan's first.
+    /// `None` for the current plan with nothing booked.
+    pub date: Option<i64>,
+    /// An upgrade: what is charged today for the rest of the period.
+    pub charge_today_cents: u64,
+    /// An upgrade: the extra credits for the rest of the period.
+    pub extra_credits: u64,
 }
 
 /// A plan payment that has not settled: processing (a bank debit), or a checkout opened

@@ -1,8 +1,7 @@
 //! Plans and the subscription life cycle: what each change would mean, the changes, the
 //! scheduler that renews and ends subscriptions, and the demo clock.
 
-use crate::domain::catalog::{PlanId, format_usd};
-use crate::domain::credits::group_thousands;
+use crate::domain::catalog::PlanId;
 use crate::domain::ledger::long_date;
 use crate::domain::subscription::{self as rules, Command, DAY, LifecycleError, Status};
 use crate::domain::zone::Zone;
@@ -74,8 +73,9 @@ pub async fn run_due(state: &AppState) -> Result<u32, AppError> {
     }
 }
 
-pub async fn state(state: &AppState, account: i64, zone: &Zone) -> Result<PlanState, AppError> {
-    let long_date = |t| zone.long_date(t);
+/// Where the account's plan stands and what each plan would mean, in numbers (the page
+/// says them in words, in the reader's time zone).
+pub async fn state(state: &AppState, account: i64) -> Result<PlanState, AppError> {
     let catalog = &state.config.catalog;
     let sub = subscriptions::get(&state.db, account)
         .await
@@ -88,52 +88,32 @@ pub async fn state(state: &AppState, account: i64, zone: &Zone) -> Result<PlanSt
         .iter()
         .enumerate()
         .map(|(i, p)| {
-            let credits = group_thousands(p.credits_per_period.get());
-            let price = format_usd(p.monthly_price_cents);
-            let (kind, effect) = match (live, current_rank) {
+            let now = state.clock.now();
+            // (kind, date, charge today, extra credits): the page says them in words.
+            let (kind, date, charge, extra) = match (live, current_rank) {
                 (Some(s), Some(r)) if i == r => (
                     ChangeKind::Current,
-                    match &s.pending_plan {
-                        Some(_) => format!("Your plan until {}.", long_date(s.period_end)),
-                        None => "Your plan.".to_owned(),
-                    },
+                    s.pending_plan.as_ref().map(|_| s.period_end),
+                    0,
+                    0,
                 ),
                 (Some(s), Some(r)) if i > r => {
                     // Paid now for the rest of the period, and credited alike.
-                    let now = state.clock.now();
-                    let g = rules::upgrade_grant(&catalog.plans[r], p, s.period_start, s.period_end, now);
+                    let g = rules::upgrade_grant(
+                        &catalog.plans[r],
+                        p,
+                        s.period_start,
+                        s.period_end,
+                        now,
+                    );
                     let (extra, charge) = g.map_or((0, 0), |g| (g.credits, g.price_cents));
-                    (
-                        ChangeKind::Upgrade,
-                        format!(
-                            "Starts now: {} charged today for the rest of this period and {} more credits until {}, then {credits} credits each period for {price} a month.",
-                            format_usd(charge),
-                            group_thousands(extra),
-                            long_date(s.period_end)
-                        ),
-                    )
+                    (ChangeKind::Upgrade, Some(s.period_end), charge, extra)
                 }
-                (Some(s), Some(_)) if s.pending_plan.as_ref() == Some(&p.id) => (
-                    ChangeKind::PendingDowngrade,
-                    format!("Starts {}: {credits} credits each period for {price} a month.", long_date(s.period_end)),
-                ),
-                (Some(s), Some(_)) => (
-                    ChangeKind::Downgrade,
-                    format!(
-                        "From {}: {credits} credits each period for {price} a month. You keep your current plan and its credits until then; this period's fee is not refunded.",
-                        long_date(s.period_end)
-                    ),
-                ),
-                _ => {
-                    let now = state.clock.now();
-                    (
-                        ChangeKind::Subscribe,
-                        format!(
-                            "Starts now: {credits} credits until {}, renewed each month for {price}.",
-                            long_date(rules::add_month(now))
-                        ),
-                    )
+                (Some(s), Some(_)) if s.pending_plan.as_ref() == Some(&p.id) => {
+                    (ChangeKind::PendingDowngrade, Some(s.period_end), 0, 0)
                 }
+                (Some(s), Some(_)) => (ChangeKind::Downgrade, Some(s.period_end), 0, 0),
+                _ => (ChangeKind::Subscribe, Some(rules::add_month(now)), 0, 0),
             };
             PlanOption {
                 id: p.id.as_str().to_owned(),
@@ -142,7 +122,9 @@ pub async fn state(state: &AppState, account: i64, zone: &Zone) -> Result<PlanSt
                 credits_per_period: p.credits_per_period.get(),
                 grace_period_days: p.grace_period_days,
                 kind,
-                effect,
+                date,
+                charge_today_cents: charge,
+                extra_credits: extra,
             }
         })
         .collect();

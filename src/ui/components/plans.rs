@@ -227,9 +227,35 @@ fn PlanCard(o: PlanOption, locked: bool) -> impl IntoView {
             {badge.map(|b| view! { <p class="badge">{b}</p> })}
             <p class="pack-price">{format!("{} a month", format_usd(o.monthly_price_cents))}</p>
             <p>{format!("{} credits each period", group_thousands(o.credits_per_period))}</p>
-            <p class="help">{o.effect.clone()}</p>
+            <p class="help">{effect(&o)}</p>
             {action_link.map(|(what, label)| view! { <a class="button-link" href=confirm_link(&what)>{label}"…"</a> })}
         </li>
+    }
+}
+
+/// What choosing a plan means, in words, e.g. "From 1 July 2026: 1,000 credits each period
+/// for $9 a month. ...", with its dates in the reader's time zone.
+pub fn effect(o: &PlanOption) -> String {
+    let credits = group_thousands(o.credits_per_period);
+    let price = format_usd(o.monthly_price_cents);
+    let on = o.date.map(date).unwrap_or_default();
+    match o.kind {
+        ChangeKind::Current if o.date.is_some() => format!("Your plan until {on}."),
+        ChangeKind::Current => "Your plan.".to_owned(),
+        ChangeKind::Upgrade => format!(
+            "Starts now: {} charged today for the rest of this period and {} more credits until {on}, then {credits} credits each period for {price} a month.",
+            format_usd(o.charge_today_cents),
+            group_thousands(o.extra_credits)
+        ),
+        ChangeKind::PendingDowngrade => {
+            format!("Starts {on}: {credits} credits each period for {price} a month.")
+        }
+        ChangeKind::Downgrade => format!(
+            "From {on}: {credits} credits each period for {price} a month. You keep your current plan and its credits until then; this period's fee is not refunded."
+        ),
+        ChangeKind::Subscribe => {
+            format!("Starts now: {credits} credits until {on}, renewed each month for {price}.")
+        }
     }
 }
 
@@ -255,7 +281,7 @@ fn confirmation(what: &str, plan: &PlanState, action: ServerAction<ChangePlan>) 
             view! {
                 <div class="card confirm" role="region" aria-labelledby="confirm-heading" data-testid="confirm-change" id="confirm" tabindex="-1" node_ref=panel>
                     <h3 id="confirm-heading">{title}</h3>
-                    <p>{o.effect.clone()}</p>
+                    <p>{effect(&o)}</p>
                     <ActionForm action attr:class="button-row">
                         <input type="hidden" name="action" value=verb.clone() />
                         <input type="hidden" name="plan" value=o.id.clone() />
@@ -332,4 +358,51 @@ fn cancel_final(
         </div>
     }
     .into_any()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn option(kind: ChangeKind, date: Option<i64>) -> PlanOption {
+        PlanOption {
+            id: "studio".into(),
+            name: "Studio".into(),
+            monthly_price_cents: 9900,
+            credits_per_period: 20_000,
+            grace_period_days: 90,
+            kind,
+            date,
+            charge_today_cents: 4666,
+            extra_credits: 10_000,
+        }
+    }
+
+    /// The words the confirm step and the plan cards show (dates in UTC without a reader's
+    /// zone): an upgrade says both of its numbers.
+    #[test]
+    fn each_change_is_said_with_its_numbers_and_dates() {
+        const JULY_1: i64 = 1_782_864_000;
+        assert_eq!(
+            effect(&option(ChangeKind::Upgrade, Some(JULY_1))),
+            "Starts now: $46.66 charged today for the rest of this period and 10,000 more credits until 1 July 2026, then 20,000 credits each period for $99 a month."
+        );
+        assert_eq!(
+            effect(&option(ChangeKind::Downgrade, Some(JULY_1))),
+            "From 1 July 2026: 20,000 credits each period for $99 a month. You keep your current plan and its credits until then; this period's fee is not refunded."
+        );
+        assert_eq!(
+            effect(&option(ChangeKind::PendingDowngrade, Some(JULY_1))),
+            "Starts 1 July 2026: 20,000 credits each period for $99 a month."
+        );
+        assert_eq!(
+            effect(&option(ChangeKind::Subscribe, Some(JULY_1))),
+            "Starts now: 20,000 credits until 1 July 2026, renewed each month for $99."
+        );
+        assert_eq!(effect(&option(ChangeKind::Current, None)), "Your plan.");
+        assert_eq!(
+            effect(&option(ChangeKind::Current, Some(JULY_1))),
+            "Your plan until 1 July 2026."
+        );
+    }
 }
