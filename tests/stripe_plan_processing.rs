@@ -14,7 +14,6 @@ use serde_json::{Value, json};
 use studio_billing::domain::subscription::add_month;
 use studio_billing::server::config::{PaymentsConfig, Secret, StripeConfig};
 use studio_billing::server::db::{ledger, plan_checkouts};
-use studio_billing::server::payments::signature;
 
 const SECRET: &str = "whsec_processing_test";
 const CUSTOMER: &str = "cus_bank";
@@ -66,19 +65,7 @@ impl<'a> Bank<'a> {
 
     /// Delivers one event, signed as Stripe signs it; the webhook's outcome.
     async fn deliver(&self, body: &str) -> String {
-        let header = signature::header(SECRET, TEST_NOW, body.as_bytes());
-        let res = self
-            .app
-            .call(
-                Method::POST,
-                "/webhooks/stripe",
-                &[
-                    ("stripe-signature", header.as_str()),
-                    ("content-type", "application/json"),
-                ],
-                Some(body.to_owned()),
-            )
-            .await;
+        let res = self.app.deliver_webhook(SECRET, body).await;
         assert_eq!(res.status, StatusCode::OK, "{}", res.body);
         res.json()["outcome"].as_str().unwrap().to_owned()
     }

@@ -14,7 +14,6 @@ use common::{Backend, TEST_NOW, TestApp, account_of, sign_up};
 use studio_billing::domain::subscription::{Status, Subscription, add_month};
 use studio_billing::server::config::{PaymentsConfig, Secret, StripeConfig};
 use studio_billing::server::db::{ledger, subscriptions};
-use studio_billing::server::payments::signature;
 
 const SECRET: &str = "whsec_story_test";
 const DAY: i64 = 86_400;
@@ -51,19 +50,7 @@ struct Story<'a> {
 
 impl Story<'_> {
     async fn deliver(&self, body: &str) -> String {
-        let header = signature::header(SECRET, TEST_NOW, body.as_bytes());
-        let res = self
-            .app
-            .call(
-                Method::POST,
-                "/webhooks/stripe",
-                &[
-                    ("stripe-signature", header.as_str()),
-                    ("content-type", "application/json"),
-                ],
-                Some(body.to_owned()),
-            )
-            .await;
+        let res = self.app.deliver_webhook(SECRET, body).await;
         assert_eq!(res.status, 200, "{}: {}", self.fx.version.name(), res.body);
         res.json()["outcome"].as_str().unwrap().to_owned()
     }
@@ -466,15 +453,7 @@ async fn a_new_subscriptions_invoice_before_the_old_ones_end_is_retried_not_drop
         again,
         &creator_invoice("in_2", "sub_2", again, add_month(again)),
     );
-    let header = signature::header(SECRET, TEST_NOW, new_invoice[0].as_bytes());
-    let early = app
-        .call(
-            Method::POST,
-            "/webhooks/stripe",
-            &[("stripe-signature", header.as_str())],
-            Some(new_invoice[0].clone()),
-        )
-        .await;
+    let early = app.deliver_webhook(SECRET, &new_invoice[0]).await;
     assert_eq!(early.status, 500, "{}", early.body);
     assert_eq!(s.credits(again).await, 5000, "nothing granted yet");
     let gone = s.sub_event(
@@ -677,15 +656,7 @@ async fn a_proration_only_invoice_is_acknowledged_in_every_version(backend: Back
             }],
         });
         let body = fx.event("evt_p", "invoice.paid", TEST_NOW, inv);
-        let header = signature::header(SECRET, TEST_NOW, body.as_bytes());
-        let res = app
-            .call(
-                Method::POST,
-                "/webhooks/stripe",
-                &[("stripe-signature", header.as_str())],
-                Some(body),
-            )
-            .await;
+        let res = app.deliver_webhook(SECRET, &body).await;
         assert_eq!(res.status, 200, "{}: {}", version.name(), res.body);
         assert_eq!(res.json()["outcome"], "ignored");
         app.cleanup().await;

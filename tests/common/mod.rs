@@ -226,6 +226,23 @@ impl TestApp {
         .await
     }
 
+    /// Delivers a webhook event `body` to `/webhooks/stripe`, signed with `secret` as Stripe
+    /// signs it, at the test's time.
+    pub async fn deliver_webhook(&self, secret: &str, body: &str) -> TestResponse {
+        let header =
+            studio_billing::server::payments::signature::header(secret, TEST_NOW, body.as_bytes());
+        self.call(
+            Method::POST,
+            "/webhooks/stripe",
+            &[
+                ("stripe-signature", header.as_str()),
+                ("content-type", "application/json"),
+            ],
+            Some(body.to_owned()),
+        )
+        .await
+    }
+
     pub async fn cleanup(self) {
         self.test_db.cleanup().await;
     }

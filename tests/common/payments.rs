@@ -12,7 +12,6 @@ use studio_billing::domain::payments::PaymentStatus;
 use studio_billing::server::config::{PaymentsConfig, Secret, StripeConfig};
 use studio_billing::server::db::ledger;
 use studio_billing::server::db::payments::{self, NewCheckout};
-use studio_billing::server::payments::signature;
 
 pub const SECRET: &str = "whsec_current_test";
 pub const PREVIOUS: &str = "whsec_previous_test";
@@ -160,12 +159,7 @@ pub async fn deliver(app: &TestApp, body: &str, signature_header: &str) -> TestR
 }
 
 pub async fn deliver_signed(app: &TestApp, body: &str) -> TestResponse {
-    deliver(
-        app,
-        body,
-        &signature::header(SECRET, TEST_NOW, body.as_bytes()),
-    )
-    .await
+    app.deliver_webhook(SECRET, body).await
 }
 
 /// A server function called as a plain HTML form post (no JavaScript).
