@@ -19,10 +19,12 @@ async fn change(app: &TestApp, cookie: &str, pairs: &[(&str, &str)]) -> TestResp
     res
 }
 
-/// What the change said, as the page shows it (the `?ok=` message of its redirect).
+/// What the change did, said as the page shows it (in UTC, the zone of a reader who chose
+/// none).
 async fn said(app: &TestApp, cookie: &str, pairs: &[(&str, &str)]) -> String {
     let res = change(app, cookie, pairs).await;
-    res.json().as_str().unwrap_or_default().to_owned()
+    let changed = serde_json::from_value(res.json()).expect("what the change did");
+    studio_billing::ui::components::plans::said(&changed)
 }
 
 async fn subscribe(app: &TestApp, cookie: &str, plan: &str) {

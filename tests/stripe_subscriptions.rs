@@ -11,7 +11,6 @@ use serde_json::Value;
 use std::process::{Child, Command as Process, Stdio};
 use std::time::Duration;
 use studio_billing::domain::subscription::Status;
-use studio_billing::domain::zone::Zone;
 use studio_billing::server::clock::Clock;
 use studio_billing::server::config::{Config, PaymentsConfig, Secret, StripeConfig};
 use studio_billing::server::db::{ledger, subscriptions, users};
@@ -244,7 +243,7 @@ async fn stripe_is_the_source_of_truth_for_plans(backend: Backend) {
 
     // Cancel at period end and resume, through Stripe's API.
     let email = "fan@example.com";
-    plans::change(&state, account, email, "cancel", None, None, &Zone::utc())
+    plans::change(&state, account, email, "cancel", None, None)
         .await
         .unwrap();
     assert!(
@@ -254,7 +253,7 @@ async fn stripe_is_the_source_of_truth_for_plans(backend: Backend) {
             .unwrap()
             .cancel_at_period_end
     );
-    plans::change(&state, account, email, "resume", None, None, &Zone::utc())
+    plans::change(&state, account, email, "resume", None, None)
         .await
         .unwrap();
     assert!(
@@ -268,17 +267,9 @@ async fn stripe_is_the_source_of_truth_for_plans(backend: Backend) {
     // Change the price: an upgrade, at once, invoiced and paid at once; the difference in
     // credits (prorated by the share of the period left: nearly all of it here) comes with
     // that invoice's paid event, once.
-    plans::change(
-        &state,
-        account,
-        email,
-        "change",
-        Some("studio"),
-        None,
-        &Zone::utc(),
-    )
-    .await
-    .unwrap();
+    plans::change(&state, account, email, "change", Some("studio"), None)
+        .await
+        .unwrap();
     let s = subscriptions::get(&state.db, account)
         .await
         .unwrap()

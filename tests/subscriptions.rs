@@ -176,7 +176,12 @@ async fn every_step_of_the_life_cycle_with_its_credits_and_dates(backend: Backen
     assert_eq!(balance(&app, account).await.0, 15_000);
 
     // Downgrade: waits for the renewal, and can be undone.
-    let said = ok(&change(&app, &cookie, &[("action", "change"), ("plan", "starter")]).await);
+    // What it did, said as the page says it.
+    let res = change(&app, &cookie, &[("action", "change"), ("plan", "starter")]).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    let said = studio_billing::ui::components::plans::said(
+        &serde_json::from_value(res.json()).expect("what the change did"),
+    );
     assert!(
         said.starts_with("Switch booked: you move to Starter on")
             && said.ends_with("Nothing changes before then."),

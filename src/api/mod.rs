@@ -63,16 +63,6 @@ pub(crate) fn fail_back_to<S: leptos::server_fn::ServerFn>(
     }
 }
 
-/// The caller's time zone, for the dates in the sentences a service writes (UTC when the
-/// request names none).
-#[cfg(feature = "ssr")]
-pub(crate) fn reader_zone() -> std::sync::Arc<crate::domain::zone::Zone> {
-    match leptos::prelude::use_context::<axum::http::request::Parts>() {
-        Some(parts) => crate::server::zones::of_headers(&parts.headers),
-        None => std::sync::Arc::new(crate::domain::zone::Zone::utc()),
-    }
-}
-
 /// The client's address, for rate limits: the TCP peer, or, when the peer is one of
 /// `STUDIO_TRUSTED_PROXIES`, what those proxies put in `X-Forwarded-For`.
 #[cfg(feature = "ssr")]

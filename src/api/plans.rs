@@ -27,7 +27,7 @@ pub async fn change_plan(
     action: String,
     plan: Option<String>,
     reason: Option<String>,
-) -> Result<String, AppError> {
+) -> Result<PlanChanged, AppError> {
     use crate::server::{auth, services::plans, state::app_state};
     crate::api::respond(
         async {
@@ -40,7 +40,6 @@ pub async fn change_plan(
                 &action,
                 plan.as_deref(),
                 reason.as_deref(),
-                &crate::api::reader_zone(),
             )
             .await?;
             match changed {
@@ -50,7 +49,7 @@ pub async fn change_plan(
                 }
                 plans::Changed::Checkout(url) => {
                     leptos_axum::redirect(&url);
-                    Ok("Taking you to the checkout…".to_owned())
+                    Ok(PlanChanged::Checkout)
                 }
             }
         }

@@ -103,6 +103,31 @@ pub struct LowerTier {
     pub credits_per_period: u64,
 }
 
+/// What a plan change did, in names and dates; the page says it in words, in the reader's
+/// time zone (`ui::components::plans::said`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanChanged {
+    /// On `plan` until `period_end`; it renews each month.
+    Subscribed { plan: String, period_end: i64 },
+    /// A switch to `next` from `on`; nothing changes before then.
+    SwitchBooked { next: String, on: i64 },
+    /// On `plan` now (an upgrade).
+    Upgraded { plan: String },
+    /// Ends on `ends`; a switch to `booked` happens only with a resume before then.
+    Cancelled { ends: i64, booked: Option<String> },
+    /// Continues: `plan` until `until`, then `booked` as booked; or renews on `until`.
+    Resumed {
+        plan: String,
+        until: i64,
+        booked: Option<String>,
+    },
+    /// Stays on `plan` (a booked switch undone).
+    Stayed { plan: String },
+    /// On the way to a checkout.
+    Checkout,
+}
+
 /// A plan change the Subscription page's forms ask for (their `action` field).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -4,10 +4,9 @@
 use crate::domain::catalog::PlanId;
 use crate::domain::ledger::long_date;
 use crate::domain::subscription::{self as rules, Command, DAY, LifecycleError, Status};
-use crate::domain::zone::Zone;
 use crate::error::AppError;
 use crate::model::plans::{
-    ChangeKind, LowerTier, PlanAction, PlanOption, PlanPaymentInProgress, PlanState,
+    ChangeKind, LowerTier, PlanAction, PlanChanged, PlanOption, PlanPaymentInProgress, PlanState,
 };
 use crate::server::config::{Mode, PaymentsConfig, StripeConfig};
 use crate::server::db::subscriptions::{self, Billing, SubscriptionError};
@@ -219,10 +218,10 @@ fn still_processing(plan_name: &str) -> AppError {
     ))
 }
 
-/// What a plan change did: said in words, or a checkout to send the browser to.
+/// What a plan change did, or a checkout to send the browser to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Changed {
-    Done(String),
+    Done(PlanChanged),
     Checkout(String),
 }
 
@@ -234,7 +233,6 @@ pub async fn change(
     action: &str,
     plan: Option<&str>,
     reason: Option<&str>,
-    zone: &Zone,
 ) -> Result<Changed, AppError> {
     let plan_id = || {
         plan.and_then(|p| PlanId::parse(p).ok())
@@ -261,7 +259,7 @@ pub async fn change(
     };
     let now = state.clock.now();
     if let PaymentsConfig::Stripe(config) = &state.config.payments {
-        return change_with_stripe(state, config, account, email, &cmd, now, zone).await;
+        return change_with_stripe(state, config, account, email, &cmd, now).await;
     }
     // Bring the subscription up to date with the clock first (a renewal may be due).
     subscriptions::run_due_for(
@@ -287,7 +285,7 @@ pub async fn change(
     )
     .await
     .map_err(from_storage)?;
-    Ok(Changed::Done(said(state, zone, &cmd, &o)))
+    Ok(Changed::Done(said(state, &cmd, &o)))
 }
 
 /// Without Stripe, a new plan is bought through the local (test-mode) checkout: its "Pay"
@@ -373,7 +371,6 @@ async fn change_with_stripe(
     email: &str,
     cmd: &Command,
     now: i64,
-    zone: &Zone,
 ) -> Result<Changed, AppError> {
     let catalog = &state.config.catalog;
     let current = subscriptions::get(&state.db, account)
@@ -563,7 +560,7 @@ async fn change_with_stripe(
         }
     };
     apply_stripe_answer(state, &updated, now).await?;
-    Ok(Changed::Done(said(state, zone, cmd, &expected)))
+    Ok(Changed::Done(said(state, cmd, &expected)))
 }
 
 /// Applies a subscription as Stripe's API returned it, just as its webhook would.
@@ -594,9 +591,8 @@ async fn apply_stripe_answer(
     Ok(())
 }
 
-/// What a change did, in the customer's words.
-fn said(state: &AppState, zone: &Zone, cmd: &Command, o: &rules::Outcome) -> String {
-    let long_date = |t| zone.long_date(t);
+/// What a change did (the page says it in words).
+fn said(state: &AppState, cmd: &Command, o: &rules::Outcome) -> PlanChanged {
     let name = |id: &PlanId| {
         state
             .config
@@ -606,41 +602,31 @@ fn said(state: &AppState, zone: &Zone, cmd: &Command, o: &rules::Outcome) -> Str
             .unwrap_or_default()
     };
     let s = &o.next;
+    let booked = s.pending_plan.as_ref().map(name);
     match cmd {
-        Command::Subscribe(_) => format!(
-            "You are on {} until {}; it renews each month.",
-            name(&s.plan),
-            long_date(s.period_end)
-        ),
-        // What it did; the plan's summary beside it says what is booked, so this does
-        // not say it a second time.
-        Command::ChangePlan(_) if s.pending_plan.is_some() => format!(
-            "Switch booked: you move to {} on {}. Nothing changes before then.",
-            s.pending_plan.as_ref().map(name).unwrap_or_default(),
-            long_date(s.period_end)
-        ),
-        Command::ChangePlan(_) if o.grant.is_some() => format!("You are now on {}.", name(&s.plan)),
-        Command::Cancel => match &s.pending_plan {
-            Some(booked) => format!(
-                "Your subscription ends on {}. The switch to {} you booked happens only if you resume before then.",
-                long_date(s.period_end),
-                name(booked)
-            ),
-            None => format!("Your subscription ends on {}.", long_date(s.period_end)),
+        Command::Subscribe(_) => PlanChanged::Subscribed {
+            plan: name(&s.plan),
+            period_end: s.period_end,
         },
-        Command::Resume => match &s.pending_plan {
-            Some(booked) => format!(
-                "Your subscription continues: {} until {}, then {} from that renewal, as you booked.",
-                name(&s.plan),
-                long_date(s.period_end),
-                name(booked)
-            ),
-            None => format!(
-                "Your subscription continues and renews on {}.",
-                long_date(s.period_end)
-            ),
+        Command::ChangePlan(_) if booked.is_some() => PlanChanged::SwitchBooked {
+            next: booked.unwrap_or_default(),
+            on: s.period_end,
         },
-        _ => format!("You stay on {}.", name(&s.plan)),
+        Command::ChangePlan(_) if o.grant.is_some() => PlanChanged::Upgraded {
+            plan: name(&s.plan),
+        },
+        Command::Cancel => PlanChanged::Cancelled {
+            ends: s.period_end,
+            booked,
+        },
+        Command::Resume => PlanChanged::Resumed {
+            plan: name(&s.plan),
+            until: s.period_end,
+            booked,
+        },
+        _ => PlanChanged::Stayed {
+            plan: name(&s.plan),
+        },
     }
 }
 

@@ -7,7 +7,7 @@ use crate::domain::catalog::format_usd;
 use crate::domain::credits::group_thousands;
 use crate::error::AppError;
 use crate::error::FORM_ERROR_ANCHOR;
-use crate::model::plans::{LowerTier, PlanAction};
+use crate::model::plans::{LowerTier, PlanAction, PlanChanged};
 use crate::ui::components::format::date;
 use leptos::prelude::*;
 use leptos_meta::Meta;
@@ -46,7 +46,7 @@ pub fn PlansSection(plan: PlanState, action: ServerAction<ChangePlan>) -> impl I
     });
     let outcome = move || {
         action.value().get().map(|r| match r {
-            Ok(message) => view! { <p class="notice notice-ok" role="status" data-testid="plan-message">{message}</p> }.into_any(),
+            Ok(changed) => view! { <p class="notice notice-ok" role="status" data-testid="plan-message">{said(&changed)}</p> }.into_any(),
             // A declined card: say why, and where to fix it (the portal past-due plans use).
             Err(e @ AppError::CardDeclined { .. }) => view! {
                 <div class="notice notice-error" role="alert" data-testid="plan-card-declined" id=FORM_ERROR_ANCHOR tabindex="-1">
@@ -233,6 +233,50 @@ fn PlanCard(o: PlanOption, locked: bool) -> impl IntoView {
     }
 }
 
+/// What a plan change did, in words, with its dates in the reader's time zone. The plan's
+/// summary beside it says what is booked, so a booked switch is not said a second time.
+pub fn said(c: &PlanChanged) -> String {
+    match c {
+        PlanChanged::Subscribed { plan, period_end } => format!(
+            "You are on {plan} until {}; it renews each month.",
+            date(*period_end)
+        ),
+        PlanChanged::SwitchBooked { next, on } => format!(
+            "Switch booked: you move to {next} on {}. Nothing changes before then.",
+            date(*on)
+        ),
+        PlanChanged::Upgraded { plan } => format!("You are now on {plan}."),
+        PlanChanged::Cancelled {
+            ends,
+            booked: Some(booked),
+        } => format!(
+            "Your subscription ends on {}. The switch to {booked} you booked happens only if you resume before then.",
+            date(*ends)
+        ),
+        PlanChanged::Cancelled { ends, booked: None } => {
+            format!("Your subscription ends on {}.", date(*ends))
+        }
+        PlanChanged::Resumed {
+            plan,
+            until,
+            booked: Some(booked),
+        } => format!(
+            "Your subscription continues: {plan} until {}, then {booked} from that renewal, as you booked.",
+            date(*until)
+        ),
+        PlanChanged::Resumed {
+            until,
+            booked: None,
+            ..
+        } => format!(
+            "Your subscription continues and renews on {}.",
+            date(*until)
+        ),
+        PlanChanged::Stayed { plan } => format!("You stay on {plan}."),
+        PlanChanged::Checkout => "Taking you to the checkout…".to_owned(),
+    }
+}
+
 /// What choosing a plan means, in words, e.g. "From 1 July 2026: 1,000 credits each period
 /// for $9 a month. ...", with its dates in the reader's time zone.
 pub fn effect(o: &PlanOption) -> String {
@@ -381,7 +425,7 @@ mod tests {
     /// The words the confirm step and the plan cards show (dates in UTC without a reader's
     /// zone): an upgrade says both of its numbers.
     #[test]
-    fn each_change_is_said_with_its_numbers_and_dates() {
+    fn each_change_and_what_it_did_is_said_with_its_numbers_and_dates() {
         const JULY_1: i64 = 1_782_864_000;
         assert_eq!(
             effect(&option(ChangeKind::Upgrade, Some(JULY_1))),
@@ -400,6 +444,28 @@ mod tests {
             "Starts now: 20,000 credits until 1 July 2026, renewed each month for $99."
         );
         assert_eq!(effect(&option(ChangeKind::Current, None)), "Your plan.");
+        assert_eq!(
+            said(&PlanChanged::SwitchBooked {
+                next: "Starter".into(),
+                on: JULY_1
+            }),
+            "Switch booked: you move to Starter on 1 July 2026. Nothing changes before then."
+        );
+        assert_eq!(
+            said(&PlanChanged::Resumed {
+                plan: "Studio".into(),
+                until: JULY_1,
+                booked: Some("Creator".into())
+            }),
+            "Your subscription continues: Studio until 1 July 2026, then Creator from that renewal, as you booked."
+        );
+        assert_eq!(
+            said(&PlanChanged::Cancelled {
+                ends: JULY_1,
+                booked: None
+            }),
+            "Your subscription ends on 1 July 2026."
+        );
         assert_eq!(
             effect(&option(ChangeKind::Current, Some(JULY_1))),
             "Your plan until 1 July 2026."
