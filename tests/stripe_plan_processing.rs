@@ -12,7 +12,6 @@ use common::stripe_fixtures::{Fixtures, Inv, Line, Sub, Version};
 use common::{Backend, TEST_NOW, TestApp, account_of, call, sign_up};
 use serde_json::{Value, json};
 use studio_billing::domain::subscription::add_month;
-use studio_billing::server::config::{PaymentsConfig, Secret, StripeConfig};
 use studio_billing::server::db::{ledger, plan_checkouts};
 
 const SECRET: &str = "whsec_processing_test";
@@ -21,17 +20,7 @@ const CUSTOMER: &str = "cus_bank";
 /// The app in Stripe mode; nothing listens at its API address, so any call to Stripe
 /// fails (as when Stripe cannot be reached).
 async fn stripe_app(backend: Backend) -> TestApp {
-    TestApp::with_config(backend, |c| {
-        c.payments = PaymentsConfig::Stripe(StripeConfig {
-            secret_key: Secret::new("sk_test_processing"),
-            webhook_secrets: vec![Secret::new(SECRET)],
-            api_base: "http://127.0.0.1:9/".to_owned(),
-        });
-        for plan in &mut c.catalog.plans {
-            plan.stripe_price_id = Some(format!("price_{}", plan.id.as_str()));
-        }
-    })
-    .await
+    TestApp::with_stripe(backend, "http://127.0.0.1:9/", &[SECRET]).await
 }
 
 struct Bank<'a> {

@@ -12,7 +12,6 @@ use axum::http::Method;
 use common::stripe_fixtures::{Fixtures, Inv, Line, Sub, Version};
 use common::{Backend, TEST_NOW, TestApp, account_of, sign_up};
 use studio_billing::domain::subscription::{Status, Subscription, add_month};
-use studio_billing::server::config::{PaymentsConfig, Secret, StripeConfig};
 use studio_billing::server::db::{ledger, subscriptions};
 
 const SECRET: &str = "whsec_story_test";
@@ -25,17 +24,7 @@ async fn stripe_app(backend: Backend) -> TestApp {
 
 /// The app with Stripe's API at `api_base`.
 async fn stripe_app_at(backend: Backend, api_base: &str) -> TestApp {
-    TestApp::with_config(backend, |c| {
-        c.payments = PaymentsConfig::Stripe(StripeConfig {
-            secret_key: Secret::new("sk_test_story"),
-            webhook_secrets: vec![Secret::new(SECRET)],
-            api_base: api_base.to_owned(),
-        });
-        for plan in &mut c.catalog.plans {
-            plan.stripe_price_id = Some(format!("price_{}", plan.id.as_str()));
-        }
-    })
-    .await
+    TestApp::with_stripe(backend, api_base, &[SECRET]).await
 }
 
 struct Story<'a> {

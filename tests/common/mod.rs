@@ -226,6 +226,19 @@ impl TestApp {
         .await
     }
 
+    /// The app billing through Stripe at `api_base` (a stub or stand-in; nothing listens at
+    /// `http://127.0.0.1:9/`, as when Stripe cannot be reached), accepting webhooks signed
+    /// with any of `secrets`, each plan sold at the price `price_{plan}`.
+    pub async fn with_stripe(backend: Backend, api_base: &str, secrets: &[&str]) -> TestApp {
+        TestApp::with_config(backend, |c| {
+            c.payments = stripe_payments(api_base, secrets);
+            for plan in &mut c.catalog.plans {
+                plan.stripe_price_id = Some(format!("price_{}", plan.id.as_str()));
+            }
+        })
+        .await
+    }
+
     /// Delivers a webhook event `body` to `/webhooks/stripe`, signed with `secret` as Stripe
     /// signs it, at the test's time.
     pub async fn deliver_webhook(&self, secret: &str, body: &str) -> TestResponse {
@@ -246,6 +259,19 @@ impl TestApp {
     pub async fn cleanup(self) {
         self.test_db.cleanup().await;
     }
+}
+
+/// Payments through Stripe at `api_base`, accepting webhooks signed with any of `secrets`.
+pub fn stripe_payments(
+    api_base: &str,
+    secrets: &[&str],
+) -> studio_billing::server::config::PaymentsConfig {
+    use studio_billing::server::config::{PaymentsConfig, Secret, StripeConfig};
+    PaymentsConfig::Stripe(StripeConfig {
+        secret_key: Secret::new("sk_test_studio_billing"),
+        webhook_secrets: secrets.iter().map(|s| Secret::new(*s)).collect(),
+        api_base: api_base.to_owned(),
+    })
 }
 
 /// Runs each listed `async fn name(backend: Backend)` as one test per backend.

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use studio_billing::domain::credits::Credits;
 use studio_billing::domain::payments::PaymentStatus;
-use studio_billing::server::config::{PaymentsConfig, Secret, StripeConfig};
+use studio_billing::server::config::PaymentsConfig;
 use studio_billing::server::db::ledger;
 use studio_billing::server::db::payments::{self, NewCheckout};
 
@@ -51,22 +51,12 @@ pub async fn status_of(app: &TestApp, session: &str) -> PaymentStatus {
 }
 
 pub fn stripe_config(api_base: &str) -> PaymentsConfig {
-    PaymentsConfig::Stripe(StripeConfig {
-        secret_key: Secret::new("sk_test_studio_billing"),
-        webhook_secrets: vec![Secret::new(SECRET), Secret::new(PREVIOUS)],
-        api_base: api_base.to_owned(),
-    })
+    super::stripe_payments(api_base, &[SECRET, PREVIOUS])
 }
 
 /// An app billing through Stripe at `api_base`, each plan sold at the price `price_{plan}`.
 pub async fn stripe_app(backend: Backend, api_base: &str) -> TestApp {
-    TestApp::with_config(backend, |c| {
-        c.payments = stripe_config(api_base);
-        for plan in &mut c.catalog.plans {
-            plan.stripe_price_id = Some(format!("price_{}", plan.id.as_str()));
-        }
-    })
-    .await
+    TestApp::with_stripe(backend, api_base, &[SECRET, PREVIOUS]).await
 }
 
 /// A signed-up customer, member@example.com, whose account is Stripe's customer `cus_1`;

@@ -35,12 +35,6 @@ pub struct PlanCheckoutRow {
     pub created_at: i64,
 }
 
-impl PlanCheckoutRow {
-    pub fn status(&self) -> Option<PlanCheckoutStatus> {
-        PlanCheckoutStatus::parse(&self.status)
-    }
-}
-
 /// Applies a Checkout event about `session_id`, a plan checkout of `account` (whose row
 /// the caller has locked). Returns the record's status after it, if there is a record.
 pub(crate) async fn apply_event_in(
