@@ -88,7 +88,7 @@ ledger() {
   DATABASE_URL="$(fresh_pg sb_bench_ledger)" "$BIN" bench ledger -w 20 -a 50 -d 30
   psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS sb_bench_ledger WITH (FORCE)" >/dev/null
   # The same on PostgreSQL with the rules in Rust steps instead of the PL/pgSQL functions:
-  # the measurement behind the choice written at the top of src/domain/ledger.rs.
+  # the measurement behind the choice written at the top of src/domain/ledger/mod.rs.
   step "bench ledger on PostgreSQL, rules in Rust"
   DATABASE_URL="$(fresh_pg sb_bench_ledger)" "$BIN" bench ledger -w 20 -a 50 -d 30 --rules-in-rust
   psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS sb_bench_ledger WITH (FORCE)" >/dev/null

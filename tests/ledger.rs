@@ -394,9 +394,7 @@ async fn p8_a_refund_to_an_expired_grant_goes_to_the_current_subscription_grant(
 async fn p10_a_hold_the_balance_cannot_cover_is_refused_and_changes_nothing(backend: Backend) {
     let t = TestDb::migrated(backend).await;
     let a = account(&t.db, "p10@test").await;
-    ledger::set_renewal(&t.db, a, Some(T0 + 9 * DAY))
-        .await
-        .unwrap();
+    common::set_renewal(&t.db, a, Some(T0 + 9 * DAY)).await;
     give(
         &t.db,
         a,

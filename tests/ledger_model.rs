@@ -72,7 +72,7 @@ fn step() -> impl Strategy<Value = Step> {
     ]
 }
 
-// ---- The model: the policy in the plainest code, independent of src/domain/ledger.rs.
+// ---- The model: the policy in the plainest code, independent of src/domain/ledger/.
 
 #[derive(Debug, Clone)]
 struct MGrant {

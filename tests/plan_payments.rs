@@ -10,7 +10,6 @@ use axum::http::StatusCode;
 use common::{Backend, TestApp, TestResponse, account_of, call, sign_up};
 use serde_json::Value;
 use studio_billing::server::db::{ledger, payments, subscriptions};
-use studio_billing::server::payments::local;
 
 async fn change(app: &TestApp, cookie: &str, pairs: &[(&str, &str)]) -> TestResponse {
     call(app, "plans/change", Some(cookie), pairs).await
@@ -44,7 +43,7 @@ async fn deliver(app: &TestApp, session: &str, kind: &str, payment_status: &str)
         .await
         .unwrap()
         .expect("the checkout is recorded");
-    local::deliver(&app.state, kind, &p, payment_status)
+    studio_billing::server::services::webhook::deliver_local(&app.state, kind, &p, payment_status)
         .await
         .expect("the event is applied");
 }

@@ -171,4 +171,39 @@ fn the_literal_reader_reads_continuations_and_escapes() {
     assert_eq!(string_literal("\"unterminated"), None);
 }
 
-on_both_backends!(every_literal_statement_prepares);
+/// The database keeps the journal's kinds to the ones the app reads: each
+/// `JournalKind::as_str` is stored, another name is refused (an entry the strict reader
+/// could not read back is never written).
+async fn the_journal_takes_only_the_kinds_the_app_knows(backend: Backend) {
+    use studio_billing::domain::ledger::JournalKind;
+    let t = TestDb::migrated(backend).await;
+    let account = studio_billing::server::db::ledger::create_account(&t.db, "kinds@test", 1)
+        .await
+        .unwrap();
+    let insert = |seq: i64, kind: &'static str| {
+        sqlx::query(
+            "INSERT INTO journal (account_id, seq, at, kind, amount, balance_after, held_after) \
+             VALUES ($1, $2, 1, $3, 0, 0, 0)",
+        )
+        .bind(account)
+        .bind(seq)
+        .bind(kind)
+    };
+    for (seq, kind) in (1..).zip(JournalKind::ALL) {
+        insert(seq, kind.as_str())
+            .execute(t.db.writer())
+            .await
+            .unwrap_or_else(|e| panic!("{kind:?} refused on {backend:?}: {e}"));
+    }
+    let refused = insert(100, "adjust").execute(t.db.writer()).await;
+    assert!(
+        refused.is_err(),
+        "an unknown kind was stored on {backend:?}"
+    );
+    t.cleanup().await;
+}
+
+on_both_backends!(
+    every_literal_statement_prepares,
+    the_journal_takes_only_the_kinds_the_app_knows
+);

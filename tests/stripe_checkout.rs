@@ -1,14 +1,13 @@
 //! Buying through Stripe Checkout: top-up and plan Checkout Sessions created through
-//! async-stripe against a local stub of Stripe's API (fields, idempotency keys, failures),
+//! async-stripe against the stand-in of Stripe's API (fields, idempotency keys, failures),
 //! one open plan checkout at a time, and plan changes made on Stripe's subscription,
 //! through the real router on SQLite and PostgreSQL.
 
 mod common;
 
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode};
-use common::{Backend, TEST_NOW, TestApp, account_of, call, parse_form, sign_up};
-use std::sync::{Arc, Mutex};
+use axum::http::{Method, StatusCode};
+use common::stripe_standin::{self, StandIn};
+use common::{Backend, TEST_NOW, TestApp, account_of, call, sign_up};
 use studio_billing::domain::payments::PaymentStatus;
 use studio_billing::server::db::ledger;
 
@@ -18,7 +17,7 @@ use common::payments::*;
 // Stripe Checkout
 
 async fn buying_a_top_up_creates_a_checkout_session_with_the_right_fields(backend: Backend) {
-    let (base, stub) = start_stub(false).await;
+    let (base, standin) = stripe_standin::start().await;
     let app = TestApp::with_config(backend, |c| c.payments = stripe_config(&base)).await;
     let cookie = sign_up(&app, "buyer@example.com").await;
     let account = account_of(&app, "buyer@example.com").await;
@@ -34,10 +33,10 @@ async fn buying_a_top_up_creates_a_checkout_session_with_the_right_fields(backen
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
     assert_eq!(
         location(&res),
-        "https://checkout.stripe.com/c/pay/cs_test_stub1"
+        "https://checkout.stripe.com/c/pay/cs_test_standin1"
     );
 
-    let seen = stub.seen.lock().unwrap().clone();
+    let seen = standin.writes();
     assert_eq!(seen.len(), 1);
     let r = &seen[0];
     assert_eq!(r.path, "/v1/checkout/sessions");
@@ -53,7 +52,7 @@ async fn buying_a_top_up_creates_a_checkout_session_with_the_right_fields(backen
         ),
         "the form's key, namespaced by this installation"
     );
-    let f = &r.form;
+    let f = &r.params;
     let field = |k: &str| {
         f.get(k)
             .map(String::as_str)
@@ -82,7 +81,10 @@ async fn buying_a_top_up_creates_a_checkout_session_with_the_right_fields(backen
     );
 
     // Recorded as open, nothing granted yet: only the webhook grants.
-    assert_eq!(status_of(&app, "cs_test_stub1").await, PaymentStatus::Open);
+    assert_eq!(
+        status_of(&app, "cs_test_standin1").await,
+        PaymentStatus::Open
+    );
     assert_eq!(balance(&app, account).await, (0, 0));
 
     // The same form sent again goes to the same session without asking Stripe again.
@@ -95,9 +97,9 @@ async fn buying_a_top_up_creates_a_checkout_session_with_the_right_fields(backen
     .await;
     assert_eq!(
         location(&again),
-        "https://checkout.stripe.com/c/pay/cs_test_stub1"
+        "https://checkout.stripe.com/c/pay/cs_test_standin1"
     );
-    assert_eq!(stub.seen.lock().unwrap().len(), 1);
+    assert_eq!(standin.writes().len(), 1);
 
     // Without JavaScript the form post is a real redirect to Stripe.
     let plain = form_post(
@@ -113,7 +115,7 @@ async fn buying_a_top_up_creates_a_checkout_session_with_the_right_fields(backen
     assert_eq!(plain.status, StatusCode::FOUND);
     assert_eq!(
         location(&plain),
-        "https://checkout.stripe.com/c/pay/cs_test_stub2"
+        "https://checkout.stripe.com/c/pay/cs_test_standin2"
     );
     // ...and the page's CSP lets the form lead there.
     let page = app.get("/faq").await;
@@ -137,12 +139,13 @@ async fn buying_a_top_up_creates_a_checkout_session_with_the_right_fields(backen
         assert_eq!(res.status, StatusCode::BAD_REQUEST);
         assert!(res.body.contains(want), "{}", res.body);
     }
-    assert_eq!(stub.seen.lock().unwrap().len(), 2);
+    assert_eq!(standin.writes().len(), 2);
     app.cleanup().await;
 }
 
 async fn stripe_failing_gives_a_clear_error_and_records_nothing(backend: Backend) {
-    let (base, stub) = start_stub(true).await;
+    let (base, standin) = stripe_standin::start().await;
+    standin.account.lock().unwrap().failing = true;
     let app = TestApp::with_config(backend, |c| c.payments = stripe_config(&base)).await;
     let cookie = sign_up(&app, "buyer@example.com").await;
     let res = call(
@@ -159,10 +162,10 @@ async fn stripe_failing_gives_a_clear_error_and_records_nothing(backend: Backend
     let error: studio_billing::error::AppError = serde_json::from_str(&res.body).unwrap();
     assert!(error.to_string().contains("Nothing was charged"), "{error}");
     assert!(
-        !res.body.contains("boom"),
+        !res.body.contains(stripe_standin::API_ERROR_MESSAGE),
         "Stripe's text must not reach the customer"
     );
-    assert_eq!(stub.seen.lock().unwrap().len(), 1);
+    assert_eq!(standin.writes().len(), 1);
     let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM payments")
         .fetch_one(app.state.db.reader())
         .await
@@ -176,7 +179,7 @@ async fn stripe_failing_gives_a_clear_error_and_records_nothing(backend: Backend
 /// first answer for 24 hours). The same form twice is one session; once a subscription
 /// came of it (and ended), a new checkout gets a new key.
 async fn resubscribing_soon_after_gets_a_new_checkout(backend: Backend) {
-    let (base, stub) = start_stub(false).await;
+    let (base, standin) = stripe_standin::start().await;
     let app = stripe_app(backend, &base).await;
     let cookie = sign_up(&app, "again@example.com").await;
     let subscribe = || {
@@ -188,9 +191,8 @@ async fn resubscribing_soon_after_gets_a_new_checkout(backend: Backend) {
         )
     };
     let session_keys = || {
-        stub.seen
-            .lock()
-            .unwrap()
+        standin
+            .writes()
             .iter()
             .filter(|r| r.path == "/v1/checkout/sessions")
             .map(|r| r.headers["idempotency-key"].to_str().unwrap().to_owned())
@@ -214,15 +216,18 @@ async fn resubscribing_soon_after_gets_a_new_checkout(backend: Backend) {
         ended_at: Some(TEST_NOW + 60),
         ..common::stripe_fixtures::Sub::active(
             "sub_old",
-            "cus_stub1",
+            "cus_standin1",
             "price_starter",
             TEST_NOW,
             TEST_NOW + 30 * 86_400,
         )
     });
-    ended["customer"] = "cus_stub1".into();
-    stub.subscriptions.lock().unwrap().push(ended);
-    stub.sessions.lock().unwrap()[0]["status"] = "complete".into();
+    ended["customer"] = "cus_standin1".into();
+    {
+        let mut a = standin.account.lock().unwrap();
+        a.subscriptions.insert("sub_old".into(), ended);
+        a.sessions[0]["status"] = "complete".into();
+    }
     assert_eq!(subscribe().await.status, StatusCode::OK);
     let keys = session_keys();
     assert_eq!(keys.len(), 2);
@@ -235,7 +240,7 @@ async fn resubscribing_soon_after_gets_a_new_checkout(backend: Backend) {
 /// be paid; coming back to the first plan makes a new session (its old one is expired,
 /// and Stripe would replay it for the old key).
 async fn choosing_another_plan_expires_the_open_checkout(backend: Backend) {
-    let (base, stub) = start_stub(false).await;
+    let (base, standin) = stripe_standin::start().await;
     let app = stripe_app(backend, &base).await;
     let cookie = sign_up(&app, "tabs@example.com").await;
     let subscribe = async |plan: &'static str| {
@@ -248,9 +253,8 @@ async fn choosing_another_plan_expires_the_open_checkout(backend: Backend) {
         .await
     };
     let paths = || {
-        stub.seen
-            .lock()
-            .unwrap()
+        standin
+            .writes()
             .iter()
             .filter(|r| r.path.starts_with("/v1/checkout/sessions"))
             .map(|r| {
@@ -268,8 +272,8 @@ async fn choosing_another_plan_expires_the_open_checkout(backend: Backend) {
     assert_ne!(location(&creator), location(&starter));
     let seen = paths();
     assert_eq!(seen.len(), 3, "{seen:?}");
-    assert_eq!(seen[1].0, "/v1/checkout/sessions/cs_test_stub2/expire");
-    let sessions = stub.sessions.lock().unwrap().clone();
+    assert_eq!(seen[1].0, "/v1/checkout/sessions/cs_test_standin2/expire");
+    let sessions = standin.account.lock().unwrap().sessions.clone();
     let open: Vec<_> = sessions.iter().filter(|s| s["status"] == "open").collect();
     assert_eq!(open.len(), 1, "only one session can be paid");
     assert_eq!(open[0]["metadata"]["plan_id"], "creator");
@@ -282,10 +286,11 @@ async fn choosing_another_plan_expires_the_open_checkout(backend: Backend) {
     assert_eq!(seen.len(), 5, "{seen:?}");
     assert!(seen[3].0.ends_with("/expire"));
     assert_ne!(seen[4].1, seen[0].1);
-    let open = stub
-        .sessions
+    let open = standin
+        .account
         .lock()
         .unwrap()
+        .sessions
         .iter()
         .filter(|s| s["status"] == "open")
         .count();
@@ -294,7 +299,7 @@ async fn choosing_another_plan_expires_the_open_checkout(backend: Backend) {
 }
 
 async fn subscribing_with_stripe_goes_through_checkout_in_subscription_mode(backend: Backend) {
-    let (base, stub) = start_stub(false).await;
+    let (base, standin) = stripe_standin::start().await;
     let app = stripe_app(backend, &base).await;
     let cookie = sign_up(&app, "buyer@example.com").await;
     let account = account_of(&app, "buyer@example.com").await;
@@ -307,14 +312,14 @@ async fn subscribing_with_stripe_goes_through_checkout_in_subscription_mode(back
     .await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
     assert!(location(&res).starts_with("https://checkout.stripe.com/c/pay/"));
-    let seen = stub.seen.lock().unwrap().clone();
+    let seen = standin.writes();
     assert_eq!(seen.len(), 2, "the customer, then the session");
     assert_eq!(seen[0].path, "/v1/customers");
-    assert_eq!(seen[0].form["email"], "buyer@example.com");
-    assert_eq!(seen[0].form["metadata[account_id]"], account.to_string());
-    let f = &seen[1].form;
+    assert_eq!(seen[0].params["email"], "buyer@example.com");
+    assert_eq!(seen[0].params["metadata[account_id]"], account.to_string());
+    let f = &seen[1].params;
     assert_eq!(f["mode"], "subscription");
-    assert_eq!(f["customer"], "cus_stub1");
+    assert_eq!(f["customer"], "cus_standin1");
     assert_eq!(f["line_items[0][price]"], "price_creator");
     assert_eq!(
         f["subscription_data[metadata][account_id]"],
@@ -325,11 +330,11 @@ async fn subscribing_with_stripe_goes_through_checkout_in_subscription_mode(back
     let res = call(&app, "plans/fix_payment", Some(&cookie), &[]).await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
     assert!(location(&res).starts_with("https://"));
-    let seen = stub.seen.lock().unwrap().clone();
+    let seen = standin.writes();
     assert_eq!(seen[2].path, "/v1/billing_portal/sessions");
-    assert_eq!(seen[2].form["customer"], "cus_stub1");
+    assert_eq!(seen[2].params["customer"], "cus_standin1");
     assert_eq!(
-        seen[2].form["return_url"],
+        seen[2].params["return_url"],
         "http://127.0.0.1:3000/subscription#plans"
     );
     let stranger = sign_up(&app, "stranger@example.com").await;
@@ -357,73 +362,20 @@ async fn subscribing_with_stripe_goes_through_checkout_in_subscription_mode(back
     app.cleanup().await;
 }
 
-/// A stateful stub of one Stripe subscription: lists it, applies updates to its price and
-/// cancel flag, and records each update's form and idempotency key.
-#[derive(Clone)]
-struct SubscriptionStub {
-    subscription: Arc<Mutex<serde_json::Value>>,
-    updates: Arc<Mutex<Vec<Recorded>>>,
-    /// A price Stripe refuses to move to (answering 500), if any.
-    refused_price: Arc<Mutex<Option<String>>>,
-    /// A price whose prorated invoice the customer's card cannot pay (answering 402
-    /// `card_error`, changing nothing, as `payment_behavior=error_if_incomplete` does).
-    declined_price: Arc<Mutex<Option<String>>>,
-}
-
-async fn start_subscription_stub(subscription: serde_json::Value) -> (String, SubscriptionStub) {
-    let stub = SubscriptionStub {
-        subscription: Arc::new(Mutex::new(subscription)),
-        updates: Arc::default(),
-        refused_price: Arc::default(),
-        declined_price: Arc::default(),
-    };
-    async fn list(State(stub): State<SubscriptionStub>) -> axum::Json<serde_json::Value> {
-        let sub = stub.subscription.lock().unwrap().clone();
-        axum::Json(serde_json::json!({ "object": "list", "data": [sub] }))
-    }
-    async fn update(
-        State(stub): State<SubscriptionStub>,
-        uri: axum::http::Uri,
-        headers: HeaderMap,
-        body: String,
-    ) -> (StatusCode, axum::Json<serde_json::Value>) {
-        let form = parse_form(&body);
-        let refused = stub.refused_price.lock().unwrap().clone();
-        if refused.is_some() && form.get("items[0][price]") == refused.as_ref() {
-            return stripe_api_error();
-        }
-        let declined = stub.declined_price.lock().unwrap().clone();
-        if declined.is_some() && form.get("items[0][price]") == declined.as_ref() {
-            return (
-                StatusCode::PAYMENT_REQUIRED,
-                axum::Json(serde_json::json!({ "error": {
-                    "type": "card_error", "code": "card_declined", "decline_code": "insufficient_funds",
-                    "message": "Your card has insufficient funds.",
-                } })),
-            );
-        }
-        let mut sub = stub.subscription.lock().unwrap();
-        if let Some(price) = form.get("items[0][price]") {
-            sub["items"]["data"][0]["price"]["id"] = price.clone().into();
-        }
-        if let Some(cancel) = form.get("cancel_at_period_end") {
-            sub["cancel_at_period_end"] = (cancel == "true").into();
-        }
-        stub.updates.lock().unwrap().push(Recorded {
-            path: uri.path().to_owned(),
-            headers,
-            form,
-        });
-        (StatusCode::OK, axum::Json(sub.clone()))
-    }
-    let app = axum::Router::new()
-        .route("/v1/subscriptions", axum::routing::get(list))
-        .route("/v1/subscriptions/{id}", axum::routing::post(update))
-        .with_state(stub.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}/"), stub)
+/// The stand-in with `subscription` on Stripe.
+async fn standin_with(subscription: serde_json::Value) -> (String, StandIn) {
+    let (base, standin) = stripe_standin::start().await;
+    let id = subscription["id"]
+        .as_str()
+        .expect("a subscription's id")
+        .to_owned();
+    standin
+        .account
+        .lock()
+        .unwrap()
+        .subscriptions
+        .insert(id, subscription);
+    (base, standin)
 }
 
 /// A declined card on an upgrade changes neither plan nor credits, and says why, with the
@@ -435,8 +387,8 @@ async fn a_declined_upgrade_changes_nothing_and_says_how_to_fix_the_card(backend
         "cancel_at_period_end": false,
         "items": { "data": [{ "id": "si_1", "price": { "id": "price_creator" } }] },
     });
-    let (base, stub) = start_subscription_stub(subscription.clone()).await;
-    *stub.declined_price.lock().unwrap() = Some("price_studio".into());
+    let (base, standin) = standin_with(subscription.clone()).await;
+    standin.account.lock().unwrap().declined_price = Some("price_studio".into());
     let app = stripe_app(backend, &base).await;
     let (cookie, account) = stripe_member(&app).await;
     let paid = serde_json::json!({
@@ -506,7 +458,7 @@ async fn a_declined_upgrade_changes_nothing_and_says_how_to_fix_the_card(backend
 }
 
 async fn a_second_subscription_is_refused_while_one_is_live_on_stripe(backend: Backend) {
-    let (base, stub) = start_subscription_stub(serde_json::json!({
+    let (base, standin) = standin_with(serde_json::json!({
         "id": "sub_1", "object": "subscription", "customer": "cus_1", "status": "active",
         "current_period_start": TEST_NOW, "current_period_end": TEST_NOW + 30 * 86_400,
         "cancel_at_period_end": false,
@@ -526,7 +478,7 @@ async fn a_second_subscription_is_refused_while_one_is_live_on_stripe(backend: B
     .await;
     assert_eq!(res.status, StatusCode::CONFLICT, "{}", res.body);
     assert!(res.body.contains("Reload the page"), "{}", res.body);
-    assert!(stub.updates.lock().unwrap().is_empty());
+    assert!(standin.updates().is_empty());
     app.cleanup().await;
 }
 
@@ -537,7 +489,7 @@ async fn an_upgrade_after_a_pending_downgrade_is_prorated_from_the_plan_paid_for
         "current_period_start": start, "current_period_end": end, "cancel_at_period_end": false,
         "items": { "data": [{ "id": "si_1", "price": { "id": "price_creator" } }] },
     });
-    let (base, stub) = start_subscription_stub(subscription.clone()).await;
+    let (base, standin) = standin_with(subscription.clone()).await;
     let app = stripe_app(backend, &base).await;
     let (cookie, account) = stripe_member(&app).await;
     // Creator, paid for this period.
@@ -580,10 +532,10 @@ async fn an_upgrade_after_a_pending_downgrade_is_prorated_from_the_plan_paid_for
     let res = change("starter").await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
     {
-        let updates = stub.updates.lock().unwrap();
+        let updates = standin.updates();
         assert_eq!(updates.len(), 1);
-        assert_eq!(updates[0].form["items[0][price]"], "price_starter");
-        assert_eq!(updates[0].form["proration_behavior"], "none");
+        assert_eq!(updates[0].params["items[0][price]"], "price_starter");
+        assert_eq!(updates[0].params["proration_behavior"], "none");
     }
     let s = studio_billing::server::db::subscriptions::get(&app.state.db, account)
         .await
@@ -596,17 +548,17 @@ async fn an_upgrade_after_a_pending_downgrade_is_prorated_from_the_plan_paid_for
 
     // An upgrade that Stripe refuses after the restore: the downgrade is undone on Stripe,
     // and the app says so too (it does not keep showing a downgrade Stripe no longer has).
-    *stub.refused_price.lock().unwrap() = Some("price_studio".into());
+    standin.account.lock().unwrap().refused_price = Some("price_studio".into());
     let res = change("studio").await;
     assert_eq!(res.status, StatusCode::BAD_GATEWAY, "{}", res.body);
-    assert_eq!(stub.updates.lock().unwrap().len(), 2, "the restore only");
+    assert_eq!(standin.updates().len(), 2, "the restore only");
     let s = studio_billing::server::db::subscriptions::get(&app.state.db, account)
         .await
         .unwrap()
         .unwrap();
     assert_eq!((s.plan.as_str(), s.pending_plan), ("creator", None));
     assert_eq!(subscription_credits().await, 5000);
-    *stub.refused_price.lock().unwrap() = None;
+    standin.account.lock().unwrap().refused_price = None;
     let res = change("starter").await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
 
@@ -615,14 +567,14 @@ async fn an_upgrade_after_a_pending_downgrade_is_prorated_from_the_plan_paid_for
     let res = change("studio").await;
     assert_eq!(res.status, StatusCode::OK, "{}", res.body);
     {
-        let updates = stub.updates.lock().unwrap();
+        let updates = standin.updates();
         assert_eq!(updates.len(), 5, "restore, then upgrade");
-        assert_eq!(updates[3].form["items[0][price]"], "price_creator");
-        assert_eq!(updates[3].form["proration_behavior"], "none");
-        assert_eq!(updates[4].form["items[0][price]"], "price_studio");
+        assert_eq!(updates[3].params["items[0][price]"], "price_creator");
+        assert_eq!(updates[3].params["proration_behavior"], "none");
+        assert_eq!(updates[4].params["items[0][price]"], "price_studio");
         // The upgrade is invoiced and paid at once, or not made at all.
-        assert_eq!(updates[4].form["proration_behavior"], "always_invoice");
-        assert_eq!(updates[4].form["payment_behavior"], "error_if_incomplete");
+        assert_eq!(updates[4].params["proration_behavior"], "always_invoice");
+        assert_eq!(updates[4].params["payment_behavior"], "error_if_incomplete");
         let key = |i: usize| {
             updates[i].headers["idempotency-key"]
                 .to_str()
@@ -678,8 +630,7 @@ async fn an_upgrade_after_a_pending_downgrade_is_prorated_from_the_plan_paid_for
     // The restore's own webhook, made in the same second as the upgrade and delivered
     // after it, is no newer than the answer already applied: Studio stays, with no
     // downgrade to Creator pending.
-    let restored = stub.subscription.lock().unwrap().clone();
-    let mut restored = restored;
+    let mut restored = standin.account.lock().unwrap().subscriptions["sub_1"].clone();
     restored["items"]["data"][0]["price"]["id"] = "price_creator".into();
     let res = deliver_signed(
         &app,

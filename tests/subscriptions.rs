@@ -52,10 +52,10 @@ async fn subscribed_account(app: &TestApp, email: &str) -> i64 {
     let account = ledger::create_account(&app.state.db, email, TEST_NOW)
         .await
         .unwrap();
-    subscriptions::transition(
+    studio_billing::server::services::lifecycle::transition(
         &app.state.db,
         &app.state.config.catalog,
-        subscriptions::Billing::Local,
+        studio_billing::server::services::lifecycle::Billing::Local,
         account,
         &studio_billing::domain::subscription::Command::Subscribe(
             studio_billing::domain::catalog::PlanId::parse("creator").unwrap(),

@@ -29,9 +29,7 @@ impl Api {
         let account = ledger::create_account(db, "api@test", TEST_NOW)
             .await
             .unwrap();
-        ledger::set_renewal(db, account, Some(1_782_864_000))
-            .await
-            .unwrap();
+        common::set_renewal(db, account, Some(1_782_864_000)).await;
         let g = ledger::NewGrant {
             kind: GrantKind::Topup,
             amount: Credits::new(100).unwrap(),

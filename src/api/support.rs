@@ -36,7 +36,7 @@ pub async fn adjust(
     /// The receipt number of the charge this corrects, if it corrects one.
     #[server(default)]
     corrects: Option<String>,
-) -> Result<String, AppError> {
+) -> Result<crate::model::support::Adjusted, AppError> {
     use crate::server::{auth, services::support, state::app_state};
     crate::api::respond(
         async {
@@ -102,7 +102,10 @@ pub async fn pending_adjustments() -> Result<Vec<PendingAdjustment>, AppError> {
 /// Approves or rejects a waiting adjustment (`decision`: `approve` or `reject`). Only
 /// another support user than the one who asked may approve it. Support only.
 #[server(endpoint = "support/decide")]
-pub async fn decide(request_id: i64, decision: String) -> Result<String, AppError> {
+pub async fn decide(
+    request_id: i64,
+    decision: String,
+) -> Result<crate::model::support::Decided, AppError> {
     use crate::server::{auth, state::app_state};
     crate::api::respond(
         async {

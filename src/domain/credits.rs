@@ -8,7 +8,6 @@ use std::fmt;
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
 )]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema), schema(value_type = u64, example = 120))]
 #[serde(transparent)]
 pub struct Credits(u64);
 

@@ -157,6 +157,41 @@ pub fn apply(current: PaymentStatus, event: CheckoutEvent) -> Transition {
     }
 }
 
+/// What a request to start a plan checkout finds, given the account's plan payments that
+/// have not settled (open or processing), newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlanCheckoutStart {
+    /// A plan payment is processing (the `usize`th): no other may start until it settles,
+    /// or one of them could be paid for nothing.
+    Processing(usize),
+    /// The `usize`th is an open checkout for the same plan: the customer goes back to it.
+    Open(usize),
+    /// A new checkout; the open ones for other plans are closed first, as the customer's
+    /// "Cancel" in them would, so only one can ever be paid.
+    New { close: Vec<usize> },
+}
+
+/// Decides [`PlanCheckoutStart`] for `product` from the unsettled plan payments'
+/// (status, product), newest first.
+pub fn plan_checkout_start<'a>(
+    unsettled: impl IntoIterator<Item = (PaymentStatus, &'a str)>,
+    product: &str,
+) -> PlanCheckoutStart {
+    let unsettled: Vec<_> = unsettled.into_iter().collect();
+    if let Some(i) = unsettled
+        .iter()
+        .position(|(s, _)| *s == PaymentStatus::Processing)
+    {
+        return PlanCheckoutStart::Processing(i);
+    }
+    if let Some(i) = unsettled.iter().position(|(_, p)| *p == product) {
+        return PlanCheckoutStart::Open(i);
+    }
+    PlanCheckoutStart::New {
+        close: (0..unsettled.len()).collect(),
+    }
+}
+
 /// A payment that bought nothing and is (being) given back: a plan payment that cleared
 /// while the account already had a live plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -486,5 +521,33 @@ mod tests {
         assert_eq!(apply(S::Failed, E::Expired).status, S::Failed);
         assert!(!S::Processing.is_settled());
         assert!(S::Canceled.is_settled());
+    }
+    #[test]
+    fn one_plan_checkout_at_a_time() {
+        use PaymentStatus::{Open, Processing};
+        assert_eq!(
+            plan_checkout_start([], "creator"),
+            PlanCheckoutStart::New { close: vec![] }
+        );
+        // The same plan: back to its checkout.
+        assert_eq!(
+            plan_checkout_start([(Open, "starter"), (Open, "creator")], "creator"),
+            PlanCheckoutStart::Open(1)
+        );
+        // Another plan: the open ones are closed.
+        assert_eq!(
+            plan_checkout_start([(Open, "starter"), (Open, "studio")], "creator"),
+            PlanCheckoutStart::New { close: vec![0, 1] }
+        );
+        // A payment processing wins over an open checkout, even for the same plan.
+        assert_eq!(
+            plan_checkout_start([(Open, "creator"), (Processing, "starter")], "creator"),
+            PlanCheckoutStart::Processing(1)
+        );
+        // Closing is what the customer's cancel does to an open checkout.
+        assert_eq!(
+            apply(Open, CheckoutEvent::Canceled).status,
+            PaymentStatus::Canceled
+        );
     }
 }

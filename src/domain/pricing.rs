@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 
 /// Every AI operation of the product that spends credits (P1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Operation {
     AssistantChat,

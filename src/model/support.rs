@@ -66,3 +66,39 @@ pub struct PendingAdjustment {
     pub requested_by: String,
     pub requested_at: i64,
 }
+
+/// What a support adjustment did (the console says it in words).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "done", rename_all = "snake_case")]
+pub enum Adjusted {
+    /// Applied at once: `credits` granted or taken.
+    Applied {
+        direction: crate::domain::ledger::Direction,
+        credits: u64,
+        balance_after: u64,
+    },
+    /// More than one person may change alone (`limit`): nothing changed yet, request
+    /// `request_id` waits for another support user's approval.
+    AwaitingApproval {
+        credits: u64,
+        limit: u64,
+        request_id: i64,
+    },
+}
+
+/// What deciding a waiting adjustment did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "done", rename_all = "snake_case")]
+pub enum Decided {
+    Approved {
+        request_id: i64,
+        direction: crate::domain::ledger::Direction,
+        credits: u64,
+        account_email: String,
+        balance_after: u64,
+    },
+    Rejected {
+        request_id: i64,
+        account_email: String,
+    },
+}

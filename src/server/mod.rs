@@ -1,6 +1,7 @@
 //! Server-only code: configuration, state, storage, HTTP plumbing, services.
 
 pub mod api_error;
+pub mod api_schemas;
 pub mod auth;
 pub mod bench;
 pub mod cli;
@@ -18,5 +19,4 @@ pub mod seed;
 pub mod services;
 pub mod state;
 pub mod telemetry;
-pub mod usage_api;
 pub mod zones;

@@ -87,7 +87,7 @@ pub async fn demo(state: &AppState) -> Result<Seeded, Box<dyn std::error::Error>
         .ok_or("no plans")?;
     let period_start = now - 20 * DAY;
     // Subscribed then, through the life cycle: the period's grant and its payment.
-    crate::server::db::subscriptions::transition(
+    crate::server::services::lifecycle::transition(
         &state.db,
         &state.config.catalog,
         crate::server::services::plans::billing(state),

@@ -226,8 +226,8 @@ impl TestApp {
         .await
     }
 
-    /// The app billing through Stripe at `api_base` (a stub or stand-in; nothing listens at
-    /// `http://127.0.0.1:9/`, as when Stripe cannot be reached), accepting webhooks signed
+    /// The app billing through Stripe at `api_base` (`stripe_standin`'s; nothing listens
+    /// at `http://127.0.0.1:9/`, as when Stripe cannot be reached), accepting webhooks signed
     /// with any of `secrets`, each plan sold at the price `price_{plan}`.
     pub async fn with_stripe(backend: Backend, api_base: &str, secrets: &[&str]) -> TestApp {
         TestApp::with_config(backend, |c| {
@@ -427,7 +427,7 @@ pub async fn count(app: &TestApp, sql: &str, account: i64) -> i64 {
 }
 
 // ---------------------------------------------------------------------------------------
-// Stubs of Stripe's API read form bodies as Stripe does.
+// The stand-in of Stripe's API reads form bodies as Stripe does.
 
 /// A form body, decoded.
 pub fn parse_form(body: &str) -> std::collections::HashMap<String, String> {
@@ -483,4 +483,18 @@ pub async fn subscribe_locally(app: &TestApp, cookie: &str, plan: &str) {
     .await;
     assert_eq!(paid.status, axum::http::StatusCode::OK, "{}", paid.body);
     assert_eq!(paid.header("location"), "/subscription?subscribed=1#plans");
+}
+
+/// Sets the renewal date the ledger shows beside the balance (the P10 notice) without a
+/// subscription: a fixture for tests of the ledger alone. The app sets it only through the
+/// subscription life cycle (`services::lifecycle`).
+#[allow(dead_code)]
+pub async fn set_renewal(db: &Db, account: i64, renews_at: Option<i64>) {
+    let done = sqlx::query("UPDATE accounts SET renews_at = $1 WHERE id = $2")
+        .bind(renews_at)
+        .bind(account)
+        .execute(db.writer())
+        .await
+        .unwrap();
+    assert_eq!(done.rows_affected(), 1, "no account {account}");
 }

@@ -1,12 +1,9 @@
-//! What the payment tests share: the app billing through Stripe at a stub, a Stripe
-//! customer, a recorded top-up checkout, Stripe's events signed with the test secrets, and a
-//! stub of Stripe's API that records each request.
+//! What the payment tests share: the app billing through Stripe (at the stand-in,
+//! `stripe_standin`, or nowhere), a Stripe customer, a recorded top-up checkout, and
+//! Stripe's events signed with the test secrets.
 
-use super::{Backend, TEST_NOW, TestApp, TestResponse, account_of, parse_form, sign_up};
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use super::{Backend, TEST_NOW, TestApp, TestResponse, account_of, sign_up};
+use axum::http::Method;
 use studio_billing::domain::credits::Credits;
 use studio_billing::domain::payments::PaymentStatus;
 use studio_billing::server::config::PaymentsConfig;
@@ -171,147 +168,6 @@ pub async fn form_post(
 
 pub fn location(res: &TestResponse) -> String {
     res.header("location").to_owned()
-}
-
-// ---------------------------------------------------------------------------------------
-// A stub of Stripe's API: records each request and answers like Stripe would.
-
-#[derive(Clone, Debug)]
-pub struct Recorded {
-    pub path: String,
-    pub headers: HeaderMap,
-    pub form: HashMap<String, String>,
-}
-
-#[derive(Clone, Default)]
-pub struct Stub {
-    pub seen: Arc<Mutex<Vec<Recorded>>>,
-    pub failing: bool,
-    /// What `GET /v1/subscriptions` lists (newest first).
-    pub subscriptions: Arc<Mutex<Vec<serde_json::Value>>>,
-    /// The Checkout Sessions made, as Stripe's objects (oldest first).
-    pub sessions: Arc<Mutex<Vec<serde_json::Value>>>,
-}
-
-pub async fn stub_sessions(
-    State(stub): State<Stub>,
-    uri: axum::http::Uri,
-    headers: HeaderMap,
-    body: String,
-) -> (StatusCode, axum::Json<serde_json::Value>) {
-    let form = parse_form(&body);
-    let n = {
-        let mut seen = stub.seen.lock().unwrap();
-        seen.push(Recorded {
-            path: uri.path().to_owned(),
-            headers,
-            form,
-        });
-        seen.len()
-    };
-    if stub.failing {
-        return stripe_api_error();
-    }
-    let id = if uri.path() == "/v1/customers" {
-        format!("cus_stub{n}")
-    } else {
-        format!("cs_test_stub{n}")
-    };
-    if uri.path() == "/v1/checkout/sessions" {
-        let form = stub.seen.lock().unwrap()[n - 1].form.clone();
-        let fx = super::stripe_fixtures::Fixtures::load(super::stripe_fixtures::Version::V2023);
-        let mut session = fx.object("checkout.session");
-        session["id"] = id.clone().into();
-        session["mode"] = form.get("mode").cloned().into();
-        session["status"] = "open".into();
-        session["customer"] = form.get("customer").cloned().into();
-        session["metadata"] = serde_json::json!({ "plan_id": form.get("metadata[plan_id]") });
-        session["url"] = format!("https://checkout.stripe.com/c/pay/{id}").into();
-        stub.sessions.lock().unwrap().push(session);
-    }
-    (
-        StatusCode::OK,
-        axum::Json(serde_json::json!({
-            "id": id,
-            "object": "checkout.session",
-            "mode": "payment",
-            "payment_status": "unpaid",
-            "url": format!("https://checkout.stripe.com/c/pay/{id}"),
-        })),
-    )
-}
-
-/// Stripe's answer when it fails.
-pub fn stripe_api_error() -> (StatusCode, axum::Json<serde_json::Value>) {
-    (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        axum::Json(serde_json::json!({ "error": { "type": "api_error", "message": "boom" } })),
-    )
-}
-
-pub async fn start_stub(failing: bool) -> (String, Stub) {
-    let stub = Stub {
-        failing,
-        ..Stub::default()
-    };
-    let app = axum::Router::new()
-        .route("/v1/checkout/sessions", axum::routing::post(stub_sessions))
-        .route("/v1/customers", axum::routing::post(stub_sessions))
-        .route(
-            "/v1/billing_portal/sessions",
-            axum::routing::post(stub_sessions),
-        )
-        .route(
-            "/v1/checkout/sessions",
-            axum::routing::get(
-                |State(stub): State<Stub>,
-                 axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>| async move {
-                    // Newest first, filtered as Stripe filters them.
-                    let data: Vec<serde_json::Value> = stub
-                        .sessions
-                        .lock()
-                        .unwrap()
-                        .iter()
-                        .rev()
-                        .filter(|s| q.get("customer").is_none_or(|c| s["customer"] == c.as_str()))
-                        .filter(|s| q.get("status").is_none_or(|st| s["status"] == st.as_str()))
-                        .cloned()
-                        .collect();
-                    axum::Json(serde_json::json!({ "object": "list", "data": data, "has_more": false }))
-                },
-            ),
-        )
-        .route(
-            "/v1/checkout/sessions/{id}/expire",
-            axum::routing::post(
-                |State(stub): State<Stub>,
-                 axum::extract::Path(id): axum::extract::Path<String>,
-                 headers: HeaderMap| async move {
-                    stub.seen.lock().unwrap().push(Recorded {
-                        path: format!("/v1/checkout/sessions/{id}/expire"),
-                        headers,
-                        form: HashMap::new(),
-                    });
-                    let mut sessions = stub.sessions.lock().unwrap();
-                    let s = sessions.iter_mut().find(|s| s["id"] == id.as_str()).unwrap();
-                    s["status"] = "expired".into();
-                    s["url"] = serde_json::Value::Null;
-                    axum::Json(s.clone())
-                },
-            ),
-        )
-        .route(
-            "/v1/subscriptions",
-            axum::routing::get(|State(stub): State<Stub>| async move {
-                let data = stub.subscriptions.lock().unwrap().clone();
-                axum::Json(serde_json::json!({ "object": "list", "data": data }))
-            }),
-        )
-        .with_state(stub.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}/"), stub)
 }
 
 pub fn stripe_event(id: &str, kind: &str, object: serde_json::Value) -> String {

@@ -1,13 +1,19 @@
-//! A stateful stand-in for the parts of Stripe's API that `stripe setup`, `stripe check` and
-//! `stripe reconcile` use: products, prices (with lookup keys), webhook endpoints, and lists
-//! of Checkout Sessions and invoices. It answers with Stripe's published objects
-//! (`stripe_fixtures`) and records every call.
+//! The tests' one stand-in for Stripe's API: what `stripe setup`, `stripe check` and
+//! `stripe reconcile` use (products, prices with lookup keys, webhook endpoints, lists of
+//! Checkout Sessions and invoices), what buying uses (customers, Checkout Sessions made and
+//! expired, portal sessions), and what the plans section and the webhook use
+//! (subscriptions listed, read, updated and cancelled, credit notes, a payment's receipt).
+//! It keeps state per test, answers with Stripe's published objects (`stripe_fixtures`),
+//! and records every call with what it sent and how it was answered.
 
 use super::parse_form;
 use super::stripe_fixtures::{Fixtures, Version};
 use axum::Router;
-use axum::extract::{Path, Query, State};
-use axum::http::{Method, StatusCode};
+use axum::body::Body;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -17,7 +23,12 @@ use std::sync::{Arc, Mutex};
 pub struct Call {
     pub method: Method,
     pub path: String,
+    /// A POST's form, else the query.
     pub params: HashMap<String, String>,
+    /// Tests check the secret key and the idempotency key the app sent.
+    pub headers: HeaderMap,
+    /// How the stand-in answered.
+    pub status: StatusCode,
 }
 
 #[derive(Default)]
@@ -25,9 +36,10 @@ pub struct Account {
     pub products: HashMap<String, Value>,
     pub prices: Vec<Value>,
     pub endpoints: Vec<Value>,
+    /// Checkout Sessions, oldest first: those a test put and those the app made.
     pub sessions: Vec<Value>,
     pub invoices: Vec<Value>,
-    /// Subscriptions by id, as a test put them (Stripe's objects).
+    /// Subscriptions by id, as a test put them (Stripe's objects) and updates left them.
     pub subscriptions: HashMap<String, Value>,
     pub credit_notes: Vec<Value>,
     /// Payment intents and charges by id, as a test put them (a top-up's payment).
@@ -35,6 +47,13 @@ pub struct Account {
     pub charges: HashMap<String, Value>,
     /// Answer the next this many credit-note requests with a 500 (Stripe having trouble).
     pub fail_credit_notes: u32,
+    /// Stripe down: every call is answered 500 (`api_error`), and still recorded.
+    pub failing: bool,
+    /// A price Stripe refuses to move a subscription to (answering 500), if any.
+    pub refused_price: Option<String>,
+    /// A price whose prorated invoice the customer's card cannot pay (answering 402
+    /// `card_error`, changing nothing, as `payment_behavior=error_if_incomplete` does).
+    pub declined_price: Option<String>,
     pub calls: Vec<Call>,
     next: u32,
 }
@@ -64,6 +83,25 @@ impl StandIn {
             .cloned()
             .collect()
     }
+
+    /// The subscription updates Stripe made: a refused or declined one changed nothing.
+    pub fn updates(&self) -> Vec<Call> {
+        self.writes()
+            .into_iter()
+            .filter(|c| c.method == Method::POST && c.path.starts_with("/v1/subscriptions/"))
+            .filter(|c| c.status.is_success())
+            .collect()
+    }
+}
+
+/// What Stripe says when it has trouble; none of it may reach a customer.
+pub const API_ERROR_MESSAGE: &str = "Something went wrong on Stripe's end.";
+
+fn api_error() -> (StatusCode, axum::Json<Value>) {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        axum::Json(json!({ "error": { "type": "api_error", "message": API_ERROR_MESSAGE } })),
+    )
 }
 
 fn missing(what: &str) -> (StatusCode, axum::Json<Value>) {
@@ -80,12 +118,49 @@ fn ok(v: Value) -> (StatusCode, axum::Json<Value>) {
     (StatusCode::OK, axum::Json(v))
 }
 
-fn record(s: &StandIn, method: Method, path: String, params: HashMap<String, String>) {
+/// Records each call, with what it sent and how it was answered; while the account is
+/// `failing`, answers it as Stripe does when it has trouble.
+async fn record(State(s): State<StandIn>, request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .expect("a request body");
+    let params = if parts.method == Method::POST {
+        parse_form(&String::from_utf8_lossy(&body))
+    } else {
+        parse_form(parts.uri.query().unwrap_or_default())
+    };
+    let (method, path, headers) = (
+        parts.method.clone(),
+        parts.uri.path().to_owned(),
+        parts.headers.clone(),
+    );
+    let failing = s.account.lock().unwrap().failing;
+    let response = if failing {
+        api_error().into_response()
+    } else {
+        next.run(Request::from_parts(parts, Body::from(body))).await
+    };
     s.account.lock().unwrap().calls.push(Call {
         method,
         path,
         params,
+        headers,
+        status: response.status(),
     });
+    response
+}
+
+/// `metadata[key]=value` fields as Stripe's metadata object.
+fn metadata(f: &HashMap<String, String>) -> Value {
+    Value::Object(
+        f.iter()
+            .filter_map(|(k, v)| {
+                let key = k.strip_prefix("metadata[")?.strip_suffix(']')?;
+                Some((key.to_owned(), json!(v)))
+            })
+            .collect(),
+    )
 }
 
 /// `enabled_events[0]=a&enabled_events[1]=b` (or `[]`) as a list.
@@ -107,21 +182,11 @@ async fn get_product(
     State(s): State<StandIn>,
     Path(id): Path<String>,
 ) -> (StatusCode, axum::Json<Value>) {
-    record(
-        &s,
-        Method::GET,
-        format!("/v1/products/{id}"),
-        HashMap::new(),
-    );
-    match s.account.lock().unwrap().products.get(&id) {
-        Some(p) => ok(p.clone()),
-        None => missing("product"),
-    }
+    find(&s, "product", |a| a.products.get(&id).cloned())
 }
 
 async fn create_product(State(s): State<StandIn>, body: String) -> (StatusCode, axum::Json<Value>) {
     let f = parse_form(&body);
-    record(&s, Method::POST, "/v1/products".into(), f.clone());
     let mut p = s.fixtures.object("product");
     let mut a = s.account.lock().unwrap();
     let id = f.get("id").cloned().unwrap_or_else(|| a.id("prod"));
@@ -136,7 +201,6 @@ async fn list_prices(
     State(s): State<StandIn>,
     Query(q): Query<HashMap<String, String>>,
 ) -> (StatusCode, axum::Json<Value>) {
-    record(&s, Method::GET, "/v1/prices".into(), q.clone());
     let keys = indexed(&q, "lookup_keys");
     let indexed_form = q.keys().filter(|k| k.starts_with("lookup_keys")).all(|k| {
         k.strip_prefix("lookup_keys[")
@@ -166,17 +230,11 @@ async fn get_price(
     State(s): State<StandIn>,
     Path(id): Path<String>,
 ) -> (StatusCode, axum::Json<Value>) {
-    record(&s, Method::GET, format!("/v1/prices/{id}"), HashMap::new());
-    let a = s.account.lock().unwrap();
-    match a.prices.iter().find(|p| p["id"] == json!(id)) {
-        Some(p) => ok(p.clone()),
-        None => missing("price"),
-    }
+    find(&s, "price", |a| by_id(&a.prices, &id))
 }
 
 async fn create_price(State(s): State<StandIn>, body: String) -> (StatusCode, axum::Json<Value>) {
     let f = parse_form(&body);
-    record(&s, Method::POST, "/v1/prices".into(), f.clone());
     let mut a = s.account.lock().unwrap();
     let key = f.get("lookup_key").cloned();
     if let Some(k) = &key {
@@ -214,12 +272,6 @@ async fn create_price(State(s): State<StandIn>, body: String) -> (StatusCode, ax
 }
 
 async fn list_endpoints(State(s): State<StandIn>) -> (StatusCode, axum::Json<Value>) {
-    record(
-        &s,
-        Method::GET,
-        "/v1/webhook_endpoints".into(),
-        HashMap::new(),
-    );
     let data = s.account.lock().unwrap().endpoints.clone();
     ok(json!({ "object": "list", "data": data, "has_more": false, "url": "/v1/webhook_endpoints" }))
 }
@@ -229,7 +281,6 @@ async fn create_endpoint(
     body: String,
 ) -> (StatusCode, axum::Json<Value>) {
     let f = parse_form(&body);
-    record(&s, Method::POST, "/v1/webhook_endpoints".into(), f.clone());
     let mut e = s.fixtures.object("webhook_endpoint");
     let mut a = s.account.lock().unwrap();
     let id = a.id("we");
@@ -250,12 +301,6 @@ async fn update_endpoint(
     body: String,
 ) -> (StatusCode, axum::Json<Value>) {
     let f = parse_form(&body);
-    record(
-        &s,
-        Method::POST,
-        format!("/v1/webhook_endpoints/{id}"),
-        f.clone(),
-    );
     let mut a = s.account.lock().unwrap();
     let Some(e) = a.endpoints.iter_mut().find(|e| e["id"] == json!(id)) else {
         return missing("webhook endpoint");
@@ -281,12 +326,6 @@ async fn delete_endpoint(
     State(s): State<StandIn>,
     Path(id): Path<String>,
 ) -> (StatusCode, axum::Json<Value>) {
-    record(
-        &s,
-        Method::DELETE,
-        format!("/v1/webhook_endpoints/{id}"),
-        HashMap::new(),
-    );
     let mut a = s.account.lock().unwrap();
     let before = a.endpoints.len();
     a.endpoints.retain(|e| e["id"] != json!(id));
@@ -296,20 +335,91 @@ async fn delete_endpoint(
     ok(json!({ "id": id, "object": "webhook_endpoint", "deleted": true }))
 }
 
+/// `POST /v1/customers`: a new customer with the email and metadata asked for.
+async fn create_customer(
+    State(s): State<StandIn>,
+    body: String,
+) -> (StatusCode, axum::Json<Value>) {
+    let f = parse_form(&body);
+    let mut c = s.fixtures.object("customer");
+    c["id"] = json!(s.account.lock().unwrap().id("cus"));
+    c["email"] = json!(f.get("email"));
+    c["metadata"] = metadata(&f);
+    ok(c)
+}
+
+/// `POST /v1/checkout/sessions`: an open session of the mode, customer and metadata asked
+/// for, kept for the list and for `expire`.
+async fn create_session(State(s): State<StandIn>, body: String) -> (StatusCode, axum::Json<Value>) {
+    let f = parse_form(&body);
+    let mut session = s.fixtures.object("checkout.session");
+    let mut a = s.account.lock().unwrap();
+    let id = a.id("cs_test");
+    session["url"] = json!(format!("https://checkout.stripe.com/c/pay/{id}"));
+    session["id"] = json!(id);
+    session["mode"] = json!(f.get("mode"));
+    session["status"] = json!("open");
+    session["customer"] = json!(f.get("customer"));
+    session["client_reference_id"] = json!(f.get("client_reference_id"));
+    session["metadata"] = metadata(&f);
+    a.sessions.push(session.clone());
+    ok(session)
+}
+
+/// Newest first, as Stripe lists them; only the customer's and of the status asked for,
+/// when asked.
 async fn list_sessions(
     State(s): State<StandIn>,
     Query(q): Query<HashMap<String, String>>,
 ) -> (StatusCode, axum::Json<Value>) {
-    record(&s, Method::GET, "/v1/checkout/sessions".into(), q);
-    let data = s.account.lock().unwrap().sessions.clone();
+    let data: Vec<Value> = s
+        .account
+        .lock()
+        .unwrap()
+        .sessions
+        .iter()
+        .rev()
+        .filter(|v| q.get("customer").is_none_or(|c| v["customer"] == json!(c)))
+        .filter(|v| q.get("status").is_none_or(|st| v["status"] == json!(st)))
+        .cloned()
+        .collect();
     ok(json!({ "object": "list", "data": data, "has_more": false, "url": "/v1/checkout/sessions" }))
+}
+
+/// `POST /v1/checkout/sessions/{id}/expire`: the session can no longer be paid.
+async fn expire_session(
+    State(s): State<StandIn>,
+    Path(id): Path<String>,
+) -> (StatusCode, axum::Json<Value>) {
+    let mut a = s.account.lock().unwrap();
+    let Some(session) = a.sessions.iter_mut().find(|v| v["id"] == json!(id)) else {
+        return missing("checkout session");
+    };
+    session["status"] = json!("expired");
+    session["url"] = Value::Null;
+    ok(session.clone())
+}
+
+/// `POST /v1/billing_portal/sessions`: a portal session for the customer, coming back to
+/// `return_url`.
+async fn create_portal_session(
+    State(s): State<StandIn>,
+    body: String,
+) -> (StatusCode, axum::Json<Value>) {
+    let f = parse_form(&body);
+    let mut p = s.fixtures.object("billing_portal.session");
+    let id = s.account.lock().unwrap().id("bps");
+    p["url"] = json!(format!("https://billing.stripe.com/p/session/{id}"));
+    p["id"] = json!(id);
+    p["customer"] = json!(f.get("customer"));
+    p["return_url"] = json!(f.get("return_url"));
+    ok(p)
 }
 
 async fn list_invoices(
     State(s): State<StandIn>,
     Query(q): Query<HashMap<String, String>>,
 ) -> (StatusCode, axum::Json<Value>) {
-    record(&s, Method::GET, "/v1/invoices".into(), q.clone());
     let status = q.get("status").cloned();
     let data: Vec<Value> = s
         .account
@@ -323,14 +433,12 @@ async fn list_invoices(
     ok(json!({ "object": "list", "data": data, "has_more": false, "url": "/v1/invoices" }))
 }
 
-/// `GET /v1/{kind}/{id}` of what a test put in `list` (by `id`).
+/// `GET` of one object a test put in the account, picked by `pick`.
 fn find(
     s: &StandIn,
     what: &str,
-    path: String,
     pick: impl FnOnce(&Account) -> Option<Value>,
 ) -> (StatusCode, axum::Json<Value>) {
-    record(s, Method::GET, path, HashMap::new());
     match pick(&s.account.lock().unwrap()) {
         Some(v) => ok(v),
         None => missing(what),
@@ -345,58 +453,100 @@ async fn get_invoice(
     State(s): State<StandIn>,
     Path(id): Path<String>,
 ) -> (StatusCode, axum::Json<Value>) {
-    find(&s, "invoice", format!("/v1/invoices/{id}"), |a| {
-        by_id(&a.invoices, &id)
-    })
+    find(&s, "invoice", |a| by_id(&a.invoices, &id))
 }
 
 async fn get_session(
     State(s): State<StandIn>,
     Path(id): Path<String>,
 ) -> (StatusCode, axum::Json<Value>) {
-    find(
-        &s,
-        "checkout session",
-        format!("/v1/checkout/sessions/{id}"),
-        |a| by_id(&a.sessions, &id),
-    )
+    find(&s, "checkout session", |a| by_id(&a.sessions, &id))
 }
 
 async fn get_payment_intent(
     State(s): State<StandIn>,
     Path(id): Path<String>,
 ) -> (StatusCode, axum::Json<Value>) {
-    find(
-        &s,
-        "payment_intent",
-        format!("/v1/payment_intents/{id}"),
-        |a| a.payment_intents.get(&id).cloned(),
-    )
+    find(&s, "payment_intent", |a| {
+        a.payment_intents.get(&id).cloned()
+    })
 }
 
 async fn get_charge(
     State(s): State<StandIn>,
     Path(id): Path<String>,
 ) -> (StatusCode, axum::Json<Value>) {
-    find(&s, "charge", format!("/v1/charges/{id}"), |a| {
-        a.charges.get(&id).cloned()
-    })
+    find(&s, "charge", |a| a.charges.get(&id).cloned())
+}
+
+/// `GET /v1/subscriptions`: newest first, only the customer's when asked; `status=all`
+/// lists every status, none (Stripe's default) all but the cancelled.
+async fn list_subscriptions(
+    State(s): State<StandIn>,
+    Query(q): Query<HashMap<String, String>>,
+) -> (StatusCode, axum::Json<Value>) {
+    let wanted = |v: &Value| match q.get("status").map(String::as_str) {
+        Some("all") => true,
+        Some(status) => v["status"] == status,
+        None => v["status"] != "canceled",
+    };
+    let mut data: Vec<Value> = s
+        .account
+        .lock()
+        .unwrap()
+        .subscriptions
+        .values()
+        .filter(|v| q.get("customer").is_none_or(|c| v["customer"] == json!(c)))
+        .filter(|v| wanted(v))
+        .cloned()
+        .collect();
+    // The map has no order; ties on `created` go by id, so a list is the same every time.
+    data.sort_by_key(|v| {
+        std::cmp::Reverse((v["created"].as_i64(), v["id"].as_str().map(str::to_owned)))
+    });
+    ok(json!({ "object": "list", "data": data, "has_more": false, "url": "/v1/subscriptions" }))
 }
 
 async fn get_subscription(
     State(s): State<StandIn>,
     Path(id): Path<String>,
 ) -> (StatusCode, axum::Json<Value>) {
-    record(
-        &s,
-        Method::GET,
-        format!("/v1/subscriptions/{id}"),
-        HashMap::new(),
-    );
-    match s.account.lock().unwrap().subscriptions.get(&id) {
-        Some(sub) => ok(sub.clone()),
-        None => missing("subscription"),
+    find(&s, "subscription", |a| a.subscriptions.get(&id).cloned())
+}
+
+/// `POST /v1/subscriptions/{id}`: a new price for its item, or the cancel flag. The
+/// account's refused price is Stripe's trouble (500); its declined price is the card's
+/// (402), and changes nothing.
+async fn update_subscription(
+    State(s): State<StandIn>,
+    Path(id): Path<String>,
+    body: String,
+) -> (StatusCode, axum::Json<Value>) {
+    let f = parse_form(&body);
+    let price = f.get("items[0][price]");
+    let mut a = s.account.lock().unwrap();
+    if price.is_some() && price == a.refused_price.as_ref() {
+        return api_error();
     }
+    if price.is_some() && price == a.declined_price.as_ref() {
+        return (
+            StatusCode::PAYMENT_REQUIRED,
+            axum::Json(json!({ "error": {
+                "type": "card_error", "code": "card_declined", "decline_code": "insufficient_funds",
+                "message": "Your card has insufficient funds.",
+            } })),
+        );
+    }
+    let Some(sub) = a.subscriptions.get_mut(&id) else {
+        return missing("subscription");
+    };
+    if let Some(price) = price {
+        sub["items"]["data"][0]["price"]["id"] = json!(price);
+    }
+    if let Some(cancel) = f.get("cancel_at_period_end") {
+        sub["cancel_at_period_end"] = json!(cancel == "true");
+    }
+    ok(sub.clone())
 }
 
 /// `DELETE /v1/subscriptions/{id}`: cancelled now, as Stripe answers it.
@@ -404,12 +554,6 @@ async fn cancel_subscription(
     State(s): State<StandIn>,
     Path(id): Path<String>,
 ) -> (StatusCode, axum::Json<Value>) {
-    record(
-        &s,
-        Method::DELETE,
-        format!("/v1/subscriptions/{id}"),
-        HashMap::new(),
-    );
     let mut a = s.account.lock().unwrap();
     let Some(sub) = a.subscriptions.get_mut(&id) else {
         return missing("subscription");
@@ -426,16 +570,10 @@ async fn create_credit_note(
     body: String,
 ) -> (StatusCode, axum::Json<Value>) {
     let f = parse_form(&body);
-    record(&s, Method::POST, "/v1/credit_notes".into(), f.clone());
     let mut a = s.account.lock().unwrap();
     if a.fail_credit_notes > 0 {
         a.fail_credit_notes -= 1;
-        return (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            axum::Json(
-                json!({ "error": { "type": "api_error", "message": "Something went wrong on Stripe's end." } }),
-            ),
-        );
+        return api_error();
     }
     let Some(invoice) = f.get("invoice").cloned() else {
         return (
@@ -476,17 +614,27 @@ pub async fn start() -> (String, StandIn) {
             "/v1/webhook_endpoints/{id}",
             post(update_endpoint).delete(delete_endpoint),
         )
-        .route("/v1/checkout/sessions", get(list_sessions))
+        .route("/v1/customers", post(create_customer))
+        .route(
+            "/v1/checkout/sessions",
+            get(list_sessions).post(create_session),
+        )
         .route("/v1/checkout/sessions/{id}", get(get_session))
+        .route("/v1/checkout/sessions/{id}/expire", post(expire_session))
+        .route("/v1/billing_portal/sessions", post(create_portal_session))
         .route("/v1/invoices", get(list_invoices))
         .route("/v1/invoices/{id}", get(get_invoice))
         .route("/v1/payment_intents/{id}", get(get_payment_intent))
         .route("/v1/charges/{id}", get(get_charge))
+        .route("/v1/subscriptions", get(list_subscriptions))
         .route(
             "/v1/subscriptions/{id}",
-            get(get_subscription).delete(cancel_subscription),
+            get(get_subscription)
+                .post(update_subscription)
+                .delete(cancel_subscription),
         )
         .route("/v1/credit_notes", post(create_credit_note))
+        .route_layer(middleware::from_fn_with_state(standin.clone(), record))
         .with_state(standin.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -424,4 +424,53 @@ mod tests {
         assert_eq!(back.next.period_start, JULY_1 + 5 * DAY);
         assert_eq!(back.grant.unwrap().credits, 1000);
     }
+    #[test]
+    fn the_ledger_shows_a_live_plan_and_its_renewal_unless_cancelled() {
+        let s = creator();
+        assert_eq!(s.plan_and_renewal(), (Some(&id("creator")), Some(JULY_1)));
+        let cancelled = apply(Some(&s), &Command::Cancel, &catalog(), JUNE_1)
+            .unwrap()
+            .next;
+        assert_eq!(cancelled.plan_and_renewal(), (Some(&id("creator")), None));
+        let past_due = apply(Some(&s), &Command::RenewalFailed, &catalog(), JULY_1)
+            .unwrap()
+            .next;
+        assert_eq!(past_due.plan_and_renewal(), (Some(&id("creator")), None));
+        let ended = apply(Some(&cancelled), &Command::End, &catalog(), JULY_1)
+            .unwrap()
+            .next;
+        assert_eq!(ended.plan_and_renewal(), (None, None));
+    }
+
+    #[test]
+    fn grants_name_their_plan_and_their_local_payment_once_per_period() {
+        let cat = with_studio();
+        let s = creator();
+        let period = apply(None, &Command::Subscribe(id("creator")), &cat, JUNE_1)
+            .unwrap()
+            .grant
+            .unwrap();
+        assert_eq!(
+            period.journal_reason("Creator"),
+            "Creator plan: credits for this period"
+        );
+        assert_eq!(period.local_invoice_id(7), format!("in_local_7_{JUNE_1}"));
+        let up = apply(
+            Some(&s),
+            &Command::ChangePlan(id("studio")),
+            &cat,
+            JUNE_1 + DAY,
+        )
+        .unwrap()
+        .grant
+        .unwrap();
+        assert_eq!(
+            up.journal_reason("Studio"),
+            "Upgrade to Studio: extra credits for the rest of this period"
+        );
+        assert_eq!(
+            up.local_invoice_id(7),
+            format!("in_local_7_{JUNE_1}_upgrade_studio")
+        );
+    }
 }

@@ -83,6 +83,21 @@ pub struct Subscription {
     pub anchor: UnixSeconds,
 }
 
+impl Subscription {
+    /// The plan the account is on and when it next renews, as the ledger keeps them beside
+    /// the balance (the Subscription page and the P10 notice read them): a live plan, and
+    /// its renewal unless it is cancelled or a payment is owed.
+    pub fn plan_and_renewal(&self) -> (Option<&PlanId>, Option<UnixSeconds>) {
+        match self.status {
+            Status::Active if !self.cancel_at_period_end => {
+                (Some(&self.plan), Some(self.period_end))
+            }
+            Status::Active | Status::PastDue => (Some(&self.plan), None),
+            Status::Ended | Status::Purged => (None, None),
+        }
+    }
+}
+
 /// What the customer (or the clock) asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -123,6 +138,31 @@ pub struct PeriodGrant {
     /// What it costs: the plan's monthly price for a period, the prorated difference for
     /// an upgrade (the local test billing records it as the payment).
     pub price_cents: u64,
+}
+
+impl PeriodGrant {
+    /// The grant's line in the journal (`plan_name` is its plan's name).
+    pub fn journal_reason(&self, plan_name: &str) -> String {
+        match self.kind {
+            GrantReason::Period => format!("{plan_name} plan: credits for this period"),
+            GrantReason::Upgrade => {
+                format!("Upgrade to {plan_name}: extra credits for the rest of this period")
+            }
+        }
+    }
+
+    /// The id the local test-mode billing records its payment under: one per period, and
+    /// one per period and plan upgraded to, as the grants themselves.
+    pub fn local_invoice_id(&self, account: i64) -> String {
+        match self.kind {
+            GrantReason::Period => format!("in_local_{account}_{}", self.period_start),
+            GrantReason::Upgrade => format!(
+                "in_local_{account}_{}_upgrade_{}",
+                self.period_start,
+                self.plan.as_str()
+            ),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -306,6 +306,61 @@ pub fn apply_stripe(
     }
 }
 
+/// Whether a subscription state made by Stripe at `at` is older than the last one applied
+/// (`last`): delivered late, it changes nothing. An ended subscription is final whenever
+/// its news arrives, and a fact without a time (an invoice) is never stale by this rule.
+pub fn state_is_stale(
+    fact: &StripeFact,
+    at: Option<UnixSeconds>,
+    last: Option<UnixSeconds>,
+) -> bool {
+    match (fact, at, last) {
+        (StripeFact::State { status, .. }, Some(at), Some(last)) => {
+            *status != StripeStatus::Canceled && at < last
+        }
+        _ => false,
+    }
+}
+
+/// Whether applying `fact` made at `at` moves the record of the last state applied: a
+/// subscription state with a time, other than an end (which is final, not a step in the
+/// order).
+pub fn state_time(fact: &StripeFact, at: Option<UnixSeconds>) -> Option<UnixSeconds> {
+    match fact {
+        StripeFact::State { status, .. } if *status != StripeStatus::Canceled => at,
+        _ => None,
+    }
+}
+
+/// The plan an invoice paid (or failed to pay) for: the period's, the one upgraded to, or
+/// else the plan on record.
+pub fn invoice_plan(fact: &StripeFact, current: Option<&Subscription>) -> Option<PlanId> {
+    match fact {
+        StripeFact::PeriodPaid { plan, .. } => Some(plan.clone()),
+        StripeFact::UpgradePaid { to, .. } => Some(to.clone()),
+        _ => current.map(|s| s.plan.clone()),
+    }
+}
+
+/// What an invoice is recorded as buying: the credits it granted, else its plan's credits
+/// per period (a failed invoice, or a paid one whose credits were granted before). A
+/// payment row counts at least one credit; an invoice naming no plan this catalogue
+/// knows (a plan since retired, say) is recorded with that one.
+pub fn invoice_credits(
+    granted: Option<&PeriodGrant>,
+    plan: Option<&PlanId>,
+    catalog: &Catalog,
+) -> u64 {
+    granted
+        .map(|g| g.credits)
+        .or_else(|| {
+            plan.and_then(|p| catalog.plan(p))
+                .map(|p| p.credits_per_period.get())
+        })
+        .unwrap_or(1)
+        .max(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -633,5 +688,69 @@ mod tests {
         assert_eq!(paid.next.status, Status::Active);
         let g = paid.grant.unwrap();
         assert_eq!((g.credits, g.period_start), (5000, JULY_1));
+    }
+    #[test]
+    fn a_state_older_than_the_last_applied_is_stale_but_an_end_never_is() {
+        let active = stripe_state("creator", "active", JUNE_1, JULY_1, false);
+        let ended = stripe_state("creator", "canceled", JUNE_1, JULY_1, false);
+        assert!(state_is_stale(&active, Some(10), Some(11)));
+        assert!(!state_is_stale(&active, Some(11), Some(11)));
+        assert!(!state_is_stale(&active, Some(12), Some(11)));
+        assert!(!state_is_stale(&active, Some(10), None));
+        assert!(!state_is_stale(&active, None, Some(11)));
+        assert!(!state_is_stale(&ended, Some(10), Some(11)));
+        assert_eq!(state_time(&active, Some(10)), Some(10));
+        assert_eq!(state_time(&ended, Some(10)), None);
+        let paid = StripeFact::PeriodPaid {
+            subscription: None,
+            plan: id("creator"),
+            period_start: JUNE_1,
+            period_end: JULY_1,
+        };
+        assert!(!state_is_stale(&paid, Some(10), Some(11)));
+        assert_eq!(state_time(&paid, Some(10)), None);
+    }
+
+    #[test]
+    fn an_invoice_is_recorded_with_what_it_bought() {
+        let cat = with_studio();
+        let s = creator();
+        let paid = StripeFact::PeriodPaid {
+            subscription: None,
+            plan: id("studio"),
+            period_start: JUNE_1,
+            period_end: JULY_1,
+        };
+        let upgrade = StripeFact::UpgradePaid {
+            subscription: None,
+            from: id("creator"),
+            to: id("studio"),
+            from_time: JUNE_1,
+            period_end: JULY_1,
+        };
+        let failed = StripeFact::PaymentFailed {
+            subscription: None,
+            renewal: true,
+        };
+        assert_eq!(invoice_plan(&paid, Some(&s)), Some(id("studio")));
+        assert_eq!(invoice_plan(&upgrade, Some(&s)), Some(id("studio")));
+        assert_eq!(invoice_plan(&failed, Some(&s)), Some(id("creator")));
+        assert_eq!(invoice_plan(&failed, None), None);
+        // What was granted now, else the plan's credits per period.
+        let g = upgrade_grant(
+            cat.plan(&id("creator")).unwrap(),
+            cat.plan(&id("studio")).unwrap(),
+            s.period_start,
+            s.period_end,
+            JUNE_1 + 15 * DAY,
+        )
+        .unwrap();
+        assert_eq!(
+            invoice_credits(Some(&g), Some(&id("studio")), &cat),
+            g.credits
+        );
+        assert_eq!(invoice_credits(None, Some(&id("studio")), &cat), 20_000);
+        assert_eq!(invoice_credits(None, Some(&id("retired")), &cat), 1);
+        assert_eq!(invoice_credits(None, None, &cat), 1);
     }
 }

@@ -9,7 +9,6 @@ use crate::server::db::Backend;
 use crate::server::db::Db;
 use crate::server::db::ledger::{self, Idempotency, LedgerError, NewGrant};
 use crate::server::db::users::{self, StaffChange};
-use sqlx::Row;
 
 /// An adjustment waiting for (or past) its second approval.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,28 +56,41 @@ fn to_i64(c: Credits) -> i64 {
     i64::try_from(c.get()).unwrap_or(i64::MAX)
 }
 
+/// An adjustment request's row, as [`SELECT`] reads it.
+#[derive(sqlx::FromRow)]
+struct RequestRow {
+    id: i64,
+    account_id: i64,
+    email: String,
+    direction: String,
+    amount: i64,
+    reason: String,
+    expires_at: Option<i64>,
+    requested_by: String,
+    requested_at: i64,
+    status: String,
+    decided_by: Option<String>,
+}
+
 fn request_from_row(r: &sqlx::any::AnyRow) -> Result<Request, sqlx::Error> {
-    let amount: i64 = r.try_get("amount")?;
+    let r = <RequestRow as sqlx::FromRow<sqlx::any::AnyRow>>::from_row(r)?;
     Ok(Request {
-        id: r.try_get("id")?,
-        account_id: r.try_get("account_id")?,
-        account_email: r.try_get("email")?,
-        direction: {
-            let d: String = r.try_get("direction")?;
-            Direction::parse(&d).ok_or_else(|| {
-                sqlx::Error::Decode(format!("unknown adjustment direction {d}").into())
-            })?
-        },
-        amount: u64::try_from(amount)
+        id: r.id,
+        account_id: r.account_id,
+        account_email: r.email,
+        direction: Direction::parse(&r.direction).ok_or_else(|| {
+            sqlx::Error::Decode(format!("unknown adjustment direction {}", r.direction).into())
+        })?,
+        amount: u64::try_from(r.amount)
             .ok()
             .and_then(|a| Credits::new(a).ok())
             .ok_or_else(|| sqlx::Error::Decode("negative adjustment amount".into()))?,
-        reason: r.try_get("reason")?,
-        expires_at: r.try_get("expires_at")?,
-        requested_by: r.try_get("requested_by")?,
-        requested_at: r.try_get("requested_at")?,
-        status: r.try_get("status")?,
-        decided_by: r.try_get("decided_by")?,
+        reason: r.reason,
+        expires_at: r.expires_at,
+        requested_by: r.requested_by,
+        requested_at: r.requested_at,
+        status: r.status,
+        decided_by: r.decided_by,
     })
 }
 

@@ -1,14 +1,13 @@
-//! Payments and webhook events. A checkout's row is written when it starts; a verified
-//! webhook event is recorded, and its effect (status, and the grant when it becomes paid)
-//! written, in one transaction, so each event and each grant happens exactly once.
+//! Payments, refunds and webhook events: their rows. A checkout's row is written when it
+//! starts; `services::payment_events` claims each verified webhook event and applies its
+//! effect (status, and the grant when it becomes paid) in one transaction with these
+//! statements, so each event and each grant happens exactly once.
 
 use crate::domain::credits::Credits;
-use crate::domain::ledger::{GrantKind, UnixSeconds};
-use crate::domain::payments::{
-    self as rules, CheckoutEvent, PaymentKind, PaymentStatus, Provider, RefundState,
-};
-use crate::server::db::ledger::{self, LedgerError, NewGrant, Tx};
-use crate::server::db::{Backend, Db};
+use crate::domain::ledger::UnixSeconds;
+use crate::domain::payments::{PaymentKind, PaymentStatus, Provider, RefundState};
+use crate::server::db::Db;
+use crate::server::db::ledger::{LedgerError, Tx};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -62,34 +61,56 @@ pub struct NewCheckout<'a> {
 const COLUMNS: &str = "id, account_id, kind, provider, external_id, product, credits, amount_cents, \
      currency, status, checkout_url, grant_id, created_at";
 
+/// A `payments` row as stored ([`COLUMNS`]).
+#[derive(sqlx::FromRow)]
+struct PaymentRow {
+    id: i64,
+    account_id: i64,
+    kind: String,
+    provider: String,
+    external_id: String,
+    product: String,
+    credits: i64,
+    amount_cents: i64,
+    currency: String,
+    status: String,
+    checkout_url: Option<String>,
+    grant_id: Option<i64>,
+    created_at: i64,
+}
+
+impl TryFrom<PaymentRow> for Payment {
+    type Error = PaymentsError;
+
+    fn try_from(r: PaymentRow) -> Result<Payment, PaymentsError> {
+        let corrupt = |what: String| PaymentsError::Corrupt(what);
+        Ok(Payment {
+            id: r.id,
+            account_id: r.account_id,
+            kind: PaymentKind::parse(&r.kind)
+                .ok_or_else(|| corrupt(format!("payment kind {}", r.kind)))?,
+            provider: Provider::parse(&r.provider)
+                .ok_or_else(|| corrupt(format!("provider {}", r.provider)))?,
+            external_id: r.external_id,
+            product: r.product,
+            credits: u64::try_from(r.credits)
+                .ok()
+                .and_then(|c| Credits::new(c).ok())
+                .ok_or_else(|| corrupt(format!("credits {}", r.credits)))?,
+            amount_cents: u64::try_from(r.amount_cents)
+                .map_err(|_| corrupt(format!("amount {}", r.amount_cents)))?,
+            currency: r.currency,
+            status: PaymentStatus::parse(&r.status)
+                .ok_or_else(|| corrupt(format!("status {}", r.status)))?,
+            checkout_url: r.checkout_url,
+            grant_id: r.grant_id,
+            created_at: r.created_at,
+        })
+    }
+}
+
 fn from_row(r: &AnyRow) -> Result<Payment, PaymentsError> {
-    let status: String = r.try_get("status")?;
-    let kind: String = r.try_get("kind")?;
-    let provider: String = r.try_get("provider")?;
-    let credits: i64 = r.try_get("credits")?;
-    let amount: i64 = r.try_get("amount_cents")?;
-    Ok(Payment {
-        id: r.try_get("id")?,
-        account_id: r.try_get("account_id")?,
-        kind: PaymentKind::parse(&kind)
-            .ok_or_else(|| PaymentsError::Corrupt(format!("payment kind {kind}")))?,
-        provider: Provider::parse(&provider)
-            .ok_or_else(|| PaymentsError::Corrupt(format!("provider {provider}")))?,
-        external_id: r.try_get("external_id")?,
-        product: r.try_get("product")?,
-        credits: u64::try_from(credits)
-            .ok()
-            .and_then(|c| Credits::new(c).ok())
-            .ok_or_else(|| PaymentsError::Corrupt(format!("credits {credits}")))?,
-        amount_cents: u64::try_from(amount)
-            .map_err(|_| PaymentsError::Corrupt(format!("amount {amount}")))?,
-        currency: r.try_get("currency")?,
-        status: PaymentStatus::parse(&status)
-            .ok_or_else(|| PaymentsError::Corrupt(format!("status {status}")))?,
-        checkout_url: r.try_get("checkout_url")?,
-        grant_id: r.try_get("grant_id")?,
-        created_at: r.try_get("created_at")?,
-    })
+    Payment::try_from(<PaymentRow as sqlx::FromRow<AnyRow>>::from_row(r)?)
 }
 
 fn int(v: u64) -> i64 {
@@ -119,6 +140,17 @@ pub async fn record_checkout(
     now: UnixSeconds,
 ) -> Result<Payment, PaymentsError> {
     let mut tx = db.begin_write().await?;
+    let p = insert_checkout(&mut tx, c, now).await?;
+    tx.commit().await?;
+    Ok(p)
+}
+
+/// [`record_checkout`] inside the caller's transaction.
+pub(crate) async fn insert_checkout(
+    tx: &mut Tx,
+    c: NewCheckout<'_>,
+    now: UnixSeconds,
+) -> Result<Payment, PaymentsError> {
     sqlx::query(
         "INSERT INTO payments (account_id, kind, provider, external_id, product, credits, \
          amount_cents, currency, status, checkout_url, request_key, created_at, updated_at) \
@@ -136,15 +168,14 @@ pub async fn record_checkout(
     .bind(c.request_key)
     .bind(now)
     .bind(c.kind.as_str())
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     let sql = format!("SELECT {COLUMNS} FROM payments WHERE account_id = $1 AND request_key = $2");
     let row = sqlx::query(&sql)
         .bind(c.account_id)
         .bind(c.request_key)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await?;
-    tx.commit().await?;
     from_row(&row)
 }
 
@@ -220,82 +251,138 @@ pub async fn for_account(
         .collect()
 }
 
-/// What starting a plan checkout found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PlanCheckout {
-    /// A new checkout; any other open plan checkout of the account was closed with it, so
-    /// only one can ever be paid.
-    Started(Payment),
-    /// A checkout for the same plan is open already: the customer goes back to it.
-    Open(Payment),
-    /// A plan payment is processing: no other may start until it settles.
-    Processing(Payment),
-}
-
-/// Starts a plan checkout in one transaction, under the account's lock: refused while a
-/// plan payment is processing, the open one when it is for the same plan, else a new one
-/// that closes (cancels) every other open plan checkout.
-pub async fn start_plan_checkout(
-    db: &Db,
-    c: NewCheckout<'_>,
-    now: UnixSeconds,
-) -> Result<PlanCheckout, PaymentsError> {
-    let mut tx = db.begin_write().await?;
-    ledger::lock_account(&mut tx, db.backend(), c.account_id).await?;
+/// The account's plan payments that have not settled (open or processing), newest first,
+/// inside the caller's transaction (which holds the account's lock).
+pub(crate) async fn unsettled_plan_payments(
+    tx: &mut Tx,
+    account: i64,
+) -> Result<Vec<Payment>, PaymentsError> {
     let sql = format!(
         "SELECT {COLUMNS} FROM payments WHERE account_id = $1 AND kind = 'subscription' \
          AND status IN ('open', 'processing') ORDER BY created_at DESC, id DESC"
     );
-    let unsettled = sqlx::query(&sql)
-        .bind(c.account_id)
-        .fetch_all(&mut *tx)
+    sqlx::query(&sql)
+        .bind(account)
+        .fetch_all(&mut **tx)
         .await?
         .iter()
         .map(from_row)
-        .collect::<Result<Vec<_>, _>>()?;
-    if let Some(p) = unsettled
-        .iter()
-        .find(|p| p.status == PaymentStatus::Processing)
-    {
-        return Ok(PlanCheckout::Processing(p.clone()));
-    }
-    if let Some(p) = unsettled.iter().find(|p| p.product == c.product) {
-        return Ok(PlanCheckout::Open(p.clone()));
-    }
-    for p in &unsettled {
-        // As the customer's "Cancel" in that checkout would: it can no longer be paid.
-        let t = rules::apply(p.status, CheckoutEvent::Canceled);
-        sqlx::query("UPDATE payments SET status = $1, updated_at = $2 WHERE id = $3")
-            .bind(t.status.as_str())
-            .bind(now)
-            .bind(p.id)
-            .execute(&mut *tx)
-            .await?;
-    }
-    sqlx::query(
-        "INSERT INTO payments (account_id, kind, provider, external_id, product, credits, \
-         amount_cents, currency, status, checkout_url, request_key, created_at, updated_at) \
-         VALUES ($1, 'subscription', $2, $3, $4, $5, $6, $7, 'open', $8, $9, $10, $10)",
+        .collect()
+}
+
+/// The account that started checkout `external_id`, if the app started it.
+pub(crate) async fn owner_of(tx: &mut Tx, external_id: &str) -> Result<Option<i64>, PaymentsError> {
+    Ok(
+        sqlx::query_scalar("SELECT account_id FROM payments WHERE external_id = $1")
+            .bind(external_id)
+            .fetch_optional(&mut **tx)
+            .await?,
     )
-    .bind(c.account_id)
-    .bind(c.provider.as_str())
-    .bind(c.external_id)
-    .bind(c.product)
-    .bind(int(c.credits.get()))
-    .bind(int(c.amount_cents))
-    .bind(c.currency)
-    .bind(c.checkout_url)
-    .bind(c.request_key)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
+}
+
+/// [`by_external_id`] inside the caller's transaction.
+pub(crate) async fn by_external_id_in(
+    tx: &mut Tx,
+    external_id: &str,
+) -> Result<Option<Payment>, PaymentsError> {
     let sql = format!("SELECT {COLUMNS} FROM payments WHERE external_id = $1");
     let row = sqlx::query(&sql)
-        .bind(c.external_id)
-        .fetch_one(&mut *tx)
+        .bind(external_id)
+        .fetch_optional(&mut **tx)
         .await?;
-    tx.commit().await?;
-    Ok(PlanCheckout::Started(from_row(&row)?))
+    row.as_ref().map(from_row).transpose()
+}
+
+/// Sets a payment's status and the grant it made.
+pub(crate) async fn set_status(
+    tx: &mut Tx,
+    payment_id: i64,
+    status: PaymentStatus,
+    grant_id: Option<i64>,
+    now: UnixSeconds,
+) -> Result<(), PaymentsError> {
+    sqlx::query("UPDATE payments SET status = $1, grant_id = $2, updated_at = $3 WHERE id = $4")
+        .bind(status.as_str())
+        .bind(grant_id)
+        .bind(now)
+        .bind(payment_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// A subscription's invoice, recorded as a payment.
+#[derive(Debug, Clone)]
+pub(crate) struct InvoiceRecord<'a> {
+    pub account_id: i64,
+    pub external_id: &'a str,
+    /// The plan it paid for ("" when none is known).
+    pub plan: &'a str,
+    pub credits: u64,
+    pub amount_cents: u64,
+    pub currency: &'a str,
+    pub paid: bool,
+    pub grant_id: Option<i64>,
+}
+
+/// Records a Stripe invoice as a payment, or updates the one on record: a paid one never
+/// changes again, and the grant it made is kept. Returns the payment's id.
+pub(crate) async fn record_stripe_invoice(
+    tx: &mut Tx,
+    inv: &InvoiceRecord<'_>,
+    now: UnixSeconds,
+) -> Result<i64, PaymentsError> {
+    sqlx::query(
+        "INSERT INTO payments (account_id, kind, provider, external_id, product, credits, \
+         amount_cents, currency, status, grant_id, created_at, updated_at) \
+         VALUES ($1, 'subscription', 'stripe', $2, $3, $4, $5, $6, $7, $8, $9, $9) \
+         ON CONFLICT (external_id) DO UPDATE SET status = excluded.status, \
+         grant_id = COALESCE(payments.grant_id, excluded.grant_id), updated_at = excluded.updated_at \
+         WHERE payments.status <> 'paid'",
+    )
+    .bind(inv.account_id)
+    .bind(inv.external_id)
+    .bind(inv.plan)
+    .bind(int(inv.credits))
+    .bind(int(inv.amount_cents))
+    .bind(inv.currency)
+    .bind(if inv.paid { "paid" } else { "failed" })
+    .bind(inv.grant_id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(
+        sqlx::query_scalar("SELECT id FROM payments WHERE external_id = $1")
+            .bind(inv.external_id)
+            .fetch_one(&mut **tx)
+            .await?,
+    )
+}
+
+/// Records a period's (or an upgrade's) payment as the local test-mode billing takes it:
+/// paid, once by its id.
+pub(crate) async fn record_local_invoice(
+    tx: &mut Tx,
+    inv: &InvoiceRecord<'_>,
+    now: UnixSeconds,
+) -> Result<(), PaymentsError> {
+    sqlx::query(
+        "INSERT INTO payments (account_id, kind, provider, external_id, product, credits, \
+         amount_cents, currency, status, grant_id, created_at, updated_at) \
+         VALUES ($1, 'subscription', 'local', $2, $3, $4, $5, $6, 'paid', $7, $8, $8) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(inv.account_id)
+    .bind(inv.external_id)
+    .bind(inv.plan)
+    .bind(int(inv.credits))
+    .bind(int(inv.amount_cents))
+    .bind(inv.currency)
+    .bind(inv.grant_id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// The account's plan payment that has not settled yet (open or processing), if any.
@@ -439,88 +526,8 @@ pub async fn refund_failed(
     Ok(())
 }
 
-/// What became of a webhook event.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Applied {
-    /// This event id was applied before; nothing changed.
-    Duplicate,
-    /// Recorded; it moved the payment to `status`, granting `granted` credits.
-    Checkout {
-        status: PaymentStatus,
-        granted: Option<Credits>,
-    },
-    /// Recorded; a plan payment that cleared while the account already had a live plan:
-    /// it bought nothing and is refunded.
-    Refunded,
-    /// Recorded; a second Stripe subscription's paid invoice: bought nothing, and its
-    /// refund is due (the scheduler makes it).
-    RefundDue,
-    /// Recorded; it names a checkout this app did not start (or another account's).
-    UnknownCheckout,
-    /// Recorded; a plan's Stripe Checkout Session, now in this state (none: nothing on
-    /// record, such as a session that expired unpaid).
-    PlanCheckout {
-        status: Option<crate::domain::payments::PlanCheckoutStatus>,
-    },
-    /// Recorded; it brought the customer's subscription in step with Stripe.
-    Subscription { granted: Option<u64> },
-    /// Recorded; it names a Stripe customer this app does not know.
-    UnknownCustomer,
-    /// Recorded; the app does not use this type of event.
-    Ignored,
-}
-
-/// What an event asks of the app.
-pub enum EventEffect<'a> {
-    None,
-    Checkout(CheckoutNotice<'a>),
-    Subscription {
-        catalog: &'a crate::domain::catalog::Catalog,
-        customer: &'a str,
-        fact: crate::domain::subscription::StripeFact,
-        invoice: Option<crate::server::db::subscriptions::StripeInvoice<'a>>,
-        /// When Stripe made this state (the event's time), to ignore older ones.
-        at: Option<UnixSeconds>,
-    },
-}
-
-impl Applied {
-    pub fn outcome(&self) -> &'static str {
-        match self {
-            Applied::Duplicate => "duplicate",
-            Applied::Checkout {
-                granted: Some(_), ..
-            } => "granted",
-            Applied::Checkout { .. } => "status",
-            Applied::Refunded => "refunded",
-            Applied::RefundDue => "refund_due",
-            Applied::UnknownCheckout => "unknown_checkout",
-            Applied::PlanCheckout { .. } => "plan_checkout",
-            Applied::Subscription {
-                granted: Some(_), ..
-            } => "granted",
-            Applied::Subscription { .. } => "subscription",
-            Applied::UnknownCustomer => "unknown_customer",
-            Applied::Ignored => "ignored",
-        }
-    }
-}
-
-/// A checkout event as the webhook read it.
-#[derive(Debug, Clone)]
-pub struct CheckoutNotice<'a> {
-    /// The plans a subscription checkout may start.
-    pub catalog: &'a crate::domain::catalog::Catalog,
-    pub session_id: &'a str,
-    pub event: CheckoutEvent,
-    /// The account named in the session's metadata, if any; must match the payment's.
-    pub account_id: Option<i64>,
-    /// A plan's Stripe Checkout Session (the app records those only once they complete).
-    pub plan: Option<crate::server::db::plan_checkouts::PlanCheckoutNotice<'a>>,
-}
-
 /// Claims `event_id`: `false` when it was applied before.
-async fn claim_event(
+pub(crate) async fn claim_event(
     tx: &mut Tx,
     event_id: &str,
     event_type: &str,
@@ -551,256 +558,16 @@ pub async fn recent_events(
     .await
 }
 
-async fn set_outcome(tx: &mut Tx, event_id: &str, applied: &Applied) -> Result<(), sqlx::Error> {
+/// Records what a claimed event did (`outcome`, a word the support console shows).
+pub(crate) async fn set_outcome(
+    tx: &mut Tx,
+    event_id: &str,
+    outcome: &str,
+) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE webhook_events SET outcome = $1 WHERE id = $2")
-        .bind(applied.outcome())
+        .bind(outcome)
         .bind(event_id)
         .execute(&mut **tx)
         .await?;
     Ok(())
-}
-
-/// Applies one webhook event exactly once: records its id and its effect together.
-pub async fn apply_event(
-    db: &Db,
-    event_id: &str,
-    event_type: &str,
-    effect: EventEffect<'_>,
-    now: UnixSeconds,
-) -> Result<Applied, PaymentsError> {
-    let mut tx = db.begin_write().await?;
-    if !claim_event(&mut tx, event_id, event_type, now).await? {
-        return Ok(Applied::Duplicate);
-    }
-    let applied = apply_effect_in(&mut tx, db.backend(), effect, now).await?;
-    set_outcome(&mut tx, event_id, &applied).await?;
-    tx.commit().await?;
-    Ok(applied)
-}
-
-/// Applies what Stripe said outside a webhook: the object an API call returned. The
-/// effect is the same as its event's, which, when it comes, then changes nothing.
-pub async fn apply_direct(
-    db: &Db,
-    effect: EventEffect<'_>,
-    now: UnixSeconds,
-) -> Result<Applied, PaymentsError> {
-    let mut tx = db.begin_write().await?;
-    let applied = apply_effect_in(&mut tx, db.backend(), effect, now).await?;
-    tx.commit().await?;
-    Ok(applied)
-}
-
-async fn apply_effect_in(
-    tx: &mut Tx,
-    backend: Backend,
-    effect: EventEffect<'_>,
-    now: UnixSeconds,
-) -> Result<Applied, PaymentsError> {
-    Ok(match effect {
-        EventEffect::None => Applied::Ignored,
-        EventEffect::Checkout(notice) => apply_checkout(tx, backend, notice, now).await?,
-        EventEffect::Subscription {
-            catalog,
-            customer,
-            fact,
-            invoice,
-            at,
-        } => {
-            use crate::server::db::subscriptions as subs;
-            match subs::account_of_customer(tx, customer).await? {
-                None => Applied::UnknownCustomer,
-                Some(account) => {
-                    let applied = subs::apply_stripe_in(
-                        tx, backend, catalog, account, &fact, invoice, at, now,
-                    )
-                    .await?;
-                    if applied.refund_due {
-                        Applied::RefundDue
-                    } else {
-                        Applied::Subscription {
-                            granted: applied.granted,
-                        }
-                    }
-                }
-            }
-        }
-    })
-}
-
-async fn apply_checkout(
-    tx: &mut Tx,
-    backend: Backend,
-    notice: CheckoutNotice<'_>,
-    now: UnixSeconds,
-) -> Result<Applied, PaymentsError> {
-    // The account row first, as every change to an account does; a payment only changes
-    // here, under that lock, so its row needs no lock of its own.
-    let owner: Option<i64> =
-        sqlx::query_scalar("SELECT account_id FROM payments WHERE external_id = $1")
-            .bind(notice.session_id)
-            .fetch_optional(&mut **tx)
-            .await?;
-    let Some(owner) = owner else {
-        return match (notice.plan.as_ref(), notice.account_id) {
-            (Some(plan), Some(account)) => {
-                plan_checkout(tx, backend, account, &notice, plan, now).await
-            }
-            _ => Ok(Applied::UnknownCheckout),
-        };
-    };
-    ledger::lock_account(tx, backend, owner).await?;
-    let sql = format!("SELECT {COLUMNS} FROM payments WHERE external_id = $1");
-    let row = sqlx::query(&sql)
-        .bind(notice.session_id)
-        .fetch_one(&mut **tx)
-        .await?;
-    let payment = from_row(&row)?;
-    if notice.account_id.is_some_and(|a| a != payment.account_id) {
-        return Ok(Applied::UnknownCheckout);
-    }
-    let t = rules::apply(payment.status, notice.event);
-    let mut granted = None;
-    let mut refunded = false;
-    let mut grant_id = payment.grant_id;
-    if !t.grant || payment.grant_id.is_some() {
-        // Nothing to grant, or granted already.
-    } else if payment.kind == PaymentKind::Subscription {
-        // A plan bought through the local checkout: paid, so the plan starts now.
-        match start_plan(tx, backend, notice.catalog, &payment, now).await? {
-            PlanStart::Started(id) => {
-                grant_id = id;
-                granted = id.map(|_| payment.credits);
-            }
-            PlanStart::Refunded => refunded = true,
-        }
-    } else {
-        let receipt = ledger::grant_in(
-            tx,
-            backend,
-            payment.account_id,
-            NewGrant {
-                kind: GrantKind::Topup,
-                amount: payment.credits,
-                expires_at: None,
-                reason: format!("Top-up bought (checkout {})", payment.external_id),
-                actor: None,
-            },
-            None,
-            now,
-        )
-        .await?;
-        granted = Some(payment.credits);
-        grant_id = Some(receipt.grant_id);
-    }
-    if t.status != payment.status || grant_id != payment.grant_id {
-        sqlx::query(
-            "UPDATE payments SET status = $1, grant_id = $2, updated_at = $3 WHERE id = $4",
-        )
-        .bind(t.status.as_str())
-        .bind(grant_id)
-        .bind(now)
-        .bind(payment.id)
-        .execute(&mut **tx)
-        .await?;
-    }
-    if refunded {
-        return Ok(Applied::Refunded);
-    }
-    Ok(Applied::Checkout {
-        status: t.status,
-        granted,
-    })
-}
-
-/// A plan's Stripe Checkout Session: Stripe makes the subscription and its first invoice's
-/// payment starts the plan; until then the session is a plan payment processing.
-async fn plan_checkout(
-    tx: &mut Tx,
-    backend: Backend,
-    account: i64,
-    notice: &CheckoutNotice<'_>,
-    plan: &crate::server::db::plan_checkouts::PlanCheckoutNotice<'_>,
-    now: UnixSeconds,
-) -> Result<Applied, PaymentsError> {
-    // The account the metadata names must be the session's customer's: a session made
-    // outside the app (a payment link) names whatever its buyer typed.
-    let known: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM stripe_customers WHERE account_id = $1 AND customer_id = $2",
-    )
-    .bind(account)
-    .bind(plan.customer)
-    .fetch_one(&mut **tx)
-    .await?;
-    if known == 0 {
-        return Ok(Applied::UnknownCheckout);
-    }
-    ledger::lock_account(tx, backend, account).await?;
-    let status = crate::server::db::plan_checkouts::apply_event_in(
-        tx,
-        account,
-        notice.session_id,
-        plan,
-        notice.event,
-        now,
-    )
-    .await?;
-    Ok(Applied::PlanCheckout { status })
-}
-
-enum PlanStart {
-    /// The plan started; its period grant's id.
-    Started(Option<i64>),
-    Refunded,
-}
-
-/// Starts the plan a paid subscription checkout was for.
-/// When the plan cannot start (it cleared while another plan is live: a second checkout,
-/// or a delayed payment that settled after the customer subscribed another way), the
-/// payment bought nothing: it is refunded in the same transaction (the local checkout
-/// moves no money, so the refund is done at once). Nothing is granted twice.
-async fn start_plan(
-    tx: &mut Tx,
-    backend: Backend,
-    catalog: &crate::domain::catalog::Catalog,
-    payment: &Payment,
-    now: UnixSeconds,
-) -> Result<PlanStart, PaymentsError> {
-    use crate::domain::subscription::Command;
-    use crate::server::db::subscriptions::{self as subs, Billing, SubscriptionError};
-    let plan = crate::domain::catalog::PlanId::parse(&payment.product)
-        .map_err(|_| PaymentsError::Corrupt(format!("plan {}", payment.product)))?;
-    let cmd = Command::Subscribe(plan);
-    match subs::transition_in(
-        tx,
-        backend,
-        catalog,
-        Billing::Prepaid,
-        payment.account_id,
-        &cmd,
-        None,
-        now,
-    )
-    .await
-    {
-        Ok(o) => Ok(PlanStart::Started(match o.grant {
-            Some(g) => subs::period_grant_id(tx, payment.account_id, g.period_start).await?,
-            None => None,
-        })),
-        Err(SubscriptionError::Rule(e)) => {
-            tracing::warn!(account = payment.account_id, checkout = %payment.external_id, error = %e,
-                "a paid plan checkout could not start the plan; refunded");
-            record_refund(
-                tx,
-                payment.id,
-                RefundState::Done,
-                &format!("It cleared while another plan was already active ({e})"),
-                None,
-                now,
-            )
-            .await?;
-            Ok(PlanStart::Refunded)
-        }
-        Err(e) => Err(e.into()),
-    }
 }

@@ -2,12 +2,12 @@
 //! (`stripe_plan_checkouts`): written by the webhook in the transaction of the event that
 //! says so, read by the Subscription page ("your payment is processing") and by a new plan
 //! checkout (refused meanwhile). What each event does is
-//! `domain::payments::{plan_checkout_after, plan_checkout_after_stripe}`.
+//! `domain::payments::{plan_checkout_after, plan_checkout_after_stripe}`, asked by
+//! `services::{payment_events, lifecycle}`.
 
 use crate::domain::catalog::PlanId;
 use crate::domain::ledger::UnixSeconds;
-use crate::domain::payments::{self as rules, CheckoutEvent, PlanCheckoutStatus};
-use crate::domain::subscription::StripeFact;
+use crate::domain::payments::PlanCheckoutStatus;
 use crate::server::db::Db;
 use crate::server::db::ledger::Tx;
 
@@ -35,98 +35,110 @@ pub struct PlanCheckoutRow {
     pub created_at: i64,
 }
 
-/// Applies a Checkout event about `session_id`, a plan checkout of `account` (whose row
-/// the caller has locked). Returns the record's status after it, if there is a record.
-pub(crate) async fn apply_event_in(
+/// The status of `account`'s plan checkout `session_id`, if one is on record.
+pub(crate) async fn status_in(
     tx: &mut Tx,
     account: i64,
     session_id: &str,
-    notice: &PlanCheckoutNotice<'_>,
-    event: CheckoutEvent,
-    now: UnixSeconds,
 ) -> Result<Option<PlanCheckoutStatus>, sqlx::Error> {
-    let current: Option<String> = sqlx::query_scalar(
+    let status: Option<String> = sqlx::query_scalar(
         "SELECT status FROM stripe_plan_checkouts WHERE session_id = $1 AND account_id = $2",
     )
     .bind(session_id)
     .bind(account)
     .fetch_optional(&mut **tx)
     .await?;
-    let current = current.as_deref().and_then(PlanCheckoutStatus::parse);
-    // Stripe's news of the subscription came first: the account follows it (whatever has
-    // become of it since: live, ended), or its paid invoice was a second subscription's and
-    // is refunded. Either way its payment has settled, and nothing later would say so.
-    let started = match notice.subscription {
-        Some(sub) => {
-            let n: i64 = sqlx::query_scalar(
-                "SELECT (SELECT COUNT(*) FROM subscriptions \
-                         WHERE account_id = $1 AND stripe_subscription_id = $2) \
-                      + (SELECT COUNT(*) FROM payment_refunds r JOIN payments p ON p.id = r.payment_id \
-                         WHERE p.account_id = $1 AND r.stripe_subscription_id = $2)",
-            )
-            .bind(account)
-            .bind(sub)
-            .fetch_one(&mut **tx)
-            .await?;
-            n > 0
-        }
-        None => false,
-    };
-    let Some(next) = rules::plan_checkout_after(current, event, started) else {
-        return Ok(current);
-    };
-    if current.is_none() {
-        sqlx::query(
-            "INSERT INTO stripe_plan_checkouts (session_id, account_id, subscription_id, plan, \
-             amount_cents, currency, status, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
-        )
-        .bind(session_id)
-        .bind(account)
-        .bind(notice.subscription)
-        .bind(notice.plan.as_str())
-        .bind(i64::try_from(notice.amount_cents).unwrap_or(i64::MAX))
-        .bind(notice.currency)
-        .bind(next.as_str())
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-    } else {
-        sqlx::query(
-            "UPDATE stripe_plan_checkouts SET status = $1, \
-             subscription_id = COALESCE(subscription_id, $2), updated_at = $3 \
-             WHERE session_id = $4 AND account_id = $5",
-        )
-        .bind(next.as_str())
-        .bind(notice.subscription)
-        .bind(now)
-        .bind(session_id)
-        .bind(account)
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(Some(next))
+    Ok(status.as_deref().and_then(PlanCheckoutStatus::parse))
 }
 
-/// Applies Stripe's news of `subscription` to the account's plan checkouts still
-/// processing that made it (or that did not say which they made).
-pub(crate) async fn apply_stripe_in(
+/// Whether Stripe's news of `subscription` has come for `account` already: the account
+/// follows it (whatever has become of it since: live, ended), or its paid invoice was a
+/// second subscription's and is refunded.
+pub(crate) async fn subscription_known(
     tx: &mut Tx,
     account: i64,
     subscription: &str,
-    fact: &StripeFact,
-    invoice_paid: Option<bool>,
+) -> Result<bool, sqlx::Error> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT (SELECT COUNT(*) FROM subscriptions \
+                 WHERE account_id = $1 AND stripe_subscription_id = $2) \
+              + (SELECT COUNT(*) FROM payment_refunds r JOIN payments p ON p.id = r.payment_id \
+                 WHERE p.account_id = $1 AND r.stripe_subscription_id = $2)",
+    )
+    .bind(account)
+    .bind(subscription)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(n > 0)
+}
+
+/// Records `account`'s plan checkout `session_id` in `status`.
+pub(crate) async fn insert(
+    tx: &mut Tx,
+    account: i64,
+    session_id: &str,
+    notice: &PlanCheckoutNotice<'_>,
+    status: PlanCheckoutStatus,
     now: UnixSeconds,
 ) -> Result<(), sqlx::Error> {
-    let Some(next) = rules::plan_checkout_after_stripe(fact, invoice_paid) else {
-        return Ok(());
-    };
+    sqlx::query(
+        "INSERT INTO stripe_plan_checkouts (session_id, account_id, subscription_id, plan, \
+         amount_cents, currency, status, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+    )
+    .bind(session_id)
+    .bind(account)
+    .bind(notice.subscription)
+    .bind(notice.plan.as_str())
+    .bind(i64::try_from(notice.amount_cents).unwrap_or(i64::MAX))
+    .bind(notice.currency)
+    .bind(status.as_str())
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Moves `account`'s plan checkout `session_id` to `status`, and names the subscription it
+/// made if it did not yet.
+pub(crate) async fn set_status(
+    tx: &mut Tx,
+    account: i64,
+    session_id: &str,
+    subscription: Option<&str>,
+    status: PlanCheckoutStatus,
+    now: UnixSeconds,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE stripe_plan_checkouts SET status = $1, \
+         subscription_id = COALESCE(subscription_id, $2), updated_at = $3 \
+         WHERE session_id = $4 AND account_id = $5",
+    )
+    .bind(status.as_str())
+    .bind(subscription)
+    .bind(now)
+    .bind(session_id)
+    .bind(account)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Moves `account`'s plan checkouts still processing that made `subscription` (or that did
+/// not say which they made) to `status`.
+pub(crate) async fn settle_processing(
+    tx: &mut Tx,
+    account: i64,
+    subscription: &str,
+    status: PlanCheckoutStatus,
+    now: UnixSeconds,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE stripe_plan_checkouts SET status = $1, updated_at = $2 \
          WHERE account_id = $3 AND status = 'processing' \
          AND (subscription_id = $4 OR subscription_id IS NULL)",
     )
-    .bind(next.as_str())
+    .bind(status.as_str())
     .bind(now)
     .bind(account)
     .bind(subscription)

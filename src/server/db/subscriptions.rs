@@ -1,17 +1,13 @@
-//! Storage of the subscription life cycle. A transition is one transaction: lock the
-//! account row, read the subscription, ask `domain::subscription`, write the new state, the
-//! grant it calls for (once per period and kind, by `subscription_grants`' key), the local
-//! renewal payment, and keep `accounts.plan_id` / `renews_at` in step.
+//! Storage of the subscription life cycle: the subscription row, the grants it made (one
+//! per period and kind, by `subscription_grants`' key), the Stripe customer and the
+//! subscription it follows. Small statements in the caller's transaction;
+//! `services::lifecycle` decides what to write and in which order.
 
-use crate::domain::catalog::{Catalog, PlanId};
-use crate::domain::credits::Credits;
-use crate::domain::ledger::{GrantKind, UnixSeconds};
-use crate::domain::subscription::{
-    self as rules, Command, GrantReason, LifecycleError, Outcome, Status, StripeFact, Subscription,
-};
-use crate::server::db::ledger::{self, LedgerError, NewGrant, Tx};
+use crate::domain::catalog::PlanId;
+use crate::domain::ledger::UnixSeconds;
+use crate::domain::subscription::{GrantReason, LifecycleError, PeriodGrant, Status, Subscription};
+use crate::server::db::ledger::{self, LedgerError, Tx};
 use crate::server::db::{Backend, Db};
-use sqlx::Row;
 use sqlx::any::AnyRow;
 
 #[derive(Debug, thiserror::Error)]
@@ -26,40 +22,45 @@ pub enum SubscriptionError {
     Corrupt(String),
 }
 
-/// How the first period and renewals are paid for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Billing {
-    /// No Stripe: the app records each period's payment itself (test mode).
-    Local,
-    /// Stripe bills; its invoices are the payments.
-    Stripe,
-    /// No Stripe, and this period's payment is already recorded (a local checkout).
-    Prepaid,
-}
-
 const COLUMNS: &str = "plan_id, status, period_start, period_end, cancel_at_period_end, \
      pending_plan_id, grace_until, billing_anchor";
 
+/// A `subscriptions` row as stored ([`COLUMNS`]).
+#[derive(sqlx::FromRow)]
+struct SubscriptionRow {
+    plan_id: String,
+    status: String,
+    period_start: i64,
+    period_end: i64,
+    cancel_at_period_end: i64,
+    pending_plan_id: Option<String>,
+    grace_until: Option<i64>,
+    billing_anchor: Option<i64>,
+}
+
+impl TryFrom<SubscriptionRow> for Subscription {
+    type Error = SubscriptionError;
+
+    fn try_from(r: SubscriptionRow) -> Result<Subscription, SubscriptionError> {
+        let corrupt = |what: String| SubscriptionError::Corrupt(what);
+        let plan = |p: &str| PlanId::parse(p).map_err(|_| corrupt(format!("plan {p}")));
+        Ok(Subscription {
+            plan: plan(&r.plan_id)?,
+            status: Status::parse(&r.status)
+                .ok_or_else(|| corrupt(format!("status {}", r.status)))?,
+            period_start: r.period_start,
+            period_end: r.period_end,
+            cancel_at_period_end: r.cancel_at_period_end != 0,
+            pending_plan: r.pending_plan_id.as_deref().map(plan).transpose()?,
+            grace_until: r.grace_until,
+            // Rows from before the anchor was kept: the current period's start.
+            anchor: r.billing_anchor.unwrap_or(r.period_start),
+        })
+    }
+}
+
 fn from_row(r: &AnyRow) -> Result<Subscription, SubscriptionError> {
-    let plan: String = r.try_get("plan_id")?;
-    let status: String = r.try_get("status")?;
-    let pending: Option<String> = r.try_get("pending_plan_id")?;
-    let corrupt = |what: String| SubscriptionError::Corrupt(what);
-    let period_start: i64 = r.try_get("period_start")?;
-    let anchor: Option<i64> = r.try_get("billing_anchor")?;
-    Ok(Subscription {
-        plan: PlanId::parse(&plan).map_err(|_| corrupt(format!("plan {plan}")))?,
-        status: Status::parse(&status).ok_or_else(|| corrupt(format!("status {status}")))?,
-        period_start,
-        period_end: r.try_get("period_end")?,
-        cancel_at_period_end: r.try_get::<i64, _>("cancel_at_period_end")? != 0,
-        pending_plan: pending
-            .map(|p| PlanId::parse(&p).map_err(|_| corrupt(format!("plan {p}"))))
-            .transpose()?,
-        grace_until: r.try_get("grace_until")?,
-        // Rows from before the anchor was kept: the current period's start.
-        anchor: anchor.unwrap_or(period_start),
-    })
+    Subscription::try_from(<SubscriptionRow as sqlx::FromRow<AnyRow>>::from_row(r)?)
 }
 
 /// An account's subscription, if it ever had one.
@@ -72,74 +73,28 @@ pub async fn get(db: &Db, account: i64) -> Result<Option<Subscription>, Subscrip
     row.as_ref().map(from_row).transpose()
 }
 
-async fn lock(tx: &mut Tx, backend: Backend, account: i64) -> Result<(), SubscriptionError> {
+/// Locks the account row: every change to an account's subscription, grants and payments
+/// happens under it.
+pub(crate) async fn lock(
+    tx: &mut Tx,
+    backend: Backend,
+    account: i64,
+) -> Result<(), SubscriptionError> {
     ledger::lock_account(tx, backend, account).await?;
     Ok(())
 }
 
-async fn read(tx: &mut Tx, account: i64) -> Result<Option<Subscription>, SubscriptionError> {
+/// The account's subscription, inside the caller's transaction.
+pub(crate) async fn read(
+    tx: &mut Tx,
+    account: i64,
+) -> Result<Option<Subscription>, SubscriptionError> {
     let sql = format!("SELECT {COLUMNS} FROM subscriptions WHERE account_id = $1");
     let row = sqlx::query(&sql)
         .bind(account)
         .fetch_optional(&mut **tx)
         .await?;
     row.as_ref().map(from_row).transpose()
-}
-
-/// Applies `cmd` for `account` in one transaction and returns what happened.
-/// `cancel_reason` is kept with a cancel.
-pub async fn transition(
-    db: &Db,
-    catalog: &Catalog,
-    billing: Billing,
-    account: i64,
-    cmd: &Command,
-    cancel_reason: Option<&str>,
-    now: UnixSeconds,
-) -> Result<Outcome, SubscriptionError> {
-    let mut tx = db.begin_write().await?;
-    let outcome = transition_in(
-        &mut tx,
-        db.backend(),
-        catalog,
-        billing,
-        account,
-        cmd,
-        cancel_reason,
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(outcome)
-}
-
-/// [`transition`] inside the caller's transaction.
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn transition_in(
-    tx: &mut Tx,
-    backend: Backend,
-    catalog: &Catalog,
-    billing: Billing,
-    account: i64,
-    cmd: &Command,
-    cancel_reason: Option<&str>,
-    now: UnixSeconds,
-) -> Result<Outcome, SubscriptionError> {
-    lock(tx, backend, account).await?;
-    let current = read(tx, account).await?;
-    let outcome = rules::apply(current.as_ref(), cmd, catalog, now)?;
-    write(
-        tx,
-        backend,
-        catalog,
-        billing,
-        account,
-        &outcome,
-        cancel_reason,
-        now,
-    )
-    .await?;
-    Ok(outcome)
 }
 
 /// The grant that paid a period, if it was made: one per period, whatever the plan.
@@ -160,10 +115,10 @@ pub(crate) async fn period_grant_id(
 
 /// The grant `g` calls for, if it was made already: a period's once per period, an
 /// upgrade's once per period and plan upgraded to.
-async fn existing_grant(
+pub(crate) async fn existing_grant(
     tx: &mut Tx,
     account: i64,
-    g: &rules::PeriodGrant,
+    g: &PeriodGrant,
 ) -> Result<Option<i64>, SubscriptionError> {
     match g.kind {
         GrantReason::Period => period_grant_id(tx, account, g.period_start).await,
@@ -177,247 +132,6 @@ async fn existing_grant(
         .fetch_optional(&mut **tx)
         .await?),
     }
-}
-
-/// Runs whatever the clock says is due for `account` (renewals, the end of a cancelled
-/// subscription, the end of the grace period), catching up period by period. Returns how
-/// many transitions ran. Safe to run from any number of instances at once: each step
-/// re-reads the subscription under the account lock.
-pub async fn run_due_for(
-    db: &Db,
-    catalog: &Catalog,
-    billing: Billing,
-    account: i64,
-    now: UnixSeconds,
-) -> Result<u32, SubscriptionError> {
-    let mut steps = 0;
-    // A bound, in case the clock jumped years: the rest is picked up on the next run.
-    while steps < 60 {
-        let mut tx = db.begin_write().await?;
-        lock(&mut tx, db.backend(), account).await?;
-        let Some(current) = read(&mut tx, account).await? else {
-            break;
-        };
-        let Some(cmd) = rules::due(&current, now) else {
-            break;
-        };
-        // With Stripe, its invoices and subscription events renew and end plans; only the
-        // end of the grace period is the app's own.
-        if billing == Billing::Stripe && cmd != Command::Purge {
-            break;
-        }
-        let outcome = rules::apply(Some(&current), &cmd, catalog, now)?;
-        write(
-            &mut tx,
-            db.backend(),
-            catalog,
-            billing,
-            account,
-            &outcome,
-            None,
-            now,
-        )
-        .await?;
-        tx.commit().await?;
-        steps += 1;
-    }
-    Ok(steps)
-}
-
-/// A Stripe invoice, recorded as a payment.
-#[derive(Debug, Clone)]
-pub struct StripeInvoice<'a> {
-    pub id: &'a str,
-    pub amount_cents: u64,
-    pub currency: &'a str,
-    pub paid: bool,
-    /// Stripe said just now that the subscription on record is still live: a paid invoice
-    /// of another subscription is then a second subscription's, which bought nothing, and
-    /// its payment is recorded with a refund due.
-    pub second_subscription: bool,
-}
-
-/// What applying a Stripe fact did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) struct StripeApplied {
-    /// Credits granted now.
-    pub granted: Option<u64>,
-    /// The invoice was a second subscription's: its refund is now due.
-    pub refund_due: bool,
-}
-
-/// Applies what Stripe says inside the caller's transaction (the webhook's, which records
-/// the event id in it too): the subscription's state, its grant (once per period), and
-/// the invoice as a payment. Returns the credits granted now, if any.
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn apply_stripe_in(
-    tx: &mut Tx,
-    backend: Backend,
-    catalog: &Catalog,
-    account: i64,
-    fact: &StripeFact,
-    invoice: Option<StripeInvoice<'_>>,
-    state_at: Option<UnixSeconds>,
-    now: UnixSeconds,
-) -> Result<StripeApplied, SubscriptionError> {
-    lock(tx, backend, account).await?;
-    // A subscription state older than the last one applied is stale (delivered late);
-    // an ended subscription is final whenever its news arrives.
-    if let (StripeFact::State { status, .. }, Some(at)) = (fact, state_at)
-        && *status != crate::domain::subscription::StripeStatus::Canceled
-    {
-        let last: Option<i64> =
-            sqlx::query_scalar("SELECT state_at FROM stripe_customers WHERE account_id = $1")
-                .bind(account)
-                .fetch_optional(&mut **tx)
-                .await?
-                .flatten();
-        if last.is_some_and(|last| at < last) {
-            return Ok(StripeApplied::default());
-        }
-        sqlx::query("UPDATE stripe_customers SET state_at = $1 WHERE account_id = $2")
-            .bind(at)
-            .bind(account)
-            .execute(&mut **tx)
-            .await?;
-    }
-    // A failed attempt delivered after the invoice was paid changes nothing.
-    if matches!(fact, StripeFact::PaymentFailed { .. })
-        && invoice_paid_before(tx, invoice.as_ref()).await?
-    {
-        return Ok(StripeApplied::default());
-    }
-    let current = read(tx, account).await?;
-    let following: Option<String> = sqlx::query_scalar(
-        "SELECT stripe_subscription_id FROM subscriptions WHERE account_id = $1",
-    )
-    .bind(account)
-    .fetch_optional(&mut **tx)
-    .await?
-    .flatten();
-    let mut refund_due = false;
-    let outcome = match rules::apply_stripe(current.as_ref(), following.as_deref(), fact, catalog) {
-        Ok(o) => o,
-        // Another subscription's paid invoice already on record as paid: a late duplicate.
-        Err(LifecycleError::OtherSubscriptionLive)
-            if invoice_paid_before(tx, invoice.as_ref()).await? =>
-        {
-            None
-        }
-        // A second subscription's paid invoice (Stripe confirmed the one on record is
-        // live): recorded below as paid, with its refund due; nothing is granted.
-        Err(LifecycleError::OtherSubscriptionLive)
-            if invoice
-                .as_ref()
-                .is_some_and(|i| i.paid && i.second_subscription) =>
-        {
-            refund_due = true;
-            None
-        }
-        Err(e) => {
-            tracing::warn!(account, error = %e, "a Stripe event cannot be applied yet; Stripe will send it again");
-            return Err(e.into());
-        }
-    };
-    // A plan checkout waiting for this subscription's first invoice: settled or failed.
-    if let Some(named) = fact.subscription() {
-        crate::server::db::plan_checkouts::apply_stripe_in(
-            tx,
-            account,
-            named,
-            fact,
-            invoice.as_ref().map(|i| i.paid),
-            now,
-        )
-        .await?;
-    }
-    if outcome.is_none()
-        && let (Some(f), Some(named)) = (following.as_deref(), fact.subscription())
-        && f != named
-    {
-        tracing::warn!(
-            account,
-            following = f,
-            named,
-            "a Stripe event names another subscription than the one this account follows; nothing changed"
-        );
-    }
-    let mut granted = None;
-    let mut grant_id = None;
-    if let Some(o) = &outcome {
-        granted = write(tx, backend, catalog, Billing::Stripe, account, o, None, now).await?;
-        if let Some(named) = fact.subscription() {
-            sqlx::query(
-                "UPDATE subscriptions SET stripe_subscription_id = $1 WHERE account_id = $2",
-            )
-            .bind(named)
-            .bind(account)
-            .execute(&mut **tx)
-            .await?;
-        }
-        if let Some(g) = &o.grant {
-            grant_id = existing_grant(tx, account, g).await?;
-        }
-    }
-    if let Some(inv) = invoice {
-        let plan = match fact {
-            StripeFact::PeriodPaid { plan, .. } => Some(plan.clone()),
-            StripeFact::UpgradePaid { to, .. } => Some(to.clone()),
-            _ => current.as_ref().map(|s| s.plan.clone()),
-        };
-        // What the invoice bought: the credits it granted, else its plan's per period.
-        let credits = outcome
-            .as_ref()
-            .and_then(|o| o.grant.as_ref())
-            .map(|g| g.credits)
-            .or_else(|| {
-                plan.as_ref()
-                    .and_then(|p| catalog.plan(p))
-                    .map(|p| p.credits_per_period.get())
-            })
-            .unwrap_or(1)
-            .max(1);
-        sqlx::query(
-            "INSERT INTO payments (account_id, kind, provider, external_id, product, credits, \
-             amount_cents, currency, status, grant_id, created_at, updated_at) \
-             VALUES ($1, 'subscription', 'stripe', $2, $3, $4, $5, $6, $7, $8, $9, $9) \
-             ON CONFLICT (external_id) DO UPDATE SET status = excluded.status, \
-             grant_id = COALESCE(payments.grant_id, excluded.grant_id), updated_at = excluded.updated_at \
-             WHERE payments.status <> 'paid'",
-        )
-        .bind(account)
-        .bind(inv.id)
-        .bind(plan.as_ref().map_or("", PlanId::as_str))
-        .bind(i64::try_from(credits).unwrap_or(i64::MAX))
-        .bind(i64::try_from(inv.amount_cents).unwrap_or(i64::MAX))
-        .bind(inv.currency)
-        .bind(if inv.paid { "paid" } else { "failed" })
-        .bind(grant_id)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-        if refund_due {
-            let payment: i64 = sqlx::query_scalar("SELECT id FROM payments WHERE external_id = $1")
-                .bind(inv.id)
-                .fetch_one(&mut **tx)
-                .await?;
-            tracing::warn!(account, invoice = inv.id, subscription = ?fact.subscription(),
-                "a second Stripe subscription was paid; its refund is due");
-            crate::server::db::payments::record_refund(
-                tx,
-                payment,
-                crate::domain::payments::RefundState::Due,
-                "A second subscription, paid while your plan was already active",
-                fact.subscription(),
-                now,
-            )
-            .await?;
-        }
-    }
-    Ok(StripeApplied {
-        granted,
-        refund_due,
-    })
 }
 
 /// The Stripe subscription the account of `customer` follows, if any.
@@ -435,22 +149,6 @@ pub async fn followed_subscription(
     .flatten())
 }
 
-/// Whether `invoice` is already on record as paid.
-async fn invoice_paid_before(
-    tx: &mut Tx,
-    invoice: Option<&StripeInvoice<'_>>,
-) -> Result<bool, SubscriptionError> {
-    let Some(inv) = invoice else {
-        return Ok(false);
-    };
-    let status: Option<String> =
-        sqlx::query_scalar("SELECT status FROM payments WHERE external_id = $1")
-            .bind(inv.id)
-            .fetch_optional(&mut **tx)
-            .await?;
-    Ok(status.as_deref() == Some("paid"))
-}
-
 /// The account a Stripe customer belongs to.
 pub(crate) async fn account_of_customer(
     tx: &mut Tx,
@@ -462,6 +160,22 @@ pub(crate) async fn account_of_customer(
             .fetch_optional(&mut **tx)
             .await?,
     )
+}
+
+/// Whether `customer` is the account's own Stripe customer.
+pub(crate) async fn is_customer_of(
+    tx: &mut Tx,
+    account: i64,
+    customer: &str,
+) -> Result<bool, SubscriptionError> {
+    let known: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM stripe_customers WHERE account_id = $1 AND customer_id = $2",
+    )
+    .bind(account)
+    .bind(customer)
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(known > 0)
 }
 
 /// The account's Stripe customer, if it has one.
@@ -520,18 +234,72 @@ pub async fn due_accounts(
     Ok(ids)
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn write(
+/// When the last Stripe subscription state applied was made, if one was.
+pub(crate) async fn state_at(
     tx: &mut Tx,
-    backend: Backend,
-    catalog: &Catalog,
-    billing: Billing,
     account: i64,
-    o: &Outcome,
+) -> Result<Option<UnixSeconds>, SubscriptionError> {
+    Ok(
+        sqlx::query_scalar("SELECT state_at FROM stripe_customers WHERE account_id = $1")
+            .bind(account)
+            .fetch_optional(&mut **tx)
+            .await?
+            .flatten(),
+    )
+}
+
+/// Records when the Stripe subscription state just applied was made.
+pub(crate) async fn set_state_at(
+    tx: &mut Tx,
+    account: i64,
+    at: UnixSeconds,
+) -> Result<(), SubscriptionError> {
+    sqlx::query("UPDATE stripe_customers SET state_at = $1 WHERE account_id = $2")
+        .bind(at)
+        .bind(account)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// The Stripe subscription the account follows, inside the caller's transaction.
+pub(crate) async fn followed(
+    tx: &mut Tx,
+    account: i64,
+) -> Result<Option<String>, SubscriptionError> {
+    Ok(
+        sqlx::query_scalar(
+            "SELECT stripe_subscription_id FROM subscriptions WHERE account_id = $1",
+        )
+        .bind(account)
+        .fetch_optional(&mut **tx)
+        .await?
+        .flatten(),
+    )
+}
+
+/// Makes the account follow Stripe subscription `subscription`.
+pub(crate) async fn set_followed(
+    tx: &mut Tx,
+    account: i64,
+    subscription: &str,
+) -> Result<(), SubscriptionError> {
+    sqlx::query("UPDATE subscriptions SET stripe_subscription_id = $1 WHERE account_id = $2")
+        .bind(subscription)
+        .bind(account)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Writes the account's subscription; `cancel_reason`, when given, replaces the one kept.
+pub(crate) async fn save(
+    tx: &mut Tx,
+    account: i64,
+    s: &Subscription,
     cancel_reason: Option<&str>,
     now: UnixSeconds,
-) -> Result<Option<u64>, SubscriptionError> {
-    let s = &o.next;
+) -> Result<(), SubscriptionError> {
     sqlx::query(
         "INSERT INTO subscriptions (account_id, plan_id, status, period_start, period_end, \
          cancel_at_period_end, pending_plan_id, grace_until, cancel_reason, updated_at, billing_anchor) \
@@ -554,106 +322,62 @@ async fn write(
     .bind(s.anchor)
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
 
-    // A catch-up over several missed periods grants nothing for periods already over.
-    let mut granted = None;
-    if let Some(g) = o.grant.as_ref().filter(|g| g.expires_at > now)
-        && existing_grant(tx, account, g).await?.is_none()
-    {
-        granted = Some(g.credits);
-        let plan = catalog
-            .plan(&g.plan)
-            .ok_or(SubscriptionError::Rule(LifecycleError::UnknownPlan))?;
-        let reason = match g.kind {
-            GrantReason::Period => format!("{} plan: credits for this period", plan.name),
-            GrantReason::Upgrade => format!(
-                "Upgrade to {}: extra credits for the rest of this period",
-                plan.name
-            ),
-        };
-        let amount = Credits::new(g.credits).map_err(|_| LedgerError::OutOfRange)?;
-        let receipt = ledger::grant_in(
-            tx,
-            backend,
-            account,
-            NewGrant {
-                kind: GrantKind::Subscription,
-                amount,
-                expires_at: Some(g.expires_at),
-                reason,
-                actor: None,
-            },
-            None,
-            now,
-        )
-        .await?;
-        sqlx::query(
-            "INSERT INTO subscription_grants (account_id, period_start, kind, plan_id, grant_id) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
+/// Records that ledger grant `grant_id` is the one `g` called for.
+pub(crate) async fn record_grant(
+    tx: &mut Tx,
+    account: i64,
+    g: &PeriodGrant,
+    grant_id: i64,
+) -> Result<(), SubscriptionError> {
+    sqlx::query(
+        "INSERT INTO subscription_grants (account_id, period_start, kind, plan_id, grant_id) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(account)
+    .bind(g.period_start)
+    .bind(g.kind.as_str())
+    .bind(g.plan.as_str())
+    .bind(grant_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Marks the account's content deletable for good (the product's services read
+/// `content_purged_at`) and forgets the cancel reason with it.
+pub(crate) async fn mark_content_purged(
+    tx: &mut Tx,
+    account: i64,
+    now: UnixSeconds,
+) -> Result<(), SubscriptionError> {
+    sqlx::query("UPDATE accounts SET content_purged_at = $1 WHERE id = $2")
+        .bind(now)
         .bind(account)
-        .bind(g.period_start)
-        .bind(g.kind.as_str())
-        .bind(g.plan.as_str())
-        .bind(receipt.grant_id)
         .execute(&mut **tx)
         .await?;
-        if billing == Billing::Local {
-            // The period's (or the upgrade's prorated) payment, as the local test-mode
-            // billing takes it: recorded with the credits it pays for.
-            let external_id = match g.kind {
-                GrantReason::Period => format!("in_local_{account}_{}", g.period_start),
-                GrantReason::Upgrade => format!(
-                    "in_local_{account}_{}_upgrade_{}",
-                    g.period_start,
-                    g.plan.as_str()
-                ),
-            };
-            sqlx::query(
-                "INSERT INTO payments (account_id, kind, provider, external_id, product, credits, \
-                 amount_cents, currency, status, grant_id, created_at, updated_at) \
-                 VALUES ($1, 'subscription', 'local', $2, $3, $4, $5, 'usd', 'paid', $6, $7, $7) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(account)
-            .bind(external_id)
-            .bind(g.plan.as_str())
-            .bind(i64::try_from(g.credits).unwrap_or(i64::MAX))
-            .bind(i64::try_from(g.price_cents).unwrap_or(i64::MAX))
-            .bind(receipt.grant_id)
-            .bind(now)
-            .execute(&mut **tx)
-            .await?;
-        }
-    }
+    sqlx::query("UPDATE subscriptions SET cancel_reason = NULL WHERE account_id = $1")
+        .bind(account)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
 
-    if o.purge_content {
-        // P14: the content may now be deleted for good (the product's services read
-        // `content_purged_at`), and the cancel reason goes with it. The sign-in stays, with
-        // the journal, the payments and the top-up balance: the FAQ promises the top-up
-        // credits are there "for when you come back", and coming back means signing in.
-        sqlx::query("UPDATE accounts SET content_purged_at = $1 WHERE id = $2")
-            .bind(now)
-            .bind(account)
-            .execute(&mut **tx)
-            .await?;
-        sqlx::query("UPDATE subscriptions SET cancel_reason = NULL WHERE account_id = $1")
-            .bind(account)
-            .execute(&mut **tx)
-            .await?;
-    }
-
-    // The Subscription page and the P10 notice read these.
-    let (plan, renews_at) = match s.status {
-        Status::Active if !s.cancel_at_period_end => (Some(s.plan.as_str()), Some(s.period_end)),
-        Status::Active | Status::PastDue => (Some(s.plan.as_str()), None),
-        Status::Ended | Status::Purged => (None, None),
-    };
+/// Keeps the plan and renewal date the ledger shows beside the balance
+/// ([`Subscription::plan_and_renewal`]) in step with the subscription.
+pub(crate) async fn set_account_plan(
+    tx: &mut Tx,
+    account: i64,
+    plan: Option<&PlanId>,
+    renews_at: Option<UnixSeconds>,
+) -> Result<(), SubscriptionError> {
     sqlx::query("UPDATE accounts SET plan_id = $1, renews_at = $2 WHERE id = $3")
-        .bind(plan)
+        .bind(plan.map(PlanId::as_str))
         .bind(renews_at)
         .bind(account)
         .execute(&mut **tx)
         .await?;
-    Ok(granted)
+    Ok(())
 }

@@ -76,14 +76,23 @@ fn is_constraint(e: &sqlx::Error, name: &str) -> bool {
         || matches!(e, sqlx::Error::Database(d) if d.constraint().is_none() && d.is_unique_violation())
 }
 
+/// The user columns of a row, as stored.
+#[derive(sqlx::FromRow)]
+struct UserColumns {
+    id: i64,
+    email: String,
+    role: String,
+    account_id: Option<i64>,
+}
+
 fn user_from_row(r: &sqlx::any::AnyRow) -> Result<User, sqlx::Error> {
-    let role: String = r.try_get("role")?;
+    let u = <UserColumns as sqlx::FromRow<sqlx::any::AnyRow>>::from_row(r)?;
     Ok(User {
-        id: r.try_get("id")?,
-        email: r.try_get("email")?,
-        role: Role::parse(&role)
-            .ok_or_else(|| sqlx::Error::Decode(format!("unknown role {role}").into()))?,
-        account_id: r.try_get("account_id")?,
+        id: u.id,
+        email: u.email,
+        role: Role::parse(&u.role)
+            .ok_or_else(|| sqlx::Error::Decode(format!("unknown role {}", u.role).into()))?,
+        account_id: u.account_id,
     })
 }
 

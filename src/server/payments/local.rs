@@ -1,11 +1,8 @@
 //! The local checkout (no Stripe keys, demo mode): sessions the app makes itself, and the
-//! events its test-mode checkout page sends, signed exactly as Stripe signs them and
-//! verified by the same webhook code.
+//! events its test-mode checkout page sends (`services::webhook::deliver_local` signs them
+//! exactly as Stripe signs its own and hands them to the same webhook code).
 
-use crate::server::db::payments::{Applied, Payment};
-use crate::server::payments::webhook::{self, WebhookError};
-use crate::server::payments::{local_webhook_secret, signature};
-use crate::server::state::AppState;
+use crate::server::db::payments::Payment;
 
 /// How long a delayed ("bank transfer") local payment takes to settle.
 pub const DELAYED_SETTLE_SECS: u64 = 4;
@@ -43,17 +40,4 @@ pub fn event_body(kind: &str, payment: &Payment, payment_status: &str, now: i64)
     })
     .to_string()
     .into_bytes()
-}
-
-/// Signs an event about `payment` and hands it to the webhook.
-pub async fn deliver(
-    state: &AppState,
-    kind: &str,
-    payment: &Payment,
-    payment_status: &str,
-) -> Result<Applied, WebhookError> {
-    let now = state.clock.wall();
-    let body = event_body(kind, payment, payment_status, now);
-    let header = signature::header(&local_webhook_secret(&state.config), now, &body);
-    webhook::receive(state, Some(&header), &body).await
 }

@@ -14,9 +14,13 @@ pub mod reconcile;
 pub mod setup;
 pub mod signature;
 pub mod stripe_api;
-pub mod webhook;
 
 use crate::server::config::{Config, PaymentsConfig};
+
+/// Where Stripe posts its events (`server::http::webhook` answers there).
+pub const WEBHOOK_PATH: &str = "/webhooks/stripe";
+/// The header Stripe signs its events in.
+pub const SIGNATURE_HEADER: &str = "stripe-signature";
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 

@@ -206,7 +206,7 @@ pub fn endpoint_url(public_url: &str) -> String {
     format!(
         "{}{}",
         public_url.trim_end_matches('/'),
-        crate::server::payments::webhook::PATH
+        crate::server::payments::WEBHOOK_PATH
     )
 }
 

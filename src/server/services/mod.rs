@@ -3,7 +3,9 @@
 pub mod demo;
 pub mod faq;
 pub mod history;
+pub mod lifecycle;
 pub mod operations;
+pub mod payment_events;
 pub mod payments;
 pub mod plans;
 pub mod refunds;
@@ -11,4 +13,5 @@ pub mod subscription;
 pub mod support;
 pub mod topup;
 pub mod usage;
+pub mod webhook;
 pub mod zones;

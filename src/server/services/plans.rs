@@ -9,10 +9,11 @@ use crate::model::plans::{
     ChangeKind, LowerTier, PlanAction, PlanChanged, PlanOption, PlanPaymentInProgress, PlanState,
 };
 use crate::server::config::{Mode, PaymentsConfig, StripeConfig};
-use crate::server::db::subscriptions::{self, Billing, SubscriptionError};
+use crate::server::db::subscriptions::{self, SubscriptionError};
 use crate::server::error::internal;
 use crate::server::payments::events::SubscriptionObject;
 use crate::server::payments::{self as payments, stripe_api};
+use crate::server::services::lifecycle::{self, Billing};
 use crate::server::state::AppState;
 
 /// The longest jump of the demo clock in one go.
@@ -50,7 +51,7 @@ pub async fn run_due(state: &AppState) -> Result<u32, AppError> {
             .await
             .map_err(from_storage)?;
         for &account in &accounts {
-            match subscriptions::run_due_for(
+            match lifecycle::run_due_for(
                 &state.db,
                 &state.config.catalog,
                 billing(state),
@@ -262,7 +263,7 @@ pub async fn change(
         return change_with_stripe(state, config, account, email, &cmd, now).await;
     }
     // Bring the subscription up to date with the clock first (a renewal may be due).
-    subscriptions::run_due_for(
+    lifecycle::run_due_for(
         &state.db,
         &state.config.catalog,
         billing(state),
@@ -274,7 +275,7 @@ pub async fn change(
     if let Command::Subscribe(plan) = &cmd {
         return local_plan_checkout(state, account, plan, now).await;
     }
-    let o = subscriptions::transition(
+    let o = lifecycle::transition(
         &state.db,
         &state.config.catalog,
         billing(state),
@@ -314,10 +315,10 @@ async fn local_plan_checkout(
     let id = crate::server::payments::local::new_session_id();
     let url = crate::server::payments::local::checkout_path(&id);
     let key = format!("plan-{}", uuid::Uuid::new_v4().simple());
-    use crate::server::db::payments::{self as db_payments, PlanCheckout};
-    let started = db_payments::start_plan_checkout(
+    use crate::server::services::payment_events::{PlanCheckout, start_plan_checkout};
+    let started = start_plan_checkout(
         &state.db,
-        db_payments::NewCheckout {
+        crate::server::db::payments::NewCheckout {
             account_id: account,
             kind: crate::domain::payments::PaymentKind::Subscription,
             provider: crate::domain::payments::Provider::Local,
@@ -578,14 +579,14 @@ async fn apply_stripe_answer(
     // Stripe's answer is its state as of the end of this second. Events carry whole
     // seconds, so an event created in this second (this change's own, or the restore's
     // before an upgrade) is no newer, and is not applied over it.
-    let effect = crate::server::db::payments::EventEffect::Subscription {
+    let effect = crate::server::services::payment_events::EventEffect::Subscription {
         catalog,
         customer: &subscription.customer,
         fact,
         invoice: None,
         at: Some(state.clock.wall() + 1),
     };
-    crate::server::db::payments::apply_direct(&state.db, effect, now)
+    crate::server::services::payment_events::apply_direct(&state.db, effect, now)
         .await
         .map_err(internal("applying Stripe's subscription"))?;
     Ok(())

@@ -2,10 +2,9 @@
 
 use crate::domain::account::Email;
 use crate::domain::credits::Credits;
-use crate::domain::credits::group_thousands;
 use crate::domain::ledger::{Direction, GrantKind, ManualChange};
 use crate::error::AppError;
-use crate::model::support::{CustomerView, OpenHold};
+use crate::model::support::{Adjusted, CustomerView, Decided, OpenHold};
 use crate::server::api_error::from_ledger;
 use crate::server::db::approvals::{self, ApprovalError};
 use crate::server::db::ledger::{self, Idempotency, NewGrant};
@@ -129,12 +128,12 @@ pub struct AdjustmentForm {
     pub corrects: Option<String>,
 }
 
-/// Applies a support adjustment; returns what happened, in words.
+/// Applies a support adjustment, or files it for a second approval; returns which.
 pub async fn adjust(
     state: &AppState,
     staff: &User,
     form: AdjustmentForm,
-) -> Result<String, AppError> {
+) -> Result<Adjusted, AppError> {
     let amount = form
         .amount
         .trim()
@@ -250,12 +249,11 @@ pub async fn adjust(
         )
         .await
         .map_err(|e| approval_error(e, &top_up))?;
-        return Ok(format!(
-            "{} credits is more than one person may change alone ({}), so nothing has changed yet: request {} waits for another support user's approval.",
-            group_thousands(amount.get()),
-            group_thousands(state.config.approval_above_credits),
-            r.id
-        ));
+        return Ok(Adjusted::AwaitingApproval {
+            credits: amount.get(),
+            limit: state.config.approval_above_credits,
+            request_id: r.id,
+        });
     }
     if direction == Direction::Grant {
         let g = NewGrant {
@@ -268,10 +266,11 @@ pub async fn adjust(
         let r = ledger::grant(&state.db, form.account_id, g, Some(&idem), now)
             .await
             .map_err(|e| from_ledger(e, &top_up))?;
-        Ok(format!(
-            "Granted {} credits. The balance is now {}.",
-            r.amount, r.balance_after
-        ))
+        Ok(Adjusted::Applied {
+            direction,
+            credits: r.amount.get(),
+            balance_after: r.balance_after.get(),
+        })
     } else {
         let r = ledger::debit(&state.db, form.account_id, amount, reason, &staff.email, Some(&idem), now)
                 .await
@@ -282,10 +281,11 @@ pub async fn adjust(
                     )),
                     other => from_ledger(other, &top_up),
                 })?;
-        Ok(format!(
-            "Took {} credits. The balance is now {}.",
-            r.amount, r.balance_after
-        ))
+        Ok(Adjusted::Applied {
+            direction,
+            credits: r.amount.get(),
+            balance_after: r.balance_after.get(),
+        })
     }
 }
 
@@ -357,7 +357,7 @@ pub async fn decide(
     staff: &User,
     request_id: i64,
     decision: &str,
-) -> Result<String, AppError> {
+) -> Result<Decided, AppError> {
     let top_up = top_up_url(state);
     let now = state.clock.now();
     match decision {
@@ -365,27 +365,22 @@ pub async fn decide(
             let done = approvals::approve(&state.db, request_id, &staff.email, now)
                 .await
                 .map_err(|e| approval_error(e, &top_up))?;
-            let verb = if done.request.direction == Direction::Grant {
-                "Granted"
-            } else {
-                "Took"
-            };
-            Ok(format!(
-                "Approved request {}: {verb} {} credits for {}. The balance is now {}.",
+            Ok(Decided::Approved {
                 request_id,
-                group_thousands(done.request.amount.get()),
-                done.request.account_email,
-                group_thousands(done.balance_after.get())
-            ))
+                direction: done.request.direction,
+                credits: done.request.amount.get(),
+                account_email: done.request.account_email,
+                balance_after: done.balance_after.get(),
+            })
         }
         "reject" => {
             let r = approvals::reject(&state.db, request_id, &staff.email, now)
                 .await
                 .map_err(|e| approval_error(e, &top_up))?;
-            Ok(format!(
-                "Rejected request {request_id} for {}; nothing changed.",
-                r.account_email
-            ))
+            Ok(Decided::Rejected {
+                request_id,
+                account_email: r.account_email,
+            })
         }
         _ => Err(AppError::bad_request("Choose to approve or reject.")),
     }

@@ -5,10 +5,12 @@ use crate::domain::payments::{CheckoutEvent, PaymentKind, PaymentStatus, Provide
 use crate::error::AppError;
 use crate::model::topup::{LocalCheckoutView, TopUpProgress};
 use crate::server::config::PaymentsConfig;
-use crate::server::db::payments::{self, CheckoutNotice, EventEffect, NewCheckout, Payment};
+use crate::server::db::payments::{self, NewCheckout, Payment};
 use crate::server::error::internal;
 use crate::server::payments::{local, stripe_api};
+use crate::server::services::payment_events::{self, CheckoutNotice, EventEffect};
 use crate::server::services::usage as ledger_service;
+use crate::server::services::webhook;
 use crate::server::state::AppState;
 
 /// What failed, in the log.
@@ -264,19 +266,19 @@ pub async fn local_pay(
     };
     match method {
         LocalMethod::Card => {
-            local::deliver(state, "checkout.session.completed", &p, "paid")
+            webhook::deliver_local(state, "checkout.session.completed", &p, "paid")
                 .await
                 .map_err(deliver_err)?;
         }
         LocalMethod::Delayed => {
-            local::deliver(state, "checkout.session.completed", &p, "unpaid")
+            webhook::deliver_local(state, "checkout.session.completed", &p, "unpaid")
                 .await
                 .map_err(deliver_err)?;
             let state = state.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(std::time::Duration::from_secs(local::DELAYED_SETTLE_SECS))
                     .await;
-                if let Err(e) = local::deliver(
+                if let Err(e) = webhook::deliver_local(
                     &state,
                     "checkout.session.async_payment_succeeded",
                     &p,
@@ -303,7 +305,7 @@ pub async fn local_cancel(
     let p = local_payment(state, account, session_id).await?;
     let back = back_from(&p, false, then);
     let event_id = format!("local_cancel_{}", p.external_id);
-    payments::apply_event(
+    payment_events::apply_event(
         &state.db,
         &event_id,
         "local.checkout.canceled",

@@ -1,3 +1,4 @@
+pub mod adjustments;
 pub mod balance_card;
 pub mod error_notice;
 pub mod format;

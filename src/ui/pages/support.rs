@@ -9,6 +9,7 @@ use crate::domain::account::Role;
 use crate::domain::subscription::Status;
 use crate::error::AppError;
 use crate::error::FORM_ERROR_ANCHOR;
+use crate::ui::components::adjustments;
 use crate::ui::components::balance_card::BalanceCard;
 use crate::ui::components::error_notice::ErrorNotice;
 use crate::ui::components::format::{date, date_time, encode, signed};
@@ -110,7 +111,7 @@ fn SupportConsole() -> impl IntoView {
         </Suspense>
         <h2 id="approvals">"Waiting for a second approval"</h2>
         {move || decide.value().get().map(|r| match r {
-            Ok(message) => view! { <p class="notice" role="status">{message}</p> }.into_any(),
+            Ok(done) => view! { <p class="notice" role="status">{adjustments::decided(&done)}</p> }.into_any(),
             Err(e) => view! { <p class="notice notice-error" role="alert" id=FORM_ERROR_ANCHOR tabindex="-1">{e.to_string()}</p> }.into_any(),
         })}
         <Suspense fallback=|| ()>
@@ -238,7 +239,7 @@ fn CustomerPanel(customer: CustomerView, adjust: ServerAction<Adjust>) -> impl I
         <section class="card" aria-labelledby="adjust-heading">
             <h3 id="adjust-heading">"Correct the balance"</h3>
             {move || result().map(|r| match r {
-                Ok(message) => view! { <p class="notice" role="status">{message}</p> }.into_any(),
+                Ok(done) => view! { <p class="notice" role="status">{adjustments::adjusted(&done)}</p> }.into_any(),
                 Err(e) => view! { <p class="notice notice-error" role="alert" id=FORM_ERROR_ANCHOR tabindex="-1">{e.to_string()}</p> }.into_any(),
             })}
             <ActionForm action=adjust attr:class="stack-form">

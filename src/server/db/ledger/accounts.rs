@@ -1,4 +1,5 @@
-//! Ledger accounts: created empty, and when their plan next renews.
+//! Ledger accounts: created empty. When their plan next renews is kept by the subscription
+//! life cycle (`services::lifecycle`).
 
 use super::*;
 
@@ -13,25 +14,6 @@ pub async fn create_account(db: &Db, email: &str, now: UnixSeconds) -> Result<i6
             .await?;
     tx.commit().await?;
     Ok(id)
-}
-
-/// Sets when the plan's credits next renew (shown with a P10 notice).
-pub async fn set_renewal(
-    db: &Db,
-    account: i64,
-    renews_at: Option<UnixSeconds>,
-) -> Result<(), LedgerError> {
-    let mut tx = db.begin_write().await?;
-    let n = sqlx::query("UPDATE accounts SET renews_at = $1 WHERE id = $2")
-        .bind(renews_at)
-        .bind(account)
-        .execute(&mut *tx)
-        .await?;
-    if n.rows_affected() == 0 {
-        return Err(LedgerError::AccountNotFound(account));
-    }
-    tx.commit().await?;
-    Ok(())
 }
 
 pub async fn account_exists(db: &Db, account: i64) -> Result<bool, LedgerError> {

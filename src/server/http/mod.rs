@@ -2,6 +2,9 @@
 //! and the layers every response passes through (request id, logs, security headers,
 //! compression, panic safety).
 
+pub mod usage_api;
+pub mod webhook;
+
 use crate::app::{App, shell};
 use crate::server::state::AppState;
 use axum::Router;
@@ -61,7 +64,7 @@ pub fn router(state: AppState) -> Router {
         move || shell(options.clone())
     };
 
-    let (usage_api, _) = crate::server::usage_api::router();
+    let (usage_api, _) = usage_api::router();
     Router::new()
         .route("/healthz", get(healthz))
         .merge(usage_api)
@@ -69,8 +72,8 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(crate::server::metrics::serve))
         .route("/payments/{id}/stripe-receipt", get(stripe_receipt))
         .route(
-            crate::server::payments::webhook::PATH,
-            axum::routing::post(crate::server::payments::webhook::handle),
+            crate::server::payments::WEBHOOK_PATH,
+            axum::routing::post(webhook::handle),
         )
         .leptos_routes_with_context(&state, routes, context.clone(), pages)
         // Per matched route, so the labels are route patterns, never raw paths.
@@ -269,7 +272,7 @@ async fn same_origin_writes(State(state): State<AppState>, req: Request, next: N
     use axum::http::Method;
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let path = req.uri().path();
-    if safe || path.starts_with("/api/v1/") || path == crate::server::payments::webhook::PATH {
+    if safe || path.starts_with("/api/v1/") || path == crate::server::payments::WEBHOOK_PATH {
         return next.run(req).await;
     }
     let headers = req.headers();

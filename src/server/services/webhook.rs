@@ -1,23 +1,19 @@
-//! `POST /webhooks/stripe`: Stripe's events (or the local checkout's, signed the same way).
-//! Verify the signature over the raw body, read the little the app needs, apply the event
-//! once, answer fast. Unused event types are acknowledged so Stripe stops resending them.
+//! A webhook delivery received: Stripe's events (or the local checkout's, signed the same
+//! way). Verify the signature over the raw body, read the little the app needs, apply the
+//! event once. Unused event types are acknowledged so Stripe stops resending them. The
+//! route is `server::http::webhook`.
 
 use crate::domain::catalog::Catalog;
-use crate::server::db::payments::{self, Applied, CheckoutNotice, EventEffect};
-use crate::server::db::subscriptions::StripeInvoice;
+use crate::server::db::payments::{Payment, PaymentsError};
 use crate::server::payments::events::{self, Fact, InvoiceOutcome};
 use crate::server::payments::facts::{invoice_fact, plan_checkout, subscription_fact};
 use crate::server::payments::signature::{self, SignatureError, TOLERANCE_SECS};
-use crate::server::payments::webhook_secrets;
+use crate::server::payments::{local, local_webhook_secret, webhook_secrets};
+use crate::server::services::lifecycle::StripeInvoice;
+use crate::server::services::payment_events::{
+    self as payments, Applied, CheckoutNotice, EventEffect,
+};
 use crate::server::state::AppState;
-use axum::Json;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-
-pub const PATH: &str = "/webhooks/stripe";
-pub const SIGNATURE_HEADER: &str = "stripe-signature";
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
@@ -26,7 +22,7 @@ pub enum WebhookError {
     #[error("the event could not be read: {0}")]
     Malformed(String),
     #[error("storage: {0}")]
-    Storage(#[from] payments::PaymentsError),
+    Storage(#[from] PaymentsError),
 }
 
 /// What an event asks of the app. `second_subscription`: Stripe confirmed that the
@@ -79,12 +75,12 @@ fn effect_of<'a>(
     }
 }
 
-fn other_subscription_live(e: &payments::PaymentsError) -> bool {
+fn other_subscription_live(e: &PaymentsError) -> bool {
     use crate::domain::subscription::LifecycleError;
     use crate::server::db::subscriptions::SubscriptionError;
     matches!(
         e,
-        payments::PaymentsError::Subscription(SubscriptionError::Rule(
+        PaymentsError::Subscription(SubscriptionError::Rule(
             LifecycleError::OtherSubscriptionLive
         ))
     )
@@ -103,7 +99,7 @@ fn other_subscription_live(e: &payments::PaymentsError) -> bool {
 async fn second_subscription(
     state: &AppState,
     event: &events::Event,
-    first: payments::PaymentsError,
+    first: PaymentsError,
     now: i64,
 ) -> Result<Applied, WebhookError> {
     let crate::server::config::PaymentsConfig::Stripe(config) = &state.config.payments else {
@@ -211,66 +207,16 @@ pub async fn receive(
     Ok(applied)
 }
 
-/// The axum handler.
-pub async fn handle(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    // The local checkout hands its events to `receive` directly; nothing from outside
-    // has a reason to reach this route without Stripe.
-    if matches!(
-        state.config.payments,
-        crate::server::config::PaymentsConfig::Local
-    ) {
-        return (
-            StatusCode::NOT_FOUND,
-            Json(serde_json::json!({ "error": "Stripe is not configured here." })),
-        )
-            .into_response();
-    }
-    let header = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
-    match receive(&state, header, &body).await {
-        Ok(applied) => Json(serde_json::json!({
-            "received": true,
-            "outcome": applied.outcome(),
-        }))
-        .into_response(),
-        Err(WebhookError::Signature(e)) => {
-            tracing::warn!(error = %e, "webhook refused");
-            crate::server::metrics::webhook_event("unverified", "refused");
-            state
-                .ops
-                .refused(state.clock.now(), format!("signature: {e}"));
-            (
-                StatusCode::BAD_REQUEST,
-                Json(
-                    serde_json::json!({ "error": "The webhook signature could not be verified." }),
-                ),
-            )
-                .into_response()
-        }
-        Err(WebhookError::Malformed(e)) => {
-            tracing::warn!(error = %e, "webhook body unreadable");
-            crate::server::metrics::webhook_event("unreadable", "refused");
-            state
-                .ops
-                .refused(state.clock.now(), format!("not a Stripe event: {e}"));
-            (
-                StatusCode::BAD_REQUEST,
-                Json(serde_json::json!({ "error": "The webhook body is not a Stripe event." })),
-            )
-                .into_response()
-        }
-        Err(WebhookError::Storage(e)) => {
-            // Stripe retries a 5xx, and the event id makes the retry safe.
-            tracing::error!(error = %e, "webhook could not be applied");
-            crate::server::metrics::webhook_event("unknown", "error");
-            state.ops.refused(
-                state.clock.now(),
-                "could not be applied (answered 500; Stripe retries it); see the log",
-            );
-            (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                Json(serde_json::json!({ "error": "The event could not be applied; it will be retried." })),
-            )
-                .into_response()
-        }
-    }
+/// Signs an event about the local checkout's `payment`, as Stripe signs its own, and hands
+/// it to [`receive`]: the local checkout takes the same path as Stripe's events.
+pub async fn deliver_local(
+    state: &AppState,
+    kind: &str,
+    payment: &Payment,
+    payment_status: &str,
+) -> Result<Applied, WebhookError> {
+    let now = state.clock.wall();
+    let body = local::event_body(kind, payment, payment_status, now);
+    let header = signature::header(&local_webhook_secret(&state.config), now, &body);
+    receive(state, Some(&header), &body).await
 }
