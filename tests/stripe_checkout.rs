@@ -478,7 +478,7 @@ async fn a_second_subscription_is_refused_while_one_is_live_on_stripe(backend: B
     .await;
     assert_eq!(res.status, StatusCode::CONFLICT, "{}", res.body);
     assert!(res.body.contains("Reload the page"), "{}", res.body);
-    assert!(standin.updates().is_empty());
+    assert!(standin.writes().is_empty(), "{:?}", standin.writes());
     app.cleanup().await;
 }
 

@@ -15,9 +15,9 @@ use studio_billing::domain::ledger::GrantKind;
 use studio_billing::server::config::{Config, PaymentsConfig, Secret, StripeConfig};
 use studio_billing::server::db::{ledger, payments, subscriptions};
 use studio_billing::server::payments::events::{HANDLED_EVENTS, PINNED_API_VERSION};
-use studio_billing::server::payments::reconcile::{self, Difference};
-use studio_billing::server::payments::setup::{self, Drift};
 use studio_billing::server::payments::signature;
+use studio_billing::server::services::reconcile::{self, Difference};
+use studio_billing::server::services::stripe_setup::{self as setup, Drift};
 
 const PUBLIC: &str = "https://billing.example.com";
 const WEBHOOK_SECRET: &str = "whsec_reconcile_test";

@@ -7,18 +7,46 @@
 use crate::domain::credits::Credits;
 use crate::domain::ledger::{BalanceView, GrantKind, JournalEntry, JournalKind};
 use crate::domain::pricing::Operation;
-use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, SchemaType, Type};
 use utoipa::openapi::{Ref, RefOr};
 use utoipa::{PartialSchema, ToSchema};
 
 type Schemas = Vec<(String, RefOr<Schema>)>;
 
 /// A string that is one of `values`.
-fn one_of(values: impl IntoIterator<Item = &'static str>) -> RefOr<Schema> {
+fn one_of(values: impl IntoIterator<Item = &'static str>, description: &str) -> RefOr<Schema> {
     ObjectBuilder::new()
         .schema_type(Type::String)
         .enum_values(Some(values))
+        .description(Some(description))
         .into()
+}
+
+/// A value of type `t` (null too when `nullable`), with what it means.
+fn scalar(t: Type, nullable: bool, description: Option<&str>) -> RefOr<Schema> {
+    let format = (t == Type::Integer).then_some(SchemaFormat::KnownFormat(KnownFormat::Int64));
+    let kind = if nullable {
+        SchemaType::from_iter([t, Type::Null])
+    } else {
+        SchemaType::from(t)
+    };
+    ObjectBuilder::new()
+        .schema_type(kind)
+        .format(format)
+        .description(description)
+        .into()
+}
+
+fn int(description: Option<&str>) -> RefOr<Schema> {
+    scalar(Type::Integer, false, description)
+}
+
+fn int_or_null(description: Option<&str>) -> RefOr<Schema> {
+    scalar(Type::Integer, true, description)
+}
+
+fn text_or_null(description: Option<&str>) -> RefOr<Schema> {
+    scalar(Type::String, true, description)
 }
 
 /// A reference to the named schema `T`.
@@ -27,8 +55,10 @@ fn reference<T: ToSchema>() -> RefOr<Schema> {
 }
 
 /// An object with `fields`: (name, schema, required).
-fn object(fields: Vec<(&str, RefOr<Schema>, bool)>) -> RefOr<Schema> {
-    let mut o = ObjectBuilder::new().schema_type(Type::Object);
+fn object(description: &str, fields: Vec<(&str, RefOr<Schema>, bool)>) -> RefOr<Schema> {
+    let mut o = ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .description(Some(description));
     for (name, schema, required) in fields {
         o = o.property(name, schema);
         if required {
@@ -44,6 +74,7 @@ impl PartialSchema for Credits {
             .schema_type(Type::Integer)
             .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
             .minimum(Some(0))
+            .description(Some("A non-negative whole number of credits."))
             .examples([120])
             .into()
     }
@@ -52,7 +83,10 @@ impl ToSchema for Credits {}
 
 impl PartialSchema for Operation {
     fn schema() -> RefOr<Schema> {
-        one_of(Operation::ALL.map(Operation::key))
+        one_of(
+            Operation::ALL.map(Operation::key),
+            "An AI operation of the product that spends credits (P1).",
+        )
     }
 }
 impl ToSchema for Operation {}
@@ -66,6 +100,7 @@ impl PartialSchema for GrantKind {
                 GrantKind::Topup,
             ]
             .map(GrantKind::as_str),
+            "A kind of credits: a plan period's, support's, or a top-up's.",
         )
     }
 }
@@ -73,7 +108,10 @@ impl ToSchema for GrantKind {}
 
 impl PartialSchema for JournalKind {
     fn schema() -> RefOr<Schema> {
-        one_of(JournalKind::ALL.map(JournalKind::as_str))
+        one_of(
+            JournalKind::ALL.map(JournalKind::as_str),
+            "What a journal entry records.",
+        )
     }
 }
 impl ToSchema for JournalKind {}
@@ -81,17 +119,32 @@ impl ToSchema for JournalKind {}
 impl PartialSchema for BalanceView {
     fn schema() -> RefOr<Schema> {
         let credits = reference::<Credits>;
-        object(vec![
-            ("account_id", i64::schema(), true),
-            ("total", credits(), true),
-            ("subscription", credits(), true),
-            ("adjustment", credits(), true),
-            ("topup", credits(), true),
-            ("held", credits(), true),
-            ("available", credits(), true),
-            ("subscription_expires_at", Option::<i64>::schema(), false),
-            ("renews_at", Option::<i64>::schema(), false),
-        ])
+        object(
+            "An account's balance: `total` (credits in live grants, held or not) by kind, \
+             `held` (reserved by open holds) and `available` (what a new hold may take: total \
+             less held).",
+            vec![
+                ("account_id", int(None), true),
+                ("total", credits(), true),
+                ("subscription", credits(), true),
+                ("adjustment", credits(), true),
+                ("topup", credits(), true),
+                ("held", credits(), true),
+                ("available", credits(), true),
+                (
+                    "subscription_expires_at",
+                    int_or_null(Some(
+                        "When the earliest-expiring subscription credits expire (Unix seconds).",
+                    )),
+                    false,
+                ),
+                (
+                    "renews_at",
+                    int_or_null(Some("When the plan next renews (Unix seconds).")),
+                    false,
+                ),
+            ],
+        )
     }
 }
 impl ToSchema for BalanceView {
@@ -102,18 +155,29 @@ impl ToSchema for BalanceView {
 
 impl PartialSchema for JournalEntry {
     fn schema() -> RefOr<Schema> {
-        object(vec![
-            ("seq", i64::schema(), true),
-            ("at", i64::schema(), true),
-            ("kind", reference::<JournalKind>(), true),
-            ("amount", i64::schema(), true),
-            ("balance_after", i64::schema(), true),
-            ("held_after", i64::schema(), true),
-            ("grant_id", Option::<i64>::schema(), false),
-            ("hold_id", Option::<i64>::schema(), false),
-            ("detail", Option::<String>::schema(), false),
-            ("actor", Option::<String>::schema(), false),
-        ])
+        object(
+            "One entry of an account's append-only journal.",
+            vec![
+                (
+                    "seq",
+                    int(Some("The entry's number in the account's journal.")),
+                    true,
+                ),
+                ("at", int(Some("Unix seconds.")), true),
+                ("kind", reference::<JournalKind>(), true),
+                ("amount", int(Some("Signed change of the balance.")), true),
+                ("balance_after", int(None), true),
+                ("held_after", int(None), true),
+                ("grant_id", int_or_null(None), false),
+                ("hold_id", int_or_null(None), false),
+                ("detail", text_or_null(None), false),
+                (
+                    "actor",
+                    text_or_null(Some("Who made a manual change.")),
+                    false,
+                ),
+            ],
+        )
     }
 }
 impl ToSchema for JournalEntry {

@@ -434,7 +434,7 @@ fn stripe_config(
 }
 
 async fn stripe(config: Config, action: StripeAction) -> CliResult {
-    use crate::server::payments::{reconcile, setup};
+    use crate::server::services::{reconcile, stripe_setup as setup};
     let db = open(&config).await?;
     let result: CliResult = async {
         match action {
@@ -549,7 +549,7 @@ async fn serve(mut config: Config) -> CliResult {
     // With Stripe: plans without an explicit price id take the one their lookup key names,
     // and the account's drift is logged (`stripe check` says the same).
     if let crate::server::config::PaymentsConfig::Stripe(s) = config.payments.clone() {
-        use crate::server::payments::setup;
+        use crate::server::services::stripe_setup as setup;
         match setup::resolve_prices(&s, &mut config.catalog).await {
             Ok(unsold) if unsold.is_empty() => {}
             Ok(unsold) => tracing::warn!(

@@ -146,7 +146,7 @@ pub async fn record_checkout(
 }
 
 /// [`record_checkout`] inside the caller's transaction.
-pub(crate) async fn insert_checkout(
+async fn insert_checkout(
     tx: &mut Tx,
     c: NewCheckout<'_>,
     now: UnixSeconds,
@@ -249,6 +249,35 @@ pub async fn for_account(
     rows.iter()
         .map(|r| Ok((from_row(r)?, refund_state(r)?)))
         .collect()
+}
+
+/// Records a new plan checkout (its session id and request key are new): a clash is an
+/// error, never another row returned in its place.
+pub(crate) async fn insert_plan_checkout(
+    tx: &mut Tx,
+    c: NewCheckout<'_>,
+    now: UnixSeconds,
+) -> Result<Payment, PaymentsError> {
+    sqlx::query(
+        "INSERT INTO payments (account_id, kind, provider, external_id, product, credits, \
+         amount_cents, currency, status, checkout_url, request_key, created_at, updated_at) \
+         VALUES ($1, 'subscription', $2, $3, $4, $5, $6, $7, 'open', $8, $9, $10, $10)",
+    )
+    .bind(c.account_id)
+    .bind(c.provider.as_str())
+    .bind(c.external_id)
+    .bind(c.product)
+    .bind(int(c.credits.get()))
+    .bind(int(c.amount_cents))
+    .bind(c.currency)
+    .bind(c.checkout_url)
+    .bind(c.request_key)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    by_external_id_in(tx, c.external_id)
+        .await?
+        .ok_or_else(|| PaymentsError::Corrupt(format!("checkout {}", c.external_id)))
 }
 
 /// The account's plan payments that have not settled (open or processing), newest first,

@@ -6,12 +6,14 @@
 //!   the same webhook code.
 //!
 //! Either way, credits are granted only by a verified webhook event.
+//!
+//! This module is the payment provider's side only (its client, its shapes, signatures,
+//! the local checkout); it sits below the services and names none of them. What the app
+//! does with an event is `services::{webhook, payment_events}`.
 
 pub mod events;
 pub mod facts;
 pub mod local;
-pub mod reconcile;
-pub mod setup;
 pub mod signature;
 pub mod stripe_api;
 

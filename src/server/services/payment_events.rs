@@ -366,7 +366,7 @@ pub async fn start_plan_checkout(
                 let t = rules::apply(p.status, CheckoutEvent::Canceled);
                 db_payments::set_status(&mut tx, p.id, t.status, p.grant_id, now).await?;
             }
-            PlanCheckout::Started(db_payments::insert_checkout(&mut tx, c, now).await?)
+            PlanCheckout::Started(db_payments::insert_plan_checkout(&mut tx, c, now).await?)
         }
     };
     tx.commit().await?;
