@@ -245,7 +245,33 @@ async fn the_faq_server_function_returns_the_facts(backend: Backend) {
     app.cleanup().await;
 }
 
+/// Search engines and link previews read a page's description: each public page has one
+/// of its own.
+async fn public_pages_describe_themselves(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let mut seen = Vec::new();
+    for path in ["/", "/faq", "/sign-in", "/sign-up"] {
+        let html = app.get(path).await.body;
+        let metas: Vec<&str> = html
+            .match_indices("<meta name=\"description\" content=\"")
+            .map(|(i, m)| {
+                let rest = &html[i + m.len()..];
+                &rest[..rest.find('"').unwrap()]
+            })
+            .collect();
+        assert_eq!(metas.len(), 1, "{path}: {metas:?}");
+        assert!(metas[0].len() > 40, "{path}: {:?}", metas[0]);
+        assert!(
+            !seen.contains(&metas[0].to_owned()),
+            "{path} repeats a description"
+        );
+        seen.push(metas[0].to_owned());
+    }
+    app.cleanup().await;
+}
+
 on_both_backends!(
+    public_pages_describe_themselves,
     healthz_answers_while_the_process_is_up,
     readyz_reports_the_database_and_fails_when_it_is_gone,
     faq_renders_every_question_with_the_configured_facts,

@@ -8,7 +8,7 @@ use crate::domain::faq::{self, Entry, FaqFacts};
 use crate::ui::components::error_notice::ErrorNotice;
 use crate::ui::components::rich_text::RichText;
 use leptos::prelude::*;
-use leptos_meta::Title;
+use leptos_meta::{Meta, Title};
 use leptos_router::hooks::use_query_map;
 
 #[component]
@@ -20,6 +20,7 @@ pub fn FaqPage() -> impl IntoView {
     let search = RwSignal::new(initial_query);
     view! {
         <Title text="Credits & Billing FAQ" />
+        <Meta name="description" content="How Studio credits work: what each AI operation costs, when plan credits renew and expire, top-ups, refunds for failed generations, and plan changes." />
         <h1>"Credits & Billing FAQ"</h1>
         <p class="lead">
             "How credits work, what they cost, and what happens when you run out, cancel or change plans."

@@ -8,7 +8,7 @@ use crate::ui::components::error_notice::ErrorNotice;
 use crate::ui::components::format::{date_time, signed};
 use crate::ui::pages::account::SignInPrompt;
 use leptos::prelude::*;
-use leptos_meta::Title;
+use leptos_meta::{Meta, Title};
 use leptos_router::hooks::use_query_map;
 
 #[component]
@@ -18,6 +18,7 @@ pub fn HistoryPage() -> impl IntoView {
     let data = Resource::new(args, |(kind, before)| credit_history(kind, before));
     view! {
         <Title text="Credit history" />
+        <Meta name="description" content="Every change of your Studio credit balance, filtered by kind and date." />
         <h1>"Your credit history"</h1>
         <p class="lead">"Every change of your balance: credits added, charges, credits back and expiries, newest first. "<a href="/subscription">"Back to your subscription"</a></p>
         <Suspense fallback=|| view! { <p class="loading" role="status">"Loading your history…"</p> }>

@@ -1,7 +1,7 @@
 use crate::api::auth::{SignIn, demo_credentials};
 use crate::error::FORM_ERROR_ANCHOR;
 use leptos::prelude::*;
-use leptos_meta::Title;
+use leptos_meta::{Meta, Title};
 
 /// `/sign-in`. Works without JavaScript: the form posts and the server redirects.
 #[component]
@@ -12,6 +12,7 @@ pub fn SignInPage() -> impl IntoView {
     let error = move || action.value().get().and_then(Result::err);
     view! {
         <Title text="Sign in" />
+        <Meta name="description" content="Sign in to Studio Billing to see your credits, plan and receipts." />
         <h1>"Sign in"</h1>
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {

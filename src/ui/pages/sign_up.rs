@@ -2,7 +2,7 @@ use crate::api::auth::SignUp;
 use crate::domain::account::MIN_PASSWORD;
 use crate::error::FORM_ERROR_ANCHOR;
 use leptos::prelude::*;
-use leptos_meta::Title;
+use leptos_meta::{Meta, Title};
 
 /// `/sign-up`: a new customer account.
 #[component]
@@ -12,6 +12,7 @@ pub fn SignUpPage() -> impl IntoView {
     let error = move || action.value().get().and_then(Result::err);
     view! {
         <Title text="Create an account" />
+        <Meta name="description" content="Create a Studio Billing account to buy credits for AI audio operations." />
         <h1>"Create an account"</h1>
         <ActionForm action attr:class="stack-form">
             {move || error().map(|e| view! { <p class="notice notice-error" role="alert" id=FORM_ERROR_ANCHOR tabindex="-1">{e.to_string()}</p> })}

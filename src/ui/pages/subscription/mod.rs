@@ -30,7 +30,7 @@ use crate::ui::components::plans::PlansSection;
 use crate::ui::components::usage_chart::UsageChart;
 use crate::ui::pages::account::SignInPrompt;
 use leptos::prelude::*;
-use leptos_meta::Title;
+use leptos_meta::{Meta, Title};
 use leptos_router::hooks::use_query_map;
 
 #[component]
@@ -52,6 +52,7 @@ pub fn SubscriptionPage() -> impl IntoView {
     let plans = Resource::new(move || change.version().get(), |_| my_plan());
     view! {
         <Title text="Subscription" />
+        <Meta name="description" content="Your Studio credits: the balance by kind, when your plan renews, where your credits went, top-ups and plan changes." />
         <h1>"Subscription"</h1>
         <Suspense fallback=|| view! { <p class="loading" role="status">"Loading your subscription…"</p> }>
             {move || Suspend::new(async move {
