@@ -166,9 +166,10 @@ pub enum PlanCheckoutStart {
     Processing(usize),
     /// The `usize`th is an open checkout for the same plan: the customer goes back to it.
     Open(usize),
-    /// A new checkout; the open ones for other plans are closed first, as the customer's
-    /// "Cancel" in them would, so only one can ever be paid.
-    New { close: Vec<usize> },
+    /// A new checkout. Every unsettled one listed is then an open checkout for another
+    /// plan: all are closed first, as the customer's "Cancel" in them would, so only one
+    /// can ever be paid.
+    New,
 }
 
 /// Decides [`PlanCheckoutStart`] for `product` from the unsettled plan payments'
@@ -187,9 +188,7 @@ pub fn plan_checkout_start<'a>(
     if let Some(i) = unsettled.iter().position(|(_, p)| *p == product) {
         return PlanCheckoutStart::Open(i);
     }
-    PlanCheckoutStart::New {
-        close: (0..unsettled.len()).collect(),
-    }
+    PlanCheckoutStart::New
 }
 
 /// A payment that bought nothing and is (being) given back: a plan payment that cleared
@@ -525,10 +524,7 @@ mod tests {
     #[test]
     fn one_plan_checkout_at_a_time() {
         use PaymentStatus::{Open, Processing};
-        assert_eq!(
-            plan_checkout_start([], "creator"),
-            PlanCheckoutStart::New { close: vec![] }
-        );
+        assert_eq!(plan_checkout_start([], "creator"), PlanCheckoutStart::New);
         // The same plan: back to its checkout.
         assert_eq!(
             plan_checkout_start([(Open, "starter"), (Open, "creator")], "creator"),
@@ -537,7 +533,7 @@ mod tests {
         // Another plan: the open ones are closed.
         assert_eq!(
             plan_checkout_start([(Open, "starter"), (Open, "studio")], "creator"),
-            PlanCheckoutStart::New { close: vec![0, 1] }
+            PlanCheckoutStart::New
         );
         // A payment processing wins over an open checkout, even for the same plan.
         assert_eq!(

@@ -306,30 +306,20 @@ pub fn apply_stripe(
     }
 }
 
-/// Whether a subscription state made by Stripe at `at` is older than the last one applied
-/// (`last`): delivered late, it changes nothing. An ended subscription is final whenever
-/// its news arrives, and a fact without a time (an invoice) is never stale by this rule.
-pub fn state_is_stale(
-    fact: &StripeFact,
-    at: Option<UnixSeconds>,
-    last: Option<UnixSeconds>,
-) -> bool {
-    match (fact, at, last) {
-        (StripeFact::State { status, .. }, Some(at), Some(last)) => {
-            *status != StripeStatus::Canceled && at < last
-        }
-        _ => false,
-    }
-}
-
-/// Whether applying `fact` made at `at` moves the record of the last state applied: a
-/// subscription state with a time, other than an end (which is final, not a step in the
-/// order).
+/// The time a fact takes its place in the order of Stripe's subscription states: a
+/// subscription state's (when Stripe made it, `at`). An end is final whenever its news
+/// arrives, and an invoice is no state: neither takes a place (`None`).
 pub fn state_time(fact: &StripeFact, at: Option<UnixSeconds>) -> Option<UnixSeconds> {
     match fact {
         StripeFact::State { status, .. } if *status != StripeStatus::Canceled => at,
         _ => None,
     }
+}
+
+/// Whether a state at `at` (its [`state_time`]) is older than the last one applied: then
+/// it was delivered late and changes nothing.
+pub fn state_is_stale(at: UnixSeconds, last: Option<UnixSeconds>) -> bool {
+    last.is_some_and(|last| at < last)
 }
 
 /// The plan an invoice paid (or failed to pay) for: the period's, the one upgraded to, or
@@ -693,12 +683,16 @@ mod tests {
     fn a_state_older_than_the_last_applied_is_stale_but_an_end_never_is() {
         let active = stripe_state("creator", "active", JUNE_1, JULY_1, false);
         let ended = stripe_state("creator", "canceled", JUNE_1, JULY_1, false);
-        assert!(state_is_stale(&active, Some(10), Some(11)));
-        assert!(!state_is_stale(&active, Some(11), Some(11)));
-        assert!(!state_is_stale(&active, Some(12), Some(11)));
-        assert!(!state_is_stale(&active, Some(10), None));
-        assert!(!state_is_stale(&active, None, Some(11)));
-        assert!(!state_is_stale(&ended, Some(10), Some(11)));
+        // As the life cycle asks: a fact with a place in the order, then its age.
+        let stale = |fact: &StripeFact, at: Option<i64>, last: Option<i64>| {
+            state_time(fact, at).is_some_and(|at| state_is_stale(at, last))
+        };
+        assert!(stale(&active, Some(10), Some(11)));
+        assert!(!stale(&active, Some(11), Some(11)));
+        assert!(!stale(&active, Some(12), Some(11)));
+        assert!(!stale(&active, Some(10), None));
+        assert!(!stale(&active, None, Some(11)));
+        assert!(!stale(&ended, Some(10), Some(11)));
         assert_eq!(state_time(&active, Some(10)), Some(10));
         assert_eq!(state_time(&ended, Some(10)), None);
         let paid = StripeFact::PeriodPaid {
@@ -707,7 +701,7 @@ mod tests {
             period_start: JUNE_1,
             period_end: JULY_1,
         };
-        assert!(!state_is_stale(&paid, Some(10), Some(11)));
+        assert!(!stale(&paid, Some(10), Some(11)));
         assert_eq!(state_time(&paid, Some(10)), None);
     }
 

@@ -19,6 +19,8 @@ pub enum PaymentsError {
     Db(#[from] sqlx::Error),
     #[error("stored data could not be read: {0}")]
     Corrupt(String),
+    #[error("checkout {0} clashes with one on record")]
+    Clash(String),
     #[error(transparent)]
     Subscription(#[from] crate::server::db::subscriptions::SubscriptionError),
 }
@@ -251,33 +253,19 @@ pub async fn for_account(
         .collect()
 }
 
-/// Records a new plan checkout (its session id and request key are new): a clash is an
-/// error, never another row returned in its place.
-pub(crate) async fn insert_plan_checkout(
+/// Records a checkout whose session id and request key are new: a clash with one on
+/// record is an error, never that other checkout returned in its place.
+pub(crate) async fn insert_new_checkout(
     tx: &mut Tx,
     c: NewCheckout<'_>,
     now: UnixSeconds,
 ) -> Result<Payment, PaymentsError> {
-    sqlx::query(
-        "INSERT INTO payments (account_id, kind, provider, external_id, product, credits, \
-         amount_cents, currency, status, checkout_url, request_key, created_at, updated_at) \
-         VALUES ($1, 'subscription', $2, $3, $4, $5, $6, $7, 'open', $8, $9, $10, $10)",
-    )
-    .bind(c.account_id)
-    .bind(c.provider.as_str())
-    .bind(c.external_id)
-    .bind(c.product)
-    .bind(int(c.credits.get()))
-    .bind(int(c.amount_cents))
-    .bind(c.currency)
-    .bind(c.checkout_url)
-    .bind(c.request_key)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    by_external_id_in(tx, c.external_id)
-        .await?
-        .ok_or_else(|| PaymentsError::Corrupt(format!("checkout {}", c.external_id)))
+    let external_id = c.external_id;
+    let p = insert_checkout(tx, c, now).await?;
+    if p.external_id != external_id {
+        return Err(PaymentsError::Clash(external_id.to_owned()));
+    }
+    Ok(p)
 }
 
 /// The account's plan payments that have not settled (open or processing), newest first,

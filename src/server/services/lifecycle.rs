@@ -167,7 +167,7 @@ pub(crate) async fn apply_stripe_in(
     subs::lock(tx, backend, account).await?;
     if let Some(at) = stripe_rules::state_time(fact, state_at) {
         let last = subs::state_at(tx, account).await?;
-        if stripe_rules::state_is_stale(fact, Some(at), last) {
+        if stripe_rules::state_is_stale(at, last) {
             return Ok(StripeApplied::default());
         }
         subs::set_state_at(tx, account, at).await?;
@@ -366,6 +366,7 @@ fn storage(e: db_payments::PaymentsError) -> SubscriptionError {
         db_payments::PaymentsError::Ledger(e) => SubscriptionError::Ledger(e),
         db_payments::PaymentsError::Db(e) => SubscriptionError::Db(e),
         db_payments::PaymentsError::Corrupt(what) => SubscriptionError::Corrupt(what),
+        e @ db_payments::PaymentsError::Clash(_) => SubscriptionError::Corrupt(e.to_string()),
         db_payments::PaymentsError::Subscription(e) => e,
     }
 }

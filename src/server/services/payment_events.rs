@@ -361,12 +361,12 @@ pub async fn start_plan_checkout(
     let found = match decided {
         PlanCheckoutStart::Processing(i) => PlanCheckout::Processing(unsettled[i].clone()),
         PlanCheckoutStart::Open(i) => PlanCheckout::Open(unsettled[i].clone()),
-        PlanCheckoutStart::New { close } => {
-            for p in close.iter().map(|&i| &unsettled[i]) {
+        PlanCheckoutStart::New => {
+            for p in &unsettled {
                 let t = rules::apply(p.status, CheckoutEvent::Canceled);
                 db_payments::set_status(&mut tx, p.id, t.status, p.grant_id, now).await?;
             }
-            PlanCheckout::Started(db_payments::insert_plan_checkout(&mut tx, c, now).await?)
+            PlanCheckout::Started(db_payments::insert_new_checkout(&mut tx, c, now).await?)
         }
     };
     tx.commit().await?;
