@@ -2,9 +2,12 @@
 # Benchmarks: measured here, never asserted by the tests. Needs the release build
 # (`cargo leptos build --release`, which ./scripts/run.sh and ./scripts/test.sh make).
 #
-#   scripts/bench.sh sizes     release wasm, JS and CSS: raw, gzip, brotli
-#   scripts/bench.sh page      /subscription for the signed-in demo customer (a month of
-#                              history), wrk with 50 connections, on SQLite and PostgreSQL
+#   scripts/bench.sh sizes     release wasm, JS and CSS: raw, gzip, brotli, and what the
+#                              server sends for each with Accept-Encoding: br
+#   scripts/bench.sh page      /faq and /subscription for the signed-in demo customer (a
+#                              month of history), wrk with 50 connections, each against
+#                              nginx serving the same bytes, alternating, on SQLite and
+#                              PostgreSQL: req/s, the ratio to nginx, p99
 #   scripts/bench.sh ledger    reserve -> capture cycles, W=20 A=50 D=30, on both backends
 #                              (PostgreSQL twice: its PL/pgSQL functions, then the rules
 #                              in Rust steps as on SQLite)
@@ -37,14 +40,38 @@ DURATION="${BENCH_SECONDS:-20}"
 
 need() { command -v "$1" >/dev/null || { echo "needs $1 (apt-get install $2)" >&2; exit 1; }; }
 
+# The site's file of `kind` (wasm, js, css), hashed name or not, never a .br or .gz copy.
+site_file() {
+  find "$SITE/pkg" -maxdepth 1 -name "studio-billing*.$1" | head -1
+}
+
 sizes() {
   need brotli brotli
   step "release front-end sizes (bytes)"
-  printf '%-24s %10s %10s %10s\n' file raw gzip brotli
-  for f in target/site/pkg/studio-billing.wasm target/site/pkg/studio-billing.js target/site/pkg/studio-billing.css; do
-    printf '%-24s %10d %10d %10d\n' "$(basename "$f")" "$(stat -c %s "$f")" \
+  printf '%-40s %10s %10s %10s\n' file raw gzip brotli
+  for kind in wasm js css; do
+    local f; f="$(site_file "$kind")"
+    [ -n "$f" ] || { echo "no $kind in $SITE/pkg: build first" >&2; exit 1; }
+    printf '%-40s %10d %10d %10d\n' "$(basename "$f")" "$(stat -c %s "$f")" \
       "$(gzip -9 -c "$f" | wc -c)" "$(brotli -q 11 -c "$f" | wc -c)"
   done
+  # What a browser is sent: the server on a scratch database, asked as a browser asks.
+  local dir base="http://127.0.0.1:$PORT"; dir="$(mktemp -d)"
+  start_app "sqlite://$dir/sizes.db"
+  step "as served with Accept-Encoding: br (bytes on the wire)"
+  printf '%-40s %10s %-10s %s\n' path bytes encoding cache-control
+  local html path
+  html="$(curl -sf "$base/faq")"
+  for path in $(grep -oE '/pkg/studio-billing[^"]*\.(wasm|js|css)' <<<"$html" | sort -u); do
+    printf '%-40s %s\n' "$path" "$(curl -s -o /dev/null -H 'Accept-Encoding: br' \
+      -w '%{size_download} %header{content-encoding} %header{cache-control}' "$base$path" \
+      | awk '{ printf "%10d %-10s", $1, ($2 == "" ? "-" : $2); $1 = $2 = ""; sub(/^ +/, ""); print }')"
+  done
+  printf '%-40s %s\n' "/faq (HTML)" "$(curl -s -o /dev/null -H 'Accept-Encoding: br' \
+    -w '%{size_download} %header{content-encoding} %header{cache-control}' "$base/faq" \
+    | awk '{ printf "%10d %-10s", $1, ($2 == "" ? "-" : $2); $1 = $2 = ""; sub(/^ +/, ""); print }')"
+  stop_app
+  rm -rf "$dir"
 }
 
 fresh_pg() { # name -> url of a new, empty database
@@ -52,32 +79,100 @@ fresh_pg() { # name -> url of a new, empty database
   echo "$PG/$1"
 }
 
-page_on() { # database url
-  local url="$1" base="http://127.0.0.1:$PORT"
-  export STUDIO_MODE=demo DATABASE_URL="$url" LEPTOS_SITE_ADDR="127.0.0.1:$PORT" \
+APP_PID=""
+start_app() { # database url: seeds the demo data and serves on $PORT
+  export STUDIO_MODE=demo DATABASE_URL="$1" LEPTOS_SITE_ADDR="127.0.0.1:$PORT" \
     LEPTOS_SITE_ROOT="$SITE" RUST_LOG=warn
   "$BIN" seed demo >/dev/null
-  "$BIN" serve 2>>"${TMPDIR:-/tmp}/studio-billing-bench-server.log" & local pid=$!
-  trap 'kill $pid 2>/dev/null || true' RETURN
-  for _ in $(seq 100); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.2; done
+  "$BIN" serve 2>>"${TMPDIR:-/tmp}/studio-billing-bench-server.log" & APP_PID=$!
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/readyz" >/dev/null && return; sleep 0.2; done
+  echo "the app did not start" >&2; exit 1
+}
+stop_app() {
+  [ -n "$APP_PID" ] && { kill "$APP_PID" 2>/dev/null || true; wait "$APP_PID" 2>/dev/null || true; }
+  APP_PID=""
+}
+
+NGINX_DIR=""
+start_nginx() { # serves $NGINX_DIR/www on $NGINX_PORT, two workers (one per core, as the app)
+  if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+    step "installing nginx-light with apt"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null
+  fi
+  cat >"$NGINX_DIR/nginx.conf" <<CONF
+worker_processes 2;
+daemon off;
+pid $NGINX_DIR/nginx.pid;
+error_log $NGINX_DIR/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    root $NGINX_DIR/www;
+    default_type text/html;
+    location / { try_files \$uri.html =404; }
+  }
+}
+CONF
+  chmod -R a+rX "$NGINX_DIR"
+  "$(command -v nginx || echo /usr/sbin/nginx)" -c "$NGINX_DIR/nginx.conf" -p "$NGINX_DIR" & NGINX_PID=$!
+  for _ in $(seq 50); do curl -sf "http://127.0.0.1:$NGINX_PORT/faq" >/dev/null && return; sleep 0.1; done
+  echo "nginx did not start (see $NGINX_DIR/error.log)" >&2; exit 1
+}
+
+# wrk's requests per second and p99 (in ms) from its output on stdin: "rps p99".
+wrk_figures() {
+  awk '
+    /Requests\/sec:/ { rps = $2 }
+    /^ +99%/ { v = $2; unit = v; gsub(/[0-9.]/, "", unit); sub(/[a-z]+$/, "", v)
+               p99 = (unit == "us") ? v / 1000 : (unit == "s") ? v * 1000 : v }
+    END { printf "%.0f %.2f", rps, p99 }'
+}
+
+ROUNDS="${BENCH_ROUNDS:-2}"
+NGINX_PORT="${BENCH_NGINX_PORT:-3299}"
+page_on() { # label, database url
+  local label="$1" base="http://127.0.0.1:$PORT"
+  start_app "$2"
   local cookie
   cookie="$(curl -s -D - -o /dev/null -X POST "$base/api/auth/sign_in" \
     -H "Origin: $base" -H 'Accept: application/json' \
     --data 'email=demo%40studio.test&password=demo-password' \
     | tr -d '\r' | sed -n 's/^[Ss]et-[Cc]ookie: \(sb_session=[^;]*\).*/\1/p' | head -1)"
   [ -n "$cookie" ] || { echo "could not sign in" >&2; return 1; }
-  curl -sf -H "Cookie: $cookie" "$base/subscription" | grep -q 'Where your credits went' \
+  # nginx serves the very bytes the app sends for each page.
+  NGINX_DIR="$(mktemp -d)"; mkdir -p "$NGINX_DIR/www"
+  curl -sf "$base/faq" >"$NGINX_DIR/www/faq.html"
+  curl -sf -H "Cookie: $cookie" "$base/subscription" >"$NGINX_DIR/www/subscription.html"
+  grep -q 'Where your credits went' "$NGINX_DIR/www/subscription.html" \
     || { echo "/subscription did not render for the demo customer" >&2; return 1; }
-  wrk -t2 -c50 -d"${DURATION}s" --latency -H "Cookie: $cookie" "$base/subscription"
+  start_nginx
+  local path round app ngx
+  for path in /faq /subscription; do
+    local hdr=(); [ "$path" = /subscription ] && hdr=(-H "Cookie: $cookie")
+    for round in $(seq "$ROUNDS"); do
+      # Alternating, so a machine that slows down slows both.
+      app="$(wrk -t2 -c50 -d"${DURATION}s" --latency "${hdr[@]}" "$base$path" | wrk_figures)"
+      ngx="$(wrk -t2 -c50 -d"${DURATION}s" --latency "http://127.0.0.1:$NGINX_PORT$path" | wrk_figures)"
+      read -r app_rps app_p99 <<<"$app"; read -r ngx_rps ngx_p99 <<<"$ngx"
+      printf '%-10s %-14s round %d: app %7d req/s p99 %7.2f ms | nginx %7d req/s p99 %6.2f ms | ratio %.2fx\n' \
+        "$label" "$path" "$round" "$app_rps" "$app_p99" "$ngx_rps" "$ngx_p99" \
+        "$(awk -v a="$app_rps" -v n="$ngx_rps" 'BEGIN { print (n > 0 ? a / n : 0) }')"
+    done
+  done
+  kill "$NGINX_PID" 2>/dev/null || true; wait "$NGINX_PID" 2>/dev/null || true
+  rm -rf "$NGINX_DIR"
+  stop_app
 }
 
 page() {
   need wrk wrk
+  trap 'stop_app; [ -n "${NGINX_PID:-}" ] && kill "$NGINX_PID" 2>/dev/null; true' EXIT
   local dir; dir="$(mktemp -d)"
-  step "/subscription on SQLite (wrk, 50 connections, ${DURATION}s)"
-  page_on "sqlite://$dir/bench.db"
-  step "/subscription on PostgreSQL (wrk, 50 connections, ${DURATION}s)"
-  page_on "$(fresh_pg sb_bench_page)"
+  step "pages against nginx serving the same bytes (wrk -t2 -c50, ${DURATION}s each, $ROUNDS rounds)"
+  page_on SQLite "sqlite://$dir/bench.db"
+  page_on PostgreSQL "$(fresh_pg sb_bench_page)"
   psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS sb_bench_page WITH (FORCE)" >/dev/null
   rm -rf "$dir"
 }

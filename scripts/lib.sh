@@ -14,3 +14,11 @@ use_shared_target() {
     ln -s "$shared" target
   fi
 }
+
+# The release build: the server and the wasm, the site's files named by their content
+# (hash-files) and compressed once here, with brotli (quality 11) and gzip, so the server
+# sends them as they are (server::http::assets).
+build_release() {
+  step "release build (server and wasm): cargo leptos build --release --precompress"
+  cargo leptos build --release --precompress
+}

@@ -7,8 +7,7 @@ source scripts/lib.sh
 use_shared_target
 
 scripts/setup.sh build
-step "cargo leptos build --release"
-cargo leptos build --release
+build_release
 
 export STUDIO_MODE="${STUDIO_MODE:-demo}"
 export LEPTOS_SITE_ROOT="${LEPTOS_SITE_ROOT:-target/site}"

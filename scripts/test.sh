@@ -55,8 +55,7 @@ step "unit and integration tests, SQLite and PostgreSQL ($TEST_POSTGRES_URL)"
 # hangs now and then (never seen against the real server; see the closing note of the
 # first session). The concurrency tests make their own parallel load inside one test.
 cargo test --features ssr -- --test-threads=1
-step "release build (server and wasm)"
-cargo leptos build --release
+build_release
 step "usage API against its OpenAPI document: schemathesis, fixed seed, bounded"
 scripts/api_fuzz.sh
 step "end to end: Playwright in Chromium, JavaScript on and off"

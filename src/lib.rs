@@ -14,9 +14,12 @@ pub mod ui;
 #[cfg(feature = "ssr")]
 pub mod server;
 
+/// The browser's entry point. Pages are rendered on the server only; what runs in the
+/// browser are the islands (`#[island]` components, README "Islands"), which the page's
+/// script hydrates one by one after this.
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
+    leptos::mount::hydrate_islands();
 }

@@ -100,6 +100,76 @@ async fn a_form_error_comes_back_at_the_form_and_only_once(backend: Backend) {
     app.cleanup().await;
 }
 
+/// Without JavaScript (and so with it: the pages are islands, every form is posted), a
+/// change that succeeds comes back to the page saying what it did, once: the result waits
+/// in a signed cookie, the page shows it and clears it. A result cookie this app did not
+/// sign is ignored.
+async fn a_form_result_comes_back_with_the_page_once(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let token = sign_up(&app, "done@example.com").await;
+    let session = format!("sb_session={token}");
+    subscribe_locally(&app, &token, "creator").await;
+    let res = form_post(
+        &app,
+        "plans/change",
+        &session,
+        "http://127.0.0.1:3000/subscription?confirm=cancel",
+        &[("action", "change"), ("plan", "starter")],
+    )
+    .await;
+    assert!(res.status.is_redirection(), "{}", res.status);
+    assert_eq!(res.header("location"), "/subscription#plans");
+    let result = cookie_set(&res, "studio_form_result").expect("the result waits in a cookie");
+    assert!(
+        result.starts_with("studio_form_result=/api/plans/change|"),
+        "{result}"
+    );
+
+    let said = "Switch booked: you move to Starter on";
+    let shown = page(&app, "/subscription", &format!("{session}; {result}")).await;
+    assert_eq!(shown.status, StatusCode::OK);
+    assert!(shown.body.contains(said), "the page says what was done");
+    assert!(
+        shown.body.contains(r#"data-testid="plan-message""#),
+        "as the plan's message"
+    );
+    assert_eq!(
+        cookie_set(&shown, "studio_form_result").as_deref(),
+        Some("studio_form_result="),
+        "said once: the cookie is cleared"
+    );
+    let again = page(&app, "/subscription", &session).await;
+    assert!(!again.body.contains(said));
+
+    // The same result with other words in it, not signed by this app: ignored.
+    let value = result.trim_start_matches("studio_form_result=");
+    let mut parts = value.split('|');
+    let (path, _, mac) = (
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+    );
+    let forged = format!(
+        "studio_form_result={path}|{}|{mac}",
+        base64_url(br#"{"Upgraded":{"plan":"Everything for free"}}"#)
+    );
+    let shown = page(&app, "/subscription", &format!("{session}; {forged}")).await;
+    assert!(!shown.body.contains("Everything for free"));
+    assert!(!shown.body.contains(r#"data-testid="plan-message""#));
+
+    // A change made by a script (JSON, not a form) hands nothing on.
+    let res = common::call(&app, "plans/change", Some(&token), &[("action", "keep")]).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    assert_eq!(cookie_set(&res, "studio_form_result"), None);
+    app.cleanup().await;
+}
+
+/// Base64url without padding, as the result cookie carries its JSON.
+fn base64_url(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
 /// Too few credits in the Try panel, without JavaScript: back at the panel with the
 /// operation and size asked (not the address's old `tried=` receipt), the shortfall and a
 /// form that buys the smallest covering pack; paying for it offers the way back to the
@@ -388,6 +458,7 @@ async fn a_local_payment_has_its_own_receipt(backend: Backend) {
 
 on_both_backends!(
     a_form_error_comes_back_at_the_form_and_only_once,
+    a_form_result_comes_back_with_the_page_once,
     a_top_up_from_a_shortfall_leads_back_to_the_panel,
     times_are_shown_in_the_customers_time_zone,
     a_local_payment_has_its_own_receipt,

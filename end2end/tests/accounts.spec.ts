@@ -128,6 +128,7 @@ test.describe('in New York', () => {
       await page.getByLabel('Your time zone').selectOption('America/New_York');
       await page.getByRole('button', { name: 'Save' }).click();
       await expect(page).toHaveURL(/\/account#time-zone$/);
+      await expect(page.getByTestId('time-zone-saved')).toHaveText('Times are now shown in America/New_York.');
       await expect(page.getByTestId('time-zone-now')).toHaveText('Times are shown in America/New_York.');
       await expect(zoneLine).toContainText('Times are in America/New_York.');
     }

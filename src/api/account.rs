@@ -51,7 +51,7 @@ pub async fn my_time_zone() -> Result<TimeZoneSetting, AppError> {
 #[server(endpoint = "account/set_time_zone")]
 pub async fn set_time_zone(zone: String) -> Result<String, AppError> {
     use crate::server::{auth, services::zones, state::app_state};
-    crate::api::respond(
+    crate::api::respond_form::<SetTimeZone>(
         async {
             let state = app_state()?;
             let user = auth::require_user(&state).await?;

@@ -63,6 +63,46 @@ pub(crate) fn fail_back_to<S: leptos::server_fn::ServerFn>(
     }
 }
 
+/// `respond`, for a server function posted by a form whose result the page says: on
+/// success the result is handed back (`hand_back`).
+#[cfg(feature = "ssr")]
+pub(crate) fn respond_form<S>(
+    result: Result<S::Output, crate::error::AppError>,
+) -> Result<S::Output, crate::error::AppError>
+where
+    S: leptos::server_fn::ServerFn,
+    S::Output: serde::Serialize,
+{
+    if let Ok(output) = &result {
+        hand_back::<S>(output);
+    }
+    respond(result)
+}
+
+/// A plain form post that succeeded hands `output`, what the server function `S` did, to
+/// the page the browser goes back to, which says it once (see `server::form_errors`).
+#[cfg(feature = "ssr")]
+pub(crate) fn hand_back<S>(output: &S::Output)
+where
+    S: leptos::server_fn::ServerFn,
+    S::Output: serde::Serialize,
+{
+    use crate::server::form_errors::{CookiePolicy, result_cookie};
+    if !is_form_post() {
+        return;
+    }
+    let Ok(state) = crate::server::state::app_state() else {
+        return;
+    };
+    match serde_json::to_string(output) {
+        Ok(json) => match result_cookie(&CookiePolicy::of(&state.config), S::PATH, &json) {
+            Some(cookie) => crate::server::auth::set_cookie(&cookie),
+            None => tracing::warn!(path = S::PATH, "a form's result is too big to hand on"),
+        },
+        Err(e) => tracing::error!(path = S::PATH, error = %e, "a form's result did not serialise"),
+    }
+}
+
 /// The client's address, for rate limits: the TCP peer, or, when the peer is one of
 /// `STUDIO_TRUSTED_PROXIES`, what those proxies put in `X-Forwarded-For`.
 #[cfg(feature = "ssr")]

@@ -44,6 +44,7 @@ pub async fn change_plan(
             .await?;
             match changed {
                 plans::Changed::Done(message) => {
+                    crate::api::hand_back::<ChangePlan>(&message);
                     leptos_axum::redirect("/subscription#plans");
                     Ok(message)
                 }
@@ -94,7 +95,7 @@ pub async fn demo_clock() -> Result<Option<(i64, i64)>, AppError> {
 #[server(endpoint = "support/advance_clock")]
 pub async fn advance_clock(days: String) -> Result<String, AppError> {
     use crate::server::{auth, services::plans, state::app_state};
-    crate::api::respond(
+    crate::api::respond_form::<AdvanceClock>(
         async {
             let state = app_state()?;
             auth::require_support(&state).await?;

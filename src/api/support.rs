@@ -38,7 +38,7 @@ pub async fn adjust(
     corrects: Option<String>,
 ) -> Result<crate::model::support::Adjusted, AppError> {
     use crate::server::{auth, services::support, state::app_state};
-    crate::api::respond(
+    crate::api::respond_form::<Adjust>(
         async {
             let state = app_state()?;
             let staff = auth::require_support(&state).await?;
@@ -107,7 +107,7 @@ pub async fn decide(
     decision: String,
 ) -> Result<crate::model::support::Decided, AppError> {
     use crate::server::{auth, state::app_state};
-    crate::api::respond(
+    crate::api::respond_form::<Decide>(
         async {
             let state = app_state()?;
             let staff = auth::require_support(&state).await?;

@@ -545,13 +545,91 @@ impl Entry {
 
     /// True when every word of the query, in any order, is in the question or answer:
     /// ignoring case, simple endings ("cancelling" finds "cancel") and a few everyday
-    /// words for the same thing ("money back" finds refunds).
+    /// words for the same thing ("money back" finds refunds). See [`SearchText`].
     pub fn matches(&self, query: &str) -> bool {
-        let text = self.plain_text().to_lowercase();
-        let words: Vec<String> = terms(&text);
-        terms(&query.to_lowercase())
+        SearchText::new(&self.plain_text()).matches(&Query::new(query))
+    }
+}
+
+/// A text made ready for search once: in lower case, and its words (see `terms`). The
+/// server makes one per answer from the answer's plain text; the FAQ's search box in the
+/// browser from the same text as the page shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchText {
+    text: String,
+    words: Vec<String>,
+}
+
+impl SearchText {
+    pub fn new(text: &str) -> Self {
+        let text = text.to_lowercase();
+        let words = terms(&text);
+        SearchText { text, words }
+    }
+
+    /// True when every word of the query is in the text, or begins one of its words.
+    pub fn matches(&self, query: &Query) -> bool {
+        query.0.iter().all(|q| {
+            self.text.contains(q.as_str()) || self.words.iter().any(|w| w.starts_with(q.as_str()))
+        })
+    }
+}
+
+/// A search query made ready once (its words), to try against many texts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Query(Vec<String>);
+
+impl Query {
+    pub fn new(query: &str) -> Self {
+        Query(terms(&query.to_lowercase()))
+    }
+
+    /// No words: everything matches, and nothing is being searched for.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// The FAQ made once from the configured facts (they change only with configuration): its
+/// sections, and every answer's text ready for search.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Faq {
+    pub support_email: String,
+    pub sections: Vec<Section>,
+    /// Parallel to `sections` and their entries.
+    search: Vec<Vec<SearchText>>,
+}
+
+impl Faq {
+    pub fn new(facts: &FaqFacts) -> Self {
+        let sections = sections(facts);
+        let search = sections
             .iter()
-            .all(|q| text.contains(q.as_str()) || words.iter().any(|w| w.starts_with(q.as_str())))
+            .map(|s| {
+                s.entries
+                    .iter()
+                    .map(|e| SearchText::new(&e.plain_text()))
+                    .collect()
+            })
+            .collect();
+        Faq {
+            support_email: facts.support_email.clone(),
+            sections,
+            search,
+        }
+    }
+
+    /// How many questions there are.
+    pub fn total(&self) -> usize {
+        self.sections.iter().map(|s| s.entries.len()).sum()
+    }
+
+    /// For each section, for each of its entries: does it match `query`?
+    pub fn matching(&self, query: &Query) -> Vec<Vec<bool>> {
+        self.search
+            .iter()
+            .map(|texts| texts.iter().map(|t| t.matches(query)).collect())
+            .collect()
     }
 }
 
@@ -815,6 +893,29 @@ pub(crate) mod tests {
             find("refunded").contains(&"what-if-a-generation-fails") || find("refunded").len() > 1
         );
         assert!(find("xylophone").is_empty());
+    }
+
+    #[test]
+    fn the_faq_made_once_answers_as_each_entry_does() {
+        let faq = Faq::new(&facts());
+        assert_eq!(faq.total(), entries(&facts()).len());
+        for q in [
+            "",
+            "money back",
+            "TOP-UP never",
+            "cancelling subscription",
+            "xylophone",
+        ] {
+            let flags = faq.matching(&Query::new(q));
+            let by_entry: Vec<Vec<bool>> = faq
+                .sections
+                .iter()
+                .map(|s| s.entries.iter().map(|e| e.matches(q)).collect())
+                .collect();
+            assert_eq!(flags, by_entry, "{q}");
+        }
+        assert!(Query::new("  ").is_empty());
+        assert!(!Query::new("refund").is_empty());
     }
 
     #[test]

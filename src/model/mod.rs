@@ -3,6 +3,7 @@
 //! only, so services never reach into `api` or `ui` for them.
 
 pub mod account;
+pub mod forms;
 pub mod history;
 pub mod operations;
 pub mod payments;

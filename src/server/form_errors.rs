@@ -10,12 +10,21 @@
 //! browser to the page without it and with `#form-error` (the error's element, so the
 //! browser lands at the form), and hands the error to the next page render, once. An
 //! address that still carries `__err` (a link) is answered with the same page without it.
+//!
+//! A form post that succeeds hands its result on the same way (`hand_back`): the server
+//! function puts what it did into a signed, short-lived cookie, and the page the browser
+//! is sent back to says it, once. Every form on our pages is posted like this (islands:
+//! the pages are not hydrated), so the result is said with JavaScript on or off.
 
 use crate::error::FORM_ERROR_ANCHOR;
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 
 /// The cookie that carries one form error to the next page.
 pub const COOKIE: &str = "studio_form_error";
@@ -34,6 +43,15 @@ pub struct FormError {
 }
 
 impl FormError {
+    /// A server function's path: `/api/` and a few letters, digits and `/_-`.
+    fn path_ok(path: &str) -> bool {
+        path.starts_with("/api/")
+            && path.len() <= 200
+            && path
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/_-".contains(&b))
+    }
+
     /// `path|err`, the cookie's value (both parts are cookie-safe: a path and base64url).
     fn to_cookie_value(&self) -> String {
         format!("{}|{}", self.path, self.err)
@@ -43,11 +61,7 @@ impl FormError {
     /// is refused, so the cookie can only ever carry what this layer put in it.
     fn from_cookie_value(value: &str) -> Option<Self> {
         let (path, err) = value.split_once('|')?;
-        let path_ok = path.starts_with("/api/")
-            && path.len() <= 200
-            && path
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"/_-".contains(&b));
+        let path_ok = Self::path_ok(path);
         let err_ok = !err.is_empty()
             && err.len() <= 3000
             && err
@@ -60,10 +74,101 @@ impl FormError {
     }
 }
 
-/// The value `Secure` is added with in production (the session cookie's rule).
-#[derive(Debug, Clone, Copy)]
+/// The cookie that carries one form's result to the next page.
+pub const RESULT_COOKIE: &str = "studio_form_result";
+/// The largest result (its JSON) that is handed on: a cookie holds about 4 KB.
+const RESULT_MAX_JSON: usize = 2000;
+
+pub use crate::model::forms::FormResult;
+
+/// The key results are signed with, so a page only ever says what this app handed on.
+#[derive(Clone)]
+pub struct ResultKey([u8; 32]);
+
+impl ResultKey {
+    /// Derived from the app's secret key (never the key itself).
+    pub fn from_secret(secret: &str) -> Self {
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
+            .expect("HMAC takes a key of any length");
+        mac.update(b"studio-billing form results v1");
+        ResultKey(mac.finalize().into_bytes().into())
+    }
+
+    fn mac(&self, path: &str, payload: &str) -> Hmac<Sha256> {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes a key of any length");
+        mac.update(path.as_bytes());
+        mac.update(b"|");
+        mac.update(payload.as_bytes());
+        mac
+    }
+}
+
+impl std::fmt::Debug for ResultKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResultKey(..)")
+    }
+}
+
+impl FormResult {
+    /// `path|base64url(json)|base64url(mac)`; `None` when the result is too big to carry.
+    pub fn to_cookie_value(&self, key: &ResultKey) -> Option<String> {
+        if self.json.len() > RESULT_MAX_JSON || !FormError::path_ok(&self.path) {
+            return None;
+        }
+        let payload = URL_SAFE_NO_PAD.encode(self.json.as_bytes());
+        let mac = URL_SAFE_NO_PAD.encode(key.mac(&self.path, &payload).finalize().into_bytes());
+        Some(format!("{}|{payload}|{mac}", self.path))
+    }
+
+    /// Reads a cookie value back: only what this app signed is accepted.
+    fn from_cookie_value(value: &str, key: &ResultKey) -> Option<Self> {
+        let mut parts = value.split('|');
+        let (path, payload, mac) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() || !FormError::path_ok(path) {
+            return None;
+        }
+        let mac = URL_SAFE_NO_PAD.decode(mac).ok()?;
+        key.mac(path, payload).verify_slice(&mac).ok()?;
+        let json = String::from_utf8(URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+        Some(FormResult {
+            path: path.to_owned(),
+            json,
+        })
+    }
+}
+
+/// How the layer writes and reads its cookies: `Secure` in production (the session
+/// cookie's rule), and the key results are signed with.
+#[derive(Debug, Clone)]
 pub struct CookiePolicy {
     pub secure: bool,
+    pub key: ResultKey,
+}
+
+impl CookiePolicy {
+    pub fn of(config: &crate::server::config::Config) -> Self {
+        CookiePolicy {
+            secure: config.mode == crate::server::config::Mode::Production,
+            key: ResultKey::from_secret(config.secret_key.expose()),
+        }
+    }
+}
+
+/// The `Set-Cookie` value that hands `json`, the result of the server function at `path`,
+/// to the next page (see the module's comment).
+pub fn result_cookie(policy: &CookiePolicy, path: &str, json: &str) -> Option<String> {
+    let value = FormResult {
+        path: path.to_owned(),
+        json: json.to_owned(),
+    }
+    .to_cookie_value(&policy.key)?;
+    Some(crate::server::auth::set_cookie_value(
+        RESULT_COOKIE,
+        &value,
+        i64::from(COOKIE_SECS),
+        policy.secure,
+    ))
 }
 
 pub(crate) fn accepts_html(headers: &HeaderMap) -> bool {
@@ -119,9 +224,9 @@ fn split_location(location: &str) -> Option<(FormError, String)> {
     Some((error, to))
 }
 
-fn cookie(policy: CookiePolicy, value: &str, max_age: u32) -> Option<HeaderValue> {
+fn cookie(policy: &CookiePolicy, name: &str, value: &str, max_age: u32) -> Option<HeaderValue> {
     HeaderValue::from_str(&crate::server::auth::set_cookie_value(
-        COOKIE,
+        name,
         value,
         i64::from(max_age),
         policy.secure,
@@ -140,7 +245,7 @@ pub async fn layer(
         && accepts_html(req.headers())
         && !path.starts_with("/api/")
         && !path.starts_with("/pkg/");
-    let mut consumed = false;
+    let mut consumed = Vec::new();
     if page_get {
         let query = req.uri().query().unwrap_or("");
         if url::form_urlencoded::parse(query.as_bytes())
@@ -157,9 +262,15 @@ pub async fn layer(
                 .into_response();
         }
         if let Some(value) = crate::server::auth::cookie_value(req.headers(), COOKIE) {
-            consumed = true;
+            consumed.push(COOKIE);
             if let Some(error) = FormError::from_cookie_value(&value) {
                 req.extensions_mut().insert(error);
+            }
+        }
+        if let Some(value) = crate::server::auth::cookie_value(req.headers(), RESULT_COOKIE) {
+            consumed.push(RESULT_COOKIE);
+            if let Some(result) = FormResult::from_cookie_value(&value, &policy.key) {
+                req.extensions_mut().insert(result);
             }
         }
     }
@@ -173,13 +284,17 @@ pub async fn layer(
             .and_then(split_location);
         if let Some((error, to)) = moved
             && let Ok(location) = HeaderValue::from_str(&to)
-            && let Some(set) = cookie(policy, &error.to_cookie_value(), COOKIE_SECS)
+            && let Some(set) = cookie(&policy, COOKIE, &error.to_cookie_value(), COOKIE_SECS)
         {
             res.headers_mut().insert(header::LOCATION, location);
             res.headers_mut().append(header::SET_COOKIE, set);
         }
-    } else if consumed && let Some(clear) = cookie(policy, "", 0) {
-        res.headers_mut().append(header::SET_COOKIE, clear);
+    } else {
+        for name in consumed {
+            if let Some(clear) = cookie(&policy, name, "", 0) {
+                res.headers_mut().append(header::SET_COOKIE, clear);
+            }
+        }
     }
     res
 }
@@ -221,6 +336,53 @@ mod tests {
         ] {
             assert_eq!(FormError::from_cookie_value(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_result_is_read_back_only_as_this_app_signed_it() {
+        let key = ResultKey::from_secret("one secret");
+        let result = FormResult {
+            path: "/api/plans/change".into(),
+            json: r#"{"Upgraded":{"plan":"Studio"}}"#.into(),
+        };
+        let value = result.to_cookie_value(&key).expect("small enough");
+        assert!(
+            value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/_-|".contains(&b)),
+            "cookie-safe: {value}"
+        );
+        assert_eq!(
+            FormResult::from_cookie_value(&value, &key),
+            Some(result.clone())
+        );
+        // Another key, another path, other words: refused.
+        let other = ResultKey::from_secret("another secret");
+        assert_eq!(FormResult::from_cookie_value(&value, &other), None);
+        let moved = value.replacen("/api/plans/change", "/api/support/adjust", 1);
+        assert_eq!(FormResult::from_cookie_value(&moved, &key), None);
+        let (head, mac) = value.rsplit_once('|').unwrap();
+        let (path, _) = head.split_once('|').unwrap();
+        let forged = format!(
+            "{path}|{}|{mac}",
+            URL_SAFE_NO_PAD.encode(br#"{"Upgraded":{"plan":"Free"}}"#)
+        );
+        assert_eq!(FormResult::from_cookie_value(&forged, &key), None);
+        for bad in [
+            "",
+            "/api/x",
+            "/api/x|e30",
+            "/api/x|e30|!!|x",
+            "/elsewhere|e30|AAAA",
+        ] {
+            assert_eq!(FormResult::from_cookie_value(bad, &key), None, "{bad}");
+        }
+        // Too big for a cookie: not handed on at all.
+        let big = FormResult {
+            path: "/api/x".into(),
+            json: "x".repeat(RESULT_MAX_JSON + 1),
+        };
+        assert_eq!(big.to_cookie_value(&key), None);
     }
 
     #[test]

@@ -16,6 +16,19 @@ pub struct AppState {
     pub clock: Clock,
     /// This instance's own running: job runs, refused webhook deliveries.
     pub ops: Arc<crate::server::ops::Ops>,
+    /// The FAQ, made once: it depends on configuration only. Made when the state is and
+    /// kept for the life of the process, so pages borrow its text instead of copying it.
+    pub faq: &'static crate::domain::faq::Faq,
+}
+
+/// True when the build gave the site's files hashed names (`hash-files`, a release build
+/// by `cargo leptos build --release`): it leaves `hash.txt`, their hashes, beside the
+/// server's binary, where the pages look for it. Deploy the two together.
+fn hashed_assets() -> bool {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("hash.txt")))
+        .is_some_and(|file| file.is_file())
 }
 
 impl AppState {
@@ -25,9 +38,14 @@ impl AppState {
             .site_root(config.site_root.as_str())
             .site_pkg_dir("pkg")
             .site_addr(config.listen_addr)
+            .hash_files(hashed_assets())
             .build();
+        let faq = Box::leak(Box::new(crate::domain::faq::Faq::new(
+            &crate::server::services::faq::facts(&config),
+        )));
         AppState {
             leptos,
+            faq,
             config: Arc::new(config),
             db,
             clock,

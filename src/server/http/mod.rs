@@ -21,8 +21,10 @@ use std::any::Any;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{DefaultPredicate, Predicate};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -35,6 +37,7 @@ pub fn router(state: AppState) -> Router {
         let state = state.clone();
         move || {
             provide_context(state.clone());
+            provide_context(state.faq);
             // The nonce chosen by `security_headers` for this request's CSP.
             if let Some(nonce) = use_context::<http::request::Parts>()
                 .and_then(|p| p.extensions.get::<Nonce>().cloned())
@@ -57,6 +60,14 @@ pub fn router(state: AppState) -> Router {
                 provide_context(leptos::server::ServerActionError::new(&e.path, &e.err));
                 provide_context(e);
             }
+            // What the last form post did, for the page it came back to.
+            if let Some(r) = use_context::<http::request::Parts>().and_then(|p| {
+                p.extensions
+                    .get::<crate::model::forms::FormResult>()
+                    .cloned()
+            }) {
+                provide_context(r);
+            }
         }
     };
     let pages = {
@@ -75,6 +86,7 @@ pub fn router(state: AppState) -> Router {
             crate::server::payments::WEBHOOK_PATH,
             axum::routing::post(webhook::handle),
         )
+        .nest_service("/pkg", assets(&state))
         .leptos_routes_with_context(&state, routes, context.clone(), pages)
         // Per matched route, so the labels are route patterns, never raw paths.
         .route_layer(middleware::from_fn(crate::server::metrics::track_requests))
@@ -98,17 +110,51 @@ pub fn router(state: AppState) -> Router {
                 .layer(CatchPanicLayer::custom(panic_response))
                 .layer(middleware::from_fn_with_state(state.clone(), same_origin_writes))
                 .layer(middleware::from_fn_with_state(
-                    crate::server::form_errors::CookiePolicy {
-                        secure: state.config.mode == crate::server::config::Mode::Production,
-                    },
+                    crate::server::form_errors::CookiePolicy::of(&state.config),
                     crate::server::form_errors::layer,
                 ))
-                .layer(CompressionLayer::new())
+                // Pages only: the site's files are compressed once, at build time (`assets`).
+                .layer(CompressionLayer::new().compress_when(
+                    DefaultPredicate::new().and(|_: StatusCode, _: http::Version, h: &http::HeaderMap, _: &http::Extensions| {
+                        h.get(header::CONTENT_TYPE)
+                            .and_then(|v| v.to_str().ok())
+                            .is_some_and(|t| t.starts_with("text/html"))
+                    }),
+                ))
                 // Inside compression, so it reads bodies as the handlers wrote them.
                 .layer(middleware::from_fn(crate::server::api_error::refusals_as_json))
                 .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES)),
         )
         .with_state(state)
+}
+
+/// `/pkg/`: the stylesheet, script and wasm the build made, as files. Brotli (quality 11)
+/// and gzip copies made at build time (`cargo leptos build --release --precompress`) are
+/// sent as they are to a browser that takes them. With hashed names (`hash-files`), a
+/// name is a version: cached for a year and never asked for again; without (a debug
+/// build), asked for again each time.
+fn assets(state: &AppState) -> axum::routing::MethodRouter {
+    let dir = std::path::Path::new(state.leptos.site_root.as_ref())
+        .join(state.leptos.site_pkg_dir.as_ref());
+    let cache = HeaderValue::from_static(if state.leptos.hash_files {
+        "public, max-age=31536000, immutable"
+    } else {
+        "no-cache"
+    });
+    let files = ServeDir::new(dir).precompressed_br().precompressed_gzip();
+    axum::routing::get_service(files).layer(middleware::map_response(move |mut res: Response| {
+        let cache = cache.clone();
+        async move {
+            // A file that is not there must not be remembered as missing for a year.
+            if res.status().is_success() {
+                res.headers_mut().insert(header::CACHE_CONTROL, cache);
+                // The same name is sent brotli, gzip or plain: caches keep each apart.
+                res.headers_mut()
+                    .insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+            }
+            res
+        }
+    }))
 }
 
 /// `GET /payments/{id}/stripe-receipt`: sends the signed-in customer to Stripe's receipt

@@ -1,7 +1,9 @@
 pub mod adjustments;
 pub mod balance_card;
 pub mod error_notice;
+pub mod focus;
 pub mod format;
+pub mod forms;
 pub mod journal_table;
 pub mod layout;
 pub mod plans;

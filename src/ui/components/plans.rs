@@ -8,7 +8,9 @@ use crate::domain::credits::group_thousands;
 use crate::error::AppError;
 use crate::error::FORM_ERROR_ANCHOR;
 use crate::model::plans::{LowerTier, PlanAction, PlanChanged};
+use crate::ui::components::focus::FocusOnLoad;
 use crate::ui::components::format::date;
+use crate::ui::components::forms::form_action;
 use leptos::prelude::*;
 use leptos_meta::Meta;
 use leptos_router::hooks::use_query_map;
@@ -19,31 +21,14 @@ fn confirm_link(what: &str) -> String {
     format!("/subscription?confirm={what}#confirm")
 }
 
-/// Moves keyboard focus to `node` once it is on the page (hydrated): a confirm step that
-/// opens, or the result of a change, is where the customer carries on from, and a screen
-/// reader reads it.
-fn focus_when_shown(node: NodeRef<leptos::html::Div>) {
-    Effect::new(move |_| {
-        if let Some(el) = node.get() {
-            let _ = el.focus();
-        }
-    });
-}
-
 #[component]
 pub fn PlansSection(plan: PlanState, action: ServerAction<ChangePlan>) -> impl IntoView {
     let query = use_query_map();
     let pending = action.pending();
-    let fix = ServerAction::<FixPayment>::new();
-    // After a change, focus goes to what it did (announced: role status or alert).
-    let result = NodeRef::<leptos::html::Div>::new();
-    Effect::new(move |_| {
-        if action.version().get() > 0
-            && let Some(el) = result.get()
-        {
-            let _ = el.focus();
-        }
-    });
+    let fix = form_action::<FixPayment>();
+    // After a change, focus goes to what it did (announced: role status or alert);
+    // otherwise to a confirm step the address opened.
+    let done = action.value().with_untracked(Option::is_some);
     let outcome = move || {
         action.value().get().map(|r| match r {
             Ok(changed) => view! { <p class="notice notice-ok" role="status" data-testid="plan-message">{said(&changed)}</p> }.into_any(),
@@ -176,16 +161,14 @@ pub fn PlansSection(plan: PlanState, action: ServerAction<ChangePlan>) -> impl I
     let active = plan.status == PlanStatus::Active && !plan.cancel_at_period_end;
     let for_confirm = plan.clone();
     // The second step follows the address, so a link opens it with or without JavaScript.
-    let confirmation = move || {
-        query
-            .with(|q| q.get("confirm"))
-            .map(|c| confirmation(&c, &for_confirm, action))
-    };
+    let asked = query.with_untracked(|q| q.get("confirm"));
+    let confirming = asked.is_some() && !locked;
+    let confirmation = asked.map(|c| confirmation(&c, &for_confirm, action));
     view! {
         <section aria-labelledby="plans-heading" id="plans">
             <h2 id="plans-heading">"Your plan"</h2>
             {plan.test_mode.then(|| view! { <p class="help">"Test mode: plan payments are recorded by the app itself; no real money moves."</p> })}
-            <div class="result" tabindex="-1" node_ref=result>{outcome}</div>
+            <div class="result" id="plan-result" tabindex="-1">{outcome}</div>
             {subscribed}
             {in_progress}
             {summary}
@@ -196,6 +179,13 @@ pub fn PlansSection(plan: PlanState, action: ServerAction<ChangePlan>) -> impl I
             {active.then(|| view! {
                 <p><a href=confirm_link("cancel") data-testid="start-cancel">"Cancel subscription…"</a></p>
             })}
+            {if done {
+                Some(view! { <FocusOnLoad id="plan-result".to_owned() /> })
+            } else if confirming {
+                Some(view! { <FocusOnLoad id="confirm".to_owned() /> })
+            } else {
+                None
+            }}
         </section>
     }
 }
@@ -306,8 +296,6 @@ pub fn effect(o: &PlanOption) -> String {
 /// The second step of a change: what exactly happens, and the button that does it.
 fn confirmation(what: &str, plan: &PlanState, action: ServerAction<ChangePlan>) -> AnyView {
     let pending = action.pending();
-    let panel = NodeRef::<leptos::html::Div>::new();
-    focus_when_shown(panel);
     let end = plan.period_end.map(date).unwrap_or_default();
     let grace = plan.grace_until.map(date).unwrap_or_default();
     let name = plan.plan_name.clone().unwrap_or_default();
@@ -323,7 +311,7 @@ fn confirmation(what: &str, plan: &PlanState, action: ServerAction<ChangePlan>) 
                 _ => format!("Subscribe to {}?", o.name),
             };
             view! {
-                <div class="card confirm" role="region" aria-labelledby="confirm-heading" data-testid="confirm-change" id="confirm" tabindex="-1" node_ref=panel>
+                <div class="card confirm" role="region" aria-labelledby="confirm-heading" data-testid="confirm-change" id="confirm" tabindex="-1">
                     <h3 id="confirm-heading">{title}</h3>
                     <p>{effect(&o)}</p>
                     <ActionForm action attr:class="button-row">
@@ -340,7 +328,7 @@ fn confirmation(what: &str, plan: &PlanState, action: ServerAction<ChangePlan>) 
         // downgrade, which is said to be booked already).
         "cancel" => match plan.lower_tier.clone() {
             Some(LowerTier { id: lower_id, name: lower_name, credits_per_period: credits }) => view! {
-                <div class="card confirm" role="region" aria-labelledby="confirm-heading" data-testid="downgrade-offer" id="confirm" tabindex="-1" node_ref=panel>
+                <div class="card confirm" role="region" aria-labelledby="confirm-heading" data-testid="downgrade-offer" id="confirm" tabindex="-1">
                     <h3 id="confirm-heading">{format!("Before you go: switch to {lower_name} instead?")}</h3>
                     {plan.pending_plan_name.clone().map(|booked| view! {
                         <p>{format!("You have already booked {booked} from {end}; {lower_name} costs less still.")}</p>
@@ -373,13 +361,11 @@ fn cancel_final(
     action: ServerAction<ChangePlan>,
 ) -> AnyView {
     let pending = action.pending();
-    let panel = NodeRef::<leptos::html::Div>::new();
-    focus_when_shown(panel);
     let booked = booked.map(|b| format!(
         "Your switch to {b} from {end} is already booked: you can keep it instead of cancelling, and pay {b}'s lower price from then."
     ));
     view! {
-        <div class="card confirm" role="region" aria-labelledby="confirm-heading" data-testid="confirm-cancel" id="confirm" tabindex="-1" node_ref=panel>
+        <div class="card confirm" role="region" aria-labelledby="confirm-heading" data-testid="confirm-cancel" id="confirm" tabindex="-1">
             <h3 id="confirm-heading">{format!("Cancel {name}?")}</h3>
             {booked.map(|b| view! {
                 <p data-testid="switch-booked">{b}" "<a href="/subscription#plans">"Keep the switch"</a></p>

@@ -3,6 +3,7 @@ use crate::error::AppError;
 use crate::error::FORM_ERROR_ANCHOR;
 use crate::ui::components::balance_card::BalanceCard;
 use crate::ui::components::error_notice::ErrorNotice;
+use crate::ui::components::forms::form_action;
 use crate::ui::components::journal_table::JournalTable;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -35,7 +36,7 @@ pub fn AccountPage() -> impl IntoView {
 /// The profile's time zone: every time on the pages is shown in it, and named.
 #[component]
 fn TimeZoneSection() -> impl IntoView {
-    let set = ServerAction::<SetTimeZone>::new();
+    let set = form_action::<SetTimeZone>();
     let setting = Resource::new(move || set.version().get(), |_| my_time_zone());
     view! {
         <Suspense fallback=|| ()>
@@ -51,7 +52,7 @@ fn TimeZoneForm(s: TimeZoneSetting, set: ServerAction<SetTimeZone>) -> impl Into
     let shown = s.chosen.clone().unwrap_or_else(|| "UTC".to_owned());
     let outcome = move || {
         set.value().get().map(|r| match r {
-            Ok(message) => view! { <p class="notice notice-ok" role="status">{message}" "<a href="/account">"Reload"</a>" to see every time in it."</p> }.into_any(),
+            Ok(message) => view! { <p class="notice notice-ok" role="status" data-testid="time-zone-saved">{message}</p> }.into_any(),
             Err(e) => view! { <p class="notice notice-error" role="alert" id=FORM_ERROR_ANCHOR tabindex="-1">{e.to_string()}</p> }.into_any(),
         })
     };

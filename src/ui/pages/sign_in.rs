@@ -1,5 +1,6 @@
 use crate::api::auth::{SignIn, demo_credentials};
 use crate::error::FORM_ERROR_ANCHOR;
+use crate::ui::components::forms::form_action;
 use leptos::prelude::*;
 use leptos_meta::{Meta, Title};
 
@@ -7,7 +8,7 @@ use leptos_meta::{Meta, Title};
 #[component]
 pub fn SignInPage() -> impl IntoView {
     // Created inside the route, where a form post without JavaScript brings its error back.
-    let action = ServerAction::<SignIn>::new();
+    let action = form_action::<SignIn>();
     let demo = Resource::new(|| (), |_| demo_credentials());
     let error = move || action.value().get().and_then(Result::err);
     view! {

@@ -1,6 +1,7 @@
 use crate::api::auth::SignUp;
 use crate::domain::account::MIN_PASSWORD;
 use crate::error::FORM_ERROR_ANCHOR;
+use crate::ui::components::forms::form_action;
 use leptos::prelude::*;
 use leptos_meta::{Meta, Title};
 
@@ -8,7 +9,7 @@ use leptos_meta::{Meta, Title};
 #[component]
 pub fn SignUpPage() -> impl IntoView {
     // Created inside the route, where a form post without JavaScript brings its error back.
-    let action = ServerAction::<SignUp>::new();
+    let action = form_action::<SignUp>();
     let error = move || action.value().get().and_then(Result::err);
     view! {
         <Title text="Create an account" />

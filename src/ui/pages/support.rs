@@ -13,6 +13,7 @@ use crate::ui::components::adjustments;
 use crate::ui::components::balance_card::BalanceCard;
 use crate::ui::components::error_notice::ErrorNotice;
 use crate::ui::components::format::{date, date_time, encode, signed};
+use crate::ui::components::forms::form_action;
 use crate::ui::components::journal_table::JournalTable;
 use crate::ui::pages::account::SignInPrompt;
 use leptos::prelude::*;
@@ -59,7 +60,7 @@ fn SupportConsole() -> impl IntoView {
     let query = use_query_map();
     let email = move || query.with(|q| q.get("email")).unwrap_or_default();
     let before = move || query.with(|q| q.get("before")).filter(|b| !b.is_empty());
-    let adjust = ServerAction::<Adjust>::new();
+    let adjust = form_action::<Adjust>();
     let customer = Resource::new(
         move || (email(), before(), adjust.version().get()),
         |(email, before, _)| async move {
@@ -70,7 +71,7 @@ fn SupportConsole() -> impl IntoView {
             }
         },
     );
-    let decide = ServerAction::<Decide>::new();
+    let decide = form_action::<Decide>();
     let changes = Resource::new(
         move || (adjust.version().get(), decide.version().get()),
         |_| audit(),
@@ -83,7 +84,7 @@ fn SupportConsole() -> impl IntoView {
         move || (adjust.version().get(), decide.version().get()),
         |_| pending_adjustments(),
     );
-    let clock = ServerAction::<AdvanceClock>::new();
+    let clock = form_action::<AdvanceClock>();
     let demo = Resource::new(|| (), |_| demo_credentials());
     view! {
         <Title text="Support console" />

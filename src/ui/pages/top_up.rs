@@ -11,6 +11,7 @@ use crate::domain::payments::PaymentStatus;
 use crate::error::AppError;
 use crate::error::FORM_ERROR_ANCHOR;
 use crate::ui::components::error_notice::ErrorNotice;
+use crate::ui::components::forms::form_action;
 use crate::ui::pages::account::SignInPrompt;
 use leptos::prelude::*;
 use leptos_meta::{Meta, Title};
@@ -113,8 +114,8 @@ pub fn LocalCheckoutPage() -> impl IntoView {
     let params = use_params_map();
     let id = move || params.with(|p| p.get("id")).unwrap_or_default();
     let data = Resource::new(id, local_checkout);
-    let pay = ServerAction::<PayLocalCheckout>::new();
-    let cancel = ServerAction::<CancelLocalCheckout>::new();
+    let pay = form_action::<PayLocalCheckout>();
+    let cancel = form_action::<CancelLocalCheckout>();
     let then = way_back(&use_query_map());
     view! {
         <Title text="Test checkout" />

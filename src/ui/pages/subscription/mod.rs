@@ -26,6 +26,7 @@ use crate::model::payments::PaymentLine;
 use crate::ui::components::balance_card::BalanceCard;
 use crate::ui::components::error_notice::ErrorNotice;
 use crate::ui::components::format::{date, date_time, payment_what, utc_day};
+use crate::ui::components::forms::form_action;
 use crate::ui::components::plans::PlansSection;
 use crate::ui::components::usage_chart::UsageChart;
 use crate::ui::pages::account::SignInPrompt;
@@ -41,9 +42,9 @@ pub fn SubscriptionPage() -> impl IntoView {
             .with(|q| q.get("before"))
             .and_then(|b| b.parse::<i64>().ok())
     };
-    let buy = ServerAction::<BuyTopUp>::new();
-    let try_run = ServerAction::<TryGeneration>::new();
-    let change = ServerAction::<ChangePlan>::new();
+    let buy = form_action::<BuyTopUp>();
+    let try_run = form_action::<TryGeneration>();
+    let change = form_action::<ChangePlan>();
     // A generation or a plan change made here changes the balance and the receipts.
     let data = Resource::new(
         move || (before(), try_run.version().get(), change.version().get()),

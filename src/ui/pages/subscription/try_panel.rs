@@ -18,51 +18,19 @@ pub(super) fn TryPanel(
     let query = use_query_map();
     let buy_key = form_key.clone();
     // The operation and size asked about last ("Show estimate" puts them in the address).
-    let asked = Memo::new(move |_| {
-        query.with(|q| {
-            let op = q
-                .get("op")
-                .and_then(|k| Operation::from_key(&k))
-                .unwrap_or(Operation::VoiceGeneration);
-            let qty = q
-                .get("qty")
-                .and_then(|q| q.parse::<u64>().ok())
-                .filter(|q| *q > 0)
-                .unwrap_or(30);
-            (op, qty)
-        })
+    let (op, qty) = query.with_untracked(|q| {
+        let op = q
+            .get("op")
+            .and_then(|k| Operation::from_key(&k))
+            .unwrap_or(Operation::VoiceGeneration);
+        let qty = q
+            .get("qty")
+            .and_then(|q| q.parse::<u64>().ok())
+            .filter(|q| *q > 0)
+            .unwrap_or(30);
+        (op, qty)
     });
-    let (op, qty) = asked.get_untracked();
-    // What is chosen now: the estimate and the size's unit follow each change (with
-    // JavaScript; without it, "Show estimate" puts the choice in the address).
-    let chosen_op = RwSignal::new(op);
-    let chosen_qty = RwSignal::new(qty);
-    Effect::new(move |_| {
-        let (op, qty) = asked.get();
-        chosen_op.set(op);
-        chosen_qty.set(qty);
-    });
-    let tried = move || query.with(|q| q.get("tried")).is_some();
-    let unit_book = book.clone();
-    let unit = move || {
-        unit_book
-            .rule(chosen_op.get())
-            .map(|r| r.driver.unit_names().1)
-            .unwrap_or("units")
-    };
-    let estimate = move || {
-        let (op, qty) = (chosen_op.get(), chosen_qty.get());
-        book.rule(op).map(|r| {
-            format!(
-                "Estimate for {} ({}): {} credits.",
-                op.label(),
-                r.describe(),
-                r.price(qty)
-                    .map(|c| group_thousands(c.get()))
-                    .unwrap_or_default()
-            )
-        })
-    };
+    let tried = query.with_untracked(|q| q.get("tried")).is_some();
     let pending = action.pending();
     view! {
         <section class="card" aria-labelledby="try-heading" id="try">
@@ -83,11 +51,7 @@ pub(super) fn TryPanel(
                         group_thousands(p.credits.get()),
                         format_usd(p.price_cents)
                     ));
-                    let then = format!(
-                        "/subscription?op={}&qty={}#try",
-                        chosen_op.get_untracked().key(),
-                        chosen_qty.get_untracked()
-                    );
+                    let then = format!("/subscription?op={}&qty={qty}#try", op.key());
                     let buy_form = pack.map(|p| {
                         let key = format!("{buy_key}-{}-back", p.id.as_str());
                         let label = format!(
@@ -119,27 +83,10 @@ pub(super) fn TryPanel(
                 }
                 error => view! { <p class="notice notice-error" role="alert" id=FORM_ERROR_ANCHOR tabindex="-1">{error.to_string()}</p> }.into_any(),
             })}
-            {move || tried().then(|| view! { <p class="notice" role="status" data-testid="try-done">"Done. Its receipt is open below."</p> })}
+            {tried.then(|| view! { <p class="notice" role="status" data-testid="try-done">"Done. Its receipt is open below."</p> })}
             <ActionForm action attr:class="stack-form">
                 <input type="hidden" name="request_key" value=form_key />
-                <label for="try-op">"Operation"</label>
-                <select id="try-op" name="operation" on:change=move |ev| {
-                    if let Some(op) = Operation::from_key(&event_target_value(&ev)) {
-                        chosen_op.set(op);
-                    }
-                }>
-                    {Operation::ALL.into_iter().map(|o| view! {
-                        <option value=o.key() selected=o == op>{o.label()}</option>
-                    }).collect_view()}
-                </select>
-                <label for="try-qty">"Size, in "{unit}</label>
-                <input id="try-qty" name="quantity" type="number" min="1" max="100000" value=qty.to_string() required
-                    on:input=move |ev| {
-                        if let Ok(q) = event_target_value(&ev).trim().parse::<u64>() && q > 0 {
-                            chosen_qty.set(q);
-                        }
-                    } />
-                <p class="help" data-testid="try-estimate" aria-live="polite">{estimate}</p>
+                <TryChoice book op qty />
                 <label><input type="checkbox" name="fail_part" value="on" />" Make part of it fail (shows a refund)"</label>
                 <div class="button-row">
                     <button type="submit" name="intent" value="estimate" class="secondary" disabled=pending>"Show estimate"</button>
@@ -147,6 +94,55 @@ pub(super) fn TryPanel(
                 </div>
             </ActionForm>
         </section>
+    }
+}
+
+/// The operation and size to try, with the size's unit and the estimate. An island: in
+/// the browser the unit and the estimate follow each change as it is made; without
+/// JavaScript "Show estimate" sends the choice and the page comes back with both.
+#[island]
+fn TryChoice(book: PriceBook, op: Operation, qty: u64) -> impl IntoView {
+    let chosen_op = RwSignal::new(op);
+    let chosen_qty = RwSignal::new(qty);
+    let unit_book = book.clone();
+    let unit = move || {
+        unit_book
+            .rule(chosen_op.get())
+            .map(|r| r.driver.unit_names().1)
+            .unwrap_or("units")
+    };
+    let estimate = move || {
+        let (op, qty) = (chosen_op.get(), chosen_qty.get());
+        book.rule(op).map(|r| {
+            format!(
+                "Estimate for {} ({}): {} credits.",
+                op.label(),
+                r.describe(),
+                r.price(qty)
+                    .map(|c| group_thousands(c.get()))
+                    .unwrap_or_default()
+            )
+        })
+    };
+    view! {
+        <label for="try-op">"Operation"</label>
+        <select id="try-op" name="operation" on:change=move |ev| {
+            if let Some(op) = Operation::from_key(&event_target_value(&ev)) {
+                chosen_op.set(op);
+            }
+        }>
+            {Operation::ALL.into_iter().map(|o| view! {
+                <option value=o.key() selected=o == op>{o.label()}</option>
+            }).collect_view()}
+        </select>
+        <label for="try-qty">"Size, in "{unit}</label>
+        <input id="try-qty" name="quantity" type="number" min="1" max="100000" value=qty.to_string() required
+            on:input=move |ev| {
+                if let Ok(q) = event_target_value(&ev).trim().parse::<u64>() && q > 0 {
+                    chosen_qty.set(q);
+                }
+            } />
+        <p class="help" data-testid="try-estimate" aria-live="polite">{estimate}</p>
     }
 }
 
