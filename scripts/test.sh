@@ -8,6 +8,8 @@ source scripts/lib.sh
 use_shared_target
 
 scripts/setup.sh test
+# CI builds a fresh clone, whose incremental caches would only be thrown away (gigabytes).
+if [ "${CI:-}" = true ]; then export CARGO_INCREMENTAL=0; fi
 
 # PostgreSQL: the one at 127.0.0.1:5432 when it answers; otherwise a private one started
 # here (installed with apt if needed). Never skipped.
@@ -51,10 +53,7 @@ cargo clippy --features ssr --all-targets -- -D warnings
 step "clippy (browser)"
 cargo clippy --lib --features hydrate --target wasm32-unknown-unknown -- -D warnings
 step "unit and integration tests, SQLite and PostgreSQL ($TEST_POSTGRES_URL)"
-# One test at a time: rendering Leptos pages from several tests of one process at once
-# hangs now and then (never seen against the real server; see the closing note of the
-# first session). The concurrency tests make their own parallel load inside one test.
-cargo test --features ssr -- --test-threads=1
+cargo test --features ssr
 build_release
 step "usage API against its OpenAPI document: schemathesis, fixed seed, bounded"
 scripts/api_fuzz.sh

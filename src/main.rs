@@ -1,13 +1,16 @@
 use clap::Parser;
 use std::process::ExitCode;
 
+/// jemalloc: measured against the C library's allocator and mimalloc under load, it served
+/// pages fastest (README, "Fast pages"). `--features mimalloc` or `system-allocator`
+/// build the server on the others, to measure again.
+#[cfg(not(any(feature = "mimalloc", feature = "system-allocator")))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-#[cfg(feature = "jemalloc")]
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {

@@ -74,7 +74,7 @@ pub async fn browser_time_zone(zone: String) -> Result<Option<String>, AppError>
     crate::api::respond(
         async {
             let state = app_state()?;
-            let user = auth::user_from_headers(&state, &auth::request_headers()?).await?;
+            let user = auth::current_user(&state).await?;
             let now = zones::offer(&state, user.as_ref(), &zone).await?;
             if let Some(now) = &now {
                 auth::set_cookie(&zones::cookie(&state, now));

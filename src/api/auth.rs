@@ -82,7 +82,7 @@ pub async fn current_viewer() -> Result<Option<Viewer>, AppError> {
     crate::api::respond(
         async {
             let state = app_state()?;
-            let user = auth::user_from_headers(&state, &auth::request_headers()?).await?;
+            let user = auth::current_user(&state).await?;
             Ok(user.map(|u| Viewer {
                 email: u.email,
                 role: u.role,

@@ -13,6 +13,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use axum::http::HeaderMap;
 use axum::http::header::{COOKIE, SET_COOKIE};
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 
 pub const SESSION_COOKIE: &str = "sb_session";
 /// How long a session lasts after sign-in.
@@ -323,11 +324,28 @@ pub fn request_headers() -> Result<HeaderMap, AppError> {
         })
 }
 
+/// Who signed in the request being answered, looked up once: a page's layout and its
+/// data each ask (three server functions on `/subscription`), and they share one indexed
+/// read of the session. A new one for every request (`server::http`'s context).
+#[derive(Clone, Default)]
+pub struct RequestUser(Arc<tokio::sync::OnceCell<Option<User>>>);
+
+/// The signed-in user of the request being answered, if any (see [`RequestUser`]).
+pub async fn current_user(state: &AppState) -> Result<Option<User>, AppError> {
+    let headers = request_headers()?;
+    match leptos::prelude::use_context::<RequestUser>() {
+        Some(memo) => memo
+            .0
+            .get_or_try_init(|| user_from_headers(state, &headers))
+            .await
+            .cloned(),
+        None => user_from_headers(state, &headers).await,
+    }
+}
+
 /// Guard: anyone signed in.
 pub async fn require_user(state: &AppState) -> Result<User, AppError> {
-    user_from_headers(state, &request_headers()?)
-        .await?
-        .ok_or(AppError::Unauthorized)
+    current_user(state).await?.ok_or(AppError::Unauthorized)
 }
 
 /// Guard: a signed-in customer, with their ledger account.

@@ -38,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         move || {
             provide_context(state.clone());
             provide_context(state.faq);
+            provide_context(crate::server::auth::RequestUser::default());
             // The nonce chosen by `security_headers` for this request's CSP.
             if let Some(nonce) = use_context::<http::request::Parts>()
                 .and_then(|p| p.extensions.get::<Nonce>().cloned())
