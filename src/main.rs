@@ -2,9 +2,9 @@ use clap::Parser;
 use std::process::ExitCode;
 
 /// jemalloc: measured against the C library's allocator and mimalloc under load, it served
-/// pages fastest (README, "Fast pages"). `--features mimalloc` or `system-allocator`
-/// build the server on the others, to measure again.
-#[cfg(not(any(feature = "mimalloc", feature = "system-allocator")))]
+/// pages fastest (README, "Fast pages"). The release build turns it on (`bin-features`);
+/// `--features mimalloc` instead, or neither, builds the others to measure again.
+#[cfg(all(feature = "jemalloc", not(feature = "mimalloc")))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -141,21 +141,24 @@ async fn a_form_result_comes_back_with_the_page_once(backend: Backend) {
     let again = page(&app, "/subscription", &session).await;
     assert!(!again.body.contains(said));
 
-    // The same result with other words in it, not signed by this app: ignored.
+    // The same result with other words in it, not sealed by this app: ignored.
     let value = result.trim_start_matches("studio_form_result=");
-    let mut parts = value.split('|');
-    let (path, _, mac) = (
-        parts.next().unwrap(),
-        parts.next().unwrap(),
-        parts.next().unwrap(),
-    );
+    let parts: Vec<&str> = value.split('|').collect();
+    assert_eq!(parts.len(), 4, "path, result, time, seal: {value}");
     let forged = format!(
-        "studio_form_result={path}|{}|{mac}",
-        base64_url(br#"{"Upgraded":{"plan":"Everything for free"}}"#)
+        "studio_form_result={}|{}|{}|{}",
+        parts[0],
+        base64_url(br#"{"upgraded":{"plan":"Everything for free"}}"#),
+        parts[2],
+        parts[3]
     );
     let shown = page(&app, "/subscription", &format!("{session}; {forged}")).await;
     assert!(!shown.body.contains("Everything for free"));
     assert!(!shown.body.contains(r#"data-testid="plan-message""#));
+    // The genuine one, in another customer's browser: not theirs, not shown.
+    let other = format!("sb_session={}", sign_up(&app, "other@example.com").await);
+    let shown = page(&app, "/subscription", &format!("{other}; {result}")).await;
+    assert!(!shown.body.contains(said));
 
     // A change made by a script (JSON, not a form) hands nothing on.
     let res = common::call(&app, "plans/change", Some(&token), &[("action", "keep")]).await;

@@ -180,10 +180,13 @@ async fn signed_in_pages_and_api_answers_are_never_stored(backend: Backend) {
         )
         .await;
     assert_eq!(api.headers.get("cache-control").unwrap(), "no-store");
+    // An anonymous page is asked for again each time (it names the site's files by their
+    // hashes), never kept from a signed-in one.
     let public = app.get("/faq").await;
-    assert!(
-        public.headers.get("cache-control").is_none(),
-        "an anonymous FAQ may be cached"
+    assert_eq!(
+        public.headers.get("cache-control").unwrap(),
+        "no-cache",
+        "an anonymous FAQ is revalidated"
     );
     // A cookie of another name is not a session.
     let other = app
@@ -194,7 +197,7 @@ async fn signed_in_pages_and_api_answers_are_never_stored(backend: Backend) {
             None,
         )
         .await;
-    assert!(other.headers.get("cache-control").is_none());
+    assert_eq!(other.headers.get("cache-control").unwrap(), "no-cache");
     app.cleanup().await;
 
     let app = TestApp::with_config(backend, |c| {
@@ -283,3 +286,88 @@ on_both_backends!(
     responses_are_compressed,
     the_faq_server_function_returns_the_facts,
 );
+
+/// The site's files (`/pkg/`) are sent as the build compressed them: the brotli copy to a
+/// browser that takes brotli, the plain file otherwise, each marked `Vary:
+/// Accept-Encoding`; with hashed names (a release build) cached for a year as `immutable`,
+/// without them asked for again. A missing file is not cached. Pages are `no-cache`.
+#[tokio::test]
+async fn site_files_are_sent_as_built_and_cached_by_name() {
+    let site = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(site.path().join("pkg")).unwrap();
+    std::fs::write(
+        site.path().join("pkg/studio-billing.abc.css"),
+        "body { margin: 0 }",
+    )
+    .unwrap();
+    std::fs::write(
+        site.path().join("pkg/studio-billing.abc.css.br"),
+        b"\x0b\x08brotli",
+    )
+    .unwrap();
+    let root = site.path().to_str().unwrap().to_owned();
+    for hashed in [false, true] {
+        let mut app = TestApp::with_config(Backend::Sqlite, |c| c.site_root = root.clone()).await;
+        // What a release build with `hash-files` reads from `hash.txt` beside the binary.
+        if hashed {
+            app.state.asset_hashes = std::sync::Arc::new(vec!["abc".to_owned()]);
+            app.router = studio_billing::server::http::router(app.state.clone());
+        }
+        let cache = if hashed {
+            "public, max-age=31536000, immutable"
+        } else {
+            "no-cache"
+        };
+
+        let br = app
+            .call(
+                Method::GET,
+                "/pkg/studio-billing.abc.css",
+                &[("accept-encoding", "gzip, br")],
+                None,
+            )
+            .await;
+        assert_eq!(br.status, StatusCode::OK);
+        assert_eq!(br.header("content-encoding"), "br");
+        assert_eq!(
+            br.body.as_bytes(),
+            b"\x0b\x08brotli",
+            "the file made at build, as it is"
+        );
+        assert_eq!(br.header("cache-control"), cache);
+        assert_eq!(br.header("vary"), "accept-encoding");
+
+        // A signed-in browser sends its session along: the file is the same for everyone.
+        let plain = app
+            .call(
+                Method::GET,
+                "/pkg/studio-billing.abc.css",
+                &[("cookie", "sb_session=abc")],
+                None,
+            )
+            .await;
+        assert_eq!(plain.status, StatusCode::OK);
+        assert!(plain.headers.get("content-encoding").is_none());
+        assert_eq!(plain.body, "body { margin: 0 }");
+        assert_eq!(plain.header("cache-control"), cache);
+
+        let missing = app
+            .call(Method::GET, "/pkg/studio-billing.zzz.css", &[], None)
+            .await;
+        assert_eq!(missing.status, StatusCode::NOT_FOUND);
+        assert_ne!(
+            missing
+                .headers
+                .get("cache-control")
+                .and_then(|v| v.to_str().ok()),
+            Some("public, max-age=31536000, immutable")
+        );
+
+        let page = app
+            .call(Method::GET, "/faq", &[("accept", "text/html")], None)
+            .await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert_eq!(page.header("cache-control"), "no-cache");
+        app.cleanup().await;
+    }
+}

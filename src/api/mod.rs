@@ -95,7 +95,10 @@ where
         return;
     };
     match serde_json::to_string(output) {
-        Ok(json) => match result_cookie(&CookiePolicy::of(&state.config), S::PATH, &json) {
+        Ok(json) => match crate::server::auth::request_headers()
+            .ok()
+            .and_then(|h| result_cookie(&CookiePolicy::of(&state.config), S::PATH, &json, &h))
+        {
             Some(cookie) => crate::server::auth::set_cookie(&cookie),
             None => tracing::warn!(path = S::PATH, "a form's result is too big to hand on"),
         },

@@ -527,7 +527,7 @@ impl Inline {
 impl Entry {
     /// The question and answer as plain text, for search.
     pub fn plain_text(&self) -> String {
-        let mut out = String::from(self.question);
+        let mut out = format!("{} ", self.question);
         let mut push = |inlines: &[Inline]| {
             for i in inlines {
                 out.push_str(i.plain());

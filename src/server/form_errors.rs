@@ -12,8 +12,10 @@
 //! address that still carries `__err` (a link) is answered with the same page without it.
 //!
 //! A form post that succeeds hands its result on the same way (`hand_back`): the server
-//! function puts what it did into a signed, short-lived cookie, and the page the browser
-//! is sent back to says it, once. Every form on our pages is posted like this (islands:
+//! function puts what it did into a short-lived cookie, and the page the browser is sent
+//! back to says it, once. Both cookies are sealed (HMAC, with a key derived from the app's
+//! secret) together with their time and the browser's session, so a page only ever shows
+//! what this app handed to that session in the last two minutes. Every form on our pages is posted like this (islands:
 //! the pages are not hydrated), so the result is said with JavaScript on or off.
 
 use crate::error::FORM_ERROR_ANCHOR;
@@ -42,36 +44,13 @@ pub struct FormError {
     pub err: String,
 }
 
-impl FormError {
-    /// A server function's path: `/api/` and a few letters, digits and `/_-`.
-    fn path_ok(path: &str) -> bool {
-        path.starts_with("/api/")
-            && path.len() <= 200
-            && path
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"/_-".contains(&b))
-    }
-
-    /// `path|err`, the cookie's value (both parts are cookie-safe: a path and base64url).
-    fn to_cookie_value(&self) -> String {
-        format!("{}|{}", self.path, self.err)
-    }
-
-    /// Reads a cookie value back; anything that is not a server function path and base64url
-    /// is refused, so the cookie can only ever carry what this layer put in it.
-    fn from_cookie_value(value: &str) -> Option<Self> {
-        let (path, err) = value.split_once('|')?;
-        let path_ok = Self::path_ok(path);
-        let err_ok = !err.is_empty()
-            && err.len() <= 3000
-            && err
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_=".contains(&b));
-        (path_ok && err_ok).then(|| FormError {
-            path: path.to_owned(),
-            err: err.to_owned(),
-        })
-    }
+/// A server function's path: `/api/` and a few letters, digits and `/_-`.
+fn path_ok(path: &str) -> bool {
+    path.starts_with("/api/")
+        && path.len() <= 200
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/_-".contains(&b))
 }
 
 /// The cookie that carries one form's result to the next page.
@@ -81,88 +60,159 @@ const RESULT_MAX_JSON: usize = 2000;
 
 pub use crate::model::forms::FormResult;
 
-/// The key results are signed with, so a page only ever says what this app handed on.
+/// The key both cookies are sealed with, so a page only ever says what this app handed
+/// on, to the browser session it handed it to, within `COOKIE_SECS`.
 #[derive(Clone)]
-pub struct ResultKey([u8; 32]);
+pub struct SealKey([u8; 32]);
 
-impl ResultKey {
+impl SealKey {
     /// Derived from the app's secret key (never the key itself).
     pub fn from_secret(secret: &str) -> Self {
         let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
             .expect("HMAC takes a key of any length");
-        mac.update(b"studio-billing form results v1");
-        ResultKey(mac.finalize().into_bytes().into())
+        mac.update(b"studio-billing form cookies v1");
+        SealKey(mac.finalize().into_bytes().into())
     }
 
-    fn mac(&self, path: &str, payload: &str) -> Hmac<Sha256> {
+    /// The MAC of one cookie: what it is (`kind`), for which server function, its
+    /// payload, when, and for which session (`""` for none).
+    fn mac(&self, kind: &str, path: &str, payload: &str, at: i64, session: &str) -> Hmac<Sha256> {
         let mut mac =
             Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes a key of any length");
-        mac.update(path.as_bytes());
-        mac.update(b"|");
-        mac.update(payload.as_bytes());
+        for part in [kind, path, payload, &at.to_string(), session] {
+            mac.update(part.as_bytes());
+            mac.update(b"|");
+        }
         mac
     }
-}
 
-impl std::fmt::Debug for ResultKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ResultKey(..)")
+    /// `path|payload|at|mac`, every part cookie-safe (`payload` must be base64url).
+    fn seal(&self, kind: &str, path: &str, payload: &str, at: i64, session: &str) -> String {
+        let mac = self
+            .mac(kind, path, payload, at, session)
+            .finalize()
+            .into_bytes();
+        format!("{path}|{payload}|{at}|{}", URL_SAFE_NO_PAD.encode(mac))
     }
-}
 
-impl FormResult {
-    /// `path|base64url(json)|base64url(mac)`; `None` when the result is too big to carry.
-    pub fn to_cookie_value(&self, key: &ResultKey) -> Option<String> {
-        if self.json.len() > RESULT_MAX_JSON || !FormError::path_ok(&self.path) {
+    /// The path and payload of a sealed value, if this key sealed it as `kind` for
+    /// `session` no more than `COOKIE_SECS` before `now`.
+    fn open<'a>(
+        &self,
+        kind: &str,
+        value: &'a str,
+        now: i64,
+        session: &str,
+    ) -> Option<(&'a str, &'a str)> {
+        let mut parts = value.split('|');
+        let (path, payload, at, mac) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() || !path_ok(path) || payload.len() > 3000 {
             return None;
         }
-        let payload = URL_SAFE_NO_PAD.encode(self.json.as_bytes());
-        let mac = URL_SAFE_NO_PAD.encode(key.mac(&self.path, &payload).finalize().into_bytes());
-        Some(format!("{}|{payload}|{mac}", self.path))
-    }
-
-    /// Reads a cookie value back: only what this app signed is accepted.
-    fn from_cookie_value(value: &str, key: &ResultKey) -> Option<Self> {
-        let mut parts = value.split('|');
-        let (path, payload, mac) = (parts.next()?, parts.next()?, parts.next()?);
-        if parts.next().is_some() || !FormError::path_ok(path) {
+        let at: i64 = at.parse().ok()?;
+        if !(now - i64::from(COOKIE_SECS)..=now + 5).contains(&at) {
             return None;
         }
         let mac = URL_SAFE_NO_PAD.decode(mac).ok()?;
-        key.mac(path, payload).verify_slice(&mac).ok()?;
-        let json = String::from_utf8(URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
-        Some(FormResult {
+        self.mac(kind, path, payload, at, session)
+            .verify_slice(&mac)
+            .ok()?;
+        Some((path, payload))
+    }
+}
+
+impl std::fmt::Debug for SealKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SealKey(..)")
+    }
+}
+
+const ERROR_KIND: &str = "error";
+const RESULT_KIND: &str = "result";
+
+impl FormError {
+    /// The cookie's value; the error is server_fn's base64 already, and anything else is
+    /// never sealed.
+    fn seal(&self, key: &SealKey, at: i64, session: &str) -> Option<String> {
+        let err_ok = !self.err.is_empty()
+            && self
+                .err
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_=".contains(&b));
+        (err_ok && path_ok(&self.path))
+            .then(|| key.seal(ERROR_KIND, &self.path, &self.err, at, session))
+    }
+
+    fn open(value: &str, key: &SealKey, now: i64, session: &str) -> Option<Self> {
+        let (path, err) = key.open(ERROR_KIND, value, now, session)?;
+        Some(FormError {
             path: path.to_owned(),
-            json,
+            err: err.to_owned(),
         })
     }
 }
 
+fn seal_result(result: &FormResult, key: &SealKey, at: i64, session: &str) -> Option<String> {
+    if result.json.len() > RESULT_MAX_JSON || !path_ok(&result.path) {
+        return None;
+    }
+    let payload = URL_SAFE_NO_PAD.encode(result.json.as_bytes());
+    Some(key.seal(RESULT_KIND, &result.path, &payload, at, session))
+}
+
+fn open_result(value: &str, key: &SealKey, now: i64, session: &str) -> Option<FormResult> {
+    let (path, payload) = key.open(RESULT_KIND, value, now, session)?;
+    let json = String::from_utf8(URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+    Some(FormResult {
+        path: path.to_owned(),
+        json,
+    })
+}
+
+/// Real time in Unix seconds: the cookies' age, like a session's, never follows the demo
+/// clock.
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// The request's session cookie, or `""`: the form cookies are for that session only.
+fn session_of(headers: &HeaderMap) -> String {
+    crate::server::auth::cookie_value(headers, crate::server::auth::SESSION_COOKIE)
+        .unwrap_or_default()
+}
+
 /// How the layer writes and reads its cookies: `Secure` in production (the session
-/// cookie's rule), and the key results are signed with.
+/// cookie's rule), and the key they are sealed with.
 #[derive(Debug, Clone)]
 pub struct CookiePolicy {
     pub secure: bool,
-    pub key: ResultKey,
+    pub key: SealKey,
 }
 
 impl CookiePolicy {
     pub fn of(config: &crate::server::config::Config) -> Self {
         CookiePolicy {
             secure: config.mode == crate::server::config::Mode::Production,
-            key: ResultKey::from_secret(config.secret_key.expose()),
+            key: SealKey::from_secret(config.secret_key.expose()),
         }
     }
 }
 
 /// The `Set-Cookie` value that hands `json`, the result of the server function at `path`,
-/// to the next page (see the module's comment).
-pub fn result_cookie(policy: &CookiePolicy, path: &str, json: &str) -> Option<String> {
-    let value = FormResult {
+/// to the next page of the session `request` came from (see the module's comment).
+pub fn result_cookie(
+    policy: &CookiePolicy,
+    path: &str,
+    json: &str,
+    request: &HeaderMap,
+) -> Option<String> {
+    let result = FormResult {
         path: path.to_owned(),
         json: json.to_owned(),
-    }
-    .to_cookie_value(&policy.key)?;
+    };
+    let value = seal_result(&result, &policy.key, now(), &session_of(request))?;
     Some(crate::server::auth::set_cookie_value(
         RESULT_COOKIE,
         &value,
@@ -261,20 +311,22 @@ pub async fn layer(
             )
                 .into_response();
         }
+        let session = session_of(req.headers());
         if let Some(value) = crate::server::auth::cookie_value(req.headers(), COOKIE) {
             consumed.push(COOKIE);
-            if let Some(error) = FormError::from_cookie_value(&value) {
+            if let Some(error) = FormError::open(&value, &policy.key, now(), &session) {
                 req.extensions_mut().insert(error);
             }
         }
         if let Some(value) = crate::server::auth::cookie_value(req.headers(), RESULT_COOKIE) {
             consumed.push(RESULT_COOKIE);
-            if let Some(result) = FormResult::from_cookie_value(&value, &policy.key) {
+            if let Some(result) = open_result(&value, &policy.key, now(), &session) {
                 req.extensions_mut().insert(result);
             }
         }
     }
     let form_post = req.method() == Method::POST && accepts_html(req.headers());
+    let session = session_of(req.headers());
     let mut res = next.run(req).await;
     if form_post && res.status().is_redirection() {
         let moved = res
@@ -284,7 +336,8 @@ pub async fn layer(
             .and_then(split_location);
         if let Some((error, to)) = moved
             && let Ok(location) = HeaderValue::from_str(&to)
-            && let Some(set) = cookie(&policy, COOKIE, &error.to_cookie_value(), COOKIE_SECS)
+            && let Some(sealed) = error.seal(&policy.key, now(), &session)
+            && let Some(set) = cookie(&policy, COOKIE, &sealed, COOKIE_SECS)
         {
             res.headers_mut().insert(header::LOCATION, location);
             res.headers_mut().append(header::SET_COOKIE, set);
@@ -320,32 +373,58 @@ mod tests {
         assert_eq!(split_location("/subscription?__path=%2Fapi%2Fx"), None);
     }
 
+    const NOW: i64 = 1_780_000_000;
+
     #[test]
-    fn the_cookie_carries_only_a_path_and_base64() {
+    fn an_error_is_read_back_only_as_this_app_sealed_it() {
+        let key = SealKey::from_secret("one secret");
         let e = FormError {
             path: "/api/plans/change".into(),
             err: "eyJhIjoxfQ==".into(),
         };
-        assert_eq!(FormError::from_cookie_value(&e.to_cookie_value()), Some(e));
+        let value = e.seal(&key, NOW, "s1").expect("a path and base64");
+        assert_eq!(
+            FormError::open(&value, &key, NOW + 60, "s1"),
+            Some(e.clone())
+        );
+        // Another session, too late, another key: refused.
+        assert_eq!(FormError::open(&value, &key, NOW + 60, "s2"), None);
+        assert_eq!(FormError::open(&value, &key, NOW + 121, "s1"), None);
+        let other = SealKey::from_secret("another secret");
+        assert_eq!(FormError::open(&value, &other, NOW, "s1"), None);
+        // Written by someone else: refused.
         for bad in [
             "/api/x",
             "/elsewhere|abc",
             "/api/x|<script>",
-            "/api/x|",
-            "/api/x y|abc",
+            "/api/plans/change|eyJhIjoxfQ==",
+            "/api/plans/change|eyJiIjoxfQ==|1780000000|AAAA",
         ] {
-            assert_eq!(FormError::from_cookie_value(bad), None, "{bad}");
+            assert_eq!(FormError::open(bad, &key, NOW, "s1"), None, "{bad}");
         }
+        // Not server_fn's base64: never sealed.
+        let odd = FormError {
+            path: "/api/x".into(),
+            err: "<b>hi</b>".into(),
+        };
+        assert_eq!(odd.seal(&key, NOW, "s1"), None);
+        // A result is not an error.
+        let result = FormResult {
+            path: "/api/plans/change".into(),
+            json: "{}".into(),
+        };
+        let as_result = seal_result(&result, &key, NOW, "s1").unwrap();
+        assert_eq!(FormError::open(&as_result, &key, NOW, "s1"), None);
     }
 
     #[test]
-    fn a_result_is_read_back_only_as_this_app_signed_it() {
-        let key = ResultKey::from_secret("one secret");
+    fn a_result_is_read_back_only_as_this_app_sealed_it() {
+        let key = SealKey::from_secret("one secret");
         let result = FormResult {
             path: "/api/plans/change".into(),
-            json: r#"{"Upgraded":{"plan":"Studio"}}"#.into(),
+            json: r#"{"upgraded":{"plan":"Studio"}}"#.into(),
         };
-        let value = result.to_cookie_value(&key).expect("small enough");
+        let value = seal_result(&result, &key, NOW, "s1").expect("small enough");
         assert!(
             value
                 .bytes()
@@ -353,36 +432,41 @@ mod tests {
             "cookie-safe: {value}"
         );
         assert_eq!(
-            FormResult::from_cookie_value(&value, &key),
+            open_result(&value, &key, NOW + 10, "s1"),
             Some(result.clone())
         );
-        // Another key, another path, other words: refused.
-        let other = ResultKey::from_secret("another secret");
-        assert_eq!(FormResult::from_cookie_value(&value, &other), None);
+        // Another key, session, time or path, or other words: refused.
+        let other = SealKey::from_secret("another secret");
+        assert_eq!(open_result(&value, &other, NOW, "s1"), None);
+        assert_eq!(open_result(&value, &key, NOW, ""), None);
+        assert_eq!(open_result(&value, &key, NOW + 121, "s1"), None);
+        assert_eq!(open_result(&value, &key, NOW - 10, "s1"), None);
         let moved = value.replacen("/api/plans/change", "/api/support/adjust", 1);
-        assert_eq!(FormResult::from_cookie_value(&moved, &key), None);
-        let (head, mac) = value.rsplit_once('|').unwrap();
-        let (path, _) = head.split_once('|').unwrap();
+        assert_eq!(open_result(&moved, &key, NOW, "s1"), None);
+        let parts: Vec<&str> = value.split('|').collect();
         let forged = format!(
-            "{path}|{}|{mac}",
-            URL_SAFE_NO_PAD.encode(br#"{"Upgraded":{"plan":"Free"}}"#)
+            "{}|{}|{}|{}",
+            parts[0],
+            URL_SAFE_NO_PAD.encode(br#"{"upgraded":{"plan":"Free"}}"#),
+            parts[2],
+            parts[3]
         );
-        assert_eq!(FormResult::from_cookie_value(&forged, &key), None);
+        assert_eq!(open_result(&forged, &key, NOW, "s1"), None);
         for bad in [
             "",
             "/api/x",
             "/api/x|e30",
-            "/api/x|e30|!!|x",
-            "/elsewhere|e30|AAAA",
+            "/api/x|e30|1|!!|x",
+            "/elsewhere|e30|1780000000|AAAA",
         ] {
-            assert_eq!(FormResult::from_cookie_value(bad, &key), None, "{bad}");
+            assert_eq!(open_result(bad, &key, NOW, "s1"), None, "{bad}");
         }
         // Too big for a cookie: not handed on at all.
         let big = FormResult {
             path: "/api/x".into(),
             json: "x".repeat(RESULT_MAX_JSON + 1),
         };
-        assert_eq!(big.to_cookie_value(&key), None);
+        assert_eq!(seal_result(&big, &key, NOW, "s1"), None);
     }
 
     #[test]

@@ -19,32 +19,49 @@ pub struct AppState {
     /// The FAQ, made once: it depends on configuration only. Made when the state is and
     /// kept for the life of the process, so pages borrow its text instead of copying it.
     pub faq: &'static crate::domain::faq::Faq,
+    /// The hashes in the site's file names (none for a debug build): a file named by one
+    /// is cached for a year (`server::http`'s assets).
+    pub asset_hashes: Arc<Vec<String>>,
 }
 
-/// True when the build gave the site's files hashed names (`hash-files`, a release build
-/// by `cargo leptos build --release`): it leaves `hash.txt`, their hashes, beside the
-/// server's binary, where the pages look for it. Deploy the two together.
-fn hashed_assets() -> bool {
-    std::env::current_exe()
+/// The hashes the build put in the site's file names (`hash-files`, a release build by
+/// `cargo leptos build --release`): it writes them to `hash.txt` beside the server's
+/// binary (`js: ...`, `wasm: ...`, `css: ...`), where the pages look for them too. Deploy
+/// the two together. None for a debug build.
+fn asset_hashes() -> Vec<String> {
+    let Some(file) = std::env::current_exe()
         .ok()
         .and_then(|exe| exe.parent().map(|dir| dir.join("hash.txt")))
-        .is_some_and(|file| file.is_file())
+    else {
+        return Vec::new();
+    };
+    std::fs::read_to_string(file)
+        .map(|text| {
+            text.lines()
+                .filter_map(|line| line.split_once(':'))
+                .map(|(_, hash)| hash.trim().to_owned())
+                .filter(|hash| hash.len() >= 8)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 impl AppState {
     pub fn new(config: Config, db: Db, clock: Clock) -> Self {
+        let asset_hashes = asset_hashes();
         let leptos = LeptosOptions::builder()
             .output_name(env!("CARGO_PKG_NAME"))
             .site_root(config.site_root.as_str())
             .site_pkg_dir("pkg")
             .site_addr(config.listen_addr)
-            .hash_files(hashed_assets())
+            .hash_files(!asset_hashes.is_empty())
             .build();
         let faq = Box::leak(Box::new(crate::domain::faq::Faq::new(
             &crate::server::services::faq::facts(&config),
         )));
         AppState {
             leptos,
+            asset_hashes: Arc::new(asset_hashes),
             faq,
             config: Arc::new(config),
             db,

@@ -21,7 +21,7 @@ use std::any::Any;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
-use tower_http::compression::predicate::{DefaultPredicate, Predicate};
+use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::services::ServeDir;
@@ -114,13 +114,13 @@ pub fn router(state: AppState) -> Router {
                     crate::server::form_errors::CookiePolicy::of(&state.config),
                     crate::server::form_errors::layer,
                 ))
-                // Pages only: the site's files are compressed once, at build time (`assets`).
+                // Pages and JSON; never the site's files, which are compressed once, at
+                // build time (`assets`), and sent as they are.
                 .layer(CompressionLayer::new().compress_when(
-                    DefaultPredicate::new().and(|_: StatusCode, _: http::Version, h: &http::HeaderMap, _: &http::Extensions| {
-                        h.get(header::CONTENT_TYPE)
-                            .and_then(|v| v.to_str().ok())
-                            .is_some_and(|t| t.starts_with("text/html"))
-                    }),
+                    DefaultPredicate::new()
+                        .and(NotForContentType::const_new("application/wasm"))
+                        .and(NotForContentType::const_new("text/javascript"))
+                        .and(NotForContentType::const_new("text/css")),
                 ))
                 // Inside compression, so it reads bodies as the handlers wrote them.
                 .layer(middleware::from_fn(crate::server::api_error::refusals_as_json))
@@ -131,31 +131,35 @@ pub fn router(state: AppState) -> Router {
 
 /// `/pkg/`: the stylesheet, script and wasm the build made, as files. Brotli (quality 11)
 /// and gzip copies made at build time (`cargo leptos build --release --precompress`) are
-/// sent as they are to a browser that takes them. With hashed names (`hash-files`), a
-/// name is a version: cached for a year and never asked for again; without (a debug
-/// build), asked for again each time.
+/// sent as they are to a browser that takes them, marked `Vary: Accept-Encoding`. A file
+/// whose name carries one of the build's hashes (`AppState::asset_hashes`) is cached for a
+/// year and never asked for again (`immutable`: a new build names it anew); any other
+/// (a debug build's) is asked for again each time.
 fn assets(state: &AppState) -> axum::routing::MethodRouter {
     let dir = std::path::Path::new(state.leptos.site_root.as_ref())
         .join(state.leptos.site_pkg_dir.as_ref());
-    let cache = HeaderValue::from_static(if state.leptos.hash_files {
-        "public, max-age=31536000, immutable"
-    } else {
-        "no-cache"
-    });
+    let hashes = state.asset_hashes.clone();
     let files = ServeDir::new(dir).precompressed_br().precompressed_gzip();
-    axum::routing::get_service(files).layer(middleware::map_response(move |mut res: Response| {
-        let cache = cache.clone();
-        async move {
-            // A file that is not there must not be remembered as missing for a year.
-            if res.status().is_success() {
-                res.headers_mut().insert(header::CACHE_CONTROL, cache);
-                // The same name is sent brotli, gzip or plain: caches keep each apart.
-                res.headers_mut()
-                    .insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    axum::routing::get_service(files).layer(middleware::map_response(
+        move |uri: axum::http::Uri, mut res: Response| {
+            let hashed = hashes.iter().any(|h| uri.path().contains(h.as_str()));
+            async move {
+                // A file that is not there must not be remembered as missing for a year.
+                if res.status().is_success() || res.status() == StatusCode::NOT_MODIFIED {
+                    let cache = if hashed {
+                        "public, max-age=31536000, immutable"
+                    } else {
+                        "no-cache"
+                    };
+                    let headers = res.headers_mut();
+                    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+                    // The same name is sent brotli, gzip or plain: caches keep each apart.
+                    headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+                }
+                res
             }
-            res
-        }
-    }))
+        },
+    ))
 }
 
 /// `GET /payments/{id}/stripe-receipt`: sends the signed-in customer to Stripe's receipt
@@ -229,26 +233,31 @@ struct HeaderPolicy {
 /// Adds the security headers to every response. HTML pages get a Content-Security-Policy
 /// whose nonce the hydration scripts carry; nothing else may run. Answers to a signed-in
 /// request and every API answer are `Cache-Control: no-store`, so no shared cache or
-/// browser history keeps a customer's balance, receipts or payments. In production, HSTS.
+/// browser history keeps a customer's balance, receipts or payments; other pages
+/// `no-cache`. In production, HSTS.
 async fn security_headers(
     State(policy): State<HeaderPolicy>,
     mut req: Request,
     next: Next,
 ) -> Response {
     let form_targets = &policy.form_targets;
-    let private = req.uri().path().starts_with("/api/")
-        || req
-            .headers()
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .any(|c| {
-                c.split(';').any(|kv| {
-                    kv.trim_start()
-                        .strip_prefix(crate::server::auth::SESSION_COOKIE)
-                        .is_some_and(|rest| rest.starts_with('='))
-                })
-            });
+    // The site's files are the same for everyone (they carry their own caching rule),
+    // even when the browser sends its session cookie along.
+    let site_file = req.uri().path().starts_with("/pkg/");
+    let private = !site_file
+        && (req.uri().path().starts_with("/api/")
+            || req
+                .headers()
+                .get_all(header::COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .any(|c| {
+                    c.split(';').any(|kv| {
+                        kv.trim_start()
+                            .strip_prefix(crate::server::auth::SESSION_COOKIE)
+                            .is_some_and(|rest| rest.starts_with('='))
+                    })
+                }));
     let nonce = Nonce::new();
     let csp = format!(
         "default-src 'self'; script-src 'self' 'nonce-{}' 'wasm-unsafe-eval'; style-src 'self'; \
@@ -273,6 +282,14 @@ async fn security_headers(
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     if private {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    } else if headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("text/html"))
+    {
+        // A page names the site's files by their hashes: asked again every time, it never
+        // points at files a new release has replaced.
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     }
     if policy.hsts {
         headers.insert(

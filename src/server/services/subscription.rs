@@ -1,7 +1,6 @@
 //! The Subscription page: balance and plan (P6), usage in the current period, receipts
 //! (P2, P8) and the low-balance notice (P10).
 
-use crate::domain::catalog::PlanId;
 use crate::domain::subscription::Status;
 use crate::domain::usage::{DAY, daily_usage, day_start, is_low};
 use crate::error::AppError;
@@ -27,16 +26,17 @@ pub async fn overview(
 ) -> Result<SubscriptionOverview, AppError> {
     let now = state.clock.now();
     let balance = ledger_service::balance(state, account).await?;
-    let plan = usage::plan_of(&state.db, account)
-        .await
-        .map_err(internal(CONTEXT))?
-        .and_then(|id| PlanId::parse(&id).ok())
-        .and_then(|id| state.config.catalog.plan(&id).cloned());
     // The subscription's real period while it runs (a calendar month, not 30 days);
     // without one, the last 30 days.
     let record = crate::server::db::subscriptions::get(&state.db, account)
         .await
         .map_err(internal(CONTEXT))?;
+    // The plan the account is on: what the life cycle keeps beside the balance, read off
+    // the subscription just read instead of a second statement.
+    let plan = record
+        .as_ref()
+        .and_then(|s| s.plan_and_renewal().0)
+        .and_then(|id| state.config.catalog.plan(id).cloned());
     let ended_plan = record
         .as_ref()
         .filter(|s| matches!(s.status, Status::Ended | Status::Purged))

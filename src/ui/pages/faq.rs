@@ -116,7 +116,8 @@ fn FaqSearch(
         <p class="search-status" role="status" aria-live="polite">
             {move || {
                 let n = found.get();
-                if search.with(|q| q.trim().is_empty()) {
+                // The server's rule: a search with no words in it is no search.
+                if search.with(|q| Query::new(q).is_empty()) {
                     format!("{total} questions")
                 } else if n == 1 {
                     "1 question matches".to_owned()
