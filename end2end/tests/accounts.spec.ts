@@ -153,7 +153,7 @@ async function signUpFresh(page: Page, testInfo: TestInfo) {
   await page.getByRole('button', { name: 'Create account' }).click();
   await expect(page).toHaveURL(/\/subscription$/);
   // Something in the history: a top-up.
-  await page.getByRole('button', { name: 'Buy 500 credits for $5' }).click();
+  await page.getByRole('button', { name: 'Buy for $5 (500 credits)' }).click();
   await page.getByRole('button', { name: 'Pay $5' }).click();
   await expect(page.getByTestId('top-up-paid')).toBeVisible();
   await open(page, testInfo, '/subscription');

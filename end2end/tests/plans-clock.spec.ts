@@ -63,7 +63,7 @@ test('past the end of a cancelled plan, the grace period shows and resubscribing
 test('after the grace period the customer can still sign in, keeps their top-up credits and starts again', async ({ page }, testInfo) => {
   const email = await newCustomer(page, testInfo, 'purged');
   await subscribe(page, 'Starter');
-  await page.getByRole('button', { name: 'Buy 500 credits for $5' }).click();
+  await page.getByRole('button', { name: 'Buy for $5 (500 credits)' }).click();
   await page.getByRole('button', { name: 'Pay $5' }).click();
   await expect(page.getByTestId('top-up-paid')).toContainText('500 credits were added');
   await page.getByRole('link', { name: 'Back to your subscription' }).click();

@@ -7,7 +7,7 @@ import { newCustomer, open } from './helpers';
 
 test('a top-up through Stripe Checkout: pay on the hosted page, come back, the credits are there', async ({ page }, testInfo) => {
   await newCustomer(page, testInfo, 'stripe-topup');
-  await page.getByRole('button', { name: 'Buy 2,000 credits for $18' }).click();
+  await page.getByRole('button', { name: 'Buy for $18 (2,000 credits)' }).click();
   await expect(page).toHaveURL(/^http:\/\/127\.0\.0\.1:\d+\/pay\/cs_test_standin\d+$/);
   await expect(page.getByTestId('standin-banner')).toBeVisible();
   await expect(page.getByTestId('standin-amount')).toHaveText('$18.00');

@@ -11,7 +11,7 @@ test('buy a top-up through the local checkout and see the balance grow; cancel a
   const email = await newCustomer(page, testInfo, 'topup');
   await expect(page.getByText('No payments yet.')).toBeVisible();
 
-  await buy(page, 'Buy 2,000 credits for $18');
+  await buy(page, 'Buy for $18 (2,000 credits)');
   await expect(page.getByTestId('checkout-credits')).toHaveText('2,000 credits');
   await expect(page.getByTestId('checkout-price')).toHaveText('$18');
   await expect(page.locator('.checkout').getByText(email)).toBeVisible();
@@ -36,7 +36,7 @@ test('buy a top-up through the local checkout and see the balance grow; cancel a
   await page.getByRole('link', { name: 'Back to your payments' }).click();
 
   // Cancel a second checkout: back in the app, nothing charged, the balance as it was.
-  await buy(page, 'Buy 500 credits for $5');
+  await buy(page, 'Buy for $5 (500 credits)');
   await page.getByRole('button', { name: 'Cancel and go back' }).click();
   await expect(page).toHaveURL(/\/top-up\/cancelled$/);
   await expect(page.getByTestId('top-up-cancelled')).toContainText('Nothing was charged');
@@ -49,7 +49,7 @@ test('buy a top-up through the local checkout and see the balance grow; cancel a
 
 test('a delayed payment shows "payment processing" until the credits land', async ({ page }, testInfo) => {
   await newCustomer(page, testInfo, 'delayed');
-  await buy(page, 'Buy 500 credits for $5');
+  await buy(page, 'Buy for $5 (500 credits)');
   await page.getByLabel('Test bank debit (confirmed a few seconds later)').check();
   await page.getByRole('button', { name: 'Pay $5' }).click();
   await expect(page.getByTestId('top-up-processing')).toContainText('Payment processing');
