@@ -56,8 +56,8 @@ step "unit and integration tests, SQLite and PostgreSQL ($TEST_POSTGRES_URL)"
 # One test at a time. Rendering pages from several tests of one process at once still
 # hangs now and then (issue 15): seen again on /faq after the FAQ's Resource was gone, with
 # every thread parked (the render waits on a wake-up that never comes; README, "Fast
-# pages"). Never seen against the real server. The concurrency tests make their own
-# parallel load inside one test.
+# pages": not the FAQ, not the runtimes). Never seen against the real server. The
+# concurrency tests make their own parallel load inside one test.
 cargo test --features ssr -- --test-threads=1
 build_release
 step "usage API against its OpenAPI document: schemathesis, fixed seed, bounded"
