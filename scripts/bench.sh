@@ -59,17 +59,19 @@ sizes() {
   local dir base="http://127.0.0.1:$PORT"; dir="$(mktemp -d)"
   start_app "sqlite://$dir/sizes.db"
   step "as served with Accept-Encoding: br (bytes on the wire)"
-  printf '%-40s %10s %-10s %s\n' path bytes encoding cache-control
+  printf '%-48s %10s %-10s %s\n' path bytes encoding cache-control
+  # served PATH: the bytes, encoding and caching rule a browser that takes brotli gets.
+  served() {
+    printf '%-48s %s\n' "$1" "$(curl -s -o /dev/null -H 'Accept-Encoding: br' \
+      -w '%{size_download} %header{content-encoding} %header{cache-control}' "$base$1" \
+      | awk '{ printf "%10d %-10s", $1, ($2 == "" ? "-" : $2); $1 = $2 = ""; sub(/^ +/, ""); print }')"
+  }
   local html path
   html="$(curl -sf "$base/faq")"
   for path in $(grep -oE '/pkg/studio-billing[^"]*\.(wasm|js|css)' <<<"$html" | sort -u); do
-    printf '%-40s %s\n' "$path" "$(curl -s -o /dev/null -H 'Accept-Encoding: br' \
-      -w '%{size_download} %header{content-encoding} %header{cache-control}' "$base$path" \
-      | awk '{ printf "%10d %-10s", $1, ($2 == "" ? "-" : $2); $1 = $2 = ""; sub(/^ +/, ""); print }')"
+    served "$path"
   done
-  printf '%-40s %s\n' "/faq (HTML)" "$(curl -s -o /dev/null -H 'Accept-Encoding: br' \
-    -w '%{size_download} %header{content-encoding} %header{cache-control}' "$base/faq" \
-    | awk '{ printf "%10d %-10s", $1, ($2 == "" ? "-" : $2); $1 = $2 = ""; sub(/^ +/, ""); print }')"
+  served /faq
   stop_app
   rm -rf "$dir"
 }

@@ -686,17 +686,7 @@ async fn seeding_the_demo_twice_changes_nothing_the_second_time(backend: Backend
 async fn the_subscription_page_agrees_with_the_ledger(backend: Backend) {
     let app = TestApp::start(backend).await;
     seed::demo(&app.state).await.unwrap();
-    let res = call(
-        &app,
-        "auth/sign_in",
-        None,
-        &[
-            ("email", seed::DEMO_CUSTOMER_EMAIL),
-            ("password", seed::DEMO_PASSWORD),
-        ],
-    )
-    .await;
-    let session = session_of(&res).unwrap();
+    let session = common::sign_in(&app, seed::DEMO_CUSTOMER_EMAIL, seed::DEMO_PASSWORD).await;
     let o = call(&app, "subscription/overview", Some(&session), &[]).await;
     assert_eq!(o.status, StatusCode::OK, "{}", o.body);
     let o = o.json();

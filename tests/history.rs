@@ -217,17 +217,12 @@ async fn the_demo_history_reads_as_a_running_balance(backend: Backend) {
     studio_billing::server::seed::demo(&app.state)
         .await
         .unwrap();
-    let res = call(
+    let cookie = common::sign_in(
         &app,
-        "auth/sign_in",
-        None,
-        &[
-            ("email", studio_billing::server::seed::DEMO_CUSTOMER_EMAIL),
-            ("password", studio_billing::server::seed::DEMO_PASSWORD),
-        ],
+        studio_billing::server::seed::DEMO_CUSTOMER_EMAIL,
+        studio_billing::server::seed::DEMO_PASSWORD,
     )
     .await;
-    let cookie = common::session_of(&res).unwrap();
     let all = history(&app, &cookie, &[]).await;
     let lines = all["lines"].as_array().unwrap();
     assert!(lines.len() > 10);

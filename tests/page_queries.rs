@@ -9,7 +9,7 @@
 mod common;
 
 use axum::http::Method;
-use common::{Backend, TestApp, call, session_of};
+use common::{Backend, TestApp};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use studio_billing::server::seed;
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
@@ -73,17 +73,8 @@ async fn statements_for(app: &TestApp, path: &str, cookie: &str) -> (usize, Stri
 async fn pages_run_only_the_statements_they_need(backend: Backend) {
     let app = TestApp::start(backend).await;
     seed::demo(&app.state).await.unwrap();
-    let signed_in = call(
-        &app,
-        "auth/sign_in",
-        None,
-        &[
-            ("email", seed::DEMO_CUSTOMER_EMAIL),
-            ("password", seed::DEMO_PASSWORD),
-        ],
-    )
-    .await;
-    let session = format!("sb_session={}", session_of(&signed_in).unwrap());
+    let token = common::sign_in(&app, seed::DEMO_CUSTOMER_EMAIL, seed::DEMO_PASSWORD).await;
+    let session = format!("sb_session={token}");
 
     // The FAQ is made at start-up: a reader nobody signed in costs nothing.
     let (n, page) = statements_for(&app, "/faq", "").await;

@@ -362,6 +362,19 @@ pub async fn form_post_from(
     .await
 }
 
+/// Signs in with `email` and `password` and answers the session's token.
+#[allow(dead_code)]
+pub async fn sign_in(app: &TestApp, email: &str, password: &str) -> String {
+    let res = call(
+        app,
+        "auth/sign_in",
+        None,
+        &[("email", email), ("password", password)],
+    )
+    .await;
+    session_of(&res).unwrap_or_else(|| panic!("{email} signs in: {}", res.body))
+}
+
 /// The session token a response set, if any.
 pub fn session_of(res: &TestResponse) -> Option<String> {
     res.headers
