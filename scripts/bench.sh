@@ -5,7 +5,8 @@
 #   scripts/bench.sh sizes     release wasm, JS and CSS: raw, gzip, brotli, and what the
 #                              server sends for each with Accept-Encoding: br
 #   scripts/bench.sh page      /faq and /subscription for the signed-in demo customer (a
-#                              month of history), wrk with 50 connections, each against
+#                              month of history), and /healthz (the app's cheapest answer,
+#                              the ceiling), wrk with 50 connections, each against
 #                              nginx serving the same bytes, alternating, on SQLite and
 #                              PostgreSQL: req/s, the ratio to nginx, p99
 #   scripts/bench.sh ledger    reserve -> capture cycles, W=20 A=50 D=30, on both backends
@@ -146,12 +147,15 @@ page_on() { # label, database url
   # nginx serves the very bytes the app sends for each page.
   NGINX_DIR="$(mktemp -d)"; mkdir -p "$NGINX_DIR/www"
   curl -sf "$base/faq" >"$NGINX_DIR/www/faq.html"
+  curl -sf "$base/healthz" >"$NGINX_DIR/www/healthz.html"
   curl -sf -H "Cookie: $cookie" "$base/subscription" >"$NGINX_DIR/www/subscription.html"
   grep -q 'Where your credits went' "$NGINX_DIR/www/subscription.html" \
     || { echo "/subscription did not render for the demo customer" >&2; return 1; }
   start_nginx
   local path round app ngx
-  for path in /faq /subscription; do
+  # /healthz first: the app's cheapest answer (no page, no statement) through the same
+  # layers as every page, so the ceiling of any page's ratio on this machine.
+  for path in /healthz /faq /subscription; do
     local hdr=(); [ "$path" = /subscription ] && hdr=(-H "Cookie: $cookie")
     for round in $(seq "$ROUNDS"); do
       # Alternating, so a machine that slows down slows both.

@@ -53,12 +53,11 @@ cargo clippy --features ssr --all-targets -- -D warnings
 step "clippy (browser)"
 cargo clippy --lib --features hydrate --target wasm32-unknown-unknown -- -D warnings
 step "unit and integration tests, SQLite and PostgreSQL ($TEST_POSTGRES_URL)"
-# One test at a time. Rendering pages from several tests of one process at once still
-# hangs now and then (issue 15): seen again on /faq after the FAQ's Resource was gone, with
-# every thread parked (the render waits on a wake-up that never comes; README, "Fast
-# pages": not the FAQ, not the runtimes). Never seen against the real server. The
-# concurrency tests make their own parallel load inside one test.
-cargo test --features ssr -- --test-threads=1
+# In parallel, with the default thread count. The pages' routes are generated once per
+# process (`server::http::route_list`): Leptos holds every resource back with one
+# process-wide flag while it generates them, and a page rendering in another test at that
+# moment used to wait forever (issue 15; leptos#4773).
+cargo test --features ssr
 build_release
 step "usage API against its OpenAPI document: schemathesis, fixed seed, bounded"
 scripts/api_fuzz.sh

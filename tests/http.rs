@@ -273,8 +273,71 @@ async fn public_pages_describe_themselves(backend: Backend) {
     app.cleanup().await;
 }
 
+/// Pages render while other routers are being built in the same process, as the tests do
+/// all the time. Leptos holds resources back with one process-wide flag while it generates
+/// a route list; a page whose resource first ran in that window used to wait forever
+/// (issue 15, leptos#4773). Routes are generated once per process now. The pages are
+/// asked for on a thread of their own, so a page that never comes fails the test after
+/// 20 seconds instead of hanging it.
+async fn pages_render_while_other_routers_are_built(backend: Backend) {
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    use std::sync::{Arc, mpsc};
+    use std::time::Duration;
+    let app = Arc::new(TestApp::start(backend).await);
+    let stop = Arc::new(AtomicBool::new(false));
+    let built = Arc::new(AtomicU32::new(0));
+    let runtime = tokio::runtime::Handle::current();
+    let builder = {
+        let (stop, built, state) = (stop.clone(), built.clone(), app.state.clone());
+        let runtime = runtime.clone();
+        std::thread::spawn(move || {
+            let _in_runtime = runtime.enter();
+            while !stop.load(Ordering::Relaxed) {
+                drop(studio_billing::server::http::router(state.clone()));
+                built.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    let (done, pages) = mpsc::channel();
+    let pager = {
+        let app = app.clone();
+        std::thread::spawn(move || {
+            for (i, path) in ["/faq", "/no/such/page", "/sign-in"]
+                .iter()
+                .cycle()
+                .take(30)
+                .enumerate()
+            {
+                let res = runtime.block_on(app.get(path));
+                let whole = res.body.contains("</html>");
+                if done.send((i, *path, whole)).is_err() {
+                    return;
+                }
+            }
+        })
+    };
+    for i in 0..30 {
+        let (n, path, whole) = pages
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("page {i} never finished while routers were built"));
+        assert!(whole, "page {n} ({path}): a whole page");
+    }
+    stop.store(true, Ordering::Relaxed);
+    builder.join().expect("router builder");
+    pager.join().expect("pages");
+    assert!(
+        built.load(Ordering::Relaxed) > 0,
+        "routers were built meanwhile"
+    );
+    Arc::into_inner(app)
+        .expect("the threads are done")
+        .cleanup()
+        .await;
+}
+
 on_both_backends!(
     public_pages_describe_themselves,
+    pages_render_while_other_routers_are_built,
     healthz_answers_while_the_process_is_up,
     readyz_reports_the_database_and_fails_when_it_is_gone,
     faq_renders_every_question_with_the_configured_facts,

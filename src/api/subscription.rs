@@ -17,3 +17,18 @@ pub async fn get_subscription(before: Option<i64>) -> Result<SubscriptionOvervie
         .await,
     )
 }
+
+/// All of `/subscription` at once: the overview (as `get_subscription`) and the plans
+/// section (as `plans::my_plan`), with one read of the subscription. Customers only.
+#[server(endpoint = "subscription/page")]
+pub async fn subscription_page(before: Option<i64>) -> Result<SubscriptionPageData, AppError> {
+    use crate::server::{auth, services::subscription, state::app_state};
+    crate::api::respond(
+        async {
+            let state = app_state()?;
+            let (_, account) = auth::require_customer(&state).await?;
+            subscription::page(&state, account, before).await
+        }
+        .await,
+    )
+}

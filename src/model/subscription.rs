@@ -22,6 +22,13 @@ pub struct EndedPlan {
     pub kept_until: Option<i64>,
 }
 
+/// All of `/subscription` in one answer: the overview and the plans section.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionPageData {
+    pub overview: SubscriptionOverview,
+    pub plans: crate::model::plans::PlanState,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubscriptionOverview {
     pub balance: BalanceView,

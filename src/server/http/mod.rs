@@ -31,8 +31,20 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The largest request body accepted anywhere.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// The app's routes, found once per process by running the whole app with its resources
+/// held back. Leptos marks that hold with one flag for the whole process
+/// (`SuppressResourceLoad`, leptos#4773): a resource that first runs while another thread
+/// is generating the list waits forever. So the list is made once, before the first router
+/// exists and so before any page can render, and every router after it (the tests build
+/// many in one process, some while others render) reuses it.
+fn route_list() -> Vec<leptos_axum::AxumRouteListing> {
+    static ROUTES: std::sync::OnceLock<Vec<leptos_axum::AxumRouteListing>> =
+        std::sync::OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
+}
+
 pub fn router(state: AppState) -> Router {
-    let routes = generate_route_list(App);
+    let routes = route_list();
     let context = {
         let state = state.clone();
         move || {

@@ -76,10 +76,20 @@ pub async fn run_due(state: &AppState) -> Result<u32, AppError> {
 /// Where the account's plan stands and what each plan would mean, in numbers (the page
 /// says them in words, in the reader's time zone).
 pub async fn state(state: &AppState, account: i64) -> Result<PlanState, AppError> {
-    let catalog = &state.config.catalog;
     let sub = subscriptions::get(&state.db, account)
         .await
         .map_err(from_storage)?;
+    state_of(state, account, sub).await
+}
+
+/// The caller's plan and what each change would mean, from their subscription as just read
+/// (`/subscription` reads it once for the overview and this section).
+pub async fn state_of(
+    state: &AppState,
+    account: i64,
+    sub: Option<rules::Subscription>,
+) -> Result<PlanState, AppError> {
+    let catalog = &state.config.catalog;
     let name_of = |id: &PlanId| catalog.plan(id).map(|p| p.name.clone());
     let live = sub.as_ref().filter(|s| s.status.is_live());
     let current_rank = live.and_then(|s| catalog.plans.iter().position(|p| p.id == s.plan));

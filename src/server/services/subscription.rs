@@ -1,10 +1,12 @@
 //! The Subscription page: balance and plan (P6), usage in the current period, receipts
 //! (P2, P8) and the low-balance notice (P10).
 
-use crate::domain::subscription::Status;
+use crate::domain::subscription::{Status, Subscription};
 use crate::domain::usage::{DAY, daily_usage, day_start, is_low};
 use crate::error::AppError;
-use crate::model::subscription::{EndedPlan, PlanSummary, SubscriptionOverview};
+use crate::model::subscription::{
+    EndedPlan, PlanSummary, SubscriptionOverview, SubscriptionPageData,
+};
 use crate::server::config::{Mode, PaymentsConfig};
 use crate::server::db::usage;
 use crate::server::error::internal;
@@ -24,13 +26,38 @@ pub async fn overview(
     account: i64,
     before: Option<i64>,
 ) -> Result<SubscriptionOverview, AppError> {
+    let record = crate::server::db::subscriptions::get(&state.db, account)
+        .await
+        .map_err(internal(CONTEXT))?;
+    overview_of(state, account, before, record).await
+}
+
+/// All of `/subscription`: the overview and the plans section, from one read of the
+/// subscription.
+pub async fn page(
+    state: &AppState,
+    account: i64,
+    before: Option<i64>,
+) -> Result<SubscriptionPageData, AppError> {
+    let record = crate::server::db::subscriptions::get(&state.db, account)
+        .await
+        .map_err(internal(CONTEXT))?;
+    let plans = crate::server::services::plans::state_of(state, account, record.clone()).await?;
+    let overview = overview_of(state, account, before, record).await?;
+    Ok(SubscriptionPageData { overview, plans })
+}
+
+/// The overview, from the account's subscription as just read (`record`).
+async fn overview_of(
+    state: &AppState,
+    account: i64,
+    before: Option<i64>,
+    record: Option<Subscription>,
+) -> Result<SubscriptionOverview, AppError> {
     let now = state.clock.now();
     let balance = ledger_service::balance(state, account).await?;
     // The subscription's real period while it runs (a calendar month, not 30 days);
     // without one, the last 30 days.
-    let record = crate::server::db::subscriptions::get(&state.db, account)
-        .await
-        .map_err(internal(CONTEXT))?;
     // The plan the account is on: what the life cycle keeps beside the balance, read off
     // the subscription just read instead of a second statement.
     let plan = record

@@ -11,8 +11,8 @@ use self::receipts::Receipts;
 use self::try_panel::{SpendOrder, TryPanel};
 
 use crate::api::demo::TryGeneration;
-use crate::api::plans::{ChangePlan, my_plan};
-use crate::api::subscription::{SubscriptionOverview, get_subscription};
+use crate::api::plans::ChangePlan;
+use crate::api::subscription::{SubscriptionOverview, SubscriptionPageData, subscription_page};
 use crate::api::topup::BuyTopUp;
 use crate::domain::catalog::{TopUpPack, format_usd};
 use crate::domain::credits::group_thousands;
@@ -45,12 +45,12 @@ pub fn SubscriptionPage() -> impl IntoView {
     let buy = form_action::<BuyTopUp>();
     let try_run = form_action::<TryGeneration>();
     let change = form_action::<ChangePlan>();
-    // A generation or a plan change made here changes the balance and the receipts.
+    // A generation or a plan change made here changes the balance, the receipts and the
+    // plan: the whole page is one answer, with one read of the subscription.
     let data = Resource::new(
         move || (before(), try_run.version().get(), change.version().get()),
-        |(before, _, _)| get_subscription(before),
+        |(before, _, _)| subscription_page(before),
     );
-    let plans = Resource::new(move || change.version().get(), |_| my_plan());
     view! {
         <Title text="Subscription" />
         <Meta name="description" content="Your Studio credits: the balance by kind, when your plan renews, where your credits went, top-ups and plan changes." />
@@ -58,18 +58,13 @@ pub fn SubscriptionPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p class="loading" role="status">"Loading your subscription…"</p> }>
             {move || Suspend::new(async move {
                 match data.await {
-                    Ok(o) => view! { <Overview o buy try_run /> }.into_any(),
+                    Ok(SubscriptionPageData { overview: o, plans: plan }) => view! {
+                        <Overview o buy try_run />
+                        <PlansSection plan action=change />
+                    }
+                    .into_any(),
                     Err(AppError::Unauthorized) => view! { <SignInPrompt /> }.into_any(),
                     Err(error) => view! { <ErrorNotice error /> }.into_any(),
-                }
-            })}
-        </Suspense>
-        <Suspense fallback=|| view! { <p class="loading" role="status">"Loading your plan…"</p> }>
-            {move || Suspend::new(async move {
-                match plans.await {
-                    Ok(plan) => view! { <PlansSection plan action=change /> }.into_any(),
-                    // The overview above already says what went wrong.
-                    Err(_) => ().into_any(),
                 }
             })}
         </Suspense>
