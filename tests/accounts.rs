@@ -378,6 +378,7 @@ async fn every_route_answers_exactly_who_may_call_it(backend: Backend) {
         ("auth/demo_credentials", vec![], [200, 200, 200, 200]),
         ("account/mine", vec![], [401, 200, 200, 403]),
         ("subscription/overview", vec![], [401, 200, 200, 403]),
+        ("subscription/page", vec![], [401, 200, 200, 403]),
         (
             "support/find_customer",
             vec![("email", "alice@example.com")],

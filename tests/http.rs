@@ -283,46 +283,65 @@ async fn pages_render_while_other_routers_are_built(backend: Backend) {
     use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
     use std::sync::{Arc, mpsc};
     use std::time::Duration;
+    /// Stops the router builder when the test ends, passed or failed.
+    struct StopOnDrop(Arc<AtomicBool>);
+    impl Drop for StopOnDrop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
     let app = Arc::new(TestApp::start(backend).await);
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = StopOnDrop(Arc::new(AtomicBool::new(false)));
     let built = Arc::new(AtomicU32::new(0));
     let runtime = tokio::runtime::Handle::current();
     let builder = {
-        let (stop, built, state) = (stop.clone(), built.clone(), app.state.clone());
+        let (stop, built, state) = (stop.0.clone(), built.clone(), app.state.clone());
         let runtime = runtime.clone();
         std::thread::spawn(move || {
             let _in_runtime = runtime.enter();
             while !stop.load(Ordering::Relaxed) {
                 drop(studio_billing::server::http::router(state.clone()));
                 built.fetch_add(1, Ordering::Relaxed);
+                std::thread::yield_now();
             }
         })
     };
-    let (done, pages) = mpsc::channel();
+    // Each page with the status and a line it must carry.
+    let pages = [
+        ("/faq", StatusCode::OK, "Credits"),
+        ("/no/such/page", StatusCode::NOT_FOUND, "Page not found"),
+        ("/sign-in", StatusCode::OK, "Sign in"),
+    ];
+    let (done, answers) = mpsc::channel();
     let pager = {
         let app = app.clone();
         std::thread::spawn(move || {
-            for (i, path) in ["/faq", "/no/such/page", "/sign-in"]
-                .iter()
-                .cycle()
-                .take(30)
-                .enumerate()
-            {
+            for (i, (path, _, _)) in pages.iter().cycle().take(30).enumerate() {
                 let res = runtime.block_on(app.get(path));
-                let whole = res.body.contains("</html>");
-                if done.send((i, *path, whole)).is_err() {
+                if done.send((i, res)).is_err() {
                     return;
                 }
             }
         })
     };
     for i in 0..30 {
-        let (n, path, whole) = pages
-            .recv_timeout(Duration::from_secs(20))
-            .unwrap_or_else(|_| panic!("page {i} never finished while routers were built"));
-        assert!(whole, "page {n} ({path}): a whole page");
+        let (n, res) = match answers.recv_timeout(Duration::from_secs(20)) {
+            Ok(answer) => answer,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                panic!("page {i} never finished while routers were built")
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                panic!("the thread asking for pages failed at page {i}")
+            }
+        };
+        let (path, status, line) = pages[n % pages.len()];
+        assert_eq!(res.status, status, "page {n} ({path})");
+        assert!(
+            res.body.contains(line) && res.body.contains("</html>"),
+            "page {n} ({path}): the whole page"
+        );
     }
-    stop.store(true, Ordering::Relaxed);
+    drop(stop);
     builder.join().expect("router builder");
     pager.join().expect("pages");
     assert!(

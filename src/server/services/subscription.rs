@@ -56,8 +56,6 @@ async fn overview_of(
 ) -> Result<SubscriptionOverview, AppError> {
     let now = state.clock.now();
     let balance = ledger_service::balance(state, account).await?;
-    // The subscription's real period while it runs (a calendar month, not 30 days);
-    // without one, the last 30 days.
     // The plan the account is on: what the life cycle keeps beside the balance, read off
     // the subscription just read instead of a second statement.
     let plan = record
@@ -76,6 +74,8 @@ async fn overview_of(
             ended_at: s.period_end,
             kept_until: s.grace_until.filter(|_| s.status == Status::Ended),
         });
+    // The subscription's real period while it runs (a calendar month, not 30 days);
+    // without one, the last 30 days.
     let sub = record.filter(|s| s.status.is_live() && s.period_end > now);
     let (period_start, period_end, plan_period) = match sub {
         Some(s) => (s.period_start, s.period_end, true),
