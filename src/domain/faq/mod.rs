@@ -644,6 +644,15 @@ pub(crate) mod tests {
             .collect()
     }
 
+    /// The plain text of the answer at `slug`.
+    fn answer(facts: &FaqFacts, slug: &str) -> String {
+        entries(facts)
+            .iter()
+            .find(|e| e.slug == slug)
+            .unwrap_or_else(|| panic!("no question {slug}"))
+            .plain_text()
+    }
+
     /// Each policy rule and the question that answers it.
     const POLICY_QUESTIONS: [(&str, &str); 15] = [
         ("P1", "what-are-credits"),
@@ -704,11 +713,7 @@ pub(crate) mod tests {
     fn p9_the_support_address_comes_from_configuration() {
         let mut f = facts();
         f.support_email = "billing-help@studio.example".into();
-        let text = entries(&f)
-            .iter()
-            .find(|e| e.slug == "i-was-charged-incorrectly")
-            .unwrap()
-            .plain_text();
+        let text = answer(&f, "i-was-charged-incorrectly");
         assert!(text.contains("billing-help@studio.example"));
         assert!(!text.contains("help@example.test"));
     }
@@ -717,11 +722,7 @@ pub(crate) mod tests {
     fn p2_the_most_a_charge_may_exceed_its_estimate_comes_from_configuration() {
         let mut f = facts();
         f.capture_tolerance_percent = 15;
-        let text = entries(&f)
-            .iter()
-            .find(|e| e.slug == "how-much-does-an-operation-cost")
-            .unwrap()
-            .plain_text();
+        let text = answer(&f, "how-much-does-an-operation-cost");
         assert!(
             text.contains("never more than 15% above the estimate"),
             "{text}"
@@ -732,11 +733,7 @@ pub(crate) mod tests {
     fn p13_grace_periods_come_from_each_plan() {
         let mut f = facts();
         f.catalog.plans[1].grace_period_days = 45;
-        let text = entries(&f)
-            .iter()
-            .find(|e| e.slug == "what-is-the-grace-period")
-            .unwrap()
-            .plain_text();
+        let text = answer(&f, "what-is-the-grace-period");
         assert!(text.contains("Starter: 30 days"), "{text}");
         assert!(text.contains("Creator: 45 days"), "{text}");
     }
@@ -749,27 +746,15 @@ pub(crate) mod tests {
             credits: Credits::new(2000).unwrap(),
             price_cents: 1800,
         });
-        let text = entries(&f)
-            .iter()
-            .find(|e| e.slug == "what-are-top-up-credits")
-            .unwrap()
-            .plain_text();
+        let text = answer(&f, "what-are-top-up-credits");
         assert!(text.contains("2,000 credits for $18"), "{text}");
-        let none = entries(&facts())
-            .iter()
-            .find(|e| e.slug == "what-are-top-up-credits")
-            .unwrap()
-            .plain_text();
+        let none = answer(&facts(), "what-are-top-up-credits");
         assert!(!none.contains("packs on sale"), "{none}");
     }
 
     #[test]
     fn p1_lists_every_operation_with_its_rate() {
-        let text = entries(&facts())
-            .iter()
-            .find(|e| e.slug == "what-are-credits")
-            .unwrap()
-            .plain_text();
+        let text = answer(&facts(), "what-are-credits");
         for op in Operation::ALL {
             assert!(text.contains(op.label()), "{} missing", op.label());
         }
