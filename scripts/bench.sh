@@ -174,7 +174,8 @@ page_on() { # label, database url
 
 page() {
   need wrk wrk
-  trap 'stop_app; [ -n "${NGINX_PID:-}" ] && kill "$NGINX_PID" 2>/dev/null; true' EXIT
+  # nginx may be gone already; a failed kill must not fail the bench (set -e).
+  trap 'stop_app; if [ -n "${NGINX_PID:-}" ]; then kill "$NGINX_PID" 2>/dev/null || true; fi' EXIT
   local dir; dir="$(mktemp -d)"
   step "pages against nginx serving the same bytes (wrk -t2 -c50, ${DURATION}s each, $ROUNDS rounds)"
   page_on SQLite "sqlite://$dir/bench.db"

@@ -3,7 +3,9 @@
 TOOLS="${STUDIO_BILLING_TOOLS:-$HOME/.cache/studio-billing/tools}"
 export PATH="$TOOLS/bin:$HOME/.cargo/bin:$PATH"
 
-step() { printf '\n==> %s\n' "$*" >&2; }
+# Each step says how long the script had run when it began (bash's SECONDS), so a slow
+# run shows where its time went.
+step() { printf '\n==> [%dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*" >&2; }
 
 # Keep build output in one cached directory, so a fresh clone (as CI makes) reuses the
 # compiled dependencies of the last build on this machine. A real ./target is left alone.

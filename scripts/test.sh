@@ -63,3 +63,4 @@ step "usage API against its OpenAPI document: schemathesis, fixed seed, bounded"
 scripts/api_fuzz.sh
 step "end to end: Playwright in Chromium, JavaScript on and off"
 (cd end2end && npx playwright test)
+step "all tests passed"

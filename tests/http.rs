@@ -354,7 +354,90 @@ async fn pages_render_while_other_routers_are_built(backend: Backend) {
         .await;
 }
 
+/// `/faq` for an anonymous reader is rendered once and kept (`server::http::page_cache`):
+/// every answer is still that page with its own CSP nonce, the one its header names. A
+/// signed-in reader, a reader with a chosen time zone and a search still get their own page.
+async fn the_kept_faq_is_the_same_page_with_each_answers_own_nonce(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let nonce_of = |res: &common::TestResponse| {
+        res.header("content-security-policy")
+            .split("'nonce-")
+            .nth(1)
+            .and_then(|s| s.split('\'').next())
+            .expect("a nonce")
+            .to_owned()
+    };
+    let answers = [
+        app.get("/faq").await,
+        app.get("/faq").await,
+        app.get("/faq").await,
+    ];
+    let mut seen = std::collections::HashSet::new();
+    let mut pages = std::collections::HashSet::new();
+    for res in &answers {
+        assert_eq!(res.status, StatusCode::OK);
+        assert_eq!(res.header("cache-control"), "no-cache");
+        assert!(res.header("content-type").starts_with("text/html"));
+        let nonce = nonce_of(res);
+        assert!(
+            res.body.contains(&format!("nonce=\"{nonce}\"")),
+            "the page carries its header's nonce"
+        );
+        assert!(seen.insert(nonce.clone()), "a new nonce for each answer");
+        pages.insert(res.body.replace(&nonce, "NONCE"));
+    }
+    assert_eq!(pages.len(), 1, "one page, but for the nonce");
+    for res in &answers {
+        let own = nonce_of(res);
+        for other in seen.iter().filter(|n| **n != own) {
+            assert!(
+                !res.body.contains(other.as_str()),
+                "no answer carries another's nonce"
+            );
+        }
+    }
+    assert!(answers[0].body.contains("href=\"/sign-in\""));
+
+    let session = sign_up(&app, "kept-faq@studio.test").await;
+    let signed_in = app
+        .send(
+            Request::builder()
+                .uri("/faq")
+                .header("cookie", format!("sb_session={session}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert!(
+        signed_in.body.contains("kept-faq@studio.test"),
+        "the reader's own header"
+    );
+    assert!(!signed_in.body.contains("href=\"/sign-in\""));
+    assert_eq!(signed_in.header("cache-control"), "no-store");
+
+    let zoned = app
+        .send(
+            Request::builder()
+                .uri("/faq")
+                .header("cookie", "studio_tz=Europe/Berlin")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert!(
+        zoned.body.contains("Times are in Europe/Berlin"),
+        "the reader's zone"
+    );
+    assert!(answers[0].body.contains("Times are in UTC"));
+
+    let search = app.get("/faq?q=zzzunknownzzz").await;
+    assert!(search.body.contains("0 questions match"));
+    assert!(!app.get("/faq").await.body.contains("0 questions match"));
+    app.cleanup().await;
+}
+
 on_both_backends!(
+    the_kept_faq_is_the_same_page_with_each_answers_own_nonce,
     public_pages_describe_themselves,
     pages_render_while_other_routers_are_built,
     healthz_answers_while_the_process_is_up,
@@ -392,7 +475,7 @@ async fn site_files_are_sent_as_built_and_cached_by_name() {
         let mut app = TestApp::with_config(Backend::Sqlite, |c| c.site_root = root.clone()).await;
         // What a release build with `hash-files` reads from `hash.txt` beside the binary.
         if hashed {
-            app.state.asset_hashes = std::sync::Arc::new(vec!["abc".to_owned()]);
+            app.state = app.state.clone().with_asset_hashes(vec!["abc".to_owned()]);
             app.router = studio_billing::server::http::router(app.state.clone());
         }
         let cache = if hashed {

@@ -2,6 +2,7 @@
 //! and the layers every response passes through (request id, logs, security headers,
 //! compression, panic safety).
 
+pub mod page_cache;
 pub mod usage_api;
 pub mod webhook;
 
@@ -83,9 +84,10 @@ pub fn router(state: AppState) -> Router {
             }
         }
     };
+    // Shared, as the state is: the page routes clone this closure for every request.
     let pages = {
-        let options = state.leptos.clone();
-        move || shell(options.clone())
+        let options = std::sync::Arc::new(state.leptos.clone());
+        move || shell((*options).clone())
     };
 
     let (usage_api, _) = usage_api::router();
@@ -101,6 +103,11 @@ pub fn router(state: AppState) -> Router {
         )
         .nest_service("/pkg", assets(&state))
         .leptos_routes_with_context(&state, routes, context.clone(), pages)
+        // `/faq` for anonymous readers, rendered once a minute (`page_cache`).
+        .route_layer(middleware::from_fn_with_state(
+            std::sync::Arc::new(page_cache::PageCache::default()),
+            page_cache::layer,
+        ))
         // Per matched route, so the labels are route patterns, never raw paths.
         .route_layer(middleware::from_fn(crate::server::metrics::track_requests))
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell))
