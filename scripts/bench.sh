@@ -167,7 +167,7 @@ page_on() { # label, database url
         "$(awk -v a="$app_rps" -v n="$ngx_rps" 'BEGIN { print (n > 0 ? a / n : 0) }')"
     done
   done
-  kill "$NGINX_PID" 2>/dev/null || true; wait "$NGINX_PID" 2>/dev/null || true
+  kill "$NGINX_PID" 2>/dev/null || true; wait "$NGINX_PID" 2>/dev/null || true; NGINX_PID=""
   rm -rf "$NGINX_DIR"
   stop_app
 }

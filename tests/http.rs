@@ -367,37 +367,7 @@ async fn the_kept_faq_is_the_same_page_with_each_answers_own_nonce(backend: Back
             .expect("a nonce")
             .to_owned()
     };
-    let answers = [
-        app.get("/faq").await,
-        app.get("/faq").await,
-        app.get("/faq").await,
-    ];
-    let mut seen = std::collections::HashSet::new();
-    let mut pages = std::collections::HashSet::new();
-    for res in &answers {
-        assert_eq!(res.status, StatusCode::OK);
-        assert_eq!(res.header("cache-control"), "no-cache");
-        assert!(res.header("content-type").starts_with("text/html"));
-        let nonce = nonce_of(res);
-        assert!(
-            res.body.contains(&format!("nonce=\"{nonce}\"")),
-            "the page carries its header's nonce"
-        );
-        assert!(seen.insert(nonce.clone()), "a new nonce for each answer");
-        pages.insert(res.body.replace(&nonce, "NONCE"));
-    }
-    assert_eq!(pages.len(), 1, "one page, but for the nonce");
-    for res in &answers {
-        let own = nonce_of(res);
-        for other in seen.iter().filter(|n| **n != own) {
-            assert!(
-                !res.body.contains(other.as_str()),
-                "no answer carries another's nonce"
-            );
-        }
-    }
-    assert!(answers[0].body.contains("href=\"/sign-in\""));
-
+    // A signed-in reader and one with a zone first: neither render may be kept for others.
     let session = sign_up(&app, "kept-faq@studio.test").await;
     let signed_in = app
         .send(
@@ -428,7 +398,50 @@ async fn the_kept_faq_is_the_same_page_with_each_answers_own_nonce(backend: Back
         zoned.body.contains("Times are in Europe/Berlin"),
         "the reader's zone"
     );
+
+    let answers = [
+        app.get("/faq").await,
+        app.get("/faq").await,
+        app.get("/faq").await,
+    ];
+    let mut seen = std::collections::HashSet::new();
+    let mut pages = std::collections::HashSet::new();
+    for res in &answers {
+        assert_eq!(res.status, StatusCode::OK);
+        assert_eq!(res.header("cache-control"), "no-cache");
+        assert!(res.header("content-type").starts_with("text/html"));
+        let nonce = nonce_of(res);
+        assert!(
+            res.body.contains(&format!("nonce=\"{nonce}\"")),
+            "the page carries its header's nonce"
+        );
+        assert!(seen.insert(nonce.clone()), "a new nonce for each answer");
+        pages.insert(res.body.replace(&nonce, "NONCE"));
+    }
+    assert_eq!(pages.len(), 1, "one page, but for the nonce");
+    for res in &answers {
+        let own = nonce_of(res);
+        for other in seen.iter().filter(|n| **n != own) {
+            assert!(
+                !res.body.contains(other.as_str()),
+                "no answer carries another's nonce"
+            );
+        }
+    }
+    assert!(answers[0].body.contains("href=\"/sign-in\""));
+    assert!(!answers[0].body.contains("kept-faq@studio.test"));
     assert!(answers[0].body.contains("Times are in UTC"));
+    // Berlin's page, now kept, is still Berlin's.
+    let zoned = app
+        .send(
+            Request::builder()
+                .uri("/faq")
+                .header("cookie", "studio_tz=Europe/Berlin")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert!(zoned.body.contains("Times are in Europe/Berlin"));
 
     let search = app.get("/faq?q=zzzunknownzzz").await;
     assert!(search.body.contains("0 questions match"));

@@ -8,6 +8,7 @@ pub mod history;
 pub mod ledger;
 pub mod payments;
 pub mod pricing;
+pub mod records;
 pub mod subscription;
 pub mod usage;
 pub mod zone;

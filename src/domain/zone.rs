@@ -73,6 +73,32 @@ impl Zone {
             .unwrap_or_default()
     }
 
+    /// `2026-06-01`, the day it is at `unix` in this zone (a date input's value).
+    pub fn iso_date(&self, unix: i64) -> String {
+        self.local(unix)
+            .map(|d| d.format("%Y-%m-%d").to_string())
+            .unwrap_or_default()
+    }
+
+    /// `2026-06-01T16:05:00+02:00` (ISO 8601 with the offset; `Z` in UTC), in this zone.
+    pub fn iso(&self, unix: i64) -> String {
+        let offset = self.offset_at(unix);
+        match self.local(unix) {
+            Some(d) if offset == 0 => format!("{}Z", d.format("%Y-%m-%dT%H:%M:%S")),
+            Some(d) => {
+                let sign = if offset < 0 { '-' } else { '+' };
+                let abs = offset.unsigned_abs();
+                format!(
+                    "{}{sign}{:02}:{:02}",
+                    d.format("%Y-%m-%dT%H:%M:%S"),
+                    abs / 3600,
+                    abs % 3600 / 60
+                )
+            }
+            None => String::new(),
+        }
+    }
+
     /// `1 Jun 2026, 16:05 CEST`, in this zone, named.
     pub fn date_time(&self, unix: i64) -> String {
         match (self.local(unix), self.span_at(unix)) {
@@ -103,6 +129,25 @@ mod tests {
                 },
             ],
         }
+    }
+
+    #[test]
+    fn iso_times_carry_the_offset_in_force_then() {
+        let z = berlin();
+        assert_eq!(z.iso(1_774_745_999), "2026-03-29T01:59:59+01:00");
+        assert_eq!(z.iso(1_774_746_000), "2026-03-29T03:00:00+02:00");
+        assert_eq!(Zone::utc().iso(0), "1970-01-01T00:00:00Z");
+        assert_eq!(z.iso_date(1_774_738_800), "2026-03-29"); // 29 March, 00:00 CET
+        assert_eq!(z.iso_date(1_774_738_799), "2026-03-28");
+        let west = Zone {
+            name: "America/St_Johns".into(),
+            spans: vec![Span {
+                from: i64::MIN,
+                offset: -12_600,
+                abbrev: "NST".into(),
+            }],
+        };
+        assert_eq!(west.iso(0), "1969-12-31T20:30:00-03:30");
     }
 
     #[test]

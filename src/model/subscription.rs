@@ -37,6 +37,8 @@ pub struct SubscriptionOverview {
     pub ended_plan: Option<EndedPlan>,
     pub period_start: i64,
     pub period_end: i64,
+    /// When the page was made (the records form's last day).
+    pub now: i64,
     /// The window is the plan's current period; else (no live plan) the last 30 days.
     pub plan_period: bool,
     /// Credits used per day of the period, by operation.

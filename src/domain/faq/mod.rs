@@ -1,6 +1,7 @@
-//! The Credits & Billing FAQ: every policy rule (P1-P15, `shared/POLICY.md`) answered as a
-//! question a customer would ask. Facts that come from configuration (the support address,
-//! the plans, the price book) are passed in and woven into the answers, never typed here.
+//! The Credits & Billing FAQ: every policy rule built so far (P1-P15 and P18,
+//! `shared/POLICY.md`) answered as a question a customer would ask. Facts that come from
+//! configuration (the support address, the plans, the price book) are passed in and woven
+//! into the answers, never typed here.
 
 mod search;
 
@@ -301,20 +302,34 @@ pub fn sections(facts: &FaqFacts) -> Vec<Section> {
         Section {
             slug: "balance",
             title: "Your balance",
-            entries: vec![Entry {
-                slug: "where-can-i-see-my-balance",
-                policies: &["P6"],
-                question: "Where can I see my balance and when my credits renew?",
-                answer: vec![para(vec![
-                    t("The "),
-                    link("/subscription", "Subscription page"),
-                    t(
-                        " shows your current balance split into subscription and top-up credits, how \
+            entries: vec![
+                Entry {
+                    slug: "where-can-i-see-my-balance",
+                    policies: &["P6"],
+                    question: "Where can I see my balance and when my credits renew?",
+                    answer: vec![para(vec![
+                        t("The "),
+                        link("/subscription", "Subscription page"),
+                        t(
+                            " shows your current balance split into subscription and top-up credits, how \
                        many credits your plan includes per period, your next renewal date, and where \
                        your credits went, with a receipt for every generation.",
-                    ),
-                ])],
-            }],
+                        ),
+                    ])],
+                },
+                Entry {
+                    slug: "can-i-download-my-records",
+                    policies: &["P18"],
+                    question: "Can I download my generations and payments?",
+                    answer: vec![para(vec![
+                        t("Yes, they are yours. Under "),
+                        link("/subscription#records", "Your records"),
+                        t(
+                            " on the Subscription page, pick the first and last day and download your                        generations (what each was estimated, held and charged, what came back, and                        which credits paid for it) or your payments, as CSV files any spreadsheet                        opens. Times are in your time zone.",
+                        ),
+                    ])],
+                },
+            ],
         },
         Section {
             slug: "refunds",
@@ -654,7 +669,7 @@ pub(crate) mod tests {
     }
 
     /// Each policy rule and the question that answers it.
-    const POLICY_QUESTIONS: [(&str, &str); 15] = [
+    const POLICY_QUESTIONS: [(&str, &str); 16] = [
         ("P1", "what-are-credits"),
         ("P2", "how-much-does-an-operation-cost"),
         ("P3", "do-credits-expire"),
@@ -670,10 +685,11 @@ pub(crate) mod tests {
         ("P13", "what-is-the-grace-period"),
         ("P14", "what-happens-after-the-grace-period"),
         ("P15", "can-i-downgrade-instead-of-cancelling"),
+        ("P18", "can-i-download-my-records"),
     ];
 
     #[test]
-    fn every_policy_p1_to_p15_is_answered_by_its_question() {
+    fn every_policy_built_is_answered_by_its_question() {
         let all = entries(&facts());
         for (policy, slug) in POLICY_QUESTIONS {
             let entry = all

@@ -17,6 +17,7 @@ pub mod ledger;
 pub mod payments;
 pub mod plan_checkouts;
 pub mod reconcile;
+pub mod records;
 pub mod subscriptions;
 pub mod tokens;
 pub mod usage;

@@ -3,6 +3,7 @@
 //! compression, panic safety).
 
 pub mod page_cache;
+pub mod records;
 pub mod usage_api;
 pub mod webhook;
 
@@ -84,7 +85,8 @@ pub fn router(state: AppState) -> Router {
             }
         }
     };
-    // Shared, as the state is: the page routes clone this closure for every request.
+    // Shared, as the state is: the page routes clone this closure for every request (a
+    // render still clones the options, once).
     let pages = {
         let options = std::sync::Arc::new(state.leptos.clone());
         move || shell((*options).clone())
@@ -97,6 +99,8 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(crate::server::metrics::serve))
         .route("/payments/{id}/stripe-receipt", get(stripe_receipt))
+        .route("/records/generations.csv", get(records::generations))
+        .route("/records/payments.csv", get(records::payments))
         .route(
             crate::server::payments::WEBHOOK_PATH,
             axum::routing::post(webhook::handle),
@@ -404,6 +408,11 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
         .or_else(|| panic.downcast_ref::<&str>().copied())
         .unwrap_or("unknown panic");
     tracing::error!(panic = message, "handler panicked");
+    error_page()
+}
+
+/// The plain 500 page (no Leptos: whatever failed may be in it).
+fn error_page() -> Response {
     let body = "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Something went wrong</title></head>\
         <body><main><h1>Something went wrong</h1><p>Please try again. If it keeps happening, contact support.</p>\
         <p><a href=\"/\">Back to Studio Billing</a></p></main></body></html>";

@@ -1,22 +1,25 @@
 //! Pages that are the same for every anonymous reader, rendered once a minute instead of
 //! once a request.
 //!
-//! `/faq` asked without a query and without any cookie depends on nothing but this
-//! process's configuration (the FAQ is made once at start-up; no cookie means no session,
-//! no chosen time zone and no form result). Only one thing differs from one answer to the
-//! next: the CSP nonce `security_headers` picks for each response, which the page's
-//! scripts carry. So the page is kept as the parts between its nonces, and each answer is
-//! those parts joined with its own nonce. Anything else (a cookie, a query, another
-//! method, any answer but a 200 page) goes to the page itself, and is never kept.
+//! `/faq` asked without a query, by a reader who is not signed in, depends on nothing but
+//! this process's configuration (the FAQ is made once at start-up) and the time zone the
+//! reader's browser chose (the `studio_tz` cookie, which the page's footer names; every
+//! browser with JavaScript sends it after its first page). So it is kept once per zone.
+//! Only one thing differs from one answer to the next: the CSP nonce `security_headers`
+//! picks for each response, which the page's scripts carry. The page is kept as the parts
+//! between its nonces, and each answer is those parts joined with its own nonce. Anything
+//! else (any other cookie: a session, a form's result; a query; another method; any
+//! answer but a 200 page) goes to the page itself, and is never kept.
 //!
-//! Kept for a minute at most, so nothing a page shows can go stale for longer, whatever
-//! it comes to depend on; a render a minute costs nothing.
+//! A render is used for a minute at most, so nothing a page shows can go stale for
+//! longer, whatever it comes to depend on. (Requests that come while a new render is
+//! being made render too; a few renders a minute cost nothing.)
 
 use axum::body::{Body, Bytes};
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use leptos::nonce::Nonce;
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -30,11 +33,21 @@ const KEPT: &[&str] = &["/faq"];
 const FRESH_FOR: Duration = Duration::from_secs(60);
 /// A page larger than this is not kept (none is near it).
 const MAX_PAGE_BYTES: usize = 2 * 1024 * 1024;
+/// The most renders kept (one per route and zone): a bound on the memory whatever zones
+/// readers send.
+const MAX_KEPT: usize = 64;
 
 /// The kept pages of one router.
 #[derive(Default)]
 pub struct PageCache {
-    pages: RwLock<Vec<(&'static str, Arc<Kept>)>>,
+    pages: RwLock<Vec<(Key, Arc<Kept>)>>,
+}
+
+/// What a kept page depends on: its route, and the zone its reader chose (none: UTC).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Key {
+    route: &'static str,
+    zone: Option<chrono_tz::Tz>,
 }
 
 /// One render: its headers, and its body cut at each place the render's nonce stood.
@@ -77,7 +90,9 @@ impl Kept {
             if i > 0 {
                 pieces.push_back(nonce.clone());
             }
-            pieces.push_back(part.clone());
+            if !part.is_empty() {
+                pieces.push_back(part.clone());
+            }
         }
         let len = (self.len_without_nonces + nonce.len() * (self.parts.len() - 1)) as u64;
         Pieces { pieces, len }
@@ -126,45 +141,56 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 impl PageCache {
-    fn fresh(&self, route: &str) -> Option<Arc<Kept>> {
+    fn fresh(&self, key: &Key) -> Option<Arc<Kept>> {
         let pages = self.pages.read().unwrap_or_else(|e| e.into_inner());
         pages
             .iter()
-            .find(|(r, _)| *r == route)
+            .find(|(k, _)| k == key)
             .filter(|(_, kept)| kept.made.elapsed() < FRESH_FOR)
             .map(|(_, kept)| kept.clone())
     }
 
-    fn keep(&self, route: &'static str, kept: Kept) {
+    fn keep(&self, key: Key, kept: Kept) {
         let mut pages = self.pages.write().unwrap_or_else(|e| e.into_inner());
-        pages.retain(|(r, _)| *r != route);
-        pages.push((route, Arc::new(kept)));
+        pages.retain(|(k, kept)| *k != key && kept.made.elapsed() < FRESH_FOR);
+        if pages.len() < MAX_KEPT {
+            pages.push((key, Arc::new(kept)));
+        }
     }
 }
 
-/// The route of `req` when its answer may be kept and shared.
-fn kept_route(req: &Request) -> Option<&'static str> {
-    if req.method() != Method::GET
-        || req.uri().query().is_some()
-        || req.headers().contains_key(header::COOKIE)
-    {
+/// What `req`'s answer would be kept as, when it may be kept and shared: a GET of a kept
+/// route with no query, and no cookie but a time zone the tz database knows.
+fn key_of(req: &Request) -> Option<Key> {
+    if req.method() != Method::GET || req.uri().query().is_some() {
         return None;
     }
     let matched = req.extensions().get::<MatchedPath>()?.as_str();
-    KEPT.iter().copied().find(|r| *r == matched)
+    let route = KEPT.iter().copied().find(|r| *r == matched)?;
+    let mut zone = None;
+    for cookies in req.headers().get_all(header::COOKIE) {
+        for pair in cookies.to_str().ok()?.split(';') {
+            let (name, value) = pair.trim().split_once('=')?;
+            if name != crate::server::zones::COOKIE || zone.is_some() {
+                return None;
+            }
+            zone = Some(crate::server::zones::parse(value)?);
+        }
+    }
+    Some(Key { route, zone })
 }
 
 /// The middleware, on every page route (`route_layer`, inside the request metrics, so a
 /// kept page is counted like any other).
 pub async fn layer(State(cache): State<Arc<PageCache>>, req: Request, next: Next) -> Response {
-    let Some(route) = kept_route(&req) else {
+    let Some(key) = key_of(&req) else {
         return next.run(req).await;
     };
     // Set by `security_headers` on every request; without one, nothing can be patched.
     let Some(nonce) = req.extensions().get::<Nonce>().cloned() else {
         return next.run(req).await;
     };
-    if let Some(kept) = cache.fresh(route) {
+    if let Some(kept) = cache.fresh(&key) {
         return kept.response(&nonce);
     }
     let res = next.run(req).await;
@@ -182,14 +208,14 @@ pub async fn layer(State(cache): State<Arc<PageCache>>, req: Request, next: Next
     match axum::body::to_bytes(body, MAX_PAGE_BYTES).await {
         Ok(bytes) => {
             let kept = Kept::new(parts.headers.clone(), &bytes, &nonce);
-            cache.keep(route, kept);
+            cache.keep(key, kept);
             Response::from_parts(parts, Body::from(bytes))
         }
-        // The page failed while it was being sent, or is too large: not kept, and the
-        // reader gets the error page rather than half a page.
+        // The page failed while it was being made (or is far larger than any page): not
+        // kept, and the reader gets the error page rather than half a page.
         Err(e) => {
-            tracing::warn!(error = %e, route, "page could not be read whole");
-            crate::server::api_error::ApiError(crate::error::AppError::Internal).into_response()
+            tracing::error!(error = %e, route = key.route, "page could not be read whole");
+            super::error_page()
         }
     }
 }
@@ -243,6 +269,8 @@ mod tests {
 
     /// The middleware on a router like the app's: a nonce set outside it per request, and a
     /// page that counts its renders and prints its nonce, as the real pages do.
+    use axum::response::IntoResponse;
+
     fn app(
         status: StatusCode,
         set_cookie: bool,
@@ -292,12 +320,13 @@ mod tests {
         router: &axum::Router,
         method: Method,
         uri: &str,
-        cookie: bool,
+        cookie: Option<&str>,
     ) -> (StatusCode, String) {
+        use http_body_util::BodyExt;
         use tower::ServiceExt;
         let mut req = axum::http::Request::builder().method(method).uri(uri);
-        if cookie {
-            req = req.header(header::COOKIE, "studio_tz=Europe/Berlin");
+        if let Some(cookie) = cookie {
+            req = req.header(header::COOKIE, cookie);
         }
         let res = router
             .clone()
@@ -306,13 +335,29 @@ mod tests {
             .unwrap();
         let status = res.status();
         // Whatever the body is made of, its length is known before it is sent (a
-        // `Content-Length`, as the page itself has).
-        let announced = http_body::Body::size_hint(res.body()).exact();
-        let body = axum::body::to_bytes(res.into_body(), usize::MAX)
-            .await
-            .unwrap();
-        assert_eq!(announced, Some(body.len() as u64), "{uri}");
-        (status, String::from_utf8(body.to_vec()).unwrap())
+        // `Content-Length`, as the page itself has), and stays right frame by frame, as
+        // hyper reads it.
+        let mut body = res.into_body();
+        let mut bytes = Vec::new();
+        loop {
+            use http_body::Body as _;
+            let left = body.size_hint().exact();
+            let ended = body.is_end_stream();
+            match body.frame().await {
+                Some(frame) => {
+                    let data = frame.unwrap().into_data().unwrap();
+                    assert!(!ended, "{uri}: more after the end");
+                    assert!(!data.is_empty(), "{uri}: no empty pieces");
+                    assert_eq!(left.map(|n| n >= data.len() as u64), Some(true), "{uri}");
+                    bytes.extend_from_slice(&data);
+                }
+                None => {
+                    assert_eq!(left, Some(0), "{uri}: nothing announced at the end");
+                    break;
+                }
+            }
+        }
+        (status, String::from_utf8(bytes).unwrap())
     }
 
     fn nonce_of(page: &str) -> &str {
@@ -326,9 +371,9 @@ mod tests {
     async fn an_anonymous_faq_is_rendered_once_and_each_answer_has_its_own_nonce() {
         use std::sync::atomic::Ordering;
         let (router, renders) = app(StatusCode::OK, false);
-        let (_, first) = ask(&router, Method::GET, "/faq", false).await;
-        let (status, second) = ask(&router, Method::GET, "/faq", false).await;
-        let (_, third) = ask(&router, Method::GET, "/faq", false).await;
+        let (_, first) = ask(&router, Method::GET, "/faq", None).await;
+        let (status, second) = ask(&router, Method::GET, "/faq", None).await;
+        let (_, third) = ask(&router, Method::GET, "/faq", None).await;
         assert_eq!(renders.load(Ordering::SeqCst), 1, "rendered once");
         assert_eq!(status, StatusCode::OK);
         assert!(second.ends_with("<p>render 1</p>"), "{second}");
@@ -344,21 +389,33 @@ mod tests {
     async fn a_cookie_a_query_another_method_or_another_route_is_always_rendered() {
         use std::sync::atomic::Ordering;
         let (router, renders) = app(StatusCode::OK, false);
-        ask(&router, Method::GET, "/faq", false).await;
+        ask(&router, Method::GET, "/faq", None).await;
         assert_eq!(renders.load(Ordering::SeqCst), 1);
         for (method, uri, cookie) in [
-            (Method::GET, "/faq", true),
-            (Method::GET, "/faq?q=refund", false),
-            (Method::POST, "/faq", false),
-            (Method::GET, "/other", false),
-            (Method::GET, "/other", false),
+            (Method::GET, "/faq", Some("sb_session=abc")),
+            (
+                Method::GET,
+                "/faq",
+                Some("studio_tz=Europe/Berlin; sb_session=abc"),
+            ),
+            (Method::GET, "/faq", Some("studio_form_result=x")),
+            (Method::GET, "/faq", Some("studio_tz=Nowhere/Land")),
+            (
+                Method::GET,
+                "/faq",
+                Some("studio_tz=Europe/Berlin; studio_tz=UTC"),
+            ),
+            (Method::GET, "/faq?q=refund", None),
+            (Method::POST, "/faq", None),
+            (Method::GET, "/other", None),
+            (Method::GET, "/other", None),
         ] {
             let before = renders.load(Ordering::SeqCst);
             let (_, page) = ask(&router, method.clone(), uri, cookie).await;
             assert_eq!(
                 renders.load(Ordering::SeqCst),
                 before + 1,
-                "{method} {uri} cookie={cookie}"
+                "{method} {uri} cookie={cookie:?}"
             );
             assert!(
                 page.ends_with(&format!("render {}</p>", before + 1)),
@@ -366,8 +423,35 @@ mod tests {
             );
         }
         // The kept page is still the first render.
-        let (_, page) = ask(&router, Method::GET, "/faq", false).await;
+        let (_, page) = ask(&router, Method::GET, "/faq", None).await;
         assert!(page.ends_with("render 1</p>"), "{page}");
+    }
+
+    #[tokio::test]
+    async fn a_reader_who_chose_a_time_zone_gets_the_render_kept_for_that_zone() {
+        use std::sync::atomic::Ordering;
+        let (router, renders) = app(StatusCode::OK, false);
+        let berlin = Some("studio_tz=Europe/Berlin");
+        let (_, first) = ask(&router, Method::GET, "/faq", berlin).await;
+        assert!(first.ends_with("render 1</p>"), "{first}");
+        let (_, none) = ask(&router, Method::GET, "/faq", None).await;
+        assert!(none.ends_with("render 2</p>"), "not Berlin's page: {none}");
+        let (_, utc) = ask(&router, Method::GET, "/faq", Some("studio_tz=UTC")).await;
+        assert!(
+            utc.ends_with("render 3</p>"),
+            "a chosen UTC is its own: {utc}"
+        );
+        let (_, again) = ask(
+            &router,
+            Method::GET,
+            "/faq",
+            Some(" studio_tz=Europe/Berlin "),
+        )
+        .await;
+        assert!(again.ends_with("render 1</p>"), "{again}");
+        let (_, again) = ask(&router, Method::GET, "/faq", None).await;
+        assert!(again.ends_with("render 2</p>"), "{again}");
+        assert_eq!(renders.load(Ordering::SeqCst), 3);
     }
 
     #[tokio::test]
@@ -379,9 +463,9 @@ mod tests {
             (StatusCode::OK, true),
         ] {
             let (router, renders) = app(status, set_cookie);
-            let (got, _) = ask(&router, Method::GET, "/faq", false).await;
+            let (got, _) = ask(&router, Method::GET, "/faq", None).await;
             assert_eq!(got, status);
-            ask(&router, Method::GET, "/faq", false).await;
+            ask(&router, Method::GET, "/faq", None).await;
             assert_eq!(
                 renders.load(Ordering::SeqCst),
                 2,

@@ -9,6 +9,7 @@ pub mod payment_events;
 pub mod payments;
 pub mod plans;
 pub mod reconcile;
+pub mod records;
 pub mod refunds;
 pub mod stripe_setup;
 pub mod subscription;

@@ -112,6 +112,7 @@ async fn overview_of(
         }),
         period_start,
         period_end,
+        now,
         plan_period,
         days: daily_usage(&points, period_start, period_end),
         receipts,

@@ -130,6 +130,38 @@ fn Overview(
         </section>
         <TopUps packs=o.top_ups test_checkout=o.test_checkout form_key=o.form_key action=buy />
         <Payments payments=o.payments receipts=true />
+        <Records period_start=o.period_start now=o.now />
+    }
+}
+
+/// Your records (P18): the generations and the payments of the days chosen, as CSV files.
+/// A GET form, so it works without JavaScript; the browser saves the file and stays here.
+#[component]
+fn Records(period_start: i64, now: i64) -> impl IntoView {
+    let zone = crate::ui::components::format::zone();
+    view! {
+        <section aria-labelledby="records-heading" id="records">
+            <h2 id="records-heading">"Your records"</h2>
+            <p class="help">
+                "Download your generations (what each was estimated, held and charged, what came back, and which credits paid for it) or your payments, as CSV files for any spreadsheet. Times are in "
+                {zone.name.clone()}"."
+            </p>
+            <form class="records-form" method="get" action="/records/generations.csv">
+                <div class="field">
+                    <label for="records-from">"First day"</label>
+                    <input id="records-from" type="date" name="from" value=zone.iso_date(period_start) />
+                </div>
+                <div class="field">
+                    <label for="records-to">"Last day"</label>
+                    <input id="records-to" type="date" name="to" value=zone.iso_date(now) />
+                </div>
+                <div class="actions">
+                    <button type="submit">"Download generations"</button>
+                    <button type="submit" formaction="/records/payments.csv">"Download payments"</button>
+                </div>
+            </form>
+            <p class="help">"Leave a day empty to start from your first record, or to go up to now."</p>
+        </section>
     }
 }
 
