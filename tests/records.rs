@@ -84,8 +84,11 @@ async fn generations_hold_the_ledgers_own_figures_for_the_days_asked(backend: Ba
     let account = account_of(&app, "records@example.com").await;
     give(&app, account, GrantKind::Subscription, 30, TEST_NOW - DAY).await;
     give(&app, account, GrantKind::Topup, 100, TEST_NOW - DAY).await;
-    // The day before: not asked for.
-    let before = reserve(&app, account, 3, TEST_NOW - 3 * HOUR).await;
+    // The day before, to its last second: not asked for. Its first second: asked for.
+    let before = reserve(&app, account, 3, TEST_NOW - 1).await;
+    let midnight = reserve(&app, account, 2, TEST_NOW).await;
+    // The next day's first second: not asked for.
+    let after = reserve(&app, account, 4, TEST_NOW + DAY).await;
     // Charged 50 (30 plan credits, then 20 top-up), 25 of it credited back.
     let charged = reserve(&app, account, 50, TEST_NOW + HOUR).await;
     let actual = ledger::Actual {
@@ -158,10 +161,10 @@ async fn generations_hold_the_ledgers_own_figures_for_the_days_asked(backend: Ba
         .collect();
     assert_eq!(
         receipts,
-        vec![charged, released, open],
+        vec![midnight, charged, released, open],
         "the day's, in time order"
     );
-    assert!(!receipts.contains(&before));
+    assert!(!receipts.contains(&before) && !receipts.contains(&after));
 
     let line = |id: i64| &lines[receipts.iter().position(|r| *r == id).unwrap()];
     let a = line(charged);
@@ -207,6 +210,13 @@ async fn generations_hold_the_ledgers_own_figures_for_the_days_asked(backend: Ba
         .await;
     assert_eq!(gzip.status, StatusCode::OK);
     assert_eq!(gzip.header("content-encoding"), "gzip");
+    let mut unpacked = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(&gzip.bytes[..]),
+        &mut unpacked,
+    )
+    .expect("a whole gzip stream");
+    assert_eq!(unpacked, res.body, "the same file, compressed");
 
     // Against the journal: what each generation cost the balance is what the file says it
     // was charged less what came back.
@@ -250,6 +260,14 @@ async fn the_days_and_times_are_the_readers_time_zones(backend: Backend) {
         utc.body, GENERATIONS_HEADER,
         "31 May in UTC: only the header"
     );
+    // What the form sends with both days left empty: everything.
+    let all = download(
+        &app,
+        "/records/generations.csv?from=&to=",
+        Some(&format!("sb_session={session}")),
+    )
+    .await;
+    assert_eq!(all.body.matches("\r\n").count(), 2, "{}", all.body);
     app.cleanup().await;
 }
 
@@ -391,6 +409,14 @@ async fn a_stranger_support_or_unreadable_days_get_no_file(backend: Backend) {
     .await;
     assert_eq!(res.status, StatusCode::FORBIDDEN);
     assert!(res.body.contains("no records to download"), "{}", res.body);
+
+    // A database that cannot answer: an error page, not a file that fails, and no
+    // database text.
+    app.state.db.close().await;
+    let res = download(&app, "/records/payments.csv", Some(&cookie)).await;
+    assert_eq!(res.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(res.headers.get("content-disposition").is_none(), "no file");
+    assert!(!res.body.to_lowercase().contains("pool"), "{}", res.body);
     app.cleanup().await;
 }
 

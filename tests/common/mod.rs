@@ -128,6 +128,9 @@ pub struct TestResponse {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: String,
+    /// The body as it came (`body` is it read as UTF-8).
+    #[allow(dead_code)]
+    pub bytes: Vec<u8>,
 }
 
 impl TestResponse {
@@ -180,6 +183,7 @@ impl TestApp {
             status,
             headers,
             body: String::from_utf8_lossy(&bytes).into_owned(),
+            bytes: bytes.to_vec(),
         }
     }
 

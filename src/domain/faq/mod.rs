@@ -325,7 +325,10 @@ pub fn sections(facts: &FaqFacts) -> Vec<Section> {
                         t("Yes, they are yours. Under "),
                         link("/subscription#records", "Your records"),
                         t(
-                            " on the Subscription page, pick the first and last day and download your                        generations (what each was estimated, held and charged, what came back, and                        which credits paid for it) or your payments, as CSV files any spreadsheet                        opens. Times are in your time zone.",
+                            " on the Subscription page, pick the first and last day and download your \
+                             generations (what each was estimated, held and charged, what came back, and \
+                             which credits paid for it) or your payments, as CSV files any spreadsheet \
+                             opens. Times are in your time zone.",
                         ),
                     ])],
                 },

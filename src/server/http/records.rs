@@ -2,7 +2,9 @@
 //! customer's records for the days asked (`?from=YYYY-MM-DD&to=YYYY-MM-DD`, either may be
 //! empty), downloaded as a file. Plain links and a GET form reach them, so they work
 //! without JavaScript. Not signed in: to sign in. Days that cannot be read: a 400 that says
-//! what to write instead, and nothing is sent.
+//! what to write instead, and nothing is sent. A database that cannot answer: a 500 page
+//! (the first page is read before the answer starts; a later one failing ends the
+//! download as failed).
 
 use crate::domain::records::DayRange;
 use crate::server::services::records::{self, Records};
@@ -78,7 +80,10 @@ async fn download(state: AppState, headers: &HeaderMap, days: &Days, what: Recor
     let zone = crate::server::zones::of_headers(headers);
     let window = records::window(range, tz);
     let file = range.file_name(what.name());
-    let body = Body::from_stream(records::csv(state, account, what, window, zone));
+    let body = match records::csv(state, account, what, window, zone).await {
+        Ok(pages) => Body::from_stream(pages),
+        Err(e) => return say(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    };
     let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{file}\""))
         .unwrap_or(HeaderValue::from_static("attachment"));
     (

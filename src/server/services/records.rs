@@ -56,58 +56,76 @@ pub fn window(range: DayRange, tz: chrono_tz::Tz) -> Window {
     }
 }
 
-/// The file, as a stream of pieces: the header row, then a page of lines at a time.
-pub fn csv(
+/// The file, as a stream of pieces: the header row and the first page, then a page of
+/// lines at a time. The first page is read before anything is sent, so a database that
+/// cannot answer is an error page, not a download that fails at once.
+pub async fn csv(
     state: AppState,
     account: i64,
     what: Records,
     window: Window,
     zone: Arc<Zone>,
-) -> impl Stream<Item = Result<Bytes, AppError>> + Send + 'static {
+) -> Result<impl Stream<Item = Result<Bytes, AppError>> + Send + 'static, AppError> {
     let header = match what {
         Records::Generations => GENERATIONS_HEADER,
         Records::Payments => PAYMENTS_HEADER,
     };
-    let first = After {
+    let start = After {
         at: window.from,
         id: i64::MIN,
     };
-    // The state: where the next page starts, and whether the header went out; `None`
-    // once the last page is sent. Fused: the compression layer asks again after the end,
-    // and an unfused `unfold` panics then.
-    let pages = futures::stream::unfold(Some((first, true)), move |next| {
+    let (first, next) = page(&state, account, what, window, start, &zone, header).await?;
+    // Where the next page starts; `None` once the last page is sent. Fused: the
+    // compression layer asks again after the end, and an unfused `unfold` panics then.
+    let rest = futures::stream::unfold(next, move |next| {
         let state = state.clone();
         let zone = zone.clone();
         async move {
-            let (after, with_header) = next?;
-            let mut out = String::new();
-            if with_header {
-                out.push_str(header);
-            }
-            let page = match what {
-                Records::Generations => db::generations(&state.db, account, window, after, PAGE)
-                    .await
-                    .map(|rows| lines(rows, &zone, &mut out, |r| (r.started_at, r.receipt))),
-                Records::Payments => db::payments(&state.db, account, window, after, PAGE)
-                    .await
-                    .map(|rows| lines(rows, &zone, &mut out, |r| (r.created_at, r.payment))),
-            };
-            match page {
-                Ok((count, last)) => {
-                    let next = match last {
-                        Some((at, id)) if count == PAGE as usize => Some((After { at, id }, false)),
-                        _ => None,
-                    };
-                    Some((Ok(Bytes::from(out)), next))
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, account, records = what.name(), "records download failed");
-                    Some((Err(AppError::Internal), None))
-                }
+            match page(&state, account, what, window, next?, &zone, "").await {
+                Ok((bytes, next)) => Some((Ok(bytes), next)),
+                Err(e) => Some((Err(e), None)),
             }
         }
     });
-    futures::StreamExt::fuse(pages)
+    Ok(futures::StreamExt::fuse(futures::StreamExt::chain(
+        futures::stream::once(std::future::ready(Ok(first))),
+        rest,
+    )))
+}
+
+/// One page of lines after `after`, behind `prefix`, and where the next page starts (none
+/// after a page that was not full).
+async fn page(
+    state: &AppState,
+    account: i64,
+    what: Records,
+    window: Window,
+    after: After,
+    zone: &Zone,
+    prefix: &str,
+) -> Result<(Bytes, Option<After>), AppError> {
+    let mut out = String::from(prefix);
+    let page = match what {
+        Records::Generations => db::generations(&state.db, account, window, after, PAGE)
+            .await
+            .map(|rows| lines(rows, zone, &mut out, |r| (r.started_at, r.receipt))),
+        Records::Payments => db::payments(&state.db, account, window, after, PAGE)
+            .await
+            .map(|rows| lines(rows, zone, &mut out, |r| (r.created_at, r.payment))),
+    };
+    match page {
+        Ok((count, last)) => {
+            let next = match last {
+                Some((at, id)) if count == PAGE as usize => Some(After { at, id }),
+                _ => None,
+            };
+            Ok((Bytes::from(out), next))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, account, records = what.name(), "records download failed");
+            Err(AppError::Internal)
+        }
+    }
 }
 
 /// Appends each row's line to `out`; how many there were, and the time and id of the last.
