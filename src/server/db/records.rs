@@ -3,10 +3,11 @@
 //! so a download of any length holds one page in memory, and no statement or connection
 //! stays open while the reader's browser takes its time.
 
-use crate::domain::ledger::HoldStatus;
+use crate::domain::ledger::{GrantKind, HoldStatus};
 use crate::domain::payments::{PaymentKind, PaymentStatus, Provider, RefundState};
 use crate::domain::records::{GenerationRecord, PaymentRecord};
 use crate::server::db::Db;
+use crate::server::db::usage::paid_from;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -37,14 +38,6 @@ pub async fn generations(
     after: After,
     limit: i64,
 ) -> Result<Vec<GenerationRecord>, sqlx::Error> {
-    // What paid for each charge, by the kind of credits (`charge_parts`, written by the
-    // capture). CAST: PostgreSQL sums BIGINTs as NUMERIC.
-    let paid = |kind: &str| {
-        format!(
-            "CAST(COALESCE((SELECT SUM(cp.amount) FROM charge_parts cp \
-             WHERE cp.hold_id = h.id AND cp.kind = '{kind}'), 0) AS BIGINT)"
-        )
-    };
     let sql = format!(
         "SELECT h.id, h.created_at, h.settled_at, h.operation, h.quantity, h.actual_quantity, \
          h.status, h.estimate, h.amount, COALESCE(h.charged, 0) AS charged, h.refunded, \
@@ -52,9 +45,9 @@ pub async fn generations(
          FROM holds h WHERE h.account_id = $1 AND h.created_at >= $2 AND h.created_at < $3 \
          AND (h.created_at > $4 OR (h.created_at = $4 AND h.id > $5)) \
          ORDER BY h.created_at, h.id LIMIT $6",
-        paid(crate::domain::ledger::GrantKind::Subscription.as_str()),
-        paid(crate::domain::ledger::GrantKind::Topup.as_str()),
-        paid(crate::domain::ledger::GrantKind::Adjustment.as_str()),
+        paid_from(GrantKind::Subscription),
+        paid_from(GrantKind::Topup),
+        paid_from(GrantKind::Adjustment),
     );
     let rows = sqlx::query(&sql)
         .bind(account)

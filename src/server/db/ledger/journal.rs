@@ -3,20 +3,25 @@
 use super::*;
 
 pub async fn balance(db: &Db, account: i64, now: UnixSeconds) -> Result<BalanceView, LedgerError> {
-    let row = sqlx::query("SELECT held, renews_at FROM accounts WHERE id = $1")
-        .bind(account)
-        .fetch_optional(db.reader())
-        .await?
-        .ok_or(LedgerError::AccountNotFound(account))?;
-    let held = credits(row.try_get("held")?)?;
-    let renews_at: Option<i64> = row.try_get("renews_at")?;
-    let grants: Vec<Grant> = sqlx::query("SELECT id, kind, remaining, expires_at FROM grants WHERE account_id = $1 AND expired = 0 AND remaining > 0")
-        .bind(account)
-        .fetch_all(db.reader())
-        .await?
-        .iter()
-        .map(grant_from_row)
-        .collect::<Result<_, _>>()?;
+    // One statement: the account's row once for each of its open grants (once with no
+    // grant when it has none).
+    let rows = sqlx::query(
+        "SELECT a.held, a.renews_at, g.id, g.kind, g.remaining, g.expires_at FROM accounts a \
+         LEFT JOIN grants g ON g.account_id = a.id AND g.expired = 0 AND g.remaining > 0 \
+         WHERE a.id = $1",
+    )
+    .bind(account)
+    .fetch_all(db.reader())
+    .await?;
+    let first = rows.first().ok_or(LedgerError::AccountNotFound(account))?;
+    let held = credits(first.try_get("held")?)?;
+    let renews_at: Option<i64> = first.try_get("renews_at")?;
+    let mut grants: Vec<Grant> = Vec::with_capacity(rows.len());
+    for row in &rows {
+        if row.try_get::<Option<i64>, _>("id")?.is_some() {
+            grants.push(grant_from_row(row)?);
+        }
+    }
     let mut split = KindSplit::default();
     let mut subscription_expires_at: Option<i64> = None;
     for g in grants.iter().filter(|g| g.is_live(now)) {
