@@ -370,13 +370,7 @@ async fn the_kept_faq_is_the_same_page_with_each_answers_own_nonce(backend: Back
     // A signed-in reader and one with a zone first: neither render may be kept for others.
     let session = sign_up(&app, "kept-faq@studio.test").await;
     let signed_in = app
-        .send(
-            Request::builder()
-                .uri("/faq")
-                .header("cookie", format!("sb_session={session}"))
-                .body(Body::empty())
-                .unwrap(),
-        )
+        .get_with("/faq", &[("cookie", &format!("sb_session={session}"))])
         .await;
     assert!(
         signed_in.body.contains("kept-faq@studio.test"),
@@ -386,13 +380,7 @@ async fn the_kept_faq_is_the_same_page_with_each_answers_own_nonce(backend: Back
     assert_eq!(signed_in.header("cache-control"), "no-store");
 
     let zoned = app
-        .send(
-            Request::builder()
-                .uri("/faq")
-                .header("cookie", "studio_tz=Europe/Berlin")
-                .body(Body::empty())
-                .unwrap(),
-        )
+        .get_with("/faq", &[("cookie", "studio_tz=Europe/Berlin")])
         .await;
     assert!(
         zoned.body.contains("Times are in Europe/Berlin"),
@@ -433,13 +421,7 @@ async fn the_kept_faq_is_the_same_page_with_each_answers_own_nonce(backend: Back
     assert!(answers[0].body.contains("Times are in UTC"));
     // Berlin's page, now kept, is still Berlin's.
     let zoned = app
-        .send(
-            Request::builder()
-                .uri("/faq")
-                .header("cookie", "studio_tz=Europe/Berlin")
-                .body(Body::empty())
-                .unwrap(),
-        )
+        .get_with("/faq", &[("cookie", "studio_tz=Europe/Berlin")])
         .await;
     assert!(zoned.body.contains("Times are in Europe/Berlin"));
 

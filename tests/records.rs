@@ -6,11 +6,8 @@
 
 mod common;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use common::{
-    Backend, TEST_NOW, TestApp, account_of, call, session_of, sign_up, subscribe_locally,
-};
+use axum::http::StatusCode;
+use common::{Backend, TEST_NOW, TestApp, account_of, sign_in, sign_up, subscribe_locally};
 use studio_billing::domain::credits::Credits;
 use studio_billing::domain::ledger::GrantKind;
 use studio_billing::domain::pricing::Operation;
@@ -55,11 +52,10 @@ async fn reserve(app: &TestApp, account: i64, amount: u64, at: i64) -> i64 {
 }
 
 async fn download(app: &TestApp, path: &str, cookie: Option<&str>) -> common::TestResponse {
-    let mut req = Request::builder().uri(path);
-    if let Some(cookie) = cookie {
-        req = req.header("cookie", cookie);
+    match cookie {
+        Some(cookie) => app.get_with(path, &[("cookie", cookie)]).await,
+        None => app.get(path).await,
     }
-    app.send(req.body(Body::empty()).unwrap()).await
 }
 
 /// The rows of a CSV file as fields (none of these rows has a quoted field).
@@ -199,13 +195,9 @@ async fn generations_hold_the_ledgers_own_figures_for_the_days_asked(backend: Ba
     // Compressed, as a browser asks for it: the whole file comes (the compression layer
     // reads the stream to its end and then once more).
     let gzip = app
-        .send(
-            Request::builder()
-                .uri(format!("/records/generations.csv?from={TODAY}&to={TODAY}"))
-                .header("cookie", &cookie)
-                .header("accept-encoding", "gzip")
-                .body(Body::empty())
-                .unwrap(),
+        .get_with(
+            &format!("/records/generations.csv?from={TODAY}&to={TODAY}"),
+            &[("cookie", &cookie), ("accept-encoding", "gzip")],
         )
         .await;
     assert_eq!(gzip.status, StatusCode::OK);
@@ -390,17 +382,7 @@ async fn a_stranger_support_or_unreadable_days_get_no_file(backend: Backend) {
         );
     }
 
-    let signed_in = call(
-        &app,
-        "auth/sign_in",
-        None,
-        &[
-            ("email", seed::DEMO_SUPPORT_EMAIL),
-            ("password", seed::DEMO_PASSWORD),
-        ],
-    )
-    .await;
-    let support = session_of(&signed_in).expect("support signs in");
+    let support = sign_in(&app, seed::DEMO_SUPPORT_EMAIL, seed::DEMO_PASSWORD).await;
     let res = download(
         &app,
         "/records/generations.csv",

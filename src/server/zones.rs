@@ -105,10 +105,16 @@ pub fn of_headers(headers: &axum::http::HeaderMap) -> Arc<Zone> {
         .unwrap_or_else(|| Arc::new(Zone::utc()))
 }
 
+/// The zone the request's reader chose (their cookie), if they chose one the tz database
+/// knows.
+pub fn chosen_in(headers: &axum::http::HeaderMap) -> Option<chrono_tz::Tz> {
+    crate::server::auth::cookie_value(headers, COOKIE).and_then(|n| parse(&n))
+}
+
 /// Whether the request named a zone at all (a browser that has not been asked yet has
 /// not).
 pub fn named_in(headers: &axum::http::HeaderMap) -> bool {
-    crate::server::auth::cookie_value(headers, COOKIE).is_some_and(|n| parse(&n).is_some())
+    chosen_in(headers).is_some()
 }
 
 /// The `Set-Cookie` value that remembers zone `name` in this browser.

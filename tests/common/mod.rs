@@ -187,6 +187,16 @@ impl TestApp {
         }
     }
 
+    /// `GET path` with these request headers (a cookie, an `Accept-Encoding`).
+    #[allow(dead_code)]
+    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> TestResponse {
+        let mut req = Request::builder().uri(path);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        self.send(req.body(Body::empty()).unwrap()).await
+    }
+
     pub async fn get(&self, path: &str) -> TestResponse {
         self.send(Request::builder().uri(path).body(Body::empty()).unwrap())
             .await

@@ -49,7 +49,24 @@ pub async fn generations(
         paid_from(GrantKind::Topup),
         paid_from(GrantKind::Adjustment),
     );
-    let rows = sqlx::query(&sql)
+    page(db, &sql, account, window, after, limit)
+        .await?
+        .iter()
+        .map(generation)
+        .collect()
+}
+
+/// The rows of `sql`, whose parameters are the account, the window, where the page starts
+/// and its length, in that order.
+async fn page(
+    db: &Db,
+    sql: &str,
+    account: i64,
+    window: Window,
+    after: After,
+    limit: i64,
+) -> Result<Vec<AnyRow>, sqlx::Error> {
+    sqlx::query(sql)
         .bind(account)
         .bind(window.from)
         .bind(window.until)
@@ -57,8 +74,7 @@ pub async fn generations(
         .bind(after.id)
         .bind(limit)
         .fetch_all(db.reader())
-        .await?;
-    rows.iter().map(generation).collect()
+        .await
 }
 
 fn generation(r: &AnyRow) -> Result<GenerationRecord, sqlx::Error> {
@@ -89,23 +105,17 @@ pub async fn payments(
     after: After,
     limit: i64,
 ) -> Result<Vec<PaymentRecord>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT p.id, p.created_at, p.updated_at, p.kind, p.product, p.credits, p.amount_cents, \
-         p.currency, p.status, p.provider, r.status AS refund \
+    const SQL: &str = "SELECT p.id, p.created_at, p.updated_at, p.kind, p.product, p.credits, \
+         p.amount_cents, p.currency, p.status, p.provider, r.status AS refund \
          FROM payments p LEFT JOIN payment_refunds r ON r.payment_id = p.id \
          WHERE p.account_id = $1 AND p.created_at >= $2 AND p.created_at < $3 \
          AND (p.created_at > $4 OR (p.created_at = $4 AND p.id > $5)) \
-         ORDER BY p.created_at, p.id LIMIT $6",
-    )
-    .bind(account)
-    .bind(window.from)
-    .bind(window.until)
-    .bind(after.at)
-    .bind(after.id)
-    .bind(limit)
-    .fetch_all(db.reader())
-    .await?;
-    rows.iter().map(payment).collect()
+         ORDER BY p.created_at, p.id LIMIT $6";
+    page(db, SQL, account, window, after, limit)
+        .await?
+        .iter()
+        .map(payment)
+        .collect()
 }
 
 fn payment(r: &AnyRow) -> Result<PaymentRecord, sqlx::Error> {

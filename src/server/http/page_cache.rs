@@ -55,7 +55,6 @@ struct Kept {
     made: Instant,
     headers: HeaderMap,
     parts: Vec<Bytes>,
-    len_without_nonces: usize,
 }
 
 impl Kept {
@@ -76,7 +75,6 @@ impl Kept {
         Kept {
             made: Instant::now(),
             headers,
-            len_without_nonces: parts.iter().map(Bytes::len).sum(),
             parts,
         }
     }
@@ -94,7 +92,7 @@ impl Kept {
                 pieces.push_back(part.clone());
             }
         }
-        let len = (self.len_without_nonces + nonce.len() * (self.parts.len() - 1)) as u64;
+        let len = pieces.iter().map(|p| p.len() as u64).sum();
         Pieces { pieces, len }
     }
 
@@ -106,7 +104,7 @@ impl Kept {
 }
 
 /// A body sent as the pieces it is made of, its whole length known (so it goes out with a
-/// `Content-Length`, and the pieces in one vectored write).
+/// `Content-Length`, as a page made for this request has).
 struct Pieces {
     pieces: VecDeque<Bytes>,
     len: u64,

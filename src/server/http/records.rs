@@ -74,9 +74,7 @@ async fn download(state: AppState, headers: &HeaderMap, days: &Days, what: Recor
             );
         }
     };
-    let tz = crate::server::auth::cookie_value(headers, crate::server::zones::COOKIE)
-        .and_then(|name| crate::server::zones::parse(&name))
-        .unwrap_or(chrono_tz::UTC);
+    let tz = crate::server::zones::chosen_in(headers).unwrap_or(chrono_tz::UTC);
     let zone = crate::server::zones::of_headers(headers);
     let window = records::window(range, tz);
     let file = range.file_name(what.name());

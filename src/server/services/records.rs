@@ -105,13 +105,20 @@ async fn page(
     prefix: &str,
 ) -> Result<(Bytes, Option<After>), AppError> {
     let mut out = String::from(prefix);
+    // How many rows came, and the time and id of the last (where the next page starts).
     let page = match what {
         Records::Generations => db::generations(&state.db, account, window, after, PAGE)
             .await
-            .map(|rows| lines(rows, zone, &mut out, |r| (r.started_at, r.receipt))),
+            .map(|rows| {
+                rows.iter().for_each(|r| out.push_str(&r.csv_line(zone)));
+                (rows.len(), rows.last().map(|r| (r.started_at, r.receipt)))
+            }),
         Records::Payments => db::payments(&state.db, account, window, after, PAGE)
             .await
-            .map(|rows| lines(rows, zone, &mut out, |r| (r.created_at, r.payment))),
+            .map(|rows| {
+                rows.iter().for_each(|r| out.push_str(&r.csv_line(zone)));
+                (rows.len(), rows.last().map(|r| (r.created_at, r.payment)))
+            }),
     };
     match page {
         Ok((count, last)) => {
@@ -125,37 +132,6 @@ async fn page(
             tracing::error!(error = %e, account, records = what.name(), "records download failed");
             Err(AppError::Internal)
         }
-    }
-}
-
-/// Appends each row's line to `out`; how many there were, and the time and id of the last.
-fn lines<R: Line>(
-    rows: Vec<R>,
-    zone: &Zone,
-    out: &mut String,
-    key: impl Fn(&R) -> (i64, i64),
-) -> (usize, Option<(i64, i64)>) {
-    let count = rows.len();
-    let last = rows.last().map(&key);
-    for row in &rows {
-        out.push_str(&row.line(zone));
-    }
-    (count, last)
-}
-
-trait Line {
-    fn line(&self, zone: &Zone) -> String;
-}
-
-impl Line for crate::domain::records::GenerationRecord {
-    fn line(&self, zone: &Zone) -> String {
-        self.csv_line(zone)
-    }
-}
-
-impl Line for crate::domain::records::PaymentRecord {
-    fn line(&self, zone: &Zone) -> String {
-        self.csv_line(zone)
     }
 }
 
