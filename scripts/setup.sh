@@ -61,6 +61,12 @@ setup_test() {
     python3 -m pip install --quiet localstripe 2>/dev/null \
       || python3 -m pip install --quiet --user --break-system-packages localstripe
   fi
+  # aiosmtpd: the SMTP server the e-mail notice tests send to (PyPI).
+  if ! python3 -c 'import aiosmtpd' 2>/dev/null; then
+    log "pip install aiosmtpd"
+    python3 -m pip install --quiet aiosmtpd 2>/dev/null \
+      || python3 -m pip install --quiet --user --break-system-packages aiosmtpd
+  fi
   # schemathesis: the OpenAPI fuzz run of the test command (PyPI), in its own venv.
   if ! "$TOOLS/schemathesis/bin/st" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
     log "pip install schemathesis $SCHEMATHESIS_VERSION (own venv)"

@@ -95,9 +95,10 @@ async fn pages_run_only_the_statements_they_need(backend: Backend) {
 /// What `/subscription` runs, on either backend: the session (1); the overview: the
 /// balance (the account's hold and renewal with its grants: 1), the subscription (1), the
 /// usage by day (1), the receipts (the holds with what paid for them: 1; the reasons of
-/// what came back, which the demo customer's page has: 1), the payments (1). The plans
-/// section is worked out from the same read of the subscription.
-const SUBSCRIPTION: usize = 7;
+/// what came back, which the demo customer's page has: 1), the payments (1), what the
+/// customer wants to be told (1: the Notices section and P17's usage banner, issue 16).
+/// The plans section is worked out from the same read of the subscription.
+const SUBSCRIPTION: usize = 8;
 
 #[test]
 fn pages_run_only_the_statements_they_need_on_both_backends() {

@@ -32,3 +32,38 @@ pub async fn subscription_page(before: Option<i64>) -> Result<SubscriptionPageDa
         .await,
     )
 }
+
+/// Saves what the customer wants to be told (each box ticked is on; payment failures are
+/// always sent), back to `/subscription#notices`, so it works without JavaScript.
+/// Customers only, their own account.
+#[server(endpoint = "subscription/notices")]
+pub async fn save_notices(
+    low_balance: Option<String>,
+    plan_ending: Option<String>,
+    grace_ending: Option<String>,
+    usage_50: Option<String>,
+    usage_80: Option<String>,
+    usage_100: Option<String>,
+) -> Result<String, AppError> {
+    use crate::domain::notices::NoticeSettings;
+    use crate::server::{auth, services::notices, state::app_state};
+    crate::api::respond_form::<SaveNotices>(
+        async {
+            let state = app_state()?;
+            let (_, account) = auth::require_customer(&state).await?;
+            // Automatic top-ups (P16) are not offered yet: their setting stays as it is.
+            let before = notices::settings(&state, account).await?;
+            let settings = NoticeSettings {
+                low_balance: low_balance.is_some(),
+                top_up_made: before.top_up_made,
+                plan_ending: plan_ending.is_some(),
+                grace_ending: grace_ending.is_some(),
+                usage: [usage_50.is_some(), usage_80.is_some(), usage_100.is_some()],
+            };
+            notices::save_settings(&state, account, &settings).await?;
+            leptos_axum::redirect("/subscription#notices");
+            Ok("Your notice settings are saved.".to_owned())
+        }
+        .await,
+    )
+}

@@ -116,3 +116,18 @@ pub async fn decide(
         .await,
     )
 }
+
+/// The newest e-mail notices, to everyone (in demo mode, without an SMTP server, this is
+/// where they can be read). Support only.
+#[server(endpoint = "support/notices")]
+pub async fn notices() -> Result<Vec<NoticeView>, AppError> {
+    use crate::server::{auth, state::app_state};
+    crate::api::respond(
+        async {
+            let state = app_state()?;
+            auth::require_support(&state).await?;
+            crate::server::services::support::notices(&state).await
+        }
+        .await,
+    )
+}

@@ -6,6 +6,7 @@ pub mod credits;
 pub mod faq;
 pub mod history;
 pub mod ledger;
+pub mod notices;
 pub mod payments;
 pub mod pricing;
 pub mod records;

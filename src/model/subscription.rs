@@ -2,6 +2,7 @@
 
 use crate::domain::catalog::TopUpPack;
 use crate::domain::ledger::BalanceView;
+use crate::domain::notices::NoticeSettings;
 use crate::domain::pricing::PriceBook;
 use crate::domain::usage::{DailyUsage, OperationReceipt};
 use crate::model::payments::PaymentLine;
@@ -62,4 +63,18 @@ pub struct SubscriptionOverview {
     pub price_book: PriceBook,
     /// The "Try a generation" panel is shown (demo mode), with the prices it estimates by.
     pub try_panel: Option<PriceBook>,
+    /// What the customer wants to be told, by e-mail and here.
+    pub notices: NoticeSettings,
+    /// The highest usage level the customer asked about that this period has reached
+    /// (P17), with what was used.
+    pub usage_reached: Option<UsageReached>,
+}
+
+/// P17 on the page: `level` percent of the period's credits asked about, `used` of
+/// `plan_credits` used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageReached {
+    pub level: u8,
+    pub used: u64,
+    pub plan_credits: u64,
 }

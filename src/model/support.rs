@@ -102,3 +102,21 @@ pub enum Decided {
         account_email: String,
     },
 }
+
+/// An e-mail notice in the outbox (the support console's list): to whom, what, and
+/// whether it went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoticeView {
+    pub id: i64,
+    pub created_at: i64,
+    pub recipient: String,
+    pub kind: String,
+    pub subject: String,
+    pub body: String,
+    /// `pending`, `sent`, `failed` or `skipped`.
+    pub status: String,
+    pub attempts: i64,
+    pub sent_at: Option<i64>,
+    /// Why it failed or was skipped.
+    pub note: Option<String>,
+}

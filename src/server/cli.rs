@@ -532,6 +532,8 @@ async fn stripe(config: Config, action: StripeAction) -> CliResult {
 }
 
 async fn serve(mut config: Config) -> CliResult {
+    // An SMTP address lettre cannot use stops the start, not the first notice.
+    let mailer = crate::server::mail::Mailer::new(&config.mail)?;
     let db = open(&config).await?;
     if config.mode == Mode::Production {
         let published = seed::accounts_with_the_demo_password(&db).await?;
@@ -584,7 +586,7 @@ async fn serve(mut config: Config) -> CliResult {
     }
     tracing::info!(mode = ?config.mode, database = db.backend_name(), "starting");
     let state = AppState::new(config, db.clone(), Clock::system());
-    jobs::spawn(state.clone());
+    jobs::spawn(state.clone(), mailer);
     let app = http::router(state);
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!("listening on http://{addr}");

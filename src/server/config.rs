@@ -78,6 +78,22 @@ pub struct Config {
     /// Proxies (load balancers) whose `X-Forwarded-For` is believed: behind them the
     /// client's address for rate limits comes from that header.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// How e-mail notices go out.
+    pub mail: MailConfig,
+}
+
+/// Where e-mail notices go: an SMTP server, or (demo mode without one) the log and the
+/// support console only.
+#[derive(Debug, Clone)]
+pub enum MailConfig {
+    Smtp {
+        /// `smtp://host:port`, `smtp://user:pass@host:587?tls=required` (STARTTLS) or
+        /// `smtps://user:pass@host:465`; a secret, as it may hold a password.
+        url: Secret,
+        /// The sender, `Studio Billing <billing@example.com>`.
+        from: String,
+    },
+    Log,
 }
 
 /// Stripe's keys, or nothing: without them the app takes payments through its own
@@ -373,6 +389,45 @@ impl Config {
                 .collect::<Result<_, _>>()?,
         };
 
+        let mail = match (get("STUDIO_SMTP_URL"), get("STUDIO_MAIL_FROM")) {
+            (None, _) if production => return Err(ConfigError::Missing("STUDIO_SMTP_URL")),
+            (None, _) => MailConfig::Log,
+            (Some(_), None) => return Err(ConfigError::Missing("STUDIO_MAIL_FROM")),
+            (Some(url), Some(from)) => {
+                if !(url.starts_with("smtp://") || url.starts_with("smtps://")) {
+                    return Err(invalid(
+                        "STUDIO_SMTP_URL",
+                        &redact_password(&url),
+                        "expected smtp://host:port or smtps://user:password@host:465",
+                    ));
+                }
+                // A password never crosses the network in the clear: with credentials,
+                // production wants TLS (smtps://, or STARTTLS required).
+                if production
+                    && url.starts_with("smtp://")
+                    && url_has_credentials(&url)
+                    && !url.contains("tls=required")
+                {
+                    return Err(invalid(
+                        "STUDIO_SMTP_URL",
+                        &redact_password(&url),
+                        "with a user and password, production needs TLS: smtps://user:password@host:465, or smtp://user:password@host:587?tls=required",
+                    ));
+                }
+                if !looks_like_mailbox(&from) {
+                    return Err(invalid(
+                        "STUDIO_MAIL_FROM",
+                        &from,
+                        "expected an e-mail address, or a name and one: Studio Billing <billing@example.com>",
+                    ));
+                }
+                MailConfig::Smtp {
+                    url: Secret::new(url),
+                    from,
+                }
+            }
+        };
+
         Ok(Config {
             mode,
             database_url,
@@ -391,6 +446,7 @@ impl Config {
             catalog,
             payments,
             trusted_proxies,
+            mail,
         })
     }
 
@@ -484,6 +540,18 @@ fn invalid(name: &'static str, value: &str, why: &str) -> ConfigError {
     }
 }
 
+/// Whether a URL names a user (and so, most likely, a password) before its host.
+fn url_has_credentials(url: &str) -> bool {
+    url.split_once("://")
+        .map(|(_, rest)| rest.split(['/', '?']).next().unwrap_or("").contains('@'))
+        .unwrap_or(false)
+}
+
+/// An address, or a name and an address, as an e-mail's `From:` takes it.
+fn looks_like_mailbox(s: &str) -> bool {
+    s.parse::<lettre::message::Mailbox>().is_ok()
+}
+
 fn looks_like_email(s: &str) -> bool {
     match s.split_once('@') {
         Some((user, domain)) => {
@@ -529,6 +597,11 @@ mod tests {
             ("STUDIO_SECRET_KEY", "k7Qp2vX9mL4rT8wZ1nB6cF3hJ5dS0aGe"),
             ("STRIPE_SECRET_KEY", "sk_live_51HxR4nd0mKey"),
             ("STRIPE_WEBHOOK_SECRET", "whsec_r4nd0mS3cr3t"),
+            (
+                "STUDIO_SMTP_URL",
+                "smtps://billing:p4ss@smtp.example.com:465",
+            ),
+            ("STUDIO_MAIL_FROM", "Studio Billing <billing@example.com>"),
         ]);
         v.extend(vars(extra));
         v
@@ -657,6 +730,69 @@ mod tests {
             ConfigError::Missing("STRIPE_SECRET_KEY")
         );
         assert!(Config::from_vars(&production(&[])).is_ok());
+    }
+
+    #[test]
+    fn notices_go_by_smtp_in_production_and_to_the_log_in_a_demo_without_one() {
+        let c = Config::from_vars(&production(&[])).unwrap();
+        let MailConfig::Smtp { url, from } = c.mail else {
+            panic!("production sends by SMTP");
+        };
+        assert_eq!(url.expose(), "smtps://billing:p4ss@smtp.example.com:465");
+        assert_eq!(from, "Studio Billing <billing@example.com>");
+        assert!(
+            !format!("{url:?}").contains("p4ss"),
+            "the password never prints"
+        );
+        assert!(matches!(
+            Config::from_vars(&HashMap::new()).unwrap().mail,
+            MailConfig::Log
+        ));
+
+        let mut v = production(&[]);
+        v.remove("STUDIO_SMTP_URL");
+        assert_eq!(
+            Config::from_vars(&v).unwrap_err(),
+            ConfigError::Missing("STUDIO_SMTP_URL")
+        );
+        let no_from = vars(&[("STUDIO_SMTP_URL", "smtp://127.0.0.1:2525")]);
+        assert_eq!(
+            Config::from_vars(&no_from).unwrap_err(),
+            ConfigError::Missing("STUDIO_MAIL_FROM")
+        );
+        for (url, from) in [
+            ("http://smtp.example.com", "billing@example.com"),
+            ("smtp://127.0.0.1:2525", "not an address"),
+        ] {
+            let v = vars(&[("STUDIO_SMTP_URL", url), ("STUDIO_MAIL_FROM", from)]);
+            assert!(
+                matches!(Config::from_vars(&v), Err(ConfigError::Invalid { .. })),
+                "{url} {from}"
+            );
+        }
+        for plain in [
+            "smtp://billing:p4ss@smtp.example.com:587",
+            "smtp://billing:p4ss@smtp.example.com:25?tls=opportunistic",
+        ] {
+            let err = Config::from_vars(&production(&[("STUDIO_SMTP_URL", plain)])).unwrap_err();
+            assert!(err.to_string().contains("production needs TLS"), "{err}");
+            assert!(!err.to_string().contains("p4ss"), "{err}");
+        }
+        for tls in [
+            "smtp://billing:p4ss@smtp.example.com:587?tls=required",
+            "smtp://relay.internal:25",
+        ] {
+            assert!(
+                Config::from_vars(&production(&[("STUDIO_SMTP_URL", tls)])).is_ok(),
+                "{tls}"
+            );
+        }
+        let err = Config::from_vars(&vars(&[
+            ("STUDIO_SMTP_URL", "http://billing:s3cret@smtp.example.com"),
+            ("STUDIO_MAIL_FROM", "billing@example.com"),
+        ]))
+        .unwrap_err();
+        assert!(!err.to_string().contains("s3cret"), "{err}");
     }
 
     #[test]

@@ -13,6 +13,9 @@ const HOLD_SWEEP_BATCH: i64 = 500;
 /// How often subscriptions are checked for renewals, ends and purges.
 const SUBSCRIPTION_SWEEP_EVERY: Duration = Duration::from_secs(60);
 
+/// How often notices are looked for and sent.
+const NOTICES_EVERY: Duration = Duration::from_secs(30);
+
 /// How often due refunds are made (Stripe).
 const REFUNDS_EVERY: Duration = Duration::from_secs(60);
 
@@ -70,7 +73,30 @@ pub async fn housekeeping_run(state: &AppState) {
     }
 }
 
-pub fn spawn(state: AppState) {
+/// One scheduled run of the notices: the sweep, then the sending, noted for the
+/// operations view and `/metrics`.
+pub async fn notices_run(state: &AppState, mailer: &crate::server::mail::Mailer, sender: &str) {
+    let result = crate::server::services::notices::run(state, mailer, sender).await;
+    ran(state, "notices", NOTICES_EVERY, result.is_ok());
+    match result {
+        Ok(run) if run == Default::default() => {}
+        Ok(run) => tracing::info!(?run, "e-mail notices queued and sent"),
+        Err(e) => tracing::warn!(error = %e, "the notices run failed; will retry"),
+    }
+}
+
+pub fn spawn(state: AppState, mailer: crate::server::mail::Mailer) {
+    let notifier = state.clone();
+    tokio::spawn(async move {
+        // This instance's name on the notices it claims.
+        let sender = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
+        let mut tick = tokio::time::interval(NOTICES_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            notices_run(&notifier, &mailer, &sender).await;
+        }
+    });
     let housekeeper = state.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(HOUSEKEEPING_EVERY);

@@ -12,6 +12,7 @@ pub mod error;
 pub mod form_errors;
 pub mod http;
 pub mod jobs;
+pub mod mail;
 pub mod metrics;
 pub mod ops;
 pub mod payments;

@@ -318,6 +318,29 @@ pub fn sections(facts: &FaqFacts) -> Vec<Section> {
                     ])],
                 },
                 Entry {
+                    slug: "can-you-tell-me-before-i-run-out",
+                    policies: &["P17"],
+                    question: "Can you tell me before I run out?",
+                    answer: vec![
+                        para(vec![
+                            t("Yes. Under "),
+                            link("/subscription#notices", "Notices"),
+                            t(
+                                " on the Subscription page, choose to be told when you have used 50%, 80% \
+                                 or all of a period's credits. Each one you choose is shown on the page and \
+                                 sent to you by e-mail, once per billing period (if a single generation \
+                                 passes two of them, you get one e-mail, for the higher).",
+                            ),
+                        ]),
+                        para(vec![t(
+                            "We also e-mail you when your balance is running low, when a plan you \
+                             cancelled ends in 3 days, and when the grace period after it ends in 7 days; \
+                             you can turn each of these off there. A payment that fails is always \
+                             e-mailed, so you can fix your card in time.",
+                        )]),
+                    ],
+                },
+                Entry {
                     slug: "can-i-download-my-records",
                     policies: &["P18"],
                     question: "Can I download my generations and payments?",
@@ -672,7 +695,7 @@ pub(crate) mod tests {
     }
 
     /// Each policy rule and the question that answers it.
-    const POLICY_QUESTIONS: [(&str, &str); 16] = [
+    const POLICY_QUESTIONS: [(&str, &str); 17] = [
         ("P1", "what-are-credits"),
         ("P2", "how-much-does-an-operation-cost"),
         ("P3", "do-credits-expire"),
@@ -688,6 +711,7 @@ pub(crate) mod tests {
         ("P13", "what-is-the-grace-period"),
         ("P14", "what-happens-after-the-grace-period"),
         ("P15", "can-i-downgrade-instead-of-cancelling"),
+        ("P17", "can-you-tell-me-before-i-run-out"),
         ("P18", "can-i-download-my-records"),
     ];
 

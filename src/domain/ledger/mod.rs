@@ -20,7 +20,7 @@
 //! SQLite, runs the rules below from Rust (`server::db::ledger`, "in steps").
 //!
 //! **Decision: keep the functions as the one PostgreSQL implementation**, guarded by the
-//! model test (`tests/ledger_model.rs`), which drives random histories through both
+//! model test (`tests/it/ledger_model.rs`), which drives random histories through both
 //! backends and, on PostgreSQL, through both implementations (`Db::with_rules_in_rust`),
 //! and compares every balance, grant and journal with an in-memory model. Measured with
 //! `scripts/bench.sh ledger` (reserve -> capture cycles, 20 workers, 50 accounts, 30 s, the

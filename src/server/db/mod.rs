@@ -14,6 +14,7 @@
 pub mod approvals;
 pub mod history;
 pub mod ledger;
+pub mod notices;
 pub mod payments;
 pub mod plan_checkouts;
 pub mod reconcile;

@@ -12,7 +12,7 @@
 //! - `metadata: null` is an empty map.
 //!
 //! Tested on Stripe's published fixtures for both versions (`tests/fixtures/stripe/`), in
-//! `tests/stripe_events.rs`.
+//! `tests/it/stripe_events.rs`.
 
 use crate::domain::payments::CheckoutEvent;
 use crate::domain::subscription::StripeStatus;

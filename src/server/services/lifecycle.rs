@@ -7,6 +7,7 @@
 use crate::domain::catalog::Catalog;
 use crate::domain::credits::Credits;
 use crate::domain::ledger::{GrantKind, UnixSeconds};
+use crate::domain::notices::Notice;
 use crate::domain::payments::RefundState;
 use crate::domain::subscription::{
     self as rules, Command, LifecycleError, Outcome, StripeFact, stripe as stripe_rules,
@@ -15,6 +16,7 @@ use crate::server::db::ledger::{self, LedgerError, NewGrant, Tx};
 use crate::server::db::payments::{self as db_payments, InvoiceRecord};
 use crate::server::db::subscriptions::{self as subs, SubscriptionError};
 use crate::server::db::{Backend, Db, plan_checkouts};
+use crate::server::services::notices;
 
 /// How the first period and renewals are paid for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -274,6 +276,24 @@ pub(crate) async fn apply_stripe_in(
                 now,
             )
             .await?;
+        }
+        // A live plan's renewal that could not be paid: the customer is told, once per
+        // invoice, in this transaction (payment failures cannot be turned off).
+        if matches!(fact, StripeFact::PaymentFailed { renewal: true, .. })
+            && !inv.paid
+            && current.as_ref().is_some_and(|s| s.status.is_live())
+            && let Some(plan) = plan.as_ref()
+        {
+            let notice = Notice::RenewalFailed {
+                invoice: inv.id.to_owned(),
+                plan: catalog
+                    .plan(plan)
+                    .map_or_else(|| plan.as_str().to_owned(), |p| p.name.clone()),
+                amount_cents: inv.amount_cents,
+            };
+            notices::notify_in(tx, account, &notice, now)
+                .await
+                .map_err(SubscriptionError::Db)?;
         }
     }
     Ok(StripeApplied {

@@ -4,6 +4,7 @@ pub mod demo;
 pub mod faq;
 pub mod history;
 pub mod lifecycle;
+pub mod notices;
 pub mod operations;
 pub mod payment_events;
 pub mod payments;

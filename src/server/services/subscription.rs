@@ -1,11 +1,12 @@
 //! The Subscription page: balance and plan (P6), usage in the current period, receipts
 //! (P2, P8) and the low-balance notice (P10).
 
+use crate::domain::notices::levels_reached;
 use crate::domain::subscription::{Status, Subscription};
 use crate::domain::usage::{DAY, daily_usage, day_start, is_low};
 use crate::error::AppError;
 use crate::model::subscription::{
-    EndedPlan, PlanSummary, SubscriptionOverview, SubscriptionPageData,
+    EndedPlan, PlanSummary, SubscriptionOverview, SubscriptionPageData, UsageReached,
 };
 use crate::server::config::{Mode, PaymentsConfig};
 use crate::server::db::usage;
@@ -102,6 +103,24 @@ async fn overview_of(
         )
     });
     let payments = crate::server::services::payments::lines(state, account, PAYMENTS).await?;
+    let notices = crate::server::services::notices::settings(state, account).await?;
+    // P17: the highest level asked about that the plan's period has reached. Its usage is
+    // the chart's, from the period's start.
+    let usage_reached = plan.as_ref().filter(|_| plan_period).and_then(|p| {
+        let used: u64 = points
+            .iter()
+            .filter(|pt| pt.at >= period_start)
+            .map(|pt| pt.credits)
+            .sum();
+        let plan_credits = p.credits_per_period.get();
+        levels_reached(used, plan_credits, &notices.usage_levels())
+            .last()
+            .map(|&level| UsageReached {
+                level,
+                used,
+                plan_credits,
+            })
+    });
     let config = &state.config;
     Ok(SubscriptionOverview {
         balance,
@@ -125,5 +144,7 @@ async fn overview_of(
         form_key: uuid::Uuid::new_v4().simple().to_string(),
         price_book: config.catalog.price_book.clone(),
         try_panel: (config.mode == Mode::Demo).then(|| config.catalog.price_book.clone()),
+        notices,
+        usage_reached,
     })
 }

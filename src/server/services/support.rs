@@ -313,6 +313,26 @@ pub async fn staff_audit(
         .collect())
 }
 
+/// The newest e-mail notices, to everyone.
+pub async fn notices(state: &AppState) -> Result<Vec<crate::model::support::NoticeView>, AppError> {
+    Ok(crate::server::services::notices::recent(state, None, 100)
+        .await?
+        .into_iter()
+        .map(|n| crate::model::support::NoticeView {
+            id: n.id,
+            created_at: n.created_at,
+            recipient: n.recipient,
+            kind: n.kind,
+            subject: n.subject,
+            body: n.body,
+            status: n.status,
+            attempts: n.attempts,
+            sent_at: n.sent_at,
+            note: n.note,
+        })
+        .collect())
+}
+
 fn approval_error(e: ApprovalError, top_up: &str) -> AppError {
     match e {
         ApprovalError::NotFound(id) => AppError::not_found(format!("Adjustment request {id}")),

@@ -3,7 +3,7 @@
 use crate::api::auth::{current_viewer, demo_credentials};
 use crate::api::plans::{AdvanceClock, demo_clock};
 use crate::api::support::{
-    Adjust, CustomerView, Decide, audit, find_customer, pending_adjustments, staff_audit,
+    Adjust, CustomerView, Decide, audit, find_customer, notices, pending_adjustments, staff_audit,
 };
 use crate::domain::account::Role;
 use crate::domain::subscription::Status;
@@ -86,6 +86,7 @@ fn SupportConsole() -> impl IntoView {
     );
     let clock = form_action::<AdvanceClock>();
     let demo = Resource::new(|| (), |_| demo_credentials());
+    let sent = Resource::new(|| (), |_| notices());
     view! {
         <Title text="Support console" />
         <h1>"Support console"</h1>
@@ -206,6 +207,54 @@ fn SupportConsole() -> impl IntoView {
                 }
             })}
         </Suspense>
+        <h2 id="notices">"E-mail notices"</h2>
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                match sent.await {
+                    Ok(list) if list.is_empty() => view! { <p class="empty">"No e-mail notices yet."</p> }.into_any(),
+                    Ok(list) => view! { <NoticeTable list /> }.into_any(),
+                    Err(AppError::Unauthorized | AppError::Forbidden) => ().into_any(),
+                    Err(error) => view! { <ErrorNotice error /> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// The newest notices: to whom, what, and whether each went (a skipped one was turned
+/// off by its customer, or passed over for a higher usage level).
+#[component]
+fn NoticeTable(list: Vec<crate::model::support::NoticeView>) -> impl IntoView {
+    view! {
+        <div class="table-wrap">
+            <table data-testid="notices">
+                <caption>"The newest 100 notices, newest first"</caption>
+                <thead><tr><th scope="col">"Made"</th><th scope="col">"To"</th><th scope="col">"Notice"</th><th scope="col">"State"</th><th scope="col" class="num">"Tries"</th></tr></thead>
+                <tbody>
+                    {list.into_iter().map(|n| {
+                        let state = match (n.status.as_str(), n.sent_at, n.note) {
+                            ("sent", Some(at), _) => format!("sent {}", date_time(at)),
+                            (status, _, Some(note)) => format!("{status}: {note}"),
+                            (status, _, None) => status.to_owned(),
+                        };
+                        view! {
+                            <tr>
+                                <td>{date_time(n.created_at)}</td>
+                                <td>{n.recipient}</td>
+                                <td>
+                                    <details>
+                                        <summary>{n.subject}</summary>
+                                        <p class="notice-body">{n.body}</p>
+                                    </details>
+                                </td>
+                                <td>{state}</td>
+                                <td class="num">{n.attempts}</td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
     }
 }
 

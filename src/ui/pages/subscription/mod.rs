@@ -2,17 +2,21 @@
 //! The page and its overview here; its other sections each in their own module (the plans
 //! section is `components::plans`).
 
+mod notices;
 mod payments;
 mod receipts;
 mod try_panel;
 
+use self::notices::{Notices, UsageAlert};
 pub use self::payments::Payments;
 use self::receipts::Receipts;
 use self::try_panel::{SpendOrder, TryPanel};
 
 use crate::api::demo::TryGeneration;
 use crate::api::plans::ChangePlan;
-use crate::api::subscription::{SubscriptionOverview, SubscriptionPageData, subscription_page};
+use crate::api::subscription::{
+    SaveNotices, SubscriptionOverview, SubscriptionPageData, subscription_page,
+};
 use crate::api::topup::BuyTopUp;
 use crate::domain::catalog::{TopUpPack, format_usd};
 use crate::domain::credits::group_thousands;
@@ -45,11 +49,20 @@ pub fn SubscriptionPage() -> impl IntoView {
     let buy = form_action::<BuyTopUp>();
     let try_run = form_action::<TryGeneration>();
     let change = form_action::<ChangePlan>();
-    // A generation or a plan change made here changes the balance, the receipts and the
-    // plan: the whole page is one answer, with one read of the subscription.
+    let notices = form_action::<SaveNotices>();
+    // A generation, a plan change or new notice settings made here change the balance,
+    // the receipts, the plan or the alerts: the whole page is one answer, with one read of
+    // the subscription.
     let data = Resource::new(
-        move || (before(), try_run.version().get(), change.version().get()),
-        |(before, _, _)| subscription_page(before),
+        move || {
+            (
+                before(),
+                try_run.version().get(),
+                change.version().get(),
+                notices.version().get(),
+            )
+        },
+        |(before, ..)| subscription_page(before),
     );
     view! {
         <Title text="Subscription" />
@@ -59,7 +72,7 @@ pub fn SubscriptionPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match data.await {
                     Ok(SubscriptionPageData { overview: o, plans: plan }) => view! {
-                        <Overview o buy try_run />
+                        <Overview o buy try_run notices />
                         <PlansSection plan action=change />
                     }
                     .into_any(),
@@ -76,6 +89,7 @@ fn Overview(
     o: SubscriptionOverview,
     buy: ServerAction<BuyTopUp>,
     try_run: ServerAction<TryGeneration>,
+    notices: ServerAction<SaveNotices>,
 ) -> impl IntoView {
     let plan_line = match &o.plan {
         Some(p) => format!(
@@ -110,6 +124,7 @@ fn Overview(
                     {renews.map(|r| format!(", or wait for your plan's credits to renew on {}", date(r)))}"."</p>
             </div>
         })}
+        {o.usage_reached.map(|reached| view! { <UsageAlert reached /> })}
         <p class="lead"><span data-testid="plan-line">{plan_line}</span>" "<a href="#plans">"Manage your plan"</a></p>
         <BalanceCard balance=o.balance.clone() history_link=true />
         <SpendOrder balance=o.balance />
@@ -130,6 +145,7 @@ fn Overview(
         </section>
         <TopUps packs=o.top_ups test_checkout=o.test_checkout form_key=o.form_key action=buy />
         <Payments payments=o.payments receipts=true />
+        <Notices settings=o.notices action=notices />
         <Records period_start=o.period_start now=o.now />
     }
 }

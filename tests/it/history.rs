@@ -3,7 +3,7 @@
 //! (not the order rows were written), in the customer's words, filtered by kind, paged,
 //! and only the customer's own.
 
-mod common;
+use crate::common;
 
 use axum::http::StatusCode;
 use common::{Backend, TEST_NOW, TestApp, account_of, call, sign_up};

@@ -2,7 +2,7 @@
 //! PostgreSQL: every transition with its credits and dates, renewals exactly once with two
 //! app instances at once, the grace period and the purge.
 
-mod common;
+use crate::common;
 
 use axum::http::{Method, StatusCode};
 use common::{Backend, TEST_NOW, TestApp, TestResponse, account_of, call, sign_up};

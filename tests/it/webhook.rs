@@ -1,7 +1,7 @@
 //! The Stripe webhook: signatures, duplicates, order, concurrency, unknown events, and
 //! subscription events in any order, through the real router on SQLite and PostgreSQL.
 
-mod common;
+use crate::common;
 
 use axum::http::{Method, StatusCode};
 use common::{Backend, TEST_NOW, TestApp, account_of, call, sign_up};

@@ -1,7 +1,7 @@
 //! The "Try a generation" panel (demo mode): charges, refunds and refusals past the
 //! balance, on SQLite and PostgreSQL.
 
-mod common;
+use crate::common;
 
 use axum::http::StatusCode;
 use common::{Backend, TEST_NOW, TestApp, account_of, call, sign_up};

@@ -1,7 +1,7 @@
 //! The usage API through the real router, on SQLite and PostgreSQL: authentication, each
 //! route, the P10 notice, bad input, idempotency and the OpenAPI document.
 
-mod common;
+use crate::common;
 
 use axum::http::{Method, StatusCode};
 use common::{Backend, TEST_NOW, TestApp, TestResponse};

@@ -4,7 +4,7 @@
 //! window is the plan's real period with its whole first day, and without a plan it says
 //! it is the last 30 days.
 
-mod common;
+use crate::common;
 
 use axum::http::StatusCode;
 use common::{Backend, TestApp, TestResponse, account_of, call, sign_up};

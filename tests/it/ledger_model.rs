@@ -3,7 +3,7 @@
 //! model written from the policy. After every step the balances agree with the model and
 //! `verify` finds the journal consistent.
 
-mod common;
+use crate::common;
 
 use common::{Backend, TestDb};
 use proptest::prelude::*;

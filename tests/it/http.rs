@@ -1,7 +1,7 @@
 //! The foundation through the real router: health checks, the FAQ page, the 404 page,
 //! security headers, compression and server functions.
 
-mod common;
+use crate::common;
 
 use axum::body::Body;
 use axum::http::Method;

@@ -3,7 +3,7 @@
 //! one open plan checkout at a time, and plan changes made on Stripe's subscription,
 //! through the real router on SQLite and PostgreSQL.
 
-mod common;
+use crate::common;
 
 use axum::http::{Method, StatusCode};
 use common::stripe_standin::{self, StandIn};

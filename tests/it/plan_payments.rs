@@ -4,7 +4,7 @@
 //! paid; a plan payment that clears anyway while another plan is live is refunded
 //! automatically, never left for a person to find in a log.
 
-mod common;
+use crate::common;
 
 use axum::http::StatusCode;
 use common::{Backend, TestApp, TestResponse, account_of, call, sign_up};

@@ -2,7 +2,7 @@
 //! support console's adjustments and the demo seed, through the real router on SQLite and
 //! PostgreSQL.
 
-mod common;
+use crate::common;
 
 use axum::http::{Method, StatusCode};
 use common::{

@@ -4,7 +4,7 @@
 //! from a shortfall brings the customer back to what they were doing, and times are shown
 //! in the customer's time zone (a profile setting) and named.
 
-mod common;
+use crate::common;
 
 use axum::http::{Method, StatusCode};
 use common::{

@@ -2,7 +2,7 @@
 //! API that answers with Stripe's published objects and records every call. On SQLite and
 //! PostgreSQL.
 
-mod common;
+use crate::common;
 
 use axum::http::Method;
 use common::stripe_fixtures::{Fixtures, Inv, Line, Version};

@@ -6,7 +6,7 @@
 //! order or reversed, then all again (the same ids, and Stripe's second event for each
 //! invoice), over HTTP through the real router, on SQLite and PostgreSQL.
 
-mod common;
+use crate::common;
 
 use axum::http::Method;
 use common::stripe_fixtures::{Fixtures, Inv, Line, Sub, Version};
@@ -113,6 +113,17 @@ impl Story<'_> {
         .await
         .unwrap();
         rows
+    }
+
+    /// The account's e-mail notices: kind, status, subject and body, oldest first.
+    async fn notices(&self) -> Vec<(String, String, String, String)> {
+        sqlx::query_as(
+            "SELECT kind, status, subject, body FROM notices WHERE account_id = $1 ORDER BY id",
+        )
+        .bind(self.account)
+        .fetch_all(self.app.state.db.reader())
+        .await
+        .unwrap()
     }
 
     fn what(&self) -> String {
@@ -278,6 +289,23 @@ async fn story(backend: Backend, version: Version, reversed: bool) {
         0,
         "{what}: the last period's credits expired"
     );
+    // The customer is told by e-mail, once for the invoice: a second failed attempt
+    // (Stripe retries, a new event) makes no second notice.
+    let again = s.invoice_events(p2 + DAY, &renewal(false));
+    s.step(p2 + DAY, again).await;
+    let notices = s.notices().await;
+    assert_eq!(notices.len(), 1, "{what}: {notices:?}");
+    let (kind, status, subject, body) = &notices[0];
+    assert_eq!(
+        (kind.as_str(), status.as_str(), subject.as_str()),
+        (
+            "renewal_failed",
+            "pending",
+            "Your plan's renewal payment failed"
+        ),
+        "{what}"
+    );
+    assert!(body.contains("$7 "), "{what}: the invoice's amount: {body}");
 
     // 5. The retry is paid: active again with Starter's credits for the new period.
     let retry_at = p2 + 3 * DAY;
@@ -379,6 +407,11 @@ async fn story(backend: Backend, version: Version, reversed: bool) {
     assert_eq!(
         before,
         (s.sub().await, s.credits(p4).await, s.payments().await)
+    );
+    assert_eq!(
+        s.notices().await.len(),
+        1,
+        "{what}: one notice, however often told"
     );
 
     // Every invoice is a payment, paid once; one grant per period and one for the upgrade.

@@ -4,7 +4,7 @@
 //! at period end, resumes and changes the price through Stripe's API; Stripe ending the
 //! subscription starts the grace period. On SQLite and PostgreSQL.
 
-mod common;
+use crate::common;
 
 use common::{Backend, TestDb};
 use serde_json::Value;

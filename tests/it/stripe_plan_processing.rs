@@ -5,7 +5,7 @@
 //! plan checkout can start; the invoice's payment starts the plan (and only it); a failed
 //! debit ends the wait; late and repeated events never bring the notice back.
 
-mod common;
+use crate::common;
 
 use axum::http::{Method, StatusCode};
 use common::stripe_fixtures::{Fixtures, Inv, Line, Sub, Version};

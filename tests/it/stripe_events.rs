@@ -1,7 +1,7 @@
 //! Stripe's event shapes (`src/server/payments/events.rs`) on Stripe's own published
 //! objects (`tests/fixtures/stripe/`), both API versions the app reads.
 
-mod common;
+use crate::common;
 
 use common::stripe_fixtures::{Fixtures, Version};
 use serde_json::{Value, json};

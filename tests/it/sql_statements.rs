@@ -5,7 +5,7 @@
 //! only running a statement shows (PostgreSQL checks an `ON CONFLICT` target when it plans
 //! it) and statements built with `format!` are left to the tests of their features.
 
-mod common;
+use crate::common;
 
 use common::{Backend, TestDb};
 use sqlx::{Acquire, Executor};

@@ -4,7 +4,7 @@
 //! every row once across the pages they are read in; a stranger is sent to sign in and
 //! days that cannot be read are refused with what to write instead.
 
-mod common;
+use crate::common;
 
 use axum::http::StatusCode;
 use common::{Backend, TEST_NOW, TestApp, account_of, sign_in, sign_up, subscribe_locally};

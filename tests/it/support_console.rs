@@ -3,7 +3,7 @@
 //! the order of its times, and a correction that names the charge it corrects (only one
 //! of that customer's).
 
-mod common;
+use crate::common;
 
 use axum::http::StatusCode;
 use common::{Backend, TEST_NOW, TestApp, account_of, call, session_of, sign_up};

@@ -1,7 +1,7 @@
 //! The local test checkout (no Stripe keys): paying through the same webhook code,
 //! cancelling, the pages that show the checkout and its progress, on SQLite and PostgreSQL.
 
-mod common;
+use crate::common;
 
 use axum::http::{Method, StatusCode};
 use common::{Backend, ORIGIN, TestApp, account_of, call, form, sign_up};

@@ -3,7 +3,7 @@
 //! production refusing to start while an account has the demo's published password. On
 //! SQLite and PostgreSQL.
 
-mod common;
+use crate::common;
 
 use common::{Backend, TEST_NOW, TestApp, TestDb};
 use std::io::Write;
@@ -285,6 +285,8 @@ async fn production_will_not_start_while_an_account_has_the_demo_password(backen
         ("STUDIO_SECRET_KEY", "k7Qp2vX9mL4rT8wZ1nB6cF3hJ5dS0aGe"),
         ("STRIPE_SECRET_KEY", "sk_test_51HxR4nd0mKey"),
         ("STRIPE_WEBHOOK_SECRET", "whsec_r4nd0mS3cr3t"),
+        ("STUDIO_SMTP_URL", "smtp://127.0.0.1:9"),
+        ("STUDIO_MAIL_FROM", "billing@example.com"),
         // Never reached: the check comes first.
         ("STRIPE_API_BASE", "https://127.0.0.1:9/"),
         ("LEPTOS_SITE_ADDR", "127.0.0.1:9"),

@@ -1,7 +1,7 @@
 //! The ledger through real storage, on SQLite and PostgreSQL: the policy rules it enforces
 //! (P2-P5, P8, P10), bad requests, idempotency and concurrency.
 
-mod common;
+use crate::common;
 
 use common::{Backend, TestDb};
 use std::sync::Arc;
