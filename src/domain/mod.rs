@@ -1,6 +1,7 @@
 //! Pure Rust, no I/O: the rules of the product. Compiles for the server and the browser.
 
 pub mod account;
+pub mod auto_top_up;
 pub mod catalog;
 pub mod credits;
 pub mod faq;

@@ -9,6 +9,7 @@
 mod common;
 
 mod accounts;
+mod auto_top_up;
 mod customer_pages;
 mod history;
 mod http;

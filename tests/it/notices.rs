@@ -163,6 +163,14 @@ async fn starter_customer(app: &TestApp, email: &str) -> (String, i64) {
     (session, account_of(app, email).await)
 }
 
+/// Saves the customer's notice settings as the page's form does (with JavaScript): the
+/// boxes ticked.
+async fn choose(app: &TestApp, session: &str, ticked: &[&str]) {
+    let pairs: Vec<(&str, &str)> = ticked.iter().map(|name| (*name, "on")).collect();
+    let saved = call(app, "subscription/notices", Some(session), &pairs).await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+}
+
 fn sum(a: NoticesRun, b: NoticesRun) -> NoticesRun {
     NoticesRun {
         queued: a.queued + b.queued,
@@ -349,14 +357,7 @@ async fn usage_alerts_and_a_low_balance_go_once_each_from_two_instances(backend:
 async fn a_new_period_can_alert_again(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (session, account) = starter_customer(&app, "again@example.com").await;
-    let saved = call(
-        &app,
-        "subscription/notices",
-        Some(&session),
-        &[("usage_50", "on")],
-    )
-    .await;
-    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    choose(&app, &session, &["usage_50"]).await;
     spend(&app, account, 600).await;
     assert_eq!(notices::sweep(&app.state).await.unwrap(), 1);
     // The renewal: a new period with its own credits, and its own alerts.
@@ -486,14 +487,7 @@ async fn only_the_customer_sets_their_notices_and_support_sees_what_went(backend
 async fn a_claim_that_ran_out_is_another_senders_and_demo_mode_logs(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (session, account) = starter_customer(&app, "claims@example.com").await;
-    let saved = call(
-        &app,
-        "subscription/notices",
-        Some(&session),
-        &[("usage_50", "on")],
-    )
-    .await;
-    assert_eq!(saved.status, StatusCode::OK, "{}", saved.body);
+    choose(&app, &session, &["usage_50"]).await;
     spend(&app, account, 500).await;
     assert_eq!(notices::sweep(&app.state).await.unwrap(), 1);
     // A sender claims it and stops (it never sends nor marks it).
@@ -528,14 +522,7 @@ async fn a_claim_that_ran_out_is_another_senders_and_demo_mode_logs(backend: Bac
 
     // Demo mode without SMTP: the log is where notices go; each is sent once there too.
     spend(&app, account, 400).await;
-    let saved = call(
-        &app,
-        "subscription/notices",
-        Some(&session),
-        &[("usage_50", "on"), ("usage_80", "on")],
-    )
-    .await;
-    assert_eq!(saved.status, StatusCode::OK);
+    choose(&app, &session, &["usage_50", "usage_80"]).await;
     assert_eq!(notices::sweep(&app.state).await.unwrap(), 1);
     let log = Mailer::new(&app.state.config.mail).unwrap();
     assert_eq!(log.name(), "log");

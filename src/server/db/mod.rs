@@ -12,6 +12,7 @@
 //! processes. PostgreSQL uses one pool and row locks.
 
 pub mod approvals;
+pub mod auto_top_up;
 pub mod history;
 pub mod ledger;
 pub mod notices;

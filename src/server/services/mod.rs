@@ -1,5 +1,6 @@
 //! Application services: what the server functions and API routes call.
 
+pub mod auto_top_up;
 pub mod demo;
 pub mod faq;
 pub mod history;

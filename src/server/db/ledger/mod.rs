@@ -218,6 +218,19 @@ pub(crate) struct Account {
     seq: i64,
 }
 
+impl Account {
+    /// What a new hold may take now: the balance less what is held (grants past their
+    /// expiry that no change has settled yet still count).
+    pub(crate) fn available(&self) -> u64 {
+        self.balance.get().saturating_sub(self.held.get())
+    }
+
+    /// The position of the account's latest journal entry.
+    pub(crate) fn journal_seq(&self) -> i64 {
+        self.seq
+    }
+}
+
 /// Locks an account's row for the rest of the transaction: the one lock every change to an
 /// account takes first (SQLite's `BEGIN IMMEDIATE` already serializes all writers).
 pub(crate) async fn lock_account(
