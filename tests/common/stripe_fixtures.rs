@@ -31,6 +31,18 @@ impl Version {
     }
 }
 
+/// An automatic top-up's charge as a scenario needs it.
+#[allow(dead_code)]
+#[derive(Debug, Clone)]
+pub struct Pi<'a> {
+    pub id: &'a str,
+    pub amount: u64,
+    pub account: i64,
+    pub auto_top_up: i64,
+    /// Stripe's error code and message, for a failed charge.
+    pub failure: Option<(&'a str, &'a str)>,
+}
+
 /// A subscription as a scenario needs it.
 #[derive(Debug, Clone)]
 pub struct Sub<'a> {
@@ -116,6 +128,42 @@ impl Fixtures {
         e["api_version"] = json!(self.version.name());
         e["data"] = json!({ "object": object });
         e.to_string()
+    }
+
+    /// An automatic top-up's PaymentIntent, succeeded, or failed with Stripe's error `code`
+    /// and `message`.
+    #[allow(dead_code)]
+    pub fn payment_intent(&self, p: &Pi) -> Value {
+        let mut o = self.object("payment_intent");
+        o["id"] = json!(p.id);
+        o["amount"] = json!(p.amount);
+        o["currency"] = json!("usd");
+        o["customer"] = json!("cus_auto");
+        o["payment_method"] = json!("pm_card_visa");
+        o["metadata"] = json!({
+            "account_id": p.account.to_string(),
+            "auto_top_up_id": p.auto_top_up.to_string(),
+        });
+        match p.failure {
+            None => {
+                o["status"] = json!("succeeded");
+                o["amount_received"] = json!(p.amount);
+                o["last_payment_error"] = Value::Null;
+            }
+            Some((code, message)) => {
+                o["status"] = json!("requires_payment_method");
+                o["amount_received"] = json!(0);
+                let mut error = o["last_payment_error"].clone();
+                if !error.is_object() {
+                    error = json!({});
+                }
+                error["type"] = json!("card_error");
+                error["code"] = json!(code);
+                error["message"] = json!(message);
+                o["last_payment_error"] = error;
+            }
+        }
+        o
     }
 
     pub fn subscription(&self, s: &Sub) -> Value {

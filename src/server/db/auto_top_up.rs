@@ -246,3 +246,79 @@ pub async fn attempts(db: &Db, account: i64, limit: i64) -> Result<Vec<AttemptRo
     .fetch_all(db.reader())
     .await
 }
+
+/// Automatic top-up `id`, in the caller's transaction.
+pub(crate) async fn attempt_in(tx: &mut Tx, id: i64) -> Result<Option<AttemptRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, account_id, pack, credits, amount_cents, status, journal_seq, created_at \
+         FROM auto_top_ups WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await
+}
+
+/// Ends automatic top-up `id` (`succeeded` or `failed`), with its PaymentIntent and why
+/// it failed. Only one being charged ends: false when it had ended already.
+pub(crate) async fn finish_attempt_in(
+    tx: &mut Tx,
+    id: i64,
+    status: &str,
+    payment_intent: &str,
+    failure: Option<&str>,
+    now: UnixSeconds,
+) -> Result<bool, sqlx::Error> {
+    let n = sqlx::query(
+        "UPDATE auto_top_ups SET status = $1, payment_intent = $2, failure = $3, settled_at = $4 \
+         WHERE id = $5 AND status = 'charging'",
+    )
+    .bind(status)
+    .bind(payment_intent)
+    .bind(failure)
+    .bind(now)
+    .bind(id)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
+/// A paid automatic top-up: failures count from nought again.
+pub(crate) async fn clear_failures_in(tx: &mut Tx, account: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE auto_top_up_settings SET failures = 0 WHERE account_id = $1")
+        .bind(account)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// A failed charge: one more failure in a row, and, when `stop` says why, automatic
+/// top-ups stop until the customer acts. Returns the failures in a row.
+pub(crate) async fn add_failure_in(
+    tx: &mut Tx,
+    account: i64,
+    stop: impl Fn(u32) -> Option<String>,
+    now: UnixSeconds,
+) -> Result<u32, sqlx::Error> {
+    let failures: i64 = sqlx::query_scalar(
+        "UPDATE auto_top_up_settings SET failures = failures + 1, updated_at = $1 \
+         WHERE account_id = $2 RETURNING failures",
+    )
+    .bind(now)
+    .bind(account)
+    .fetch_optional(&mut **tx)
+    .await?
+    .unwrap_or(0);
+    let failures = u32::try_from(failures).unwrap_or(u32::MAX);
+    if let Some(reason) = stop(failures) {
+        sqlx::query(
+            "UPDATE auto_top_up_settings SET stopped_at = $1, stopped_reason = $2 WHERE account_id = $3",
+        )
+        .bind(now)
+        .bind(reason)
+        .bind(account)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(failures)
+}

@@ -376,6 +376,46 @@ pub(crate) async fn record_stripe_invoice(
     )
 }
 
+/// An automatic top-up's charge, paid.
+#[derive(Debug, Clone)]
+pub struct AutoTopUpPayment<'a> {
+    pub account_id: i64,
+    /// `stripe`, or `local` (the local test card).
+    pub provider: &'a str,
+    /// The PaymentIntent.
+    pub external_id: &'a str,
+    pub pack: &'a str,
+    pub credits: u64,
+    pub amount_cents: u64,
+    pub currency: &'a str,
+    pub grant_id: i64,
+}
+
+/// Records an automatic top-up's charge as a paid top-up payment with the grant it made.
+pub(crate) async fn record_auto_top_up(
+    tx: &mut Tx,
+    p: &AutoTopUpPayment<'_>,
+    now: UnixSeconds,
+) -> Result<(), PaymentsError> {
+    sqlx::query(
+        "INSERT INTO payments (account_id, kind, provider, external_id, product, credits, \
+         amount_cents, currency, status, grant_id, created_at, updated_at) \
+         VALUES ($1, 'topup', $2, $3, $4, $5, $6, $7, 'paid', $8, $9, $9)",
+    )
+    .bind(p.account_id)
+    .bind(p.provider)
+    .bind(p.external_id)
+    .bind(p.pack)
+    .bind(int(p.credits))
+    .bind(int(p.amount_cents))
+    .bind(p.currency)
+    .bind(p.grant_id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// Records a period's (or an upgrade's) payment as the local test-mode billing takes it:
 /// paid, once by its id.
 pub(crate) async fn record_local_invoice(

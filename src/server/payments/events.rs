@@ -39,6 +39,8 @@ pub const HANDLED_EVENTS: &[&str] = &[
     "invoice.paid",
     "invoice.payment_succeeded",
     "invoice.payment_failed",
+    "payment_intent.succeeded",
+    "payment_intent.payment_failed",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -76,8 +78,34 @@ pub enum Fact {
     Checkout(CheckoutSession),
     Subscription(SubscriptionObject),
     Invoice(Invoice),
+    /// A PaymentIntent's success or failure (an automatic top-up's charge, P16).
+    PaymentIntent(PaymentIntentObject),
     /// A type the app does not act on.
     Other,
+}
+
+/// A `payment_intent.succeeded` or `payment_intent.payment_failed` event's PaymentIntent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentIntentObject {
+    pub id: String,
+    pub amount: u64,
+    pub currency: String,
+    /// The account and the automatic top-up the app put in the metadata (none for a
+    /// PaymentIntent a Checkout Session made: those are settled by the session's events).
+    pub account_id: Option<i64>,
+    pub auto_top_up: Option<i64>,
+    pub outcome: PaymentIntentOutcome,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaymentIntentOutcome {
+    Succeeded,
+    Failed {
+        /// Stripe's words for it (`last_payment_error.message`), or its code.
+        reason: String,
+        /// The bank wants the customer (3-D Secure): `authentication_required`.
+        needs_customer: bool,
+    },
 }
 
 /// A Checkout Session event.
@@ -239,6 +267,29 @@ struct RawSession {
     amount_total: Option<u64>,
     #[serde(default)]
     currency: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawPaymentIntent {
+    id: String,
+    amount: u64,
+    currency: String,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    metadata: HashMap<String, String>,
+    #[serde(default)]
+    last_payment_error: Option<RawPaymentError>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawPaymentError {
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    decline_code: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
 }
 
 /// A reference that is an id, or the object expanded.
@@ -445,6 +496,32 @@ pub fn parse(body: &[u8]) -> Result<Event, ShapeError> {
             let mut s = subscription(object)?;
             s.deleted = raw.kind.ends_with(".deleted");
             Fact::Subscription(s)
+        }
+        "payment_intent.succeeded" | "payment_intent.payment_failed" => {
+            let pi: RawPaymentIntent = serde_json::from_value(object).map_err(shape)?;
+            let number = |key: &str| pi.metadata.get(key).and_then(|v| v.parse().ok());
+            let outcome = if raw.kind == "payment_intent.succeeded" {
+                PaymentIntentOutcome::Succeeded
+            } else {
+                let error = pi.last_payment_error.unwrap_or_default();
+                let code = error.decline_code.or(error.code);
+                PaymentIntentOutcome::Failed {
+                    needs_customer: code.as_deref() == Some("authentication_required")
+                        || pi.status.as_deref() == Some("requires_action"),
+                    reason: error
+                        .message
+                        .or(code)
+                        .unwrap_or_else(|| "the card was declined".to_owned()),
+                }
+            };
+            Fact::PaymentIntent(PaymentIntentObject {
+                account_id: number("account_id"),
+                auto_top_up: number("auto_top_up_id"),
+                id: pi.id,
+                amount: pi.amount,
+                currency: pi.currency,
+                outcome,
+            })
         }
         "invoice.paid" | "invoice.payment_succeeded" | "invoice.payment_failed" => {
             let outcome = if raw.kind == "invoice.payment_failed" {

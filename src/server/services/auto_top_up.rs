@@ -2,16 +2,30 @@
 //! that however many reserves cross the threshold at once, one is started, and the month's
 //! cap is never passed.
 //!
-//! Built so far: the settings and the card's storage, and the decision with its record.
-//! Not yet: charging the saved card (Stripe's off-session PaymentIntent, the local test
-//! card), its webhook, and the page's section; until they are, nothing calls
+//! Its charge settles through the webhook, in the transaction that records the event
+//! ([`settle_in`]): paid, the pack's credits are granted once, as a top-up payment; failed,
+//! it counts toward the stop. Either way the customer is told by e-mail.
+//!
+//! Built so far: the settings and the card's storage, the decision with its record, and
+//! the settlement. Not yet: charging the saved card (Stripe's off-session PaymentIntent,
+//! the local test card) and the page's section; until they are, nothing calls
 //! [`consider`] but the tests, and the page offers nothing.
 
-use crate::domain::auto_top_up::{Decision, Situation, Skip, decide, month_start};
+use crate::domain::auto_top_up::{
+    DEFAULT_ATTEMPTS, Decision, Situation, Skip, decide, month_start, stops_after,
+};
+use crate::domain::credits::Credits;
+use crate::domain::ledger::{GrantKind, UnixSeconds};
+use crate::domain::notices::Notice;
 use crate::domain::zone::Zone;
+use crate::server::db::Backend;
 use crate::server::db::auto_top_up::{self as store, NewAttempt};
 use crate::server::db::ledger::{self, LedgerError};
+use crate::server::db::ledger::{NewGrant, Tx};
 use crate::server::db::notices as recipients;
+use crate::server::db::payments::{self as db_payments, AutoTopUpPayment, PaymentsError};
+use crate::server::payments::events::{PaymentIntentObject, PaymentIntentOutcome};
+use crate::server::services::notices;
 use crate::server::state::AppState;
 
 /// What `consider` did.
@@ -86,4 +100,140 @@ pub async fn consider(state: &AppState, account: i64) -> Result<Considered, Auto
     };
     tx.commit().await?;
     Ok(considered)
+}
+
+/// What a PaymentIntent's event did to its automatic top-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settled {
+    /// Paid: these credits granted.
+    Paid(u64),
+    /// Failed; `stopped` when automatic top-ups stop with it.
+    Failed { stopped: bool },
+    /// Settled before (another event of the same charge): nothing changed.
+    Already,
+    /// No automatic top-up of this app's, or not the account's, or another amount.
+    Unknown,
+}
+
+impl Settled {
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Settled::Paid(_) => "granted",
+            Settled::Failed { stopped: false } => "auto_top_up_failed",
+            Settled::Failed { stopped: true } => "auto_top_up_stopped",
+            Settled::Already => "settled_before",
+            Settled::Unknown => "unknown_auto_top_up",
+        }
+    }
+}
+
+/// Settles the automatic top-up a PaymentIntent's event names, in the webhook's
+/// transaction, once: the first event of its charge does, any later one finds it settled.
+pub(crate) async fn settle_in(
+    tx: &mut Tx,
+    backend: Backend,
+    pi: &PaymentIntentObject,
+    now: UnixSeconds,
+) -> Result<Settled, PaymentsError> {
+    let (Some(id), Some(account)) = (pi.auto_top_up, pi.account_id) else {
+        return Ok(Settled::Unknown);
+    };
+    match ledger::lock_account(tx, backend, account).await {
+        Err(LedgerError::AccountNotFound(_)) => return Ok(Settled::Unknown),
+        other => other?,
+    };
+    let Some(attempt) = store::attempt_in(tx, id).await? else {
+        return Ok(Settled::Unknown);
+    };
+    let amount = u64::try_from(attempt.amount_cents).unwrap_or(0);
+    if attempt.account_id != account
+        || pi.amount != amount
+        || !pi.currency.eq_ignore_ascii_case("usd")
+    {
+        tracing::error!(
+            auto_top_up = id,
+            account,
+            payment_intent = pi.id,
+            "a PaymentIntent names an automatic top-up that is not its own (account, amount or currency differ); nothing changed"
+        );
+        return Ok(Settled::Unknown);
+    }
+    if attempt.status != "charging" {
+        return Ok(Settled::Already);
+    }
+    let provider = if pi.id.starts_with("pi_local_") {
+        "local"
+    } else {
+        "stripe"
+    };
+    match &pi.outcome {
+        PaymentIntentOutcome::Succeeded => {
+            let credits = Credits::new(u64::try_from(attempt.credits).unwrap_or(0))
+                .map_err(|e| PaymentsError::Corrupt(format!("auto top-up {id}: {e}")))?;
+            let receipt = ledger::grant_in(
+                tx,
+                backend,
+                account,
+                NewGrant {
+                    kind: GrantKind::Topup,
+                    amount: credits,
+                    expires_at: None,
+                    reason: format!("Automatic top-up (payment {})", pi.id),
+                    actor: None,
+                },
+                None,
+                now,
+            )
+            .await?;
+            db_payments::record_auto_top_up(
+                tx,
+                &AutoTopUpPayment {
+                    account_id: account,
+                    provider,
+                    external_id: &pi.id,
+                    pack: &attempt.pack,
+                    credits: credits.get(),
+                    amount_cents: amount,
+                    currency: "usd",
+                    grant_id: receipt.grant_id,
+                },
+                now,
+            )
+            .await?;
+            store::finish_attempt_in(tx, id, "succeeded", &pi.id, None, now).await?;
+            store::clear_failures_in(tx, account).await?;
+            let notice = Notice::TopUpMade {
+                payment: pi.id.clone(),
+                credits: credits.get(),
+                amount_cents: amount,
+            };
+            notices::notify_in(tx, account, &notice, now).await?;
+            Ok(Settled::Paid(credits.get()))
+        }
+        PaymentIntentOutcome::Failed {
+            reason,
+            needs_customer,
+        } => {
+            let told = if *needs_customer {
+                "your bank asked you to confirm the payment, which cannot be done while you are away".to_owned()
+            } else {
+                reason.trim_end_matches('.').to_owned()
+            };
+            store::finish_attempt_in(tx, id, "failed", &pi.id, Some(reason), now).await?;
+            let stop = |failures: u32| {
+                stops_after(failures, DEFAULT_ATTEMPTS).then(|| {
+                    format!("{failures} automatic top-ups in a row could not be charged: {told}")
+                })
+            };
+            let failures = store::add_failure_in(tx, account, stop, now).await?;
+            let stopped = stops_after(failures, DEFAULT_ATTEMPTS);
+            let notice = Notice::TopUpFailed {
+                payment: pi.id.clone(),
+                reason: told.clone(),
+                stopped,
+            };
+            notices::notify_in(tx, account, &notice, now).await?;
+            Ok(Settled::Failed { stopped })
+        }
+    }
 }

@@ -44,6 +44,9 @@ pub enum Applied {
     Subscription { granted: Option<u64> },
     /// Recorded; it names a Stripe customer this app does not know.
     UnknownCustomer,
+    /// Recorded; an automatic top-up's charge settled: paid (its credits granted), or
+    /// failed (`stopped`: no more until the customer acts).
+    AutoTopUp(crate::server::services::auto_top_up::Settled),
     /// Recorded; the app does not use this type of event.
     Ignored,
 }
@@ -51,6 +54,8 @@ pub enum Applied {
 /// What an event asks of the app.
 pub enum EventEffect<'a> {
     None,
+    /// An automatic top-up's PaymentIntent succeeded or failed.
+    AutoTopUp(&'a crate::server::payments::events::PaymentIntentObject),
     Checkout(CheckoutNotice<'a>),
     Subscription {
         catalog: &'a Catalog,
@@ -79,6 +84,7 @@ impl Applied {
             } => "granted",
             Applied::Subscription { .. } => "subscription",
             Applied::UnknownCustomer => "unknown_customer",
+            Applied::AutoTopUp(settled) => settled.outcome(),
             Applied::Ignored => "ignored",
         }
     }
@@ -136,6 +142,9 @@ async fn apply_effect_in(
 ) -> Result<Applied, PaymentsError> {
     Ok(match effect {
         EventEffect::None => Applied::Ignored,
+        EventEffect::AutoTopUp(pi) => Applied::AutoTopUp(
+            crate::server::services::auto_top_up::settle_in(tx, backend, pi, now).await?,
+        ),
         EventEffect::Checkout(notice) => apply_checkout(tx, backend, notice, now).await?,
         EventEffect::Subscription {
             catalog,

@@ -71,7 +71,8 @@ fn effect_of<'a>(
             },
             None => EventEffect::None,
         },
-        Fact::Invoice(_) | Fact::Other => EventEffect::None,
+        Fact::PaymentIntent(pi) if pi.auto_top_up.is_some() => EventEffect::AutoTopUp(pi),
+        Fact::PaymentIntent(_) | Fact::Invoice(_) | Fact::Other => EventEffect::None,
     }
 }
 
