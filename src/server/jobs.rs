@@ -16,6 +16,9 @@ const SUBSCRIPTION_SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// How often notices are looked for and sent.
 const NOTICES_EVERY: Duration = Duration::from_secs(30);
 
+/// How often automatic top-ups whose charge has no outcome yet are charged again.
+const AUTO_TOP_UPS_EVERY: Duration = Duration::from_secs(60);
+
 /// How often due refunds are made (Stripe).
 const REFUNDS_EVERY: Duration = Duration::from_secs(60);
 
@@ -95,6 +98,24 @@ pub fn spawn(state: AppState, mailer: crate::server::mail::Mailer) {
         loop {
             tick.tick().await;
             notices_run(&notifier, &mailer, &sender).await;
+        }
+    });
+    let charger = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(AUTO_TOP_UPS_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let result = crate::server::services::auto_top_up::retry_charging(&charger).await;
+            ran(
+                &charger,
+                "automatic top-ups",
+                AUTO_TOP_UPS_EVERY,
+                result.is_ok(),
+            );
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "automatic top-ups could not be charged again; will retry");
+            }
         }
     });
     let housekeeper = state.clone();

@@ -348,6 +348,53 @@ async fn create_customer(
     ok(c)
 }
 
+/// `POST /v1/payment_intents`: an off-session charge of a saved card, confirmed at once.
+/// Stripe's test payment methods: `pm_card_chargeDeclined` is declined (402 `card_error`),
+/// any other is charged. The same idempotency key answers the same PaymentIntent.
+async fn create_payment_intent(
+    State(s): State<StandIn>,
+    headers: HeaderMap,
+    body: String,
+) -> (StatusCode, axum::Json<Value>) {
+    let f = parse_form(&body);
+    if f.get("payment_method").map(String::as_str) == Some("pm_card_chargeDeclined") {
+        return (
+            StatusCode::PAYMENT_REQUIRED,
+            axum::Json(json!({ "error": {
+                "type": "card_error", "code": "card_declined", "decline_code": "generic_decline",
+                "message": "Your card was declined."
+            }})),
+        );
+    }
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let mut a = s.account.lock().unwrap();
+    if let Some(pi) = a
+        .payment_intents
+        .values()
+        .find(|p| p["idempotency_key_seen"] == key.as_str())
+    {
+        return ok(pi.clone());
+    }
+    let mut pi = s.fixtures.object("payment_intent");
+    let id = a.id("pi");
+    pi["id"] = json!(id);
+    pi["status"] = json!("succeeded");
+    pi["amount"] = json!(f.get("amount").and_then(|v| v.parse::<u64>().ok()));
+    pi["currency"] = json!(f.get("currency"));
+    pi["customer"] = json!(f.get("customer"));
+    pi["payment_method"] = json!(f.get("payment_method"));
+    pi["metadata"] = metadata(&f);
+    pi["last_payment_error"] = Value::Null;
+    // Kept beside the object, to answer the same key alike (not a field Stripe sends).
+    pi["idempotency_key_seen"] = json!(key);
+    a.payment_intents.insert(id, pi.clone());
+    ok(pi)
+}
+
 /// `POST /v1/checkout/sessions`: an open session of the mode, customer and metadata asked
 /// for, kept for the list and for `expire`.
 async fn create_session(State(s): State<StandIn>, body: String) -> (StatusCode, axum::Json<Value>) {
@@ -624,6 +671,7 @@ pub async fn start() -> (String, StandIn) {
         .route("/v1/billing_portal/sessions", post(create_portal_session))
         .route("/v1/invoices", get(list_invoices))
         .route("/v1/invoices/{id}", get(get_invoice))
+        .route("/v1/payment_intents", post(create_payment_intent))
         .route("/v1/payment_intents/{id}", get(get_payment_intent))
         .route("/v1/charges/{id}", get(get_charge))
         .route("/v1/subscriptions", get(list_subscriptions))

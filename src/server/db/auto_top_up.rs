@@ -322,3 +322,53 @@ pub(crate) async fn add_failure_in(
     }
     Ok(failures)
 }
+
+/// Automatic top-up `id`.
+pub async fn attempt(db: &Db, id: i64) -> Result<Option<AttemptRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, account_id, pack, credits, amount_cents, status, journal_seq, created_at \
+         FROM auto_top_ups WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db.reader())
+    .await
+}
+
+/// What a reserve needs to know to consider an automatic top-up, in one read: whether the
+/// account has them on, its threshold, and its available balance now. `None`: never set.
+pub async fn trigger_view(db: &Db, account: i64) -> Result<Option<(bool, u64, u64)>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT s.enabled, s.threshold, a.balance - a.held AS available \
+         FROM auto_top_up_settings s JOIN accounts a ON a.id = s.account_id \
+         WHERE s.account_id = $1",
+    )
+    .bind(account)
+    .fetch_optional(db.reader())
+    .await?;
+    row.map(|r| {
+        let enabled = r.try_get::<i64, _>("enabled")? != 0;
+        let threshold = u64::try_from(r.try_get::<i64, _>("threshold")?).unwrap_or(0);
+        let available = u64::try_from(r.try_get::<i64, _>("available")?).unwrap_or(0);
+        Ok((enabled, threshold, available))
+    })
+    .transpose()
+}
+
+/// Automatic top-ups still being charged that were decided in `[from, to)`: their
+/// charge's answer was unclear, or its webhook has not come.
+pub async fn charging_between(
+    db: &Db,
+    from: UnixSeconds,
+    to: UnixSeconds,
+    limit: i64,
+) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM auto_top_ups WHERE status = 'charging' AND created_at >= $1 \
+         AND created_at < $2 ORDER BY id LIMIT $3",
+    )
+    .bind(from)
+    .bind(to)
+    .bind(limit)
+    .fetch_all(db.reader())
+    .await
+}

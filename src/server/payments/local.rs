@@ -41,3 +41,62 @@ pub fn event_body(kind: &str, payment: &Payment, payment_status: &str, now: i64)
     .to_string()
     .into_bytes()
 }
+
+/// The local checkout's saved test cards (no Stripe keys), as Stripe's own test payment
+/// methods behave off-session: one that is charged, one that is declined, one whose bank
+/// wants the customer (3-D Secure).
+pub const TEST_CARD: &str = "pm_local_card";
+pub const TEST_CARD_DECLINED: &str = "pm_local_declined";
+pub const TEST_CARD_NEEDS_CUSTOMER: &str = "pm_local_needs_action";
+
+/// An automatic top-up's charge of a local test card.
+pub struct LocalCharge<'a> {
+    pub account_id: i64,
+    pub auto_top_up: i64,
+    pub amount_cents: u64,
+    pub payment_method: &'a str,
+}
+
+/// The event Stripe would send about charging `c`'s card off-session: its kind and body.
+pub fn payment_intent_event(c: &LocalCharge<'_>, now: i64) -> (&'static str, Vec<u8>) {
+    let failure = match c.payment_method {
+        TEST_CARD_DECLINED => Some(("card_declined", "Your card was declined.")),
+        TEST_CARD_NEEDS_CUSTOMER => Some((
+            "authentication_required",
+            "Your card was declined. This transaction requires authentication.",
+        )),
+        _ => None,
+    };
+    let kind = if failure.is_some() {
+        "payment_intent.payment_failed"
+    } else {
+        "payment_intent.succeeded"
+    };
+    let body = serde_json::json!({
+        "id": format!("evt_local_{}", uuid::Uuid::new_v4().simple()),
+        "object": "event",
+        "type": kind,
+        "created": now,
+        "livemode": false,
+        "data": { "object": {
+            "id": format!("pi_local_auto_{}", c.auto_top_up),
+            "object": "payment_intent",
+            "amount": c.amount_cents,
+            "currency": "usd",
+            "status": if failure.is_some() { "requires_payment_method" } else { "succeeded" },
+            "payment_method": c.payment_method,
+            "metadata": {
+                "account_id": c.account_id.to_string(),
+                "auto_top_up_id": c.auto_top_up.to_string(),
+            },
+            "last_payment_error": failure.map(|(code, message)| serde_json::json!({
+                "type": "card_error",
+                "code": code,
+                "message": message,
+            })),
+        }},
+    })
+    .to_string()
+    .into_bytes();
+    (kind, body)
+}

@@ -127,6 +127,59 @@ struct Created {
     id: String,
 }
 
+/// An automatic top-up's charge of the customer's saved card, off-session.
+#[derive(serde::Serialize)]
+struct OffSessionCharge<'a> {
+    amount: u64,
+    currency: &'static str,
+    customer: &'a str,
+    payment_method: &'a str,
+    off_session: bool,
+    confirm: bool,
+    description: String,
+    metadata: std::collections::HashMap<&'static str, String>,
+}
+
+/// What an automatic top-up charges.
+pub struct AutoCharge<'a> {
+    pub account_id: i64,
+    pub auto_top_up: i64,
+    pub customer: &'a str,
+    pub payment_method: &'a str,
+    pub amount_cents: u64,
+    pub credits: u64,
+}
+
+/// Charges the saved card for automatic top-up `c` (P16): a PaymentIntent confirmed at
+/// once, off-session, with the key `auto_top_up_<id>`, so a retry of an unclear answer
+/// never charges twice (Stripe keeps a key's answer for 24 hours). Its outcome comes
+/// by the webhook (`payment_intent.succeeded` or `.payment_failed`), which alone settles
+/// it; the answer here is only the PaymentIntent's id.
+pub async fn charge_off_session(
+    config: &StripeConfig,
+    c: &AutoCharge<'_>,
+) -> Result<String, StripeCallError> {
+    let client = client(config).with_strategy(RequestStrategy::Idempotent(format!(
+        "auto_top_up_{}",
+        c.auto_top_up
+    )));
+    let params = OffSessionCharge {
+        amount: c.amount_cents,
+        currency: "usd",
+        customer: c.customer,
+        payment_method: c.payment_method,
+        off_session: true,
+        confirm: true,
+        description: format!("Automatic top-up: {} credits", group_thousands(c.credits)),
+        metadata: std::collections::HashMap::from([
+            ("account_id", c.account_id.to_string()),
+            ("auto_top_up_id", c.auto_top_up.to_string()),
+        ]),
+    };
+    let created: Created = timed(client.post_form("/payment_intents", &params)).await?;
+    Ok(created.id)
+}
+
 /// Creates the Stripe customer for an account (once: the key makes a retry return it).
 pub async fn create_customer(
     config: &StripeConfig,

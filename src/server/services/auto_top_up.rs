@@ -6,10 +6,15 @@
 //! ([`settle_in`]): paid, the pack's credits are granted once, as a top-up payment; failed,
 //! it counts toward the stop. Either way the customer is told by e-mail.
 //!
-//! Built so far: the settings and the card's storage, the decision with its record, and
-//! the settlement. Not yet: charging the saved card (Stripe's off-session PaymentIntent,
-//! the local test card) and the page's section; until they are, nothing calls
-//! [`consider`] but the tests, and the page offers nothing.
+//! A reserve that leaves the available balance below the threshold considers one
+//! ([`after_reserve`]) and, when one is decided, charges the saved card in the background
+//! ([`charge`]): the reserve is never held up. Stripe: an off-session PaymentIntent with
+//! the automatic top-up's own idempotency key, tried again by the scheduler while its
+//! outcome has not come ([`retry_charging`]). Without Stripe: the local test card, through
+//! the same webhook code.
+//!
+//! Not built yet: saving the card at a top-up and the page's section; until they are, no
+//! customer has the settings, so nothing starts.
 
 use crate::domain::auto_top_up::{
     DEFAULT_ATTEMPTS, Decision, Situation, Skip, decide, month_start, stops_after,
@@ -236,4 +241,123 @@ pub(crate) async fn settle_in(
             Ok(Settled::Failed { stopped })
         }
     }
+}
+
+/// After a reserve: when the account has automatic top-ups on and its available balance is
+/// below its threshold, decides one, and charges it in the background. Never fails the
+/// reserve: what goes wrong is logged.
+pub async fn after_reserve(state: &AppState, account: i64) {
+    let view = match store::trigger_view(&state.db, account).await {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!(account, error = %e, "automatic top-up: the settings could not be read");
+            return;
+        }
+    };
+    let Some((true, threshold, available)) = view else {
+        return;
+    };
+    if available >= threshold {
+        return;
+    }
+    match consider(state, account).await {
+        Ok(Considered::Started(id)) => {
+            tracing::info!(account, auto_top_up = id, "automatic top-up started");
+            let state = state.clone();
+            tokio::spawn(async move { charge(&state, id).await });
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(account, error = %e, "automatic top-up could not be considered"),
+    }
+}
+
+/// Charges automatic top-up `id`'s card. Its outcome comes by the webhook; an unclear
+/// answer leaves it being charged, for [`retry_charging`].
+pub async fn charge(state: &AppState, id: i64) {
+    if let Err(e) = try_charge(state, id).await {
+        tracing::warn!(auto_top_up = id, error = %e, "automatic top-up charge failed; the scheduler tries again");
+    }
+}
+
+async fn try_charge(state: &AppState, id: i64) -> Result<(), String> {
+    let db = &state.db;
+    let Some(attempt) = store::attempt(db, id).await.map_err(|e| e.to_string())? else {
+        return Ok(());
+    };
+    if attempt.status != "charging" {
+        return Ok(());
+    }
+    let account = attempt.account_id;
+    let record = store::get(db.reader(), account)
+        .await
+        .map_err(|e| e.to_string())?;
+    let payment_method = record.as_ref().and_then(|r| r.payment_method.clone());
+    let amount_cents = u64::try_from(attempt.amount_cents).unwrap_or(0);
+    let credits = u64::try_from(attempt.credits).unwrap_or(0);
+    match &state.config.payments {
+        crate::server::config::PaymentsConfig::Local => {
+            let card = payment_method.unwrap_or_default();
+            let charge = crate::server::payments::local::LocalCharge {
+                account_id: account,
+                auto_top_up: id,
+                amount_cents,
+                payment_method: &card,
+            };
+            crate::server::services::webhook::deliver_local_charge(state, &charge)
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string())
+        }
+        crate::server::config::PaymentsConfig::Stripe(config) => {
+            let customer = crate::server::db::subscriptions::customer_of(db, account)
+                .await
+                .map_err(|e| e.to_string())?;
+            let (Some(customer), Some(payment_method)) = (customer, payment_method) else {
+                return Err("no Stripe customer or saved card".to_owned());
+            };
+            let charge = crate::server::payments::stripe_api::AutoCharge {
+                account_id: account,
+                auto_top_up: id,
+                customer: &customer,
+                payment_method: &payment_method,
+                amount_cents,
+                credits,
+            };
+            match crate::server::payments::stripe_api::charge_off_session(config, &charge).await {
+                Ok(pi) => {
+                    tracing::info!(
+                        auto_top_up = id,
+                        payment_intent = pi,
+                        "automatic top-up charged; its webhook settles it"
+                    );
+                    Ok(())
+                }
+                // A declined card: Stripe's `payment_intent.payment_failed` settles it.
+                Err(e) if e.card_declined().is_some() => Ok(()),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+    }
+}
+
+/// Charges again, with the same key, the automatic top-ups still being charged a while
+/// after they were decided (their first answer was unclear, or their webhook is late): the
+/// key makes Stripe answer a charge it already made with that charge. Older than a day
+/// (Stripe keeps a key that long) they are left for support and logged.
+pub async fn retry_charging(state: &AppState) -> Result<usize, sqlx::Error> {
+    const WAIT: i64 = 120;
+    const KEY_KEPT: i64 = 23 * 3_600;
+    let now = state.clock.now();
+    let due = store::charging_between(&state.db, now - KEY_KEPT, now - WAIT, 50).await?;
+    for &id in &due {
+        charge(state, id).await;
+    }
+    let stuck = store::charging_between(&state.db, 0, now - KEY_KEPT, 50).await?;
+    for id in stuck {
+        tracing::error!(
+            auto_top_up = id,
+            "an automatic top-up has had no outcome for a day; check it in Stripe and settle it by hand"
+        );
+    }
+    Ok(due.len())
 }

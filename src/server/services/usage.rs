@@ -108,9 +108,12 @@ pub async fn reserve(
         amount: estimate,
         expires_at: now + state.config.hold_ttl_secs,
     };
-    ledger::reserve(&state.db, account, hold, Some(idem), now)
+    let receipt = ledger::reserve(&state.db, account, hold, Some(idem), now)
         .await
-        .map_err(ledger_err(state))
+        .map_err(ledger_err(state))?;
+    // P16: below the customer's threshold, an automatic top-up starts in the background.
+    crate::server::services::auto_top_up::after_reserve(state, account).await;
+    Ok(receipt)
 }
 
 pub async fn capture(

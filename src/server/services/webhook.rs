@@ -208,6 +208,18 @@ pub async fn receive(
     Ok(applied)
 }
 
+/// Charges a local test card for an automatic top-up: the event Stripe would send,
+/// signed as the local checkout's are, through the webhook code.
+pub async fn deliver_local_charge(
+    state: &AppState,
+    charge: &local::LocalCharge<'_>,
+) -> Result<Applied, WebhookError> {
+    let now = state.clock.wall();
+    let (_, body) = local::payment_intent_event(charge, now);
+    let header = signature::header(&local_webhook_secret(&state.config), now, &body);
+    receive(state, Some(&header), &body).await
+}
+
 /// Signs an event about the local checkout's `payment`, as Stripe signs its own, and hands
 /// it to [`receive`]: the local checkout takes the same path as Stripe's events.
 pub async fn deliver_local(
