@@ -67,3 +67,55 @@ pub async fn save_notices(
         .await,
     )
 }
+
+/// Saves the customer's automatic top-ups (P16): on or off, the threshold in credits, the
+/// pack and the monthly cap in dollars; back to `/subscription#auto-top-up`, so it works
+/// without JavaScript. Customers only, their own account.
+#[server(endpoint = "subscription/auto_top_up")]
+pub async fn save_auto_top_up(
+    enabled: Option<String>,
+    threshold: String,
+    pack: String,
+    cap: String,
+) -> Result<String, AppError> {
+    use crate::domain::catalog::format_usd;
+    use crate::domain::credits::group_thousands;
+    use crate::server::{auth, services::auto_top_up, state::app_state};
+    crate::api::respond_form::<SaveAutoTopUp>(
+        async {
+            let state = app_state()?;
+            let (_, account) = auth::require_customer(&state).await?;
+            let s = auto_top_up::save(&state, account, enabled.is_some(), &threshold, &pack, &cap)
+                .await?;
+            leptos_axum::redirect("/subscription#auto-top-up");
+            Ok(if s.enabled {
+                format!(
+                    "Automatic top-ups are on: below {} credits, at most {} a month.",
+                    group_thousands(s.threshold),
+                    format_usd(s.monthly_cap_cents)
+                )
+            } else {
+                "Automatic top-ups are off.".to_owned()
+            })
+        }
+        .await,
+    )
+}
+
+/// Test mode only (the local test checkout): how the saved test card behaves on its next
+/// charge (`card`: paid, `declined`, `needs_action`: the bank asks for 3-D Secure).
+/// Customers only, their own account.
+#[server(endpoint = "subscription/test_card")]
+pub async fn set_test_card(card: String) -> Result<String, AppError> {
+    use crate::server::{auth, services::auto_top_up, state::app_state};
+    crate::api::respond_form::<SetTestCard>(
+        async {
+            let state = app_state()?;
+            let (_, account) = auth::require_customer(&state).await?;
+            auto_top_up::save_test_card(&state, account, &card).await?;
+            leptos_axum::redirect("/subscription#auto-top-up");
+            Ok("The test card is saved.".to_owned())
+        }
+        .await,
+    )
+}

@@ -64,12 +64,14 @@ pub async fn local_checkout(session_id: String) -> Result<LocalCheckoutView, App
 }
 
 /// "Pay" in the local checkout (`method`: `card` or `delayed`), then back to the app
-/// (with `then`, the way back the top-up was started with).
+/// (with `then`, the way back the top-up was started with); `save_card` ticked keeps the
+/// test card for automatic top-ups.
 #[server(endpoint = "checkout/local/pay")]
 pub async fn pay_local_checkout(
     session_id: String,
     method: String,
     then: Option<String>,
+    #[server(default)] save_card: Option<String>,
 ) -> Result<(), AppError> {
     use crate::server::{auth, services::topup, state::app_state};
     crate::api::respond(
@@ -79,6 +81,11 @@ pub async fn pay_local_checkout(
             let method = topup::LocalMethod::parse(&method)?;
             let back =
                 topup::local_pay(&state, account, &session_id, method, then.as_deref()).await?;
+            // Ticked: the test card is kept for automatic top-ups (P16).
+            if save_card.is_some() && method == topup::LocalMethod::Card {
+                crate::server::services::auto_top_up::save_test_card(&state, account, "card")
+                    .await?;
+            }
             leptos_axum::redirect(&back);
             Ok(())
         }

@@ -68,6 +68,8 @@ pub struct SubscriptionOverview {
     /// The highest usage level the customer asked about that this period has reached
     /// (P17), with what was used.
     pub usage_reached: Option<UsageReached>,
+    /// Automatic top-ups (P16), where offered (the local test checkout for now).
+    pub auto_top_up: Option<AutoTopUpView>,
 }
 
 /// P17 on the page: `level` percent of the period's credits asked about, `used` of
@@ -77,4 +79,24 @@ pub struct UsageReached {
     pub level: u8,
     pub used: u64,
     pub plan_credits: u64,
+}
+
+/// Automatic top-ups (P16) on the page: what is set, the card, what the customer's month
+/// has spent of the cap, and why they stopped if they did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutoTopUpView {
+    /// What is set (nothing set yet: off, 500 credits, the smallest pack, $50).
+    pub settings: crate::domain::auto_top_up::AutoTopUpSettings,
+    /// The saved card, as shown; `None`: no card saved yet.
+    pub card: Option<String>,
+    /// The local test card's behaviour (test mode only): `card`, `declined`,
+    /// `needs_action`.
+    pub test_card: Option<String>,
+    /// The start of the customer's month, and what it has spent (charged or being
+    /// charged), in cents.
+    pub month_start: i64,
+    pub spent_this_month_cents: u64,
+    pub stopped_reason: Option<String>,
+    /// The last one failed (and they are not stopped): why.
+    pub last_failure: Option<String>,
 }

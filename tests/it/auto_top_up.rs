@@ -52,11 +52,9 @@ async fn customer_with_card(
     store::save_settings(db, account, &settings, TEST_NOW)
         .await
         .unwrap();
-    assert!(
-        store::save_card(db, account, card, "Visa ending 4242", TEST_NOW)
-            .await
-            .unwrap()
-    );
+    store::save_card(db, account, card, "Visa ending 4242", &settings, TEST_NOW)
+        .await
+        .unwrap();
     account
 }
 
@@ -444,6 +442,7 @@ async fn p16_two_failures_stop_it_and_the_customer_is_told_each_time(backend: Ba
         account,
         "pm_card_new",
         "Visa ending 1111",
+        &record.settings,
         TEST_NOW,
     )
     .await
@@ -667,7 +666,193 @@ async fn p16_stripe_charges_the_saved_card_off_session_once_and_the_webhook_gran
     app.cleanup().await;
 }
 
+/// The page as a browser without JavaScript gets it.
+async fn page(app: &TestApp, cookie: &str) -> String {
+    let res = app
+        .get_with(
+            "/subscription",
+            &[("cookie", cookie), ("accept", "text/html")],
+        )
+        .await;
+    assert_eq!(res.status, axum::http::StatusCode::OK);
+    res.body
+}
+
+async fn p16_turned_on_from_the_page_after_saving_the_card_at_a_top_up(backend: Backend) {
+    use axum::http::StatusCode;
+    let app = TestApp::start(backend).await;
+    let session = sign_up(&app, "page@example.com").await;
+    let account = account_of(&app, "page@example.com").await;
+    let cookie = format!("sb_session={session}");
+    assert!(page(&app, &cookie).await.contains("No card saved yet"));
+    // Nothing to turn on without a card; a form posted anyway is refused with why.
+    let bad = common::form_post_from(
+        &app,
+        "subscription/auto_top_up",
+        &cookie,
+        "http://127.0.0.1:3000/subscription",
+        &[
+            ("enabled", "on"),
+            ("threshold", "lots"),
+            ("pack", "small"),
+            ("cap", "50"),
+        ],
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::FOUND);
+    assert!(
+        store::get(app.state.db.reader(), account)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // A top-up paid in the local checkout with "Save this card" ticked.
+    let buy = common::call(
+        &app,
+        "top-up/buy",
+        Some(&session),
+        &[
+            ("pack", "small"),
+            ("request_key", "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-small"),
+        ],
+    )
+    .await;
+    assert_eq!(buy.status, StatusCode::OK, "{}", buy.body);
+    let checkout = buy
+        .header("location")
+        .strip_prefix("/checkout/local/")
+        .unwrap()
+        .to_owned();
+    let paid = common::call(
+        &app,
+        "checkout/local/pay",
+        Some(&session),
+        &[
+            ("session_id", &checkout),
+            ("method", "card"),
+            ("save_card", "on"),
+        ],
+    )
+    .await;
+    assert_eq!(paid.status, StatusCode::OK, "{}", paid.body);
+    assert_eq!(available(&app, account).await, 500);
+    let body = page(&app, &cookie).await;
+    assert!(body.contains("Card: Test card ending 4242."), "{body}");
+    // Each refusal in the customer's words, nothing saved; then on.
+    for (threshold, pack, cap, says) in [
+        ("0", "small", "50", "whole number of credits"),
+        ("400", "huge", "50", "top-up packs on sale"),
+        ("400", "small", "4.999", "monthly cap in dollars"),
+        ("400", "large", "50", "less than the pack's price"),
+    ] {
+        let res = common::call(
+            &app,
+            "subscription/auto_top_up",
+            Some(&session),
+            &[
+                ("enabled", "on"),
+                ("threshold", threshold),
+                ("pack", pack),
+                ("cap", cap),
+            ],
+        )
+        .await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.body);
+        assert!(res.body.contains(says), "{says}: {}", res.body);
+    }
+    assert!(
+        !store::get(app.state.db.reader(), account)
+            .await
+            .unwrap()
+            .unwrap()
+            .settings
+            .enabled
+    );
+    let on = common::form_post_from(
+        &app,
+        "subscription/auto_top_up",
+        &cookie,
+        "http://127.0.0.1:3000/subscription",
+        &[
+            ("enabled", "on"),
+            ("threshold", "400"),
+            ("pack", "small"),
+            ("cap", "20"),
+        ],
+    )
+    .await;
+    assert_eq!(on.status, StatusCode::FOUND, "{}", on.body);
+    assert_eq!(on.header("location"), "/subscription#auto-top-up");
+    let body = page(&app, &cookie).await;
+    assert!(
+        body.contains(
+            "This month (since 1 June 2026): $0 of $20 spent on automatic top-ups, $20 left."
+        ),
+        "{body}"
+    );
+    assert!(body.contains("Then, when your available balance falls below 400: an automatic top-up of 500 credits ($5), up to $20 a month."));
+    // It happens: a generation takes the balance below 400.
+    let token = token(&app).await;
+    assert_eq!(
+        reserve_over_http(&app.router, &token, account, 150, "g1").await,
+        201
+    );
+    wait_for(&app, account, &["succeeded"]).await;
+    assert!(
+        page(&app, &cookie)
+            .await
+            .contains("$5 of $20 spent on automatic top-ups, $15 left.")
+    );
+    // Test mode's switch: the next charge is declined, and the page says so.
+    let res = common::call(
+        &app,
+        "subscription/test_card",
+        Some(&session),
+        &[("card", "declined")],
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+    assert_eq!(
+        reserve_over_http(&app.router, &token, account, 500, "g2").await,
+        201
+    );
+    wait_for(&app, account, &["succeeded", "failed"]).await;
+    let body = page(&app, &cookie).await;
+    assert!(
+        body.contains("The last automatic top-up could not be charged: Your card was declined."),
+        "{body}"
+    );
+    // Someone else's session cannot set them; support cannot either.
+    let res = common::call(&app, "subscription/test_card", None, &[("card", "card")]).await;
+    assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+    app.cleanup().await;
+}
+
+async fn p16_not_offered_with_stripe_until_a_card_can_be_saved_there(backend: Backend) {
+    use axum::http::StatusCode;
+    let app = TestApp::with_stripe(backend, "http://127.0.0.1:9/", &[SECRET]).await;
+    let session = sign_up(&app, "stripe-page@example.com").await;
+    let body = page(&app, &format!("sb_session={session}")).await;
+    assert!(!body.contains("Automatic top-ups"), "{body}");
+    let res = common::call(
+        &app,
+        "subscription/auto_top_up",
+        Some(&session),
+        &[
+            ("enabled", "on"),
+            ("threshold", "400"),
+            ("pack", "small"),
+            ("cap", "20"),
+        ],
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND, "{}", res.body);
+    app.cleanup().await;
+}
+
 on_both_backends!(
+    p16_turned_on_from_the_page_after_saving_the_card_at_a_top_up,
+    p16_not_offered_with_stripe_until_a_card_can_be_saved_there,
     p16_twenty_reserves_over_http_buy_one_pack_with_the_local_test_card,
     p16_a_declined_local_test_card_buys_nothing_and_says_so,
     p16_stripe_charges_the_saved_card_off_session_once_and_the_webhook_grants,

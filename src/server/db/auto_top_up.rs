@@ -89,27 +89,35 @@ pub async fn save_settings(
     Ok(())
 }
 
-/// Saves the card automatic top-ups charge (a new card ends a stop after failures). The
-/// settings must have been saved first.
+/// Saves the card automatic top-ups charge (a new card ends a stop after failures); an
+/// account that set nothing yet gets `defaults` (off) beside it.
 pub async fn save_card(
     db: &Db,
     account: i64,
     payment_method: &str,
     label: &str,
+    defaults: &AutoTopUpSettings,
     now: UnixSeconds,
-) -> Result<bool, sqlx::Error> {
-    let n = sqlx::query(
-        "UPDATE auto_top_up_settings SET payment_method = $1, card_label = $2, failures = 0, \
-         stopped_at = NULL, stopped_reason = NULL, updated_at = $3 WHERE account_id = $4",
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO auto_top_up_settings (account_id, enabled, threshold, pack, \
+         monthly_cap_cents, payment_method, card_label, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (account_id) DO UPDATE SET payment_method = excluded.payment_method, \
+         card_label = excluded.card_label, failures = 0, stopped_at = NULL, \
+         stopped_reason = NULL, updated_at = excluded.updated_at",
     )
+    .bind(account)
+    .bind(i64::from(defaults.enabled))
+    .bind(db_u64(defaults.threshold))
+    .bind(&defaults.pack)
+    .bind(db_u64(defaults.monthly_cap_cents))
     .bind(payment_method)
     .bind(label)
     .bind(now)
-    .bind(account)
     .execute(db.writer())
-    .await?
-    .rows_affected();
-    Ok(n == 1)
+    .await?;
+    Ok(())
 }
 
 /// The journal position the account's latest automatic top-up was decided at, if it ever
@@ -233,13 +241,15 @@ pub struct AttemptRow {
     pub status: String,
     pub journal_seq: i64,
     pub created_at: i64,
+    /// Why its charge failed.
+    pub failure: Option<String>,
 }
 
 /// The account's automatic top-ups, newest first.
 pub async fn attempts(db: &Db, account: i64, limit: i64) -> Result<Vec<AttemptRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, account_id, pack, credits, amount_cents, status, journal_seq, created_at \
-         FROM auto_top_ups WHERE account_id = $1 ORDER BY id DESC LIMIT $2",
+        "SELECT id, account_id, pack, credits, amount_cents, status, journal_seq, created_at, \
+         failure FROM auto_top_ups WHERE account_id = $1 ORDER BY id DESC LIMIT $2",
     )
     .bind(account)
     .bind(limit)
@@ -250,8 +260,8 @@ pub async fn attempts(db: &Db, account: i64, limit: i64) -> Result<Vec<AttemptRo
 /// Automatic top-up `id`, in the caller's transaction.
 pub(crate) async fn attempt_in(tx: &mut Tx, id: i64) -> Result<Option<AttemptRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, account_id, pack, credits, amount_cents, status, journal_seq, created_at \
-         FROM auto_top_ups WHERE id = $1",
+        "SELECT id, account_id, pack, credits, amount_cents, status, journal_seq, created_at, \
+         failure FROM auto_top_ups WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(&mut **tx)
@@ -326,8 +336,8 @@ pub(crate) async fn add_failure_in(
 /// Automatic top-up `id`.
 pub async fn attempt(db: &Db, id: i64) -> Result<Option<AttemptRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, account_id, pack, credits, amount_cents, status, journal_seq, created_at \
-         FROM auto_top_ups WHERE id = $1",
+        "SELECT id, account_id, pack, credits, amount_cents, status, journal_seq, created_at, \
+         failure FROM auto_top_ups WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(db.reader())

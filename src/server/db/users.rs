@@ -482,6 +482,17 @@ pub async fn prune_sessions(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
         .rows_affected())
 }
 
+/// The time zone the customer of `account` chose, if any.
+pub async fn time_zone_of_account(db: &Db, account: i64) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT time_zone FROM users WHERE account_id = $1 AND role = 'customer' ORDER BY id LIMIT 1",
+    )
+    .bind(account)
+    .fetch_optional(db.reader())
+    .await
+    .map(Option::flatten)
+}
+
 /// The time zone user `user_id` chose, if any.
 pub async fn time_zone(db: &Db, user_id: i64) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar("SELECT time_zone FROM users WHERE id = $1")

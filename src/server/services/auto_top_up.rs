@@ -16,6 +16,7 @@
 //! Not built yet: saving the card at a top-up and the page's section; until they are, no
 //! customer has the settings, so nothing starts.
 
+use crate::domain::auto_top_up::AutoTopUpSettings;
 use crate::domain::auto_top_up::{
     DEFAULT_ATTEMPTS, Decision, Situation, Skip, decide, month_start, stops_after,
 };
@@ -23,13 +24,17 @@ use crate::domain::credits::Credits;
 use crate::domain::ledger::{GrantKind, UnixSeconds};
 use crate::domain::notices::Notice;
 use crate::domain::zone::Zone;
+use crate::error::AppError;
+use crate::model::subscription::AutoTopUpView;
 use crate::server::db::Backend;
 use crate::server::db::auto_top_up::{self as store, NewAttempt};
 use crate::server::db::ledger::{self, LedgerError};
 use crate::server::db::ledger::{NewGrant, Tx};
 use crate::server::db::notices as recipients;
 use crate::server::db::payments::{self as db_payments, AutoTopUpPayment, PaymentsError};
+use crate::server::error::internal;
 use crate::server::payments::events::{PaymentIntentObject, PaymentIntentOutcome};
+use crate::server::payments::local;
 use crate::server::services::notices;
 use crate::server::state::AppState;
 
@@ -360,4 +365,145 @@ pub async fn retry_charging(state: &AppState) -> Result<usize, sqlx::Error> {
         );
     }
     Ok(due.len())
+}
+
+/// Whether automatic top-ups are offered: with the local test checkout for now (saving a
+/// card at a Stripe Checkout is not built yet).
+pub fn offered(state: &AppState) -> bool {
+    matches!(
+        state.config.payments,
+        crate::server::config::PaymentsConfig::Local
+    )
+}
+
+/// What a customer who set nothing sees: off, below 500 credits, the smallest pack, $50 a
+/// month.
+pub fn default_settings(state: &AppState) -> AutoTopUpSettings {
+    AutoTopUpSettings {
+        enabled: false,
+        threshold: 500,
+        pack: state
+            .config
+            .catalog
+            .top_ups
+            .first()
+            .map_or_else(String::new, |p| p.id.as_str().to_owned()),
+        monthly_cap_cents: 5_000,
+    }
+}
+
+/// The local test card's behaviour, from its payment method.
+fn test_card_of(payment_method: &str) -> &'static str {
+    match payment_method {
+        local::TEST_CARD_DECLINED => "declined",
+        local::TEST_CARD_NEEDS_CUSTOMER => "needs_action",
+        _ => "card",
+    }
+}
+
+/// Automatic top-ups on the page, where offered.
+pub async fn view(state: &AppState, account: i64) -> Result<Option<AutoTopUpView>, AppError> {
+    if !offered(state) {
+        return Ok(None);
+    }
+    let db = &state.db;
+    const CONTEXT: &str = "automatic top-ups on the page";
+    let record = store::get(db.reader(), account)
+        .await
+        .map_err(internal(CONTEXT))?;
+    let Some(record) = record else {
+        return Ok(Some(AutoTopUpView {
+            settings: default_settings(state),
+            card: None,
+            test_card: None,
+            month_start: state.clock.now(),
+            spent_this_month_cents: 0,
+            stopped_reason: None,
+            last_failure: None,
+        }));
+    };
+    let zone = crate::server::db::users::time_zone_of_account(db, account)
+        .await
+        .map_err(internal(CONTEXT))?
+        .as_deref()
+        .and_then(crate::server::zones::table)
+        .map_or_else(Zone::utc, |z| (*z).clone());
+    let month = month_start(&zone, state.clock.now());
+    let spent = store::spent_since(db, account, month)
+        .await
+        .map_err(internal(CONTEXT))?;
+    let last = store::attempts(db, account, 1)
+        .await
+        .map_err(internal(CONTEXT))?;
+    let last_failure = last
+        .first()
+        .filter(|a| a.status == "failed")
+        .and_then(|a| a.failure.clone())
+        .filter(|_| record.stopped_reason.is_none());
+    Ok(Some(AutoTopUpView {
+        test_card: record
+            .payment_method
+            .as_deref()
+            .map(|pm| test_card_of(pm).to_owned()),
+        card: record.card_label,
+        settings: record.settings,
+        month_start: month,
+        spent_this_month_cents: spent,
+        stopped_reason: record.stopped_reason,
+        last_failure,
+    }))
+}
+
+/// Saves what the customer set, from the form's fields.
+pub async fn save(
+    state: &AppState,
+    account: i64,
+    enabled: bool,
+    threshold: &str,
+    pack: &str,
+    cap: &str,
+) -> Result<AutoTopUpSettings, AppError> {
+    if !offered(state) {
+        return Err(AppError::not_found("Automatic top-ups"));
+    }
+    let settings = AutoTopUpSettings::parse(enabled, threshold, pack, cap, &state.config.catalog)
+        .map_err(|e| AppError::bad_request(e.to_string()))?;
+    store::save_settings(&state.db, account, &settings, state.clock.wall())
+        .await
+        .map_err(internal("saving automatic top-ups"))?;
+    Ok(settings)
+}
+
+/// Test mode: saves the local test card that behaves as asked (`card`, `declined`,
+/// `needs_action`) as the customer's card.
+pub async fn save_test_card(
+    state: &AppState,
+    account: i64,
+    behaviour: &str,
+) -> Result<(), AppError> {
+    if !offered(state) {
+        return Err(AppError::not_found("The test card"));
+    }
+    let (pm, label) = match behaviour {
+        "card" => (local::TEST_CARD, "Test card ending 4242"),
+        "declined" => (
+            local::TEST_CARD_DECLINED,
+            "Test card ending 0002 (declines)",
+        ),
+        "needs_action" => (
+            local::TEST_CARD_NEEDS_CUSTOMER,
+            "Test card ending 3155 (asks for 3-D Secure)",
+        ),
+        _ => return Err(AppError::bad_request("Pick how the test card behaves.")),
+    };
+    store::save_card(
+        &state.db,
+        account,
+        pm,
+        label,
+        &default_settings(state),
+        state.clock.wall(),
+    )
+    .await
+    .map_err(internal("saving the test card"))
 }

@@ -104,6 +104,7 @@ async fn overview_of(
     });
     let payments = crate::server::services::payments::lines(state, account, PAYMENTS).await?;
     let notices = crate::server::services::notices::settings(state, account).await?;
+    let auto_top_up = crate::server::services::auto_top_up::view(state, account).await?;
     // P17: the highest level asked about that the plan's period has reached. Its usage is
     // the chart's, from the period's start.
     let usage_reached = plan.as_ref().filter(|_| plan_period).and_then(|p| {
@@ -146,5 +147,6 @@ async fn overview_of(
         try_panel: (config.mode == Mode::Demo).then(|| config.catalog.price_book.clone()),
         notices,
         usage_reached,
+        auto_top_up,
     })
 }

@@ -191,6 +191,12 @@ fn LocalCheckoutForm(
                     <label><input type="radio" name="method" value="card" checked />" Test card (paid at once)"</label>
                     <label><input type="radio" name="method" value="delayed" />" Test bank debit (confirmed a few seconds later)"</label>
                 </fieldset>
+                {c.plan_name.is_none().then(|| view! {
+                    <div class="check">
+                        <input type="checkbox" id="save-card" name="save_card" value="on" />
+                        <label for="save-card">"Save this card for automatic top-ups (test card)"</label>
+                    </div>
+                })}
                 <button type="submit" disabled=pending>{format!("Pay {price}")}</button>
             </ActionForm>
             <ActionForm action=cancel attr:class="inline-form">

@@ -2,11 +2,13 @@
 //! The page and its overview here; its other sections each in their own module (the plans
 //! section is `components::plans`).
 
+mod auto_top_up;
 mod notices;
 mod payments;
 mod receipts;
 mod try_panel;
 
+use self::auto_top_up::AutoTopUp;
 use self::notices::{Notices, UsageAlert};
 pub use self::payments::Payments;
 use self::receipts::Receipts;
@@ -15,7 +17,8 @@ use self::try_panel::{SpendOrder, TryPanel};
 use crate::api::demo::TryGeneration;
 use crate::api::plans::ChangePlan;
 use crate::api::subscription::{
-    SaveNotices, SubscriptionOverview, SubscriptionPageData, subscription_page,
+    SaveAutoTopUp, SaveNotices, SetTestCard, SubscriptionOverview, SubscriptionPageData,
+    subscription_page,
 };
 use crate::api::topup::BuyTopUp;
 use crate::domain::catalog::{TopUpPack, format_usd};
@@ -50,6 +53,8 @@ pub fn SubscriptionPage() -> impl IntoView {
     let try_run = form_action::<TryGeneration>();
     let change = form_action::<ChangePlan>();
     let notices = form_action::<SaveNotices>();
+    let auto = form_action::<SaveAutoTopUp>();
+    let test_card = form_action::<SetTestCard>();
     // A generation, a plan change or new notice settings made here change the balance,
     // the receipts, the plan or the alerts: the whole page is one answer, with one read of
     // the subscription.
@@ -60,6 +65,8 @@ pub fn SubscriptionPage() -> impl IntoView {
                 try_run.version().get(),
                 change.version().get(),
                 notices.version().get(),
+                auto.version().get(),
+                test_card.version().get(),
             )
         },
         |(before, ..)| subscription_page(before),
@@ -72,7 +79,7 @@ pub fn SubscriptionPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match data.await {
                     Ok(SubscriptionPageData { overview: o, plans: plan }) => view! {
-                        <Overview o buy try_run notices />
+                        <Overview o buy try_run notices auto test_card />
                         <PlansSection plan action=change />
                     }
                     .into_any(),
@@ -90,6 +97,8 @@ fn Overview(
     buy: ServerAction<BuyTopUp>,
     try_run: ServerAction<TryGeneration>,
     notices: ServerAction<SaveNotices>,
+    auto: ServerAction<SaveAutoTopUp>,
+    test_card: ServerAction<SetTestCard>,
 ) -> impl IntoView {
     let plan_line = match &o.plan {
         Some(p) => format!(
@@ -116,6 +125,10 @@ fn Overview(
         </div>
     });
     let renews = o.balance.renews_at;
+    let auto_section = o.auto_top_up.clone().map(|v| {
+        let packs = o.top_ups.clone();
+        view! { <AutoTopUp v packs save=auto test_card /> }
+    });
     view! {
         {ended}
         {o.low_balance.then(|| view! {
@@ -127,7 +140,10 @@ fn Overview(
         {o.usage_reached.map(|reached| view! { <UsageAlert reached /> })}
         <p class="lead"><span data-testid="plan-line">{plan_line}</span>" "<a href="#plans">"Manage your plan"</a></p>
         <BalanceCard balance=o.balance.clone() history_link=true />
-        <SpendOrder balance=o.balance />
+        <SpendOrder
+            balance=o.balance.clone()
+            then=o.auto_top_up.as_ref().and_then(|v| self::auto_top_up::next_step(v, &o.top_ups))
+        />
         <section aria-labelledby="usage-heading">
             <h2 id="usage-heading">"Where your credits went"</h2>
             <p class="help" data-testid="usage-window">{if o.plan_period {
@@ -145,6 +161,7 @@ fn Overview(
         </section>
         <TopUps packs=o.top_ups test_checkout=o.test_checkout form_key=o.form_key action=buy />
         <Payments payments=o.payments receipts=true />
+        {auto_section}
         <Notices settings=o.notices action=notices />
         <Records period_start=o.period_start now=o.now />
     }

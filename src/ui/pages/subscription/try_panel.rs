@@ -148,7 +148,11 @@ fn TryChoice(book: PriceBook, op: Operation, qty: u64) -> impl IntoView {
 
 /// P5 in the customer's numbers: subscription credits go first, then support's, then top-ups.
 #[component]
-pub(super) fn SpendOrder(balance: BalanceView) -> impl IntoView {
+pub(super) fn SpendOrder(
+    balance: BalanceView,
+    /// What comes after the top-up credits (an automatic top-up, P16), if anything.
+    then: Option<String>,
+) -> impl IntoView {
     let parts = [
         (
             "Subscription credits",
@@ -181,6 +185,7 @@ pub(super) fn SpendOrder(balance: BalanceView) -> impl IntoView {
                         }).collect_view()}
                     </ol>
                     <p class="help">"Subscription credits are always used first; top-up credits only after them, oldest first."</p>
+                    {then.clone().map(|t| view! { <p data-testid="spend-then">{t}</p> })}
                 }.into_any()
             }}
         </section>
