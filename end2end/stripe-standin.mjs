@@ -312,7 +312,7 @@ const server = createServer(async (req, res) => {
           'checkout.session.async_payment_failed', 'checkout.session.expired',
           'customer.subscription.created', 'customer.subscription.updated',
           'customer.subscription.deleted', 'invoice.paid', 'invoice.payment_succeeded',
-          'invoice.payment_failed',
+          'invoice.payment_failed', 'payment_intent.succeeded', 'payment_intent.payment_failed',
         ],
         status: 'enabled',
       });
