@@ -26,12 +26,23 @@ pub enum AppError {
     Unauthenticated { message: String },
     /// 402: the balance cannot cover the operation (P10). Nothing was reserved or charged.
     #[error(
-        "This needs {needed} credits but only {available} are available. Buy a top-up now, or wait for your credits to renew{}.",
-        renews_on.as_deref().map(|d| format!(" on {d}")).unwrap_or_default()
+        "This needs {needed} credits but only {available} are available. {}",
+        if *auto_top_up_coming {
+            "An automatic top-up is being bought: try again in a minute.".to_owned()
+        } else {
+            format!(
+                "Buy a top-up now, or wait for your credits to renew{}.",
+                renews_on.as_deref().map(|d| format!(" on {d}")).unwrap_or_default()
+            )
+        }
     )]
     InsufficientCredits {
         needed: u64,
         available: u64,
+        /// An automatic top-up (P16) is being charged: the credits are on their way, so
+        /// the caller may try again shortly.
+        #[serde(default)]
+        auto_top_up_coming: bool,
         /// The next renewal, as an RFC 3339 instant.
         renews_at: Option<String>,
         /// The renewal date as people read it, e.g. `1 December 2026`.

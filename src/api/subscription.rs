@@ -39,6 +39,7 @@ pub async fn subscription_page(before: Option<i64>) -> Result<SubscriptionPageDa
 #[server(endpoint = "subscription/notices")]
 pub async fn save_notices(
     low_balance: Option<String>,
+    #[server(default)] top_up_made: Option<String>,
     plan_ending: Option<String>,
     grace_ending: Option<String>,
     usage_50: Option<String>,
@@ -51,11 +52,16 @@ pub async fn save_notices(
         async {
             let state = app_state()?;
             let (_, account) = auth::require_customer(&state).await?;
-            // Automatic top-ups (P16) are not offered yet: their setting stays as it is.
-            let before = notices::settings(&state, account).await?;
+            // The automatic top-up box is on the form only where they are offered;
+            // elsewhere its setting stays as it is.
+            let top_up_made = if crate::server::services::auto_top_up::offered(&state) {
+                top_up_made.is_some()
+            } else {
+                notices::settings(&state, account).await?.top_up_made
+            };
             let settings = NoticeSettings {
                 low_balance: low_balance.is_some(),
-                top_up_made: before.top_up_made,
+                top_up_made,
                 plan_ending: plan_ending.is_some(),
                 grace_ending: grace_ending.is_some(),
                 usage: [usage_50.is_some(), usage_80.is_some(), usage_100.is_some()],

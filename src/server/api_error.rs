@@ -15,7 +15,8 @@ pub struct ErrorBody {
 }
 
 /// `code` names the kind of error; `message` says it for a person. Some codes carry more
-/// fields: `insufficient_credits` has `needed`, `available`, `renews_at` and `top_up_url`;
+/// fields: `insufficient_credits` has `needed`, `available`, `renews_at`, `top_up_url` and
+/// `auto_top_up_coming` (an automatic top-up is being bought: try again shortly);
 /// `too_many_requests` has `retry_after_secs`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
@@ -216,6 +217,7 @@ pub fn from_ledger(e: LedgerError, top_up_url: &str) -> AppError {
         LedgerError::Insufficient(i) => AppError::InsufficientCredits {
             needed: i.needed.get(),
             available: i.available.get(),
+            auto_top_up_coming: false,
             renews_at: i
                 .renews_at
                 .and_then(|t| chrono::DateTime::from_timestamp(t, 0))

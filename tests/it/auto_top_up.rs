@@ -474,6 +474,20 @@ async fn reserve_over_http(
     quantity: u64,
     key: &str,
 ) -> u16 {
+    reserve_answer(router, token, account, quantity, key)
+        .await
+        .0
+}
+
+/// The usage API's answer to a reserve: its status and JSON body.
+async fn reserve_answer(
+    router: &axum::Router,
+    token: &str,
+    account: i64,
+    quantity: u64,
+    key: &str,
+) -> (u16, serde_json::Value) {
+    use http_body_util::BodyExt;
     use tower::ServiceExt;
     let request = axum::http::Request::post(format!("/api/v1/accounts/{account}/holds"))
         .header("authorization", format!("Bearer {token}"))
@@ -484,13 +498,13 @@ async fn reserve_over_http(
                 .to_string(),
         ))
         .unwrap();
-    router
-        .clone()
-        .oneshot(request)
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+    let res = router.clone().oneshot(request).await.unwrap();
+    let status = res.status().as_u16();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
 }
 
 /// Waits (up to 10 s) until the account's automatic top-ups are `want`.
@@ -622,6 +636,18 @@ async fn p16_stripe_charges_the_saved_card_off_session_once_and_the_webhook_gran
     // Charged, but no credits until the webhook says it is paid.
     assert_eq!(statuses(&app, account).await, ["charging"]);
     assert_eq!(available(&app, account).await, 450);
+    // Meanwhile a reserve the balance cannot cover is refused, saying the credits are
+    // coming, so the service can try again.
+    let (status, body) = reserve_answer(&app.router, &token, account, 1_000, "s2").await;
+    assert_eq!(status, 402, "{body}");
+    assert_eq!(body["error"]["auto_top_up_coming"], true, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("An automatic top-up is being bought: try again in a minute."),
+        "{body}"
+    );
     // No outcome yet a few minutes on: charged again with the same key, so the same charge.
     app.state.clock.advance(180);
     let retried = studio_billing::server::services::auto_top_up::retry_charging(&app.state)

@@ -186,6 +186,10 @@ async fn p10_too_low_a_balance_is_a_402_with_both_ways_on_and_no_hold(backend: B
         (Some(101), Some(100))
     );
     assert_eq!(e["renews_at"], "2026-07-01T00:00:00+00:00");
+    assert_eq!(
+        e["auto_top_up_coming"], false,
+        "no automatic top-up on its way"
+    );
     assert!(
         e["top_up_url"]
             .as_str()

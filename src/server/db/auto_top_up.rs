@@ -382,3 +382,14 @@ pub async fn charging_between(
     .fetch_all(db.reader())
     .await
 }
+
+/// [`charging_in`] on the pool.
+pub async fn charging(db: &Db, account: i64) -> Result<bool, sqlx::Error> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM auto_top_ups WHERE account_id = $1 AND status = 'charging'",
+    )
+    .bind(account)
+    .fetch_one(db.reader())
+    .await?;
+    Ok(n > 0)
+}

@@ -507,3 +507,9 @@ pub async fn save_test_card(
     .await
     .map_err(internal("saving the test card"))
 }
+
+/// Whether an automatic top-up of the account is being charged (its credits are on their
+/// way). A failed read says no.
+pub async fn coming(state: &AppState, account: i64) -> bool {
+    store::charging(&state.db, account).await.unwrap_or(false)
+}

@@ -162,7 +162,7 @@ fn Overview(
         <TopUps packs=o.top_ups test_checkout=o.test_checkout form_key=o.form_key action=buy />
         <Payments payments=o.payments receipts=true />
         {auto_section}
-        <Notices settings=o.notices action=notices />
+        <Notices settings=o.notices action=notices auto_top_ups=o.auto_top_up.is_some() />
         <Records period_start=o.period_start now=o.now />
     }
 }

@@ -31,7 +31,12 @@ pub fn UsageAlert(reached: UsageReached) -> impl IntoView {
 }
 
 #[component]
-pub fn Notices(settings: NoticeSettings, action: ServerAction<SaveNotices>) -> impl IntoView {
+pub fn Notices(
+    settings: NoticeSettings,
+    action: ServerAction<SaveNotices>,
+    /// Automatic top-ups are offered: their e-mail has a box too.
+    auto_top_ups: bool,
+) -> impl IntoView {
     let outcome = move || {
         action.value().get().map(|r| match r {
             Ok(message) => view! { <p class="notice notice-ok" role="status" data-testid="notices-saved">{message}</p> }.into_any(),
@@ -73,6 +78,7 @@ pub fn Notices(settings: NoticeSettings, action: ServerAction<SaveNotices>) -> i
                 <fieldset>
                     <legend>"E-mail me when"</legend>
                     {choice("low_balance", "my balance is running low", settings.low_balance)}
+                    {auto_top_ups.then(|| choice("top_up_made", "an automatic top-up is made", settings.top_up_made))}
                     {choice("plan_ending", "a cancelled plan ends in 3 days", settings.plan_ending)}
                     {choice("grace_ending", "the grace period after my plan ends in 7 days", settings.grace_ending)}
                     <p class="help">"A payment that fails is always e-mailed: it is how you hear in time to fix your card."</p>
