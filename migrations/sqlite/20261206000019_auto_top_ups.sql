@@ -33,6 +33,9 @@ CREATE TABLE auto_top_ups (
     -- The account's journal position when it was decided: a later entry with the
     -- available balance at or above the threshold is a new crossing.
     journal_seq        INTEGER NOT NULL,
+    -- The card it charges, fixed when it is decided, so a retry of the charge sends
+    -- what the first try sent (Stripe refuses a reused key with other parameters).
+    payment_method     TEXT    NOT NULL,
     payment_intent     TEXT,
     failure            TEXT,
     created_at         INTEGER NOT NULL,

@@ -138,7 +138,7 @@ impl Fixtures {
         o["id"] = json!(p.id);
         o["amount"] = json!(p.amount);
         o["currency"] = json!("usd");
-        o["customer"] = json!("cus_auto");
+        o["customer"] = json!(format!("cus_auto_{}", p.account));
         o["payment_method"] = json!("pm_card_visa");
         o["metadata"] = json!({
             "account_id": p.account.to_string(),

@@ -288,6 +288,18 @@ async fn available(app: &TestApp, account: i64) -> u64 {
         .get()
 }
 
+/// Links the account to the Stripe customer the fixtures' PaymentIntents name.
+async fn link(app: &TestApp, account: i64) {
+    studio_billing::server::db::subscriptions::link_customer(
+        &app.state.db,
+        account,
+        &format!("cus_auto_{account}"),
+        TEST_NOW,
+    )
+    .await
+    .unwrap();
+}
+
 async fn notices_of(app: &TestApp, account: i64) -> Vec<(String, String)> {
     sqlx::query_as("SELECT kind, subject FROM notices WHERE account_id = $1 ORDER BY id")
         .bind(account)
@@ -301,6 +313,7 @@ async fn p16_a_paid_charge_grants_its_pack_once_on_stripes_events(backend: Backe
         let app = TestApp::with_stripe(backend, "http://127.0.0.1:9/", &[SECRET]).await;
         let fx = Fixtures::load(version);
         let account = customer(&app, "paid@example.com", 600, 5_000).await;
+        link(&app, account).await;
         reserve(&app, account, 150).await;
         let attempt = started(consider_now(&app, account).await);
         assert_eq!(available(&app, account).await, 450);
@@ -353,6 +366,33 @@ async fn p16_a_paid_charge_grants_its_pack_once_on_stripes_events(backend: Backe
             deliver(&app, &fx, "evt_x1", kind, &forged).await,
             "unknown_auto_top_up"
         );
+        // Nor one for another amount, or of another Stripe customer (another
+        // installation's, say): the account's attempt is settled already, so a second
+        // account's fresh one is asked about.
+        let second = customer(&app, "second@example.com", 600, 5_000).await;
+        link(&app, second).await;
+        reserve(&app, second, 150).await;
+        let attempt2 = started(consider_now(&app, second).await);
+        let wrong_amount = Pi {
+            id: "pi_auto_y",
+            amount: 499,
+            account: second,
+            auto_top_up: attempt2,
+            failure: None,
+        };
+        assert_eq!(
+            deliver(&app, &fx, "evt_y1", kind, &wrong_amount).await,
+            "unknown_auto_top_up"
+        );
+        let mut other_customer = fx.payment_intent(&Pi {
+            amount: 500,
+            ..wrong_amount.clone()
+        });
+        other_customer["customer"] = serde_json::json!("cus_someone_else");
+        let body = fx.event("evt_y2", kind, TEST_NOW, other_customer);
+        let res = app.deliver_webhook(SECRET, &body).await;
+        assert_eq!(res.json()["outcome"], "unknown_auto_top_up");
+        assert_eq!(statuses(&app, second).await, ["charging"], "{version:?}");
         app.cleanup().await;
     }
 }
@@ -361,6 +401,7 @@ async fn p16_two_failures_stop_it_and_the_customer_is_told_each_time(backend: Ba
     let app = TestApp::with_stripe(backend, "http://127.0.0.1:9/", &[SECRET]).await;
     let fx = Fixtures::load(Version::Current);
     let account = customer(&app, "declined@example.com", 600, 5_000).await;
+    link(&app, account).await;
     reserve(&app, account, 150).await;
     let first = started(consider_now(&app, account).await);
     let declined = Pi {
@@ -583,14 +624,7 @@ async fn p16_stripe_charges_the_saved_card_off_session_once_and_the_webhook_gran
     let (base, standin) = common::stripe_standin::start().await;
     let app = TestApp::with_stripe(backend, &base, &[SECRET]).await;
     let account = customer(&app, "stripe@example.com", 600, 5_000).await;
-    studio_billing::server::db::subscriptions::link_customer(
-        &app.state.db,
-        account,
-        "cus_auto",
-        TEST_NOW,
-    )
-    .await
-    .unwrap();
+    link(&app, account).await;
     let token = token(&app).await;
     assert_eq!(
         reserve_over_http(&app.router, &token, account, 150, "s1").await,
@@ -616,7 +650,7 @@ async fn p16_stripe_charges_the_saved_card_off_session_once_and_the_webhook_gran
     for (key, want) in [
         ("amount", "500".to_owned()),
         ("currency", "usd".to_owned()),
-        ("customer", "cus_auto".to_owned()),
+        ("customer", format!("cus_auto_{account}")),
         ("payment_method", "pm_card_visa".to_owned()),
         ("off_session", "true".to_owned()),
         ("confirm", "true".to_owned()),
@@ -632,7 +666,10 @@ async fn p16_stripe_charges_the_saved_card_off_session_once_and_the_webhook_gran
         .to_str()
         .unwrap()
         .to_owned();
-    assert_eq!(key, format!("auto_top_up_{attempt}"));
+    assert!(
+        key.starts_with("sb-") && key.ends_with(&format!("-auto-top-up-{attempt}")),
+        "this installation's key for this automatic top-up: {key}"
+    );
     // Charged, but no credits until the webhook says it is paid.
     assert_eq!(statuses(&app, account).await, ["charging"]);
     assert_eq!(available(&app, account).await, 450);
@@ -707,6 +744,9 @@ async fn page(app: &TestApp, cookie: &str) -> String {
 async fn p16_turned_on_from_the_page_after_saving_the_card_at_a_top_up(backend: Backend) {
     use axum::http::StatusCode;
     let app = TestApp::start(backend).await;
+    studio_billing::server::seed::demo(&app.state)
+        .await
+        .unwrap();
     let session = sign_up(&app, "page@example.com").await;
     let account = account_of(&app, "page@example.com").await;
     let cookie = format!("sb_session={session}");
@@ -719,7 +759,7 @@ async fn p16_turned_on_from_the_page_after_saving_the_card_at_a_top_up(backend: 
         "http://127.0.0.1:3000/subscription",
         &[
             ("enabled", "on"),
-            ("threshold", "lots"),
+            ("threshold", "400"),
             ("pack", "small"),
             ("cap", "50"),
         ],
@@ -732,6 +772,20 @@ async fn p16_turned_on_from_the_page_after_saving_the_card_at_a_top_up(backend: 
             .unwrap()
             .is_none()
     );
+    let res = common::call(
+        &app,
+        "subscription/auto_top_up",
+        Some(&session),
+        &[
+            ("enabled", "on"),
+            ("threshold", "400"),
+            ("pack", "small"),
+            ("cap", "50"),
+        ],
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.body);
+    assert!(res.body.contains("Save a card first"), "{}", res.body);
     // A top-up paid in the local checkout with "Save this card" ticked.
     let buy = common::call(
         &app,
@@ -848,9 +902,23 @@ async fn p16_turned_on_from_the_page_after_saving_the_card_at_a_top_up(backend: 
         body.contains("The last automatic top-up could not be charged: Your card was declined."),
         "{body}"
     );
-    // Someone else's session cannot set them; support cannot either.
+    // Signed out, nobody sets them; support has no account of its own to set them for.
     let res = common::call(&app, "subscription/test_card", None, &[("card", "card")]).await;
     assert_eq!(res.status, StatusCode::UNAUTHORIZED);
+    let support = common::sign_in(
+        &app,
+        studio_billing::server::seed::DEMO_SUPPORT_EMAIL,
+        studio_billing::server::seed::DEMO_PASSWORD,
+    )
+    .await;
+    let res = common::call(
+        &app,
+        "subscription/test_card",
+        Some(&support),
+        &[("card", "card")],
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN, "{}", res.body);
     app.cleanup().await;
 }
 

@@ -205,6 +205,8 @@ pub struct NewAttempt<'a> {
     pub amount_cents: u64,
     pub currency: &'a str,
     pub journal_seq: i64,
+    /// The card it charges.
+    pub payment_method: &'a str,
 }
 
 /// Records an automatic top-up as being charged, unless one of the account's is already
@@ -216,7 +218,7 @@ pub(crate) async fn insert_attempt_in(
 ) -> Result<Option<i64>, sqlx::Error> {
     sqlx::query_scalar(
         "INSERT INTO auto_top_ups (account_id, pack, credits, amount_cents, currency, status, \
-         journal_seq, created_at) VALUES ($1, $2, $3, $4, $5, 'charging', $6, $7) \
+         journal_seq, payment_method, created_at) VALUES ($1, $2, $3, $4, $5, 'charging', $6, $7, $8) \
          ON CONFLICT DO NOTHING RETURNING id",
     )
     .bind(a.account)
@@ -225,6 +227,7 @@ pub(crate) async fn insert_attempt_in(
     .bind(db_u64(a.amount_cents))
     .bind(a.currency)
     .bind(a.journal_seq)
+    .bind(a.payment_method)
     .bind(now)
     .fetch_optional(&mut **tx)
     .await
@@ -243,13 +246,15 @@ pub struct AttemptRow {
     pub created_at: i64,
     /// Why its charge failed.
     pub failure: Option<String>,
+    /// The card it charges.
+    pub payment_method: String,
 }
 
 /// The account's automatic top-ups, newest first.
 pub async fn attempts(db: &Db, account: i64, limit: i64) -> Result<Vec<AttemptRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, account_id, pack, credits, amount_cents, status, journal_seq, created_at, \
-         failure FROM auto_top_ups WHERE account_id = $1 ORDER BY id DESC LIMIT $2",
+         failure, payment_method FROM auto_top_ups WHERE account_id = $1 ORDER BY id DESC LIMIT $2",
     )
     .bind(account)
     .bind(limit)
@@ -261,7 +266,7 @@ pub async fn attempts(db: &Db, account: i64, limit: i64) -> Result<Vec<AttemptRo
 pub(crate) async fn attempt_in(tx: &mut Tx, id: i64) -> Result<Option<AttemptRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, account_id, pack, credits, amount_cents, status, journal_seq, created_at, \
-         failure FROM auto_top_ups WHERE id = $1",
+         failure, payment_method FROM auto_top_ups WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(&mut **tx)
@@ -337,7 +342,7 @@ pub(crate) async fn add_failure_in(
 pub async fn attempt(db: &Db, id: i64) -> Result<Option<AttemptRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, account_id, pack, credits, amount_cents, status, journal_seq, created_at, \
-         failure FROM auto_top_ups WHERE id = $1",
+         failure, payment_method FROM auto_top_ups WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(db.reader())
@@ -345,12 +350,15 @@ pub async fn attempt(db: &Db, id: i64) -> Result<Option<AttemptRow>, sqlx::Error
 }
 
 /// What a reserve needs to know to consider an automatic top-up, in one read: whether the
-/// account has them on, its threshold, and its available balance now. `None`: never set.
+/// account has them on, its threshold, and its available balance now. `None`: never set,
+/// no card, stopped, or one being charged (nothing to consider).
 pub async fn trigger_view(db: &Db, account: i64) -> Result<Option<(bool, u64, u64)>, sqlx::Error> {
     let row = sqlx::query(
         "SELECT s.enabled, s.threshold, a.balance - a.held AS available \
          FROM auto_top_up_settings s JOIN accounts a ON a.id = s.account_id \
-         WHERE s.account_id = $1",
+         WHERE s.account_id = $1 AND s.payment_method IS NOT NULL AND s.stopped_at IS NULL \
+         AND NOT EXISTS (SELECT 1 FROM auto_top_ups t WHERE t.account_id = s.account_id \
+         AND t.status = 'charging')",
     )
     .bind(account)
     .fetch_optional(db.reader())
@@ -374,7 +382,7 @@ pub async fn charging_between(
 ) -> Result<Vec<i64>, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT id FROM auto_top_ups WHERE status = 'charging' AND created_at >= $1 \
-         AND created_at < $2 ORDER BY id LIMIT $3",
+         AND created_at < $2 ORDER BY id DESC LIMIT $3",
     )
     .bind(from)
     .bind(to)
@@ -383,12 +391,18 @@ pub async fn charging_between(
     .await
 }
 
-/// [`charging_in`] on the pool.
-pub async fn charging(db: &Db, account: i64) -> Result<bool, sqlx::Error> {
+/// Whether an automatic top-up of the account decided at or after `since` is being charged.
+pub async fn charging_since(
+    db: &Db,
+    account: i64,
+    since: UnixSeconds,
+) -> Result<bool, sqlx::Error> {
     let n: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM auto_top_ups WHERE account_id = $1 AND status = 'charging'",
+        "SELECT COUNT(*) FROM auto_top_ups WHERE account_id = $1 AND status = 'charging' \
+         AND created_at >= $2",
     )
     .bind(account)
+    .bind(since)
     .fetch_one(db.reader())
     .await?;
     Ok(n > 0)

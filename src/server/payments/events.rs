@@ -94,6 +94,8 @@ pub struct PaymentIntentObject {
     /// PaymentIntent a Checkout Session made: those are settled by the session's events).
     pub account_id: Option<i64>,
     pub auto_top_up: Option<i64>,
+    /// The Stripe customer it charged (none for the local test card).
+    pub customer: Option<String>,
     pub outcome: PaymentIntentOutcome,
 }
 
@@ -279,11 +281,15 @@ struct RawPaymentIntent {
     #[serde(default, deserialize_with = "null_as_default")]
     metadata: HashMap<String, String>,
     #[serde(default)]
+    customer: Option<Ref>,
+    #[serde(default)]
     last_payment_error: Option<RawPaymentError>,
 }
 
 #[derive(Deserialize, Default)]
 struct RawPaymentError {
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
     #[serde(default)]
     code: Option<String>,
     #[serde(default)]
@@ -505,18 +511,22 @@ pub fn parse(body: &[u8]) -> Result<Event, ShapeError> {
             } else {
                 let error = pi.last_payment_error.unwrap_or_default();
                 let code = error.decline_code.or(error.code);
+                // A card error's message is written for the card's owner; any other is
+                // for developers, so the customer is told in general words.
+                let for_the_customer = error.kind.as_deref() == Some("card_error");
                 PaymentIntentOutcome::Failed {
                     needs_customer: code.as_deref() == Some("authentication_required")
                         || pi.status.as_deref() == Some("requires_action"),
                     reason: error
                         .message
-                        .or(code)
-                        .unwrap_or_else(|| "the card was declined".to_owned()),
+                        .filter(|_| for_the_customer)
+                        .unwrap_or_else(|| "The payment could not be made.".to_owned()),
                 }
             };
             Fact::PaymentIntent(PaymentIntentObject {
                 account_id: number("account_id"),
                 auto_top_up: number("auto_top_up_id"),
+                customer: pi.customer.map(Ref::id),
                 id: pi.id,
                 amount: pi.amount,
                 currency: pi.currency,

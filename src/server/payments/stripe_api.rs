@@ -136,6 +136,8 @@ struct OffSessionCharge<'a> {
     payment_method: &'a str,
     off_session: bool,
     confirm: bool,
+    /// A card only: confirmed off-session there is no page to return to.
+    payment_method_types: Vec<&'static str>,
     description: String,
     metadata: std::collections::HashMap<&'static str, String>,
 }
@@ -148,10 +150,12 @@ pub struct AutoCharge<'a> {
     pub payment_method: &'a str,
     pub amount_cents: u64,
     pub credits: u64,
+    /// `stripe_key`'s, naming this installation and the automatic top-up.
+    pub idempotency_key: String,
 }
 
 /// Charges the saved card for automatic top-up `c` (P16): a PaymentIntent confirmed at
-/// once, off-session, with the key `auto_top_up_<id>`, so a retry of an unclear answer
+/// once, off-session, with the automatic top-up's own key, so a retry of an unclear answer
 /// never charges twice (Stripe keeps a key's answer for 24 hours). Its outcome comes
 /// by the webhook (`payment_intent.succeeded` or `.payment_failed`), which alone settles
 /// it; the answer here is only the PaymentIntent's id.
@@ -159,10 +163,8 @@ pub async fn charge_off_session(
     config: &StripeConfig,
     c: &AutoCharge<'_>,
 ) -> Result<String, StripeCallError> {
-    let client = client(config).with_strategy(RequestStrategy::Idempotent(format!(
-        "auto_top_up_{}",
-        c.auto_top_up
-    )));
+    let client =
+        client(config).with_strategy(RequestStrategy::Idempotent(c.idempotency_key.clone()));
     let params = OffSessionCharge {
         amount: c.amount_cents,
         currency: "usd",
@@ -170,6 +172,7 @@ pub async fn charge_off_session(
         payment_method: c.payment_method,
         off_session: true,
         confirm: true,
+        payment_method_types: vec!["card"],
         description: format!("Automatic top-up: {} credits", group_thousands(c.credits)),
         metadata: std::collections::HashMap::from([
             ("account_id", c.account_id.to_string()),

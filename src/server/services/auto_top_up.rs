@@ -101,6 +101,7 @@ pub async fn consider(state: &AppState, account: i64) -> Result<Considered, Auto
                 amount_cents: pack.price_cents,
                 currency: "usd",
                 journal_seq: locked.journal_seq(),
+                payment_method: record.payment_method.as_deref().unwrap_or_default(),
             };
             match store::insert_attempt_in(&mut tx, &attempt, now).await? {
                 Some(id) => Considered::Started(id),
@@ -168,7 +169,30 @@ pub(crate) async fn settle_in(
         );
         return Ok(Settled::Unknown);
     }
+    // Stripe's PaymentIntent is the account's own customer's: another installation's or
+    // another customer's event names no charge of ours.
+    if let Some(customer) = pi.customer.as_deref()
+        && !crate::server::db::subscriptions::is_customer_of(tx, account, customer)
+            .await
+            .map_err(PaymentsError::from)?
+    {
+        tracing::error!(
+            auto_top_up = id,
+            account,
+            payment_intent = pi.id,
+            "a PaymentIntent of another customer names an automatic top-up; nothing changed"
+        );
+        return Ok(Settled::Unknown);
+    }
     if attempt.status != "charging" {
+        if attempt.status == "failed" && pi.outcome == PaymentIntentOutcome::Succeeded {
+            tracing::error!(
+                auto_top_up = id,
+                account,
+                payment_intent = pi.id,
+                "an automatic top-up recorded as failed was paid after all: grant its credits by hand (support adjustment) or refund it in Stripe"
+            );
+        }
         return Ok(Settled::Already);
     }
     let provider = if pi.id.starts_with("pi_local_") {
@@ -293,20 +317,17 @@ async fn try_charge(state: &AppState, id: i64) -> Result<(), String> {
         return Ok(());
     }
     let account = attempt.account_id;
-    let record = store::get(db.reader(), account)
-        .await
-        .map_err(|e| e.to_string())?;
-    let payment_method = record.as_ref().and_then(|r| r.payment_method.clone());
+    // The card fixed when it was decided: a retry sends what the first try sent.
+    let payment_method = attempt.payment_method.clone();
     let amount_cents = u64::try_from(attempt.amount_cents).unwrap_or(0);
     let credits = u64::try_from(attempt.credits).unwrap_or(0);
     match &state.config.payments {
         crate::server::config::PaymentsConfig::Local => {
-            let card = payment_method.unwrap_or_default();
             let charge = crate::server::payments::local::LocalCharge {
                 account_id: account,
                 auto_top_up: id,
                 amount_cents,
-                payment_method: &card,
+                payment_method: &payment_method,
             };
             crate::server::services::webhook::deliver_local_charge(state, &charge)
                 .await
@@ -317,9 +338,13 @@ async fn try_charge(state: &AppState, id: i64) -> Result<(), String> {
             let customer = crate::server::db::subscriptions::customer_of(db, account)
                 .await
                 .map_err(|e| e.to_string())?;
-            let (Some(customer), Some(payment_method)) = (customer, payment_method) else {
-                return Err("no Stripe customer or saved card".to_owned());
+            let Some(customer) = customer else {
+                return Err("no Stripe customer".to_owned());
             };
+            // The key names this installation, as every key the app sends Stripe does.
+            let key = crate::server::payments::stripe_key(state, &format!("auto-top-up-{id}"))
+                .await
+                .map_err(|e| e.to_string())?;
             let charge = crate::server::payments::stripe_api::AutoCharge {
                 account_id: account,
                 auto_top_up: id,
@@ -327,6 +352,7 @@ async fn try_charge(state: &AppState, id: i64) -> Result<(), String> {
                 payment_method: &payment_method,
                 amount_cents,
                 credits,
+                idempotency_key: key,
             };
             match crate::server::payments::stripe_api::charge_off_session(config, &charge).await {
                 Ok(pi) => {
@@ -468,6 +494,15 @@ pub async fn save(
     }
     let settings = AutoTopUpSettings::parse(enabled, threshold, pack, cap, &state.config.catalog)
         .map_err(|e| AppError::bad_request(e.to_string()))?;
+    let card = store::get(state.db.reader(), account)
+        .await
+        .map_err(internal("reading automatic top-ups"))?
+        .and_then(|r| r.payment_method);
+    if enabled && card.is_none() {
+        return Err(AppError::bad_request(
+            "Save a card first: buy a top-up with \"Save this card for automatic top-ups\" ticked.",
+        ));
+    }
     store::save_settings(&state.db, account, &settings, state.clock.wall())
         .await
         .map_err(internal("saving automatic top-ups"))?;
@@ -508,8 +543,12 @@ pub async fn save_test_card(
     .map_err(internal("saving the test card"))
 }
 
-/// Whether an automatic top-up of the account is being charged (its credits are on their
-/// way). A failed read says no.
+/// Whether an automatic top-up of the account decided in the last ten minutes is being
+/// charged (its credits are on their way; an older one's outcome is late, and a caller told
+/// to try again in a minute would wait in vain). A failed read says no.
 pub async fn coming(state: &AppState, account: i64) -> bool {
-    store::charging(&state.db, account).await.unwrap_or(false)
+    let since = state.clock.now() - 600;
+    store::charging_since(&state.db, account, since)
+        .await
+        .unwrap_or(false)
 }
