@@ -166,9 +166,10 @@ pub(crate) async fn charging_in(tx: &mut Tx, account: i64) -> Result<bool, sqlx:
 }
 
 /// What the account's automatic top-ups decided at or after `since` came to (charged, or
-/// being charged), in cents: what the month's cap has used.
-pub(crate) async fn spent_since_in(
-    tx: &mut Tx,
+/// being charged), in cents: what the month's cap has used. On the pool or in a
+/// transaction.
+pub async fn spent_since<'c, E: sqlx::Executor<'c, Database = Any>>(
+    on: E,
     account: i64,
     since: UnixSeconds,
 ) -> Result<u64, sqlx::Error> {
@@ -178,20 +179,7 @@ pub(crate) async fn spent_since_in(
     )
     .bind(account)
     .bind(since)
-    .fetch_one(&mut **tx)
-    .await?;
-    Ok(u64::try_from(cents).unwrap_or(0))
-}
-
-/// [`spent_since_in`] on the pool (the page).
-pub async fn spent_since(db: &Db, account: i64, since: UnixSeconds) -> Result<u64, sqlx::Error> {
-    let cents: i64 = sqlx::query_scalar(
-        "SELECT CAST(COALESCE(SUM(amount_cents), 0) AS BIGINT) FROM auto_top_ups \
-         WHERE account_id = $1 AND created_at >= $2 AND status IN ('charging', 'succeeded')",
-    )
-    .bind(account)
-    .bind(since)
-    .fetch_one(db.reader())
+    .fetch_one(on)
     .await?;
     Ok(u64::try_from(cents).unwrap_or(0))
 }

@@ -15,15 +15,26 @@ pub fn checkout_path(session_id: &str) -> String {
     format!("/checkout/local/{session_id}")
 }
 
-/// The event Stripe would send about `payment`'s checkout, as JSON bytes.
-pub fn event_body(kind: &str, payment: &Payment, payment_status: &str, now: i64) -> Vec<u8> {
+/// An event as Stripe sends one, around `object`, as JSON bytes.
+fn event(kind: &str, now: i64, object: serde_json::Value) -> Vec<u8> {
     serde_json::json!({
         "id": format!("evt_local_{}", uuid::Uuid::new_v4().simple()),
         "object": "event",
         "type": kind,
         "created": now,
         "livemode": false,
-        "data": { "object": {
+        "data": { "object": object },
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// The event Stripe would send about `payment`'s checkout, as JSON bytes.
+pub fn event_body(kind: &str, payment: &Payment, payment_status: &str, now: i64) -> Vec<u8> {
+    event(
+        kind,
+        now,
+        serde_json::json!({
             "id": payment.external_id,
             "object": "checkout.session",
             "mode": "payment",
@@ -36,10 +47,8 @@ pub fn event_body(kind: &str, payment: &Payment, payment_status: &str, now: i64)
                 "pack_id": payment.product,
                 "credits": payment.credits.get().to_string(),
             },
-        }},
-    })
-    .to_string()
-    .into_bytes()
+        }),
+    )
 }
 
 /// The local checkout's saved test cards (no Stripe keys), as Stripe's own test payment
@@ -72,13 +81,10 @@ pub fn payment_intent_event(c: &LocalCharge<'_>, now: i64) -> (&'static str, Vec
     } else {
         "payment_intent.succeeded"
     };
-    let body = serde_json::json!({
-        "id": format!("evt_local_{}", uuid::Uuid::new_v4().simple()),
-        "object": "event",
-        "type": kind,
-        "created": now,
-        "livemode": false,
-        "data": { "object": {
+    let body = event(
+        kind,
+        now,
+        serde_json::json!({
             "id": format!("pi_local_auto_{}", c.auto_top_up),
             "object": "payment_intent",
             "amount": c.amount_cents,
@@ -94,9 +100,7 @@ pub fn payment_intent_event(c: &LocalCharge<'_>, now: i64) -> (&'static str, Vec
                 "code": code,
                 "message": message,
             })),
-        }},
-    })
-    .to_string()
-    .into_bytes();
+        }),
+    );
     (kind, body)
 }

@@ -86,7 +86,7 @@ pub async fn consider(state: &AppState, account: i64) -> Result<Considered, Auto
             }
         },
         running: store::charging_in(&mut tx, account).await?,
-        spent_this_month_cents: store::spent_since_in(&mut tx, account, month_start(&zone, now))
+        spent_this_month_cents: store::spent_since(&mut *tx, account, month_start(&zone, now))
             .await?,
         card_saved: record.payment_method.is_some(),
         stopped: record.stopped_reason.is_some(),
@@ -455,7 +455,7 @@ pub async fn view(state: &AppState, account: i64) -> Result<Option<AutoTopUpView
         .and_then(crate::server::zones::table)
         .map_or_else(Zone::utc, |z| (*z).clone());
     let month = month_start(&zone, state.clock.now());
-    let spent = store::spent_since(db, account, month)
+    let spent = store::spent_since(db.reader(), account, month)
         .await
         .map_err(internal(CONTEXT))?;
     let last = store::attempts(db, account, 1)
