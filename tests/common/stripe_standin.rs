@@ -350,13 +350,23 @@ async fn create_customer(
 
 /// `POST /v1/payment_intents`: an off-session charge of a saved card, confirmed at once.
 /// Stripe's test payment methods: `pm_card_chargeDeclined` is declined (402 `card_error`),
-/// any other is charged. The same idempotency key answers the same PaymentIntent.
+/// `pm_card_detached` is refused outright (400 `invalid_request_error`), any other is
+/// charged. The same idempotency key answers the same PaymentIntent.
 async fn create_payment_intent(
     State(s): State<StandIn>,
     headers: HeaderMap,
     body: String,
 ) -> (StatusCode, axum::Json<Value>) {
     let f = parse_form(&body);
+    if f.get("payment_method").map(String::as_str) == Some("pm_card_detached") {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({ "error": {
+                "type": "invalid_request_error",
+                "message": "The provided PaymentMethod was previously used without being attached to a Customer or was detached from a Customer, and may not be used again."
+            }})),
+        );
+    }
     if f.get("payment_method").map(String::as_str) == Some("pm_card_chargeDeclined") {
         return (
             StatusCode::PAYMENT_REQUIRED,

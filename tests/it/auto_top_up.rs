@@ -944,7 +944,91 @@ async fn p16_not_offered_with_stripe_until_a_card_can_be_saved_there(backend: Ba
     app.cleanup().await;
 }
 
+/// The Stripe charges the stand-in was asked for.
+fn charges(standin: &common::stripe_standin::StandIn) -> usize {
+    standin
+        .writes()
+        .into_iter()
+        .filter(|c| c.path == "/v1/payment_intents")
+        .count()
+}
+
+/// Waits (up to 5 s) until the stand-in was asked for `n` charges.
+async fn wait_for_charges(standin: &common::stripe_standin::StandIn, n: usize) {
+    for _ in 0..100 {
+        if charges(standin) >= n {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(charges(standin), n);
+}
+
+async fn p16_a_card_stripe_refuses_outright_fails_at_once_and_a_retry_after_turning_off_charges_nothing(
+    backend: Backend,
+) {
+    let (base, standin) = common::stripe_standin::start().await;
+    let app = TestApp::with_stripe(backend, &base, &[SECRET]).await;
+    let token = token(&app).await;
+    // A detached card: Stripe makes no PaymentIntent, so no event will come; it fails now
+    // and the customer is told.
+    let detached =
+        customer_with_card(&app, "detached@example.com", 600, 5_000, "pm_card_detached").await;
+    link(&app, detached).await;
+    assert_eq!(
+        reserve_over_http(&app.router, &token, detached, 150, "x1").await,
+        201
+    );
+    wait_for(&app, detached, &["failed"]).await;
+    let record = store::get(app.state.db.reader(), detached)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.failures, 1);
+    let kinds: Vec<String> = notices_of(&app, detached)
+        .await
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(kinds, ["top_up_failed"]);
+
+    // Stripe cannot be reached: the charge's outcome is unclear, so it stays being charged.
+    let account = customer(&app, "unclear@example.com", 600, 5_000).await;
+    link(&app, account).await;
+    standin.account.lock().unwrap().failing = true;
+    let before = charges(&standin);
+    assert_eq!(
+        reserve_over_http(&app.router, &token, account, 150, "u1").await,
+        201
+    );
+    wait_for_charges(&standin, before + 1).await;
+    standin.account.lock().unwrap().failing = false;
+    assert_eq!(statuses(&app, account).await, ["charging"]);
+    // The customer turns them off; the retry a few minutes on charges nothing and ends it,
+    // without counting a failed charge.
+    let off = AutoTopUpSettings {
+        enabled: false,
+        ..record.settings.clone()
+    };
+    store::save_settings(&app.state.db, account, &off, TEST_NOW)
+        .await
+        .unwrap();
+    app.state.clock.advance(180);
+    studio_billing::server::services::auto_top_up::retry_charging(&app.state)
+        .await
+        .unwrap();
+    assert_eq!(charges(&standin), before + 1, "no second charge");
+    assert_eq!(statuses(&app, account).await, ["failed"]);
+    let after = store::get(app.state.db.reader(), account)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.failures, 0, "not a failed charge");
+    app.cleanup().await;
+}
+
 on_both_backends!(
+    p16_a_card_stripe_refuses_outright_fails_at_once_and_a_retry_after_turning_off_charges_nothing,
     p16_turned_on_from_the_page_after_saving_the_card_at_a_top_up,
     p16_not_offered_with_stripe_until_a_card_can_be_saved_there,
     p16_twenty_reserves_over_http_buy_one_pack_with_the_local_test_card,

@@ -286,6 +286,18 @@ pub(crate) async fn finish_attempt_in(
     Ok(n == 1)
 }
 
+/// Notes the PaymentIntent Stripe made for automatic top-up `id` (support can look it up).
+pub async fn set_payment_intent(db: &Db, id: i64, payment_intent: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE auto_top_ups SET payment_intent = $1 WHERE id = $2 AND payment_intent IS NULL",
+    )
+    .bind(payment_intent)
+    .bind(id)
+    .execute(db.writer())
+    .await?;
+    Ok(())
+}
+
 /// A paid automatic top-up: failures count from nought again.
 pub(crate) async fn clear_failures_in(tx: &mut Tx, account: i64) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE auto_top_up_settings SET failures = 0 WHERE account_id = $1")

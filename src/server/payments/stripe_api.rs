@@ -26,6 +26,16 @@ pub enum StripeCallError {
 }
 
 impl StripeCallError {
+    /// Stripe refused the request itself (an `invalid_request_error`: a card detached, a
+    /// customer deleted): nothing was made, so no event will follow.
+    pub fn refused_outright(&self) -> bool {
+        matches!(
+            self,
+            StripeCallError::Stripe(stripe::StripeError::Stripe(e))
+                if e.error_type == stripe::ErrorType::InvalidRequest
+        )
+    }
+
     /// Stripe refused the customer's card (a `card_error`): its message is written for the
     /// customer ("Your card was declined.").
     pub fn card_declined(&self) -> Option<String> {

@@ -339,8 +339,25 @@ async fn try_charge(state: &AppState, id: i64) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())?;
             let Some(customer) = customer else {
-                return Err("no Stripe customer".to_owned());
+                return end_unpaid(state, &attempt, "no Stripe customer to charge").await;
             };
+            // A retry (no outcome came for the first try): not if the customer has turned
+            // them off or stopped meanwhile, or saved another card. A first try that
+            // reached Stripe would have had its event by now.
+            let retry = attempt.created_at < state.clock.now() - RETRY_AFTER;
+            if retry {
+                let record = store::get(db.reader(), account)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let still_wanted = record.is_some_and(|r| {
+                    r.settings.enabled
+                        && r.stopped_reason.is_none()
+                        && r.payment_method.as_deref() == Some(payment_method.as_str())
+                });
+                if !still_wanted {
+                    return end_unpaid(state, &attempt, "turned off before it was charged").await;
+                }
+            }
             // The key names this installation, as every key the app sends Stripe does.
             let key = crate::server::payments::stripe_key(state, &format!("auto-top-up-{id}"))
                 .await
@@ -361,25 +378,89 @@ async fn try_charge(state: &AppState, id: i64) -> Result<(), String> {
                         payment_intent = pi,
                         "automatic top-up charged; its webhook settles it"
                     );
-                    Ok(())
+                    store::set_payment_intent(db, id, &pi)
+                        .await
+                        .map_err(|e| e.to_string())
                 }
                 // A declined card: Stripe's `payment_intent.payment_failed` settles it.
                 Err(e) if e.card_declined().is_some() => Ok(()),
+                // Refused outright (a card detached, a customer deleted): nothing was made
+                // and no event will come, so it fails now, as a failed charge does.
+                Err(e) if e.refused_outright() => {
+                    tracing::warn!(auto_top_up = id, error = %e, "Stripe refused an automatic top-up's charge outright");
+                    let failed = crate::server::payments::events::PaymentIntentObject {
+                        id: format!("none_auto_top_up_{id}"),
+                        amount: amount_cents,
+                        currency: "usd".to_owned(),
+                        account_id: Some(account),
+                        auto_top_up: Some(id),
+                        customer: None,
+                        outcome: PaymentIntentOutcome::Failed {
+                            reason: "The saved card can no longer be charged.".to_owned(),
+                            needs_customer: false,
+                        },
+                    };
+                    crate::server::services::payment_events::apply_direct(
+                        db,
+                        crate::server::services::payment_events::EventEffect::AutoTopUp(&failed),
+                        state.clock.now(),
+                    )
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+                }
                 Err(e) => Err(e.to_string()),
             }
         }
     }
 }
 
+/// Ends automatic top-up `attempt` unpaid without counting it as a failed charge (nothing
+/// was charged): the customer turned them off first, or there is nobody to charge.
+async fn end_unpaid(
+    state: &AppState,
+    attempt: &store::AttemptRow,
+    why: &str,
+) -> Result<(), String> {
+    let db = &state.db;
+    let run = async {
+        let mut tx = db.begin_write().await?;
+        ledger::lock_account(&mut tx, db.backend(), attempt.account_id).await?;
+        let ended = store::finish_attempt_in(
+            &mut tx,
+            attempt.id,
+            "failed",
+            &format!("none_auto_top_up_{}", attempt.id),
+            Some(why),
+            state.clock.now(),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok::<bool, AutoTopUpError>(ended)
+    };
+    let ended = run.await.map_err(|e| e.to_string())?;
+    if ended {
+        tracing::info!(
+            auto_top_up = attempt.id,
+            why,
+            "automatic top-up ended without a charge"
+        );
+    }
+    Ok(())
+}
+
+/// How long after an automatic top-up is decided its charge is tried again when no outcome
+/// has come.
+const RETRY_AFTER: i64 = 120;
+
 /// Charges again, with the same key, the automatic top-ups still being charged a while
 /// after they were decided (their first answer was unclear, or their webhook is late): the
 /// key makes Stripe answer a charge it already made with that charge. Older than a day
 /// (Stripe keeps a key that long) they are left for support and logged.
 pub async fn retry_charging(state: &AppState) -> Result<usize, sqlx::Error> {
-    const WAIT: i64 = 120;
     const KEY_KEPT: i64 = 23 * 3_600;
     let now = state.clock.now();
-    let due = store::charging_between(&state.db, now - KEY_KEPT, now - WAIT, 50).await?;
+    let due = store::charging_between(&state.db, now - KEY_KEPT, now - RETRY_AFTER, 50).await?;
     for &id in &due {
         charge(state, id).await;
     }
