@@ -98,6 +98,13 @@ pub fn table(name: &str) -> Option<Arc<Zone>> {
     )
 }
 
+/// The table of zone `name` when there is one the tz database knows, else UTC's (a
+/// customer who chose no zone reads times in UTC).
+pub fn named_or_utc(name: Option<&str>) -> Zone {
+    name.and_then(table)
+        .map_or_else(Zone::utc, |z| (*z).clone())
+}
+
 /// The zone a request's reader chose (their cookie), else UTC.
 pub fn of_headers(headers: &axum::http::HeaderMap) -> Arc<Zone> {
     crate::server::auth::cookie_value(headers, COOKIE)

@@ -592,6 +592,21 @@ async fn p16_twenty_reserves_over_http_buy_one_pack_with_the_local_test_card(bac
     app.cleanup().await;
 }
 
+async fn p16_a_reserve_refused_below_the_threshold_starts_one_too(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let account =
+        customer_with_card(&app, "refused@example.com", 100, 5_000, "pm_local_card").await;
+    let token = token(&app).await;
+    // 100 credits cannot cover 1,000: refused, and below the threshold a pack is bought.
+    assert_eq!(
+        reserve_over_http(&app.router, &token, account, 1_000, "r1").await,
+        402
+    );
+    wait_for(&app, account, &["succeeded"]).await;
+    assert_eq!(available(&app, account).await, 600);
+    app.cleanup().await;
+}
+
 async fn p16_a_declined_local_test_card_buys_nothing_and_says_so(backend: Backend) {
     let app = TestApp::start(backend).await;
     let account = customer_with_card(
@@ -1028,6 +1043,7 @@ async fn p16_a_card_stripe_refuses_outright_fails_at_once_and_a_retry_after_turn
 }
 
 on_both_backends!(
+    p16_a_reserve_refused_below_the_threshold_starts_one_too,
     p16_a_card_stripe_refuses_outright_fails_at_once_and_a_retry_after_turning_off_charges_nothing,
     p16_turned_on_from_the_page_after_saving_the_card_at_a_top_up,
     p16_not_offered_with_stripe_until_a_card_can_be_saved_there,

@@ -154,17 +154,6 @@ pub(crate) async fn risen_since_in(
     Ok(n > 0)
 }
 
-/// Whether an automatic top-up of the account is being charged.
-pub(crate) async fn charging_in(tx: &mut Tx, account: i64) -> Result<bool, sqlx::Error> {
-    let n: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM auto_top_ups WHERE account_id = $1 AND status = 'charging'",
-    )
-    .bind(account)
-    .fetch_one(&mut **tx)
-    .await?;
-    Ok(n > 0)
-}
-
 /// What the account's automatic top-ups decided at or after `since` came to (charged, or
 /// being charged), in cents: what the month's cap has used. On the pool or in a
 /// transaction.
@@ -250,17 +239,6 @@ pub async fn attempts(db: &Db, account: i64, limit: i64) -> Result<Vec<AttemptRo
     .await
 }
 
-/// Automatic top-up `id`, in the caller's transaction.
-pub(crate) async fn attempt_in(tx: &mut Tx, id: i64) -> Result<Option<AttemptRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, account_id, pack, credits, amount_cents, status, journal_seq, created_at, \
-         failure, payment_method FROM auto_top_ups WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_optional(&mut **tx)
-    .await
-}
-
 /// Ends automatic top-up `id` (`succeeded` or `failed`), with its PaymentIntent and why
 /// it failed. Only one being charged ends: false when it had ended already.
 pub(crate) async fn finish_attempt_in(
@@ -338,14 +316,17 @@ pub(crate) async fn add_failure_in(
     Ok(failures)
 }
 
-/// Automatic top-up `id`.
-pub async fn attempt(db: &Db, id: i64) -> Result<Option<AttemptRow>, sqlx::Error> {
+/// Automatic top-up `id`. On the pool or in a transaction.
+pub async fn attempt<'c, E: sqlx::Executor<'c, Database = Any>>(
+    on: E,
+    id: i64,
+) -> Result<Option<AttemptRow>, sqlx::Error> {
     sqlx::query_as(
         "SELECT id, account_id, pack, credits, amount_cents, status, journal_seq, created_at, \
          failure, payment_method FROM auto_top_ups WHERE id = $1",
     )
     .bind(id)
-    .fetch_optional(db.reader())
+    .fetch_optional(on)
     .await
 }
 
@@ -391,9 +372,10 @@ pub async fn charging_between(
     .await
 }
 
-/// Whether an automatic top-up of the account decided at or after `since` is being charged.
-pub async fn charging_since(
-    db: &Db,
+/// Whether an automatic top-up of the account decided at or after `since` is being
+/// charged. On the pool or in a transaction.
+pub async fn charging_since<'c, E: sqlx::Executor<'c, Database = Any>>(
+    on: E,
     account: i64,
     since: UnixSeconds,
 ) -> Result<bool, sqlx::Error> {
@@ -403,7 +385,7 @@ pub async fn charging_since(
     )
     .bind(account)
     .bind(since)
-    .fetch_one(db.reader())
+    .fetch_one(on)
     .await?;
     Ok(n > 0)
 }

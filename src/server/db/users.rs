@@ -483,12 +483,15 @@ pub async fn prune_sessions(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
 }
 
 /// The time zone the customer of `account` chose, if any.
-pub async fn time_zone_of_account(db: &Db, account: i64) -> Result<Option<String>, sqlx::Error> {
+pub async fn time_zone_of_account<'c, E: sqlx::Executor<'c, Database = sqlx::Any>>(
+    on: E,
+    account: i64,
+) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT time_zone FROM users WHERE account_id = $1 AND role = 'customer' ORDER BY id LIMIT 1",
     )
     .bind(account)
-    .fetch_optional(db.reader())
+    .fetch_optional(on)
     .await
     .map(Option::flatten)
 }

@@ -23,15 +23,14 @@ use crate::domain::auto_top_up::{
 use crate::domain::credits::Credits;
 use crate::domain::ledger::{GrantKind, UnixSeconds};
 use crate::domain::notices::Notice;
-use crate::domain::zone::Zone;
 use crate::error::AppError;
 use crate::model::subscription::AutoTopUpView;
 use crate::server::db::Backend;
 use crate::server::db::auto_top_up::{self as store, NewAttempt};
 use crate::server::db::ledger::{self, LedgerError};
 use crate::server::db::ledger::{NewGrant, Tx};
-use crate::server::db::notices as recipients;
 use crate::server::db::payments::{self as db_payments, AutoTopUpPayment, PaymentsError};
+use crate::server::db::users;
 use crate::server::error::internal;
 use crate::server::payments::events::{PaymentIntentObject, PaymentIntentOutcome};
 use crate::server::payments::local;
@@ -71,12 +70,11 @@ pub async fn consider(state: &AppState, account: i64) -> Result<Considered, Auto
         // A pack no longer sold: nothing is bought until the customer chooses another.
         return Ok(Considered::Skipped(Skip::Off));
     };
-    let zone = recipients::recipient(&mut *tx, account)
-        .await?
-        .and_then(|(_, zone)| zone)
-        .as_deref()
-        .and_then(crate::server::zones::table)
-        .map_or_else(Zone::utc, |z| (*z).clone());
+    let zone = crate::server::zones::named_or_utc(
+        users::time_zone_of_account(&mut *tx, account)
+            .await?
+            .as_deref(),
+    );
     let situation = Situation {
         available: locked.available(),
         risen_since_last: match store::last_decided_at_in(&mut tx, account).await? {
@@ -85,7 +83,7 @@ pub async fn consider(state: &AppState, account: i64) -> Result<Considered, Auto
                 store::risen_since_in(&mut tx, account, seq, record.settings.threshold).await?
             }
         },
-        running: store::charging_in(&mut tx, account).await?,
+        running: store::charging_since(&mut *tx, account, 0).await?,
         spent_this_month_cents: store::spent_since(&mut *tx, account, month_start(&zone, now))
             .await?,
         card_saved: record.payment_method.is_some(),
@@ -153,7 +151,7 @@ pub(crate) async fn settle_in(
         Err(LedgerError::AccountNotFound(_)) => return Ok(Settled::Unknown),
         other => other?,
     };
-    let Some(attempt) = store::attempt_in(tx, id).await? else {
+    let Some(attempt) = store::attempt(&mut **tx, id).await? else {
         return Ok(Settled::Unknown);
     };
     let amount = u64::try_from(attempt.amount_cents).unwrap_or(0);
@@ -310,7 +308,10 @@ pub async fn charge(state: &AppState, id: i64) {
 
 async fn try_charge(state: &AppState, id: i64) -> Result<(), String> {
     let db = &state.db;
-    let Some(attempt) = store::attempt(db, id).await.map_err(|e| e.to_string())? else {
+    let Some(attempt) = store::attempt(db.reader(), id)
+        .await
+        .map_err(|e| e.to_string())?
+    else {
         return Ok(());
     };
     if attempt.status != "charging" {
@@ -529,12 +530,12 @@ pub async fn view(state: &AppState, account: i64) -> Result<Option<AutoTopUpView
             last_failure: None,
         }));
     };
-    let zone = crate::server::db::users::time_zone_of_account(db, account)
-        .await
-        .map_err(internal(CONTEXT))?
-        .as_deref()
-        .and_then(crate::server::zones::table)
-        .map_or_else(Zone::utc, |z| (*z).clone());
+    let zone = crate::server::zones::named_or_utc(
+        users::time_zone_of_account(db.reader(), account)
+            .await
+            .map_err(internal(CONTEXT))?
+            .as_deref(),
+    );
     let month = month_start(&zone, state.clock.now());
     let spent = store::spent_since(db.reader(), account, month)
         .await
@@ -629,7 +630,7 @@ pub async fn save_test_card(
 /// to try again in a minute would wait in vain). A failed read says no.
 pub async fn coming(state: &AppState, account: i64) -> bool {
     let since = state.clock.now() - 600;
-    store::charging_since(&state.db, account, since)
+    store::charging_since(state.db.reader(), account, since)
         .await
         .unwrap_or(false)
 }

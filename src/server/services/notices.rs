@@ -18,7 +18,6 @@ use crate::domain::notices::{
 };
 use crate::domain::subscription::Status;
 use crate::domain::usage::is_low;
-use crate::domain::zone::Zone;
 use crate::error::AppError;
 use crate::server::db::ledger::{self, Tx};
 use crate::server::db::notices::{self as outbox, NewNotice, NoticeRow, NoticeStatus};
@@ -59,11 +58,7 @@ pub(crate) async fn notify_in(
     wall: UnixSeconds,
 ) -> Result<bool, sqlx::Error> {
     let settings = outbox::settings(&mut **tx, account).await?;
-    let status = if settings.wants(notice.kind()) {
-        (NoticeStatus::Pending, None)
-    } else {
-        (NoticeStatus::Skipped, Some("turned off by the customer"))
-    };
+    let status = wanted(&settings, notice.kind());
     queue_in(tx, account, notice, status, wall).await
 }
 
@@ -77,11 +72,7 @@ async fn queue_in(
     let Some((email, zone)) = outbox::recipient(&mut **tx, account).await? else {
         return Ok(false);
     };
-    let zone = zone
-        .as_deref()
-        .and_then(crate::server::zones::table)
-        .map_or_else(Zone::utc, |z| (*z).clone());
-    let letter = notice.letter(&zone);
+    let letter = notice.letter(&crate::server::zones::named_or_utc(zone.as_deref()));
     outbox::enqueue_in(
         tx,
         &NewNotice {

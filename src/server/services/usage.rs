@@ -108,30 +108,19 @@ pub async fn reserve(
         amount: estimate,
         expires_at: now + state.config.hold_ttl_secs,
     };
-    let reserved = ledger::reserve(&state.db, account, hold, Some(idem), now)
+    let mut reserved = ledger::reserve(&state.db, account, hold, Some(idem), now)
         .await
         .map_err(ledger_err(state));
     // P16: below the customer's threshold, an automatic top-up starts in the background;
     // a reserve refused meanwhile says it is coming, so the service can try again.
     crate::server::services::auto_top_up::after_reserve(state, account).await;
-    match reserved {
-        Err(AppError::InsufficientCredits {
-            needed,
-            available,
-            renews_at,
-            renews_on,
-            top_up_url,
-            ..
-        }) => Err(AppError::InsufficientCredits {
-            needed,
-            available,
-            auto_top_up_coming: crate::server::services::auto_top_up::coming(state, account).await,
-            renews_at,
-            renews_on,
-            top_up_url,
-        }),
-        other => other,
+    if let Err(AppError::InsufficientCredits {
+        auto_top_up_coming, ..
+    }) = &mut reserved
+    {
+        *auto_top_up_coming = crate::server::services::auto_top_up::coming(state, account).await;
     }
+    reserved
 }
 
 pub async fn capture(
