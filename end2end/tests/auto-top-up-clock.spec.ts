@@ -22,13 +22,17 @@ test('turn on automatic top-ups, see one made when the balance falls, then a dec
   const auto = page.locator('#auto-top-up');
   await expect(auto.getByTestId('auto-top-up-no-card')).toBeVisible();
 
-  // The test card saved at a top-up.
-  await page.getByRole('button', { name: 'Buy for $5 (500 credits)' }).click();
+  // The test card saved at a top-up asked for here: the checkout says it keeps the card,
+  // and takes the card only (as Stripe's does).
+  await auto.getByLabel('Save a card: buy').selectOption('small');
+  await auto.getByRole('button', { name: 'Buy and save the card' }).click();
   await expect(page).toHaveURL(/\/checkout\/local\/cs_local_/);
-  await page.getByLabel('Save this card for automatic top-ups (test card)').check();
+  await expect(page.getByTestId('checkout-saves-card')).toContainText('saved for automatic top-ups');
+  await expect(page.getByLabel('Test bank debit (confirmed a few seconds later)')).toHaveCount(0);
   await page.getByRole('button', { name: 'Pay $5' }).click();
   await expect(page.getByTestId('top-up-paid')).toBeVisible();
-  await page.getByRole('link', { name: 'Back to your subscription' }).click();
+  await page.getByTestId('top-up-back').click();
+  await expect(page).toHaveURL(/\/subscription#auto-top-up$/);
   await expect(page.getByTestId('balance-total')).toHaveText('500');
   await expect(auto.getByTestId('auto-top-up-card')).toHaveText('Card: Test card ending 4242.');
 

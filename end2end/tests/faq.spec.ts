@@ -16,7 +16,7 @@ test.describe('Credits & Billing FAQ', () => {
     for (const group of ['What credits are', 'Running out of credits', 'Cancelling', 'Downgrading']) {
       await expect(page.getByRole('heading', { level: 2, name: group })).toBeVisible();
     }
-    await expect(page.locator('details.faq-entry')).toHaveCount(23);
+    await expect(page.locator('details.faq-entry')).toHaveCount(24);
     await expect(page.getByRole('main')).toBeVisible();
     await expect(page.getByRole('navigation', { name: 'Main' })).toBeVisible();
     expect(errors).toEqual([]);
@@ -67,7 +67,7 @@ test.describe('Credits & Billing FAQ', () => {
     await expect(page.locator('details.faq-entry:visible')).toHaveCount(0);
 
     await search.fill('');
-    await expect(page.locator('details.faq-entry:visible')).toHaveCount(23);
+    await expect(page.locator('details.faq-entry:visible')).toHaveCount(24);
   });
 
   test('search works as a form without JavaScript', async ({ page }, testInfo) => {

@@ -6,13 +6,14 @@ use leptos::prelude::*;
 
 /// Starts a checkout for a top-up pack and sends the browser to it. The form's
 /// `request_key` makes a second send of the same form go to the same checkout; `then`
-/// (a path on this site) is where the customer goes back to once it is paid.
-/// Customers only.
+/// (a path on this site) is where the customer goes back to once it is paid; `save_card`
+/// set keeps the card for automatic top-ups (P16). Customers only.
 #[server(endpoint = "top-up/buy")]
 pub async fn buy_top_up(
     pack: String,
     request_key: String,
     then: Option<String>,
+    #[server(default)] save_card: Option<String>,
 ) -> Result<(), AppError> {
     use crate::server::{auth, services::topup, state::app_state};
     crate::api::respond(
@@ -23,9 +24,12 @@ pub async fn buy_top_up(
                 &state,
                 account,
                 &user.email,
-                &pack,
-                &request_key,
-                then.as_deref(),
+                topup::Purchase {
+                    pack_id: &pack,
+                    request_key: &request_key,
+                    then: then.as_deref(),
+                    save_card: save_card.is_some(),
+                },
             )
             .await?;
             leptos_axum::redirect(&url);
@@ -64,14 +68,12 @@ pub async fn local_checkout(session_id: String) -> Result<LocalCheckoutView, App
 }
 
 /// "Pay" in the local checkout (`method`: `card` or `delayed`), then back to the app
-/// (with `then`, the way back the top-up was started with); `save_card` ticked keeps the
-/// test card for automatic top-ups.
+/// (with `then`, the way back the top-up was started with).
 #[server(endpoint = "checkout/local/pay")]
 pub async fn pay_local_checkout(
     session_id: String,
     method: String,
     then: Option<String>,
-    #[server(default)] save_card: Option<String>,
 ) -> Result<(), AppError> {
     use crate::server::{auth, services::topup, state::app_state};
     crate::api::respond(
@@ -81,11 +83,6 @@ pub async fn pay_local_checkout(
             let method = topup::LocalMethod::parse(&method)?;
             let back =
                 topup::local_pay(&state, account, &session_id, method, then.as_deref()).await?;
-            // Ticked: the test card is kept for automatic top-ups (P16).
-            if save_card.is_some() && method == topup::LocalMethod::Card {
-                crate::server::services::auto_top_up::save_test_card(&state, account, "card")
-                    .await?;
-            }
             leptos_axum::redirect(&back);
             Ok(())
         }

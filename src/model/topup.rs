@@ -24,4 +24,8 @@ pub struct LocalCheckoutView {
     pub credits: u64,
     pub amount_cents: u64,
     pub status: PaymentStatus,
+    /// The card is kept for automatic top-ups (asked for before the checkout, as with
+    /// Stripe): a card only, and the page says so.
+    #[serde(default)]
+    pub saves_card: bool,
 }

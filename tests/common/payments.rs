@@ -93,6 +93,7 @@ pub async fn record_stripe_checkout(app: &TestApp, account: i64, session: &str, 
             currency: "usd",
             checkout_url: &format!("https://checkout.stripe.com/c/pay/{session}"),
             request_key: &format!("key-{session}-0000000000"),
+            saves_card: false,
         },
         TEST_NOW,
     )

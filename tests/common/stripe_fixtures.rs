@@ -166,6 +166,33 @@ impl Fixtures {
         o
     }
 
+    /// A top-up's PaymentIntent made by a Checkout Session that keeps its card for
+    /// automatic top-ups: paid, `setup_future_usage` `off_session`, with the metadata the
+    /// app gave the session's `payment_intent_data`.
+    #[allow(dead_code)]
+    pub fn card_saving_payment_intent(
+        &self,
+        id: &str,
+        account: i64,
+        customer: &str,
+        payment_method: &str,
+        created: i64,
+    ) -> Value {
+        let mut o = self.object("payment_intent");
+        o["id"] = json!(id);
+        o["amount"] = json!(500);
+        o["amount_received"] = json!(500);
+        o["currency"] = json!("usd");
+        o["created"] = json!(created);
+        o["customer"] = json!(customer);
+        o["payment_method"] = json!(payment_method);
+        o["setup_future_usage"] = json!("off_session");
+        o["status"] = json!("succeeded");
+        o["last_payment_error"] = Value::Null;
+        o["metadata"] = json!({ "account_id": account.to_string(), "save_card": "true" });
+        o
+    }
+
     pub fn subscription(&self, s: &Sub) -> Value {
         let mut o = self.object("subscription");
         o["id"] = json!(s.id);

@@ -399,10 +399,59 @@ async fn create_payment_intent(
     pi["payment_method"] = json!(f.get("payment_method"));
     pi["metadata"] = metadata(&f);
     pi["last_payment_error"] = Value::Null;
+    pi["created"] = json!(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    );
     // Kept beside the object, to answer the same key alike (not a field Stripe sends).
     pi["idempotency_key_seen"] = json!(key);
     a.payment_intents.insert(id, pi.clone());
     ok(pi)
+}
+
+/// `GET /v1/payment_intents`: the customer's, made at `created[gte]` or later, newest
+/// first, as Stripe lists them.
+async fn list_payment_intents(
+    State(s): State<StandIn>,
+    Query(q): Query<HashMap<String, String>>,
+) -> (StatusCode, axum::Json<Value>) {
+    let since: i64 = q
+        .get("created[gte]")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let a = s.account.lock().unwrap();
+    let mut data: Vec<Value> = a
+        .payment_intents
+        .values()
+        .filter(|p| {
+            q.get("customer")
+                .is_none_or(|c| p["customer"] == c.as_str())
+        })
+        .filter(|p| p["created"].as_i64().unwrap_or(0) >= since)
+        .cloned()
+        .collect();
+    data.sort_by_key(|p| std::cmp::Reverse(p["created"].as_i64().unwrap_or(0)));
+    ok(json!({ "object": "list", "url": "/v1/payment_intents", "has_more": false, "data": data }))
+}
+
+/// `GET /v1/payment_methods/{id}`: Stripe's card fixture under the id asked for;
+/// `pm_card_mastercard` is a Mastercard ending 4444, `pm_gone` does not exist.
+async fn get_payment_method(
+    State(s): State<StandIn>,
+    Path(id): Path<String>,
+) -> (StatusCode, axum::Json<Value>) {
+    if id == "pm_gone" {
+        return missing("payment_method");
+    }
+    let mut pm = s.fixtures.object("payment_method");
+    pm["id"] = json!(id);
+    if id == "pm_card_mastercard" {
+        pm["card"]["brand"] = json!("mastercard");
+        pm["card"]["last4"] = json!("4444");
+    }
+    ok(pm)
 }
 
 /// `POST /v1/checkout/sessions`: an open session of the mode, customer and metadata asked
@@ -681,9 +730,13 @@ pub async fn start() -> (String, StandIn) {
         .route("/v1/billing_portal/sessions", post(create_portal_session))
         .route("/v1/invoices", get(list_invoices))
         .route("/v1/invoices/{id}", get(get_invoice))
-        .route("/v1/payment_intents", post(create_payment_intent))
+        .route(
+            "/v1/payment_intents",
+            get(list_payment_intents).post(create_payment_intent),
+        )
         .route("/v1/payment_intents/{id}", get(get_payment_intent))
         .route("/v1/charges/{id}", get(get_charge))
+        .route("/v1/payment_methods/{id}", get(get_payment_method))
         .route("/v1/subscriptions", get(list_subscriptions))
         .route(
             "/v1/subscriptions/{id}",

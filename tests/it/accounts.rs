@@ -364,9 +364,12 @@ async fn every_route_answers_exactly_who_may_call_it(backend: Backend) {
         &app.state,
         alice_account,
         "alice@example.com",
-        "small",
-        "matrix-checkout-key-0001",
-        None,
+        studio_billing::server::services::topup::Purchase {
+            pack_id: "small",
+            request_key: "matrix-checkout-key-0001",
+            then: None,
+            save_card: false,
+        },
     )
     .await
     .unwrap();

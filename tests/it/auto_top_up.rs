@@ -52,9 +52,17 @@ async fn customer_with_card(
     store::save_settings(db, account, &settings, TEST_NOW)
         .await
         .unwrap();
-    store::save_card(db, account, card, "Visa ending 4242", &settings, TEST_NOW)
-        .await
-        .unwrap();
+    store::save_card(
+        db.writer(),
+        account,
+        card,
+        "Visa ending 4242",
+        &settings,
+        TEST_NOW,
+        TEST_NOW,
+    )
+    .await
+    .unwrap();
     account
 }
 
@@ -479,11 +487,12 @@ async fn p16_two_failures_stop_it_and_the_customer_is_told_each_time(backend: Ba
     );
     // A new card is the customer acting: on again.
     store::save_card(
-        &app.state.db,
+        app.state.db.writer(),
         account,
         "pm_card_new",
         "Visa ending 1111",
         &record.settings,
+        TEST_NOW,
         TEST_NOW,
     )
     .await
@@ -801,38 +810,76 @@ async fn p16_turned_on_from_the_page_after_saving_the_card_at_a_top_up(backend: 
     .await;
     assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.body);
     assert!(res.body.contains("Save a card first"), "{}", res.body);
-    // A top-up paid in the local checkout with "Save this card" ticked.
-    let buy = common::call(
-        &app,
-        "top-up/buy",
-        Some(&session),
-        &[
-            ("pack", "small"),
-            ("request_key", "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-small"),
-        ],
-    )
-    .await;
-    assert_eq!(buy.status, StatusCode::OK, "{}", buy.body);
-    let checkout = buy
-        .header("location")
-        .strip_prefix("/checkout/local/")
-        .unwrap()
-        .to_owned();
-    let paid = common::call(
-        &app,
-        "checkout/local/pay",
-        Some(&session),
-        &[
-            ("session_id", &checkout),
-            ("method", "card"),
-            ("save_card", "on"),
-        ],
-    )
-    .await;
-    assert_eq!(paid.status, StatusCode::OK, "{}", paid.body);
+    // A top-up bought without asking keeps no card, whatever the checkout is sent.
+    let pay = |key: &'static str, save: bool| {
+        let (app, session) = (&app, session.clone());
+        async move {
+            let mut form = vec![("pack", "small"), ("request_key", key)];
+            if save {
+                form.push(("save_card", "on"));
+            }
+            let buy = common::call(app, "top-up/buy", Some(&session), &form).await;
+            assert_eq!(buy.status, StatusCode::OK, "{}", buy.body);
+            let checkout = buy
+                .header("location")
+                .strip_prefix("/checkout/local/")
+                .unwrap()
+                .to_owned();
+            // The test checkout says the card is kept, as Stripe's does, and takes a
+            // card only.
+            let view = common::call(
+                app,
+                "checkout/local/view",
+                Some(&session),
+                &[("session_id", &checkout)],
+            )
+            .await;
+            assert_eq!(
+                view.body.contains("\"saves_card\":true"),
+                save,
+                "{}",
+                view.body
+            );
+            if save {
+                let debit = common::call(
+                    app,
+                    "checkout/local/pay",
+                    Some(&session),
+                    &[("session_id", &checkout), ("method", "delayed")],
+                )
+                .await;
+                assert_eq!(debit.status, StatusCode::BAD_REQUEST, "{}", debit.body);
+            }
+            let paid = common::call(
+                app,
+                "checkout/local/pay",
+                Some(&session),
+                &[
+                    ("session_id", &checkout),
+                    ("method", "card"),
+                    ("save_card", "on"),
+                ],
+            )
+            .await;
+            assert_eq!(paid.status, StatusCode::OK, "{}", paid.body);
+        }
+    };
+    pay("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-small", false).await;
     assert_eq!(available(&app, account).await, 500);
+    assert!(page(&app, &cookie).await.contains("No card saved yet"));
+    // "Buy and save the card": its payment's event keeps the test card.
+    pay("bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-small", true).await;
+    assert_eq!(available(&app, account).await, 1_000);
     let body = page(&app, &cookie).await;
     assert!(body.contains("Card: Test card ending 4242."), "{body}");
+    assert!(body.contains("Use another card: buy"), "{body}");
+    let outcomes: Vec<String> = sqlx::query_scalar(
+        "SELECT outcome FROM webhook_events WHERE type = 'payment_intent.succeeded'",
+    )
+    .fetch_all(app.state.db.reader())
+    .await
+    .unwrap();
+    assert_eq!(outcomes, ["card_saved"]);
     // Each refusal in the customer's words, nothing saved; then on.
     for (threshold, pack, cap, says) in [
         ("0", "small", "50", "whole number of credits"),
@@ -889,7 +936,7 @@ async fn p16_turned_on_from_the_page_after_saving_the_card_at_a_top_up(backend: 
     // It happens: a generation takes the balance below 400.
     let token = token(&app).await;
     assert_eq!(
-        reserve_over_http(&app.router, &token, account, 150, "g1").await,
+        reserve_over_http(&app.router, &token, account, 650, "g1").await,
         201
     );
     wait_for(&app, account, &["succeeded"]).await;
@@ -937,26 +984,196 @@ async fn p16_turned_on_from_the_page_after_saving_the_card_at_a_top_up(backend: 
     app.cleanup().await;
 }
 
-async fn p16_not_offered_with_stripe_until_a_card_can_be_saved_there(backend: Backend) {
+async fn p16_a_card_saved_at_a_stripe_checkout_is_kept_from_stripes_event_and_charged(
+    backend: Backend,
+) {
     use axum::http::StatusCode;
-    let app = TestApp::with_stripe(backend, "http://127.0.0.1:9/", &[SECRET]).await;
-    let session = sign_up(&app, "stripe-page@example.com").await;
-    let body = page(&app, &format!("sb_session={session}")).await;
-    assert!(!body.contains("Automatic top-ups"), "{body}");
-    let res = common::call(
-        &app,
-        "subscription/auto_top_up",
-        Some(&session),
-        &[
-            ("enabled", "on"),
-            ("threshold", "400"),
-            ("pack", "small"),
-            ("cap", "20"),
-        ],
-    )
-    .await;
-    assert_eq!(res.status, StatusCode::NOT_FOUND, "{}", res.body);
-    app.cleanup().await;
+    for version in Version::ALL {
+        let (base, standin) = common::stripe_standin::start().await;
+        let app = TestApp::with_stripe(backend, &base, &[SECRET]).await;
+        let fx = Fixtures::load(version);
+        let session = sign_up(&app, "stripe-card@example.com").await;
+        let account = account_of(&app, "stripe-card@example.com").await;
+        let cookie = format!("sb_session={session}");
+        // Offered with Stripe; the test card's switch is not.
+        let body = page(&app, &cookie).await;
+        assert!(body.contains("No card saved yet"), "{body}");
+        assert!(body.contains("Buy and save the card"), "{body}");
+        assert!(!body.contains("Test mode: the saved test card"), "{body}");
+        let res = common::call(
+            &app,
+            "subscription/test_card",
+            Some(&session),
+            &[("card", "card")],
+        )
+        .await;
+        assert_eq!(res.status, StatusCode::NOT_FOUND, "{}", res.body);
+        // A plain top-up: Stripe is asked for nothing more than a payment.
+        let buy = |key: &'static str, save: bool| {
+            let (app, session) = (&app, session.clone());
+            async move {
+                let mut form = vec![("pack", "small"), ("request_key", key)];
+                if save {
+                    form.push(("save_card", "on"));
+                }
+                let res = common::call(app, "top-up/buy", Some(&session), &form).await;
+                assert_eq!(res.status, StatusCode::OK, "{}", res.body);
+                assert!(
+                    res.header("location")
+                        .starts_with("https://checkout.stripe.com/"),
+                    "{}",
+                    res.header("location")
+                );
+            }
+        };
+        let sessions = || {
+            standin
+                .writes()
+                .into_iter()
+                .filter(|c| c.path == "/v1/checkout/sessions")
+                .collect::<Vec<_>>()
+        };
+        buy("dddddddddddddddddddddddddddddddd-small", false).await;
+        let plain = &sessions()[0].params;
+        assert_eq!(
+            plain.get("customer_email").map(String::as_str),
+            Some("stripe-card@example.com")
+        );
+        assert!(
+            plain
+                .get("payment_intent_data[setup_future_usage]")
+                .is_none(),
+            "{plain:?}"
+        );
+        // "Buy and save the card": the account's Stripe customer is made, and the session
+        // asks Stripe to set the card up for charges while the customer is away.
+        buy("eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee-small", true).await;
+        let customer =
+            studio_billing::server::db::subscriptions::customer_of(&app.state.db, account)
+                .await
+                .unwrap()
+                .expect("a Stripe customer");
+        let saving = &sessions()[1].params;
+        for (key, want) in [
+            ("customer", customer.as_str()),
+            ("payment_intent_data[setup_future_usage]", "off_session"),
+            (
+                "payment_intent_data[metadata][account_id]",
+                &account.to_string(),
+            ),
+            ("payment_intent_data[metadata][save_card]", "true"),
+            ("payment_method_types[0]", "card"),
+            ("metadata[pack_id]", "small"),
+        ] {
+            assert_eq!(
+                saving.get(key).map(String::as_str),
+                Some(want),
+                "{key}: {saving:?}"
+            );
+        }
+        assert!(saving.get("customer_email").is_none(), "{saving:?}");
+        // Stripe's event for the session's PaymentIntent keeps the card, shown as Stripe
+        // describes it; told again, nothing more.
+        let deliver_pi = |id: &'static str, pi: serde_json::Value| {
+            let (app, fx) = (&app, &fx);
+            async move {
+                let body = fx.event(id, "payment_intent.succeeded", TEST_NOW, pi);
+                let res = app.deliver_webhook(SECRET, &body).await;
+                assert_eq!(res.status, 200, "{}", res.body);
+                res.json()["outcome"].as_str().unwrap().to_owned()
+            }
+        };
+        let kept = fx.card_saving_payment_intent(
+            "pi_save_1",
+            account,
+            &customer,
+            "pm_card_mastercard",
+            TEST_NOW - 10,
+        );
+        assert_eq!(deliver_pi("evt_save_1", kept.clone()).await, "card_saved");
+        assert_eq!(deliver_pi("evt_save_1", kept).await, "duplicate");
+        let card = || async {
+            let r = store::get(app.state.db.reader(), account)
+                .await
+                .unwrap()
+                .unwrap();
+            (r.payment_method.unwrap(), r.card_label.unwrap())
+        };
+        let (pm, label) = card().await;
+        assert_eq!(pm, "pm_card_mastercard");
+        assert!(
+            label.starts_with("Mastercard ending 4444, expires "),
+            "{label}"
+        );
+        // An older card's event, come late, does not bring it back; another customer's
+        // PaymentIntent naming this account keeps nothing; a PaymentIntent that saves no
+        // card is not about cards at all.
+        let older = fx.card_saving_payment_intent(
+            "pi_save_0",
+            account,
+            &customer,
+            "pm_card_visa",
+            TEST_NOW - 100,
+        );
+        assert_eq!(deliver_pi("evt_save_0", older).await, "card_not_saved");
+        let forged = fx.card_saving_payment_intent(
+            "pi_save_2",
+            account,
+            "cus_someone_else",
+            "pm_card_visa",
+            TEST_NOW,
+        );
+        assert_eq!(deliver_pi("evt_save_2", forged).await, "card_not_saved");
+        let mut plain_pi = fx.card_saving_payment_intent(
+            "pi_save_3",
+            account,
+            &customer,
+            "pm_card_visa",
+            TEST_NOW,
+        );
+        plain_pi["setup_future_usage"] = serde_json::Value::Null;
+        assert_eq!(deliver_pi("evt_save_3", plain_pi).await, "ignored");
+        assert_eq!(card().await.0, "pm_card_mastercard");
+        let body = page(&app, &cookie).await;
+        assert!(body.contains("Card: Mastercard ending 4444"), "{body}");
+        // Turned on; a generation crosses the threshold: Stripe charges that card of that
+        // customer, off-session.
+        let on = common::call(
+            &app,
+            "subscription/auto_top_up",
+            Some(&session),
+            &[
+                ("enabled", "on"),
+                ("threshold", "400"),
+                ("pack", "small"),
+                ("cap", "20"),
+            ],
+        )
+        .await;
+        assert_eq!(on.status, StatusCode::OK, "{}", on.body);
+        give(&app, account, 500).await;
+        let token = token(&app).await;
+        assert_eq!(
+            reserve_over_http(&app.router, &token, account, 150, "c1").await,
+            201
+        );
+        wait_for_charges(&standin, 1).await;
+        let charge = standin
+            .writes()
+            .into_iter()
+            .find(|c| c.path == "/v1/payment_intents")
+            .unwrap();
+        assert_eq!(
+            charge.params.get("payment_method").map(String::as_str),
+            Some("pm_card_mastercard")
+        );
+        assert_eq!(charge.params.get("customer"), Some(&customer));
+        assert_eq!(
+            charge.params.get("off_session").map(String::as_str),
+            Some("true")
+        );
+        app.cleanup().await;
+    }
 }
 
 /// The Stripe charges the stand-in was asked for.
@@ -1042,11 +1259,82 @@ async fn p16_a_card_stripe_refuses_outright_fails_at_once_and_a_retry_after_turn
     app.cleanup().await;
 }
 
+async fn p16_one_with_no_outcome_for_a_day_is_settled_from_stripes_own_list(backend: Backend) {
+    let (base, standin) = common::stripe_standin::start().await;
+    let app = TestApp::with_stripe(backend, &base, &[SECRET]).await;
+    let token = token(&app).await;
+    let retry = || studio_billing::server::services::auto_top_up::retry_charging(&app.state);
+    // Charged at Stripe, but its webhook never comes: a day on, Stripe's list of the
+    // customer's PaymentIntents settles it as the event would have, once.
+    let paid = customer(&app, "lost-event@example.com", 600, 5_000).await;
+    link(&app, paid).await;
+    assert_eq!(
+        reserve_over_http(&app.router, &token, paid, 150, "l1").await,
+        201
+    );
+    wait_for_charges(&standin, 1).await;
+    assert_eq!(statuses(&app, paid).await, ["charging"]);
+    assert_eq!(available(&app, paid).await, 450);
+    // Never charged: Stripe could not be reached, and nobody tried again within the day.
+    let never = customer(&app, "never-charged@example.com", 600, 5_000).await;
+    link(&app, never).await;
+    standin.account.lock().unwrap().failing = true;
+    assert_eq!(
+        reserve_over_http(&app.router, &token, never, 150, "n1").await,
+        201
+    );
+    wait_for_charges(&standin, 2).await;
+    standin.account.lock().unwrap().failing = false;
+    assert_eq!(statuses(&app, never).await, ["charging"]);
+
+    app.state.clock.advance(24 * 3_600);
+    retry().await.unwrap();
+    assert_eq!(charges(&standin), 2, "a day on, no charge is tried again");
+    assert_eq!(statuses(&app, paid).await, ["succeeded"]);
+    assert_eq!(available(&app, paid).await, 950);
+    // No PaymentIntent names it: no charge was made. It ends, not counted as a failure,
+    // and the next crossing can start another.
+    assert_eq!(statuses(&app, never).await, ["failed"]);
+    let record = store::get(app.state.db.reader(), never)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.failures, 0);
+    assert_eq!(available(&app, never).await, 450);
+    // The late event, if it ever comes, changes nothing; nor does asking again.
+    let pis: Vec<String> = standin
+        .account
+        .lock()
+        .unwrap()
+        .payment_intents
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(pis.len(), 1);
+    let attempt = store::attempts(&app.state.db, paid, 1).await.unwrap()[0].id;
+    let fx = Fixtures::load(Version::Current);
+    let pi = Pi {
+        id: &pis[0],
+        amount: 500,
+        account: paid,
+        auto_top_up: attempt,
+        failure: None,
+    };
+    assert_eq!(
+        deliver(&app, &fx, "evt_late", "payment_intent.succeeded", &pi).await,
+        "settled_before"
+    );
+    retry().await.unwrap();
+    assert_eq!(available(&app, paid).await, 950);
+    app.cleanup().await;
+}
+
 on_both_backends!(
+    p16_one_with_no_outcome_for_a_day_is_settled_from_stripes_own_list,
     p16_a_reserve_refused_below_the_threshold_starts_one_too,
     p16_a_card_stripe_refuses_outright_fails_at_once_and_a_retry_after_turning_off_charges_nothing,
     p16_turned_on_from_the_page_after_saving_the_card_at_a_top_up,
-    p16_not_offered_with_stripe_until_a_card_can_be_saved_there,
+    p16_a_card_saved_at_a_stripe_checkout_is_kept_from_stripes_event_and_charged,
     p16_twenty_reserves_over_http_buy_one_pack_with_the_local_test_card,
     p16_a_declined_local_test_card_buys_nothing_and_says_so,
     p16_stripe_charges_the_saved_card_off_session_once_and_the_webhook_grants,

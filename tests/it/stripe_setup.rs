@@ -367,6 +367,7 @@ async fn topup_checkout(app: &TestApp, account: i64, session: &str) {
             currency: "usd",
             checkout_url: "https://checkout.stripe.com/c/pay/x",
             request_key: &format!("key-{session}"),
+            saves_card: false,
         },
         TEST_NOW,
     )

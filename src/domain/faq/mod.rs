@@ -1,4 +1,4 @@
-//! The Credits & Billing FAQ: every policy rule built so far (P1-P15 and P18,
+//! The Credits & Billing FAQ: every policy rule (P1-P18,
 //! `shared/POLICY.md`) answered as a question a customer would ask. Facts that come from
 //! configuration (the support address, the plans, the price book) are passed in and woven
 //! into the answers, never typed here.
@@ -484,6 +484,48 @@ pub fn sections(facts: &FaqFacts) -> Vec<Section> {
                                 ),
                             ],
                         ]),
+                    ],
+                },
+                Entry {
+                    slug: "can-credits-top-up-automatically",
+                    policies: &["P16"],
+                    question: "Can my credits top up automatically?",
+                    answer: vec![
+                        para(vec![
+                            t("Yes, if you ask for it. Under "),
+                            link("/subscription#auto-top-up", "Automatic top-ups"),
+                            t(
+                                " on the Subscription page, save a card by buying a top-up there (the \
+                                 checkout tells you it keeps the card), then choose when (your available \
+                                 balance falls below a number of credits you pick), which pack to buy, and \
+                                 the most to spend on them in a month. Then:",
+                            ),
+                        ]),
+                        Block::List(vec![
+                            vec![
+                                b("one top-up each time your balance falls"),
+                                t(
+                                    " below your number, however many generations are running at once;",
+                                ),
+                            ],
+                            vec![
+                                b("never more than your monthly limit"),
+                                t(", counted in your own time zone's month;"),
+                            ],
+                            vec![
+                                b("told if it fails"),
+                                t(
+                                    ": a declined card, or a bank that wants you to confirm, is shown on \
+                                     the page and e-mailed to you. After 2 failures in a row they stop \
+                                     until you save a card again or turn them back on.",
+                                ),
+                            ],
+                        ]),
+                        para(vec![t(
+                            "What they buy are top-up credits like any other: they never expire. A \
+                             generation never waits for one; if your balance can't cover it while one is \
+                             being bought, you are told to try again in a minute.",
+                        )]),
                     ],
                 },
                 Entry {

@@ -53,7 +53,7 @@ fn answer(facts: &FaqFacts, slug: &str) -> String {
 }
 
 /// Each policy rule and the question that answers it.
-const POLICY_QUESTIONS: [(&str, &str); 17] = [
+const POLICY_QUESTIONS: [(&str, &str); 18] = [
     ("P1", "what-are-credits"),
     ("P2", "how-much-does-an-operation-cost"),
     ("P3", "do-credits-expire"),
@@ -69,6 +69,7 @@ const POLICY_QUESTIONS: [(&str, &str); 17] = [
     ("P13", "what-is-the-grace-period"),
     ("P14", "what-happens-after-the-grace-period"),
     ("P15", "can-i-downgrade-instead-of-cancelling"),
+    ("P16", "can-credits-top-up-automatically"),
     ("P17", "can-you-tell-me-before-i-run-out"),
     ("P18", "can-i-download-my-records"),
 ];
@@ -90,7 +91,7 @@ fn every_policy_built_is_answered_by_its_question() {
         .iter()
         .flat_map(|e| e.policies.iter().copied())
         .collect();
-    for n in 1..=15 {
+    for n in 1..=18 {
         assert!(
             claimed.contains(&format!("P{n}").as_str()),
             "P{n} has no answer"

@@ -90,22 +90,29 @@ pub async fn save_settings(
 }
 
 /// Saves the card automatic top-ups charge (a new card ends a stop after failures); an
-/// account that set nothing yet gets `defaults` (off) beside it.
-pub async fn save_card(
-    db: &Db,
+/// account that set nothing yet gets `defaults` (off) beside it. `saved_at`: when the card
+/// was set up; a card set up earlier than the one kept changes nothing (Stripe's events
+/// may come out of order). Whether it was saved. On the pool or in a transaction.
+#[allow(clippy::too_many_arguments)]
+pub async fn save_card<'c, E: sqlx::Executor<'c, Database = Any>>(
+    on: E,
     account: i64,
     payment_method: &str,
     label: &str,
     defaults: &AutoTopUpSettings,
+    saved_at: UnixSeconds,
     now: UnixSeconds,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
         "INSERT INTO auto_top_up_settings (account_id, enabled, threshold, pack, \
-         monthly_cap_cents, payment_method, card_label, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         monthly_cap_cents, payment_method, card_label, card_saved_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
          ON CONFLICT (account_id) DO UPDATE SET payment_method = excluded.payment_method, \
-         card_label = excluded.card_label, failures = 0, stopped_at = NULL, \
-         stopped_reason = NULL, updated_at = excluded.updated_at",
+         card_label = excluded.card_label, card_saved_at = excluded.card_saved_at, \
+         failures = 0, stopped_at = NULL, stopped_reason = NULL, \
+         updated_at = excluded.updated_at \
+         WHERE auto_top_up_settings.card_saved_at IS NULL \
+         OR auto_top_up_settings.card_saved_at <= excluded.card_saved_at",
     )
     .bind(account)
     .bind(i64::from(defaults.enabled))
@@ -114,10 +121,11 @@ pub async fn save_card(
     .bind(db_u64(defaults.monthly_cap_cents))
     .bind(payment_method)
     .bind(label)
+    .bind(saved_at)
     .bind(now)
-    .execute(db.writer())
+    .execute(on)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() > 0)
 }
 
 /// The journal position the account's latest automatic top-up was decided at, if it ever

@@ -41,6 +41,8 @@ pub struct Payment {
     pub checkout_url: Option<String>,
     pub grant_id: Option<i64>,
     pub created_at: UnixSeconds,
+    /// A top-up whose card is kept for automatic top-ups (P16).
+    pub saves_card: bool,
 }
 
 /// A checkout about to be recorded.
@@ -58,10 +60,12 @@ pub struct NewCheckout<'a> {
     pub currency: &'a str,
     pub checkout_url: &'a str,
     pub request_key: &'a str,
+    /// A top-up whose card is kept for automatic top-ups (P16).
+    pub saves_card: bool,
 }
 
 const COLUMNS: &str = "id, account_id, kind, provider, external_id, product, credits, amount_cents, \
-     currency, status, checkout_url, grant_id, created_at";
+     currency, status, checkout_url, grant_id, created_at, saves_card";
 
 /// A `payments` row as stored ([`COLUMNS`]).
 #[derive(sqlx::FromRow)]
@@ -79,6 +83,7 @@ struct PaymentRow {
     checkout_url: Option<String>,
     grant_id: Option<i64>,
     created_at: i64,
+    saves_card: i64,
 }
 
 impl TryFrom<PaymentRow> for Payment {
@@ -107,6 +112,7 @@ impl TryFrom<PaymentRow> for Payment {
             checkout_url: r.checkout_url,
             grant_id: r.grant_id,
             created_at: r.created_at,
+            saves_card: r.saves_card != 0,
         })
     }
 }
@@ -155,8 +161,9 @@ async fn insert_checkout(
 ) -> Result<Payment, PaymentsError> {
     sqlx::query(
         "INSERT INTO payments (account_id, kind, provider, external_id, product, credits, \
-         amount_cents, currency, status, checkout_url, request_key, created_at, updated_at) \
-         VALUES ($1, $11, $2, $3, $4, $5, $6, $7, 'open', $8, $9, $10, $10) \
+         amount_cents, currency, status, checkout_url, request_key, created_at, updated_at, \
+         saves_card) \
+         VALUES ($1, $11, $2, $3, $4, $5, $6, $7, 'open', $8, $9, $10, $10, $12) \
          ON CONFLICT DO NOTHING",
     )
     .bind(c.account_id)
@@ -170,6 +177,7 @@ async fn insert_checkout(
     .bind(c.request_key)
     .bind(now)
     .bind(c.kind.as_str())
+    .bind(i64::from(c.saves_card))
     .execute(&mut **tx)
     .await?;
     let sql = format!("SELECT {COLUMNS} FROM payments WHERE account_id = $1 AND request_key = $2");

@@ -96,6 +96,13 @@ pub struct PaymentIntentObject {
     pub auto_top_up: Option<i64>,
     /// The Stripe customer it charged (none for the local test card).
     pub customer: Option<String>,
+    /// A top-up's card kept for automatic top-ups (P16): the app asked Checkout for it
+    /// (`save_card` in the metadata) and Stripe set it up for charges while the customer
+    /// is away (`setup_future_usage` `off_session`). The card is `payment_method`.
+    pub saves_card: bool,
+    pub payment_method: Option<String>,
+    /// When Stripe made it (seconds), so an older card never replaces a newer one.
+    pub created: Option<i64>,
     pub outcome: PaymentIntentOutcome,
 }
 
@@ -283,10 +290,68 @@ struct RawPaymentIntent {
     #[serde(default)]
     customer: Option<Ref>,
     #[serde(default)]
+    payment_method: Option<Ref>,
+    #[serde(default)]
+    setup_future_usage: Option<String>,
+    #[serde(default)]
+    created: Option<i64>,
+    #[serde(default)]
     last_payment_error: Option<RawPaymentError>,
 }
 
-#[derive(Deserialize, Default)]
+impl RawPaymentIntent {
+    /// What it says, as its event does: paid (`succeeded`), or failed and why.
+    fn read(self, succeeded: bool) -> PaymentIntentObject {
+        let pi = self;
+        let number = |key: &str| pi.metadata.get(key).and_then(|v| v.parse().ok());
+        let outcome = if succeeded {
+            PaymentIntentOutcome::Succeeded
+        } else {
+            let error = pi.last_payment_error.clone().unwrap_or_default();
+            let code = error.decline_code.or(error.code);
+            // A card error's message is written for the card's owner; any other is for
+            // developers, so the customer is told in general words.
+            let for_the_customer = error.kind.as_deref() == Some("card_error");
+            PaymentIntentOutcome::Failed {
+                needs_customer: code.as_deref() == Some("authentication_required")
+                    || pi.status.as_deref() == Some("requires_action"),
+                reason: error
+                    .message
+                    .filter(|_| for_the_customer)
+                    .unwrap_or_else(|| "The payment could not be made.".to_owned()),
+            }
+        };
+        PaymentIntentObject {
+            account_id: number("account_id"),
+            auto_top_up: number("auto_top_up_id"),
+            saves_card: pi.metadata.get("save_card").map(String::as_str) == Some("true")
+                && pi.setup_future_usage.as_deref() == Some("off_session"),
+            customer: pi.customer.map(Ref::id),
+            payment_method: pi.payment_method.map(Ref::id),
+            created: pi.created,
+            id: pi.id,
+            amount: pi.amount,
+            currency: pi.currency,
+            outcome,
+        }
+    }
+}
+
+/// A PaymentIntent as Stripe's API returns it (a list's item), read as its event would
+/// be once it has an outcome: `None` while it has none yet (processing, or waiting for
+/// the customer).
+pub fn payment_intent(
+    object: serde_json::Value,
+) -> Result<Option<PaymentIntentObject>, ShapeError> {
+    let pi: RawPaymentIntent = serde_json::from_value(object).map_err(shape)?;
+    Ok(match pi.status.as_deref() {
+        Some("succeeded") => Some(pi.read(true)),
+        Some("requires_payment_method" | "canceled") => Some(pi.read(false)),
+        _ => None,
+    })
+}
+
+#[derive(Deserialize, Default, Clone)]
 struct RawPaymentError {
     #[serde(default, rename = "type")]
     kind: Option<String>,
@@ -505,33 +570,7 @@ pub fn parse(body: &[u8]) -> Result<Event, ShapeError> {
         }
         "payment_intent.succeeded" | "payment_intent.payment_failed" => {
             let pi: RawPaymentIntent = serde_json::from_value(object).map_err(shape)?;
-            let number = |key: &str| pi.metadata.get(key).and_then(|v| v.parse().ok());
-            let outcome = if raw.kind == "payment_intent.succeeded" {
-                PaymentIntentOutcome::Succeeded
-            } else {
-                let error = pi.last_payment_error.unwrap_or_default();
-                let code = error.decline_code.or(error.code);
-                // A card error's message is written for the card's owner; any other is
-                // for developers, so the customer is told in general words.
-                let for_the_customer = error.kind.as_deref() == Some("card_error");
-                PaymentIntentOutcome::Failed {
-                    needs_customer: code.as_deref() == Some("authentication_required")
-                        || pi.status.as_deref() == Some("requires_action"),
-                    reason: error
-                        .message
-                        .filter(|_| for_the_customer)
-                        .unwrap_or_else(|| "The payment could not be made.".to_owned()),
-                }
-            };
-            Fact::PaymentIntent(PaymentIntentObject {
-                account_id: number("account_id"),
-                auto_top_up: number("auto_top_up_id"),
-                customer: pi.customer.map(Ref::id),
-                id: pi.id,
-                amount: pi.amount,
-                currency: pi.currency,
-                outcome,
-            })
+            Fact::PaymentIntent(pi.read(raw.kind == "payment_intent.succeeded"))
         }
         "invoice.paid" | "invoice.payment_succeeded" | "invoice.payment_failed" => {
             let outcome = if raw.kind == "invoice.payment_failed" {

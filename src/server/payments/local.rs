@@ -58,6 +58,42 @@ pub const TEST_CARD: &str = "pm_local_card";
 pub const TEST_CARD_DECLINED: &str = "pm_local_declined";
 pub const TEST_CARD_NEEDS_CUSTOMER: &str = "pm_local_needs_action";
 
+/// How a local test card is shown.
+pub fn test_card_label(payment_method: &str) -> Option<&'static str> {
+    match payment_method {
+        TEST_CARD => Some("Test card ending 4242"),
+        TEST_CARD_DECLINED => Some("Test card ending 0002 (declines)"),
+        TEST_CARD_NEEDS_CUSTOMER => Some("Test card ending 3155 (asks for 3-D Secure)"),
+        _ => None,
+    }
+}
+
+/// The event Stripe sends when a Checkout's payment has set its card up for later charges
+/// (`payment_intent.succeeded` with `setup_future_usage` `off_session`, and the metadata
+/// the app gave the session): for `payment`, a local top-up paid with the test card whose
+/// customer asked to keep it for automatic top-ups (P16).
+pub fn card_saved_event(payment: &Payment, now: i64) -> Vec<u8> {
+    event(
+        "payment_intent.succeeded",
+        now,
+        serde_json::json!({
+            "id": format!("pi_local_{}", payment.external_id.trim_start_matches("cs_local_")),
+            "object": "payment_intent",
+            "amount": payment.amount_cents,
+            "currency": payment.currency,
+            "status": "succeeded",
+            "created": now,
+            "customer": null,
+            "payment_method": TEST_CARD,
+            "setup_future_usage": "off_session",
+            "metadata": {
+                "account_id": payment.account_id.to_string(),
+                "save_card": "true",
+            },
+        }),
+    )
+}
+
 /// An automatic top-up's charge of a local test card.
 pub struct LocalCharge<'a> {
     pub account_id: i64,

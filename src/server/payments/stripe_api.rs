@@ -9,7 +9,8 @@ use std::time::Duration;
 use stripe::{
     CheckoutSessionMode, Client, CreateCheckoutSession, CreateCheckoutSessionLineItems,
     CreateCheckoutSessionLineItemsPriceData, CreateCheckoutSessionLineItemsPriceDataProductData,
-    Currency, Metadata, RequestStrategy,
+    CreateCheckoutSessionPaymentIntentData, CreateCheckoutSessionPaymentIntentDataSetupFutureUsage,
+    CreateCheckoutSessionPaymentMethodTypes, Currency, Metadata, RequestStrategy,
 };
 
 /// How long a call to Stripe may take before the customer is told to try again.
@@ -66,6 +67,10 @@ struct CreatedSession {
 pub struct TopUpSession<'a> {
     pub account_id: i64,
     pub customer_email: &'a str,
+    /// The account's Stripe customer, when the card is to be saved for automatic top-ups
+    /// (P16): Stripe sets it up for charges while the customer is away and tells the
+    /// customer so on its page.
+    pub saving_card_for: Option<&'a str>,
     pub pack: &'a TopUpPack,
     pub success_url: &'a str,
     pub cancel_url: &'a str,
@@ -89,12 +94,34 @@ pub async fn create_top_up_session(
     params.success_url = Some(s.success_url);
     params.cancel_url = Some(s.cancel_url);
     params.client_reference_id = Some(&account);
-    params.customer_email = Some(s.customer_email);
     params.metadata = Some(Metadata::from([
         ("account_id".to_owned(), account.clone()),
         ("pack_id".to_owned(), s.pack.id.as_str().to_owned()),
         ("credits".to_owned(), s.pack.credits.get().to_string()),
     ]));
+    match s.saving_card_for {
+        Some(customer) => {
+            params.customer = Some(
+                customer
+                    .parse()
+                    .map_err(|_| StripeCallError::Unexpected("a customer id"))?,
+            );
+            // A card only: automatic top-ups charge a card (`charge_off_session`).
+            params.payment_method_types = Some(vec![CreateCheckoutSessionPaymentMethodTypes::Card]);
+            params.payment_intent_data = Some(CreateCheckoutSessionPaymentIntentData {
+                setup_future_usage: Some(
+                    CreateCheckoutSessionPaymentIntentDataSetupFutureUsage::OffSession,
+                ),
+                // What the webhook reads off `payment_intent.succeeded` to keep the card.
+                metadata: Some(Metadata::from([
+                    ("account_id".to_owned(), account.clone()),
+                    ("save_card".to_owned(), "true".to_owned()),
+                ])),
+                ..Default::default()
+            });
+        }
+        None => params.customer_email = Some(s.customer_email),
+    }
     params.line_items = Some(vec![CreateCheckoutSessionLineItems {
         quantity: Some(1),
         price_data: Some(CreateCheckoutSessionLineItemsPriceData {
@@ -191,6 +218,104 @@ pub async fn charge_off_session(
     };
     let created: Created = timed(client.post_form("/payment_intents", &params)).await?;
     Ok(created.id)
+}
+
+#[derive(Deserialize)]
+struct PaymentMethod {
+    #[serde(default)]
+    card: Option<CardDetails>,
+}
+
+#[derive(Deserialize)]
+struct CardDetails {
+    brand: String,
+    last4: String,
+    #[serde(default)]
+    exp_month: Option<u32>,
+    #[serde(default)]
+    exp_year: Option<u32>,
+}
+
+/// How a saved card is shown ("Visa ending 4242, expires 12/2034"), from Stripe's
+/// payment method; `None` for a payment method that is not a card.
+pub async fn card_label(
+    config: &StripeConfig,
+    payment_method: &str,
+) -> Result<Option<String>, StripeCallError> {
+    let id_like = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !payment_method.starts_with("pm_") || !id_like(payment_method) {
+        return Err(StripeCallError::Unexpected("a payment method id"));
+    }
+    let pm: PaymentMethod =
+        timed(client(config).get(&format!("/payment_methods/{payment_method}"))).await?;
+    Ok(pm.card.map(|c| {
+        let brand = match c.brand.as_str() {
+            "amex" => "American Express".to_owned(),
+            "diners" => "Diners Club".to_owned(),
+            "jcb" => "JCB".to_owned(),
+            "unionpay" => "UnionPay".to_owned(),
+            other => {
+                let mut b = other.to_owned();
+                if let Some(first) = b.get_mut(..1) {
+                    first.make_ascii_uppercase();
+                }
+                b
+            }
+        };
+        match (c.exp_month, c.exp_year) {
+            (Some(m), Some(y)) => format!("{brand} ending {}, expires {m:02}/{y}", c.last4),
+            _ => format!("{brand} ending {}", c.last4),
+        }
+    }))
+}
+
+/// The customer's PaymentIntents made at `since` or later (up to 100, newest first): the
+/// automatic top-up each names in its metadata, and what it says, read as its event would
+/// be (`None`: no outcome yet).
+pub async fn payment_intents_of(
+    config: &StripeConfig,
+    customer: &str,
+    since: i64,
+) -> Result<Vec<(Option<i64>, Option<events::PaymentIntentObject>)>, StripeCallError> {
+    #[derive(Deserialize)]
+    struct Page {
+        data: Vec<serde_json::Value>,
+        #[serde(default)]
+        has_more: bool,
+    }
+    #[derive(serde::Serialize)]
+    struct Query<'a> {
+        customer: &'a str,
+        #[serde(rename = "created[gte]")]
+        created_gte: i64,
+        limit: u32,
+    }
+    let page: Page = timed(client(config).get_query(
+        "/payment_intents",
+        &Query {
+            customer,
+            created_gte: since,
+            limit: 100,
+        },
+    ))
+    .await?;
+    // Not all of them: what is missing cannot be told from what is not there.
+    if page.has_more {
+        return Err(StripeCallError::Unexpected(
+            "over 100 PaymentIntents since then (only the newest 100 are listed)",
+        ));
+    }
+    page.data
+        .into_iter()
+        .map(|o| {
+            let auto_top_up = o["metadata"]["auto_top_up_id"]
+                .as_str()
+                .and_then(|v| v.parse().ok());
+            events::payment_intent(o)
+                .map(|pi| (auto_top_up, pi))
+                .map_err(|_| StripeCallError::Unexpected("a PaymentIntent the app can read"))
+        })
+        .collect()
 }
 
 /// Creates the Stripe customer for an account (once: the key makes a retry return it).

@@ -396,6 +396,9 @@ async fn try_charge(state: &AppState, id: i64) -> Result<(), String> {
                         account_id: Some(account),
                         auto_top_up: Some(id),
                         customer: None,
+                        saves_card: false,
+                        payment_method: None,
+                        created: None,
                         outcome: PaymentIntentOutcome::Failed {
                             reason: "The saved card can no longer be charged.".to_owned(),
                             needs_customer: false,
@@ -467,37 +470,183 @@ pub async fn retry_charging(state: &AppState) -> Result<usize, sqlx::Error> {
     }
     let stuck = store::charging_between(&state.db, 0, now - KEY_KEPT, 50).await?;
     for id in stuck {
-        tracing::error!(
-            auto_top_up = id,
-            "an automatic top-up has had no outcome for a day; check it in Stripe and settle it by hand"
-        );
+        if let Err(e) = ask_stripe(state, id).await {
+            tracing::error!(
+                auto_top_up = id,
+                error = %e,
+                "an automatic top-up has had no outcome for a day and Stripe could not be asked; check it in Stripe"
+            );
+        }
     }
     Ok(due.len())
 }
 
-/// Whether automatic top-ups are offered: with the local test checkout for now (saving a
-/// card at a Stripe Checkout is not built yet).
-pub fn offered(state: &AppState) -> bool {
-    matches!(
-        state.config.payments,
-        crate::server::config::PaymentsConfig::Local
+/// An automatic top-up with no outcome a day after it was decided (its webhook never came):
+/// Stripe is asked for the customer's PaymentIntents since then. The one naming it settles
+/// it as its event would have (paid: its credits, once; failed: counted); none means no
+/// charge was made, and it ends without one (not counted as a failure), so the next can
+/// start. One still without an outcome at Stripe is left for the next run.
+async fn ask_stripe(state: &AppState, id: i64) -> Result<(), String> {
+    let crate::server::config::PaymentsConfig::Stripe(config) = &state.config.payments else {
+        return Err("no Stripe keys".to_owned());
+    };
+    let db = &state.db;
+    let Some(attempt) = store::attempt(db.reader(), id)
+        .await
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok(());
+    };
+    let customer = crate::server::db::subscriptions::customer_of(db, attempt.account_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let Some(customer) = customer else {
+        return end_unpaid(state, &attempt, "no Stripe customer to charge").await;
+    };
+    // A little before it was decided: Stripe's clock and ours may differ.
+    let listed = crate::server::payments::stripe_api::payment_intents_of(
+        config,
+        &customer,
+        attempt.created_at - 600,
     )
+    .await
+    .map_err(|e| e.to_string())?;
+    let mine: Vec<_> = listed
+        .into_iter()
+        .filter(|(named, _)| *named == Some(id))
+        .collect();
+    match mine.iter().find_map(|(_, read)| read.as_ref()) {
+        Some(pi) => {
+            tracing::warn!(
+                auto_top_up = id,
+                payment_intent = pi.id,
+                "an automatic top-up's webhook never came; settled from Stripe's PaymentIntent"
+            );
+            crate::server::services::payment_events::apply_direct(
+                db,
+                crate::server::services::payment_events::EventEffect::AutoTopUp(pi),
+                state.clock.now(),
+            )
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string())
+        }
+        None if mine.is_empty() => end_unpaid(state, &attempt, "no charge reached Stripe").await,
+        None => {
+            tracing::warn!(
+                auto_top_up = id,
+                "an automatic top-up's PaymentIntent has no outcome at Stripe yet"
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Whether automatic top-ups are offered: with Stripe (the card saved at a Checkout) and
+/// with the local test checkout, whenever some top-up pack is on sale.
+pub fn offered(state: &AppState) -> bool {
+    !state.config.catalog.top_ups.is_empty()
+}
+
+/// Whether the local checkout's test cards are in use (no Stripe keys): the page's switch
+/// for how the next charge goes.
+fn test_cards(state: &AppState) -> bool {
+    offered(state)
+        && matches!(
+            state.config.payments,
+            crate::server::config::PaymentsConfig::Local
+        )
 }
 
 /// What a customer who set nothing sees: off, below 500 credits, the smallest pack, $50 a
 /// month.
 pub fn default_settings(state: &AppState) -> AutoTopUpSettings {
+    defaults_of(&state.config.catalog)
+}
+
+pub(crate) fn defaults_of(catalog: &crate::domain::catalog::Catalog) -> AutoTopUpSettings {
     AutoTopUpSettings {
         enabled: false,
         threshold: 500,
-        pack: state
-            .config
-            .catalog
+        pack: catalog
             .top_ups
             .first()
             .map_or_else(String::new, |p| p.id.as_str().to_owned()),
         monthly_cap_cents: 5_000,
     }
+}
+
+/// What a top-up's PaymentIntent that saved its card did (the webhook's outcome).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CardSaved {
+    /// Kept: automatic top-ups charge it from now on.
+    Saved,
+    /// An older card than the one kept, another customer's, or no card: nothing changed.
+    NotSaved,
+}
+
+impl CardSaved {
+    pub fn outcome(self) -> &'static str {
+        match self {
+            CardSaved::Saved => "card_saved",
+            CardSaved::NotSaved => "card_not_saved",
+        }
+    }
+}
+
+/// Keeps the card a top-up's PaymentIntent set up for later charges (P16), in the
+/// webhook's transaction: the account the app put in its metadata, Stripe's customer of
+/// that account (the local checkout has none), and the card it names. `label`: how to show
+/// it ("Visa ending 4242"), when it could be found out.
+pub(crate) async fn save_card_in(
+    tx: &mut Tx,
+    pi: &PaymentIntentObject,
+    label: Option<&str>,
+    defaults: &AutoTopUpSettings,
+    now: UnixSeconds,
+) -> Result<CardSaved, PaymentsError> {
+    let (Some(account), Some(card)) = (pi.account_id, pi.payment_method.as_deref()) else {
+        tracing::warn!(
+            payment_intent = pi.id,
+            "a PaymentIntent that saves a card names no account or no card; nothing saved"
+        );
+        return Ok(CardSaved::NotSaved);
+    };
+    if pi.outcome != PaymentIntentOutcome::Succeeded {
+        return Ok(CardSaved::NotSaved);
+    }
+    let local = pi.id.starts_with("pi_local_");
+    let own = match pi.customer.as_deref() {
+        Some(customer) => crate::server::db::subscriptions::is_customer_of(tx, account, customer)
+            .await
+            .map_err(PaymentsError::from)?,
+        // Stripe charges a saved card only with its customer; the local test card has none.
+        None => local,
+    };
+    if !own {
+        tracing::error!(
+            account,
+            payment_intent = pi.id,
+            "a PaymentIntent that saves a card is not of the account's Stripe customer; nothing saved"
+        );
+        return Ok(CardSaved::NotSaved);
+    }
+    let label = label.map_or_else(|| "The card of your last top-up".to_owned(), str::to_owned);
+    let saved = store::save_card(
+        &mut **tx,
+        account,
+        card,
+        &label,
+        defaults,
+        pi.created.unwrap_or(now),
+        now,
+    )
+    .await?;
+    Ok(if saved {
+        CardSaved::Saved
+    } else {
+        CardSaved::NotSaved
+    })
 }
 
 /// The local test card's behaviour, from its payment method.
@@ -552,6 +701,7 @@ pub async fn view(state: &AppState, account: i64) -> Result<Option<AutoTopUpView
         test_card: record
             .payment_method
             .as_deref()
+            .filter(|_| test_cards(state))
             .map(|pm| test_card_of(pm).to_owned()),
         card: record.card_label,
         settings: record.settings,
@@ -582,7 +732,7 @@ pub async fn save(
         .and_then(|r| r.payment_method);
     if enabled && card.is_none() {
         return Err(AppError::bad_request(
-            "Save a card first: buy a top-up with \"Save this card for automatic top-ups\" ticked.",
+            "Save a card first: buy a top-up with \"Buy and save the card\" under Automatic top-ups.",
         ));
     }
     store::save_settings(&state.db, account, &settings, state.clock.wall())
@@ -598,30 +748,28 @@ pub async fn save_test_card(
     account: i64,
     behaviour: &str,
 ) -> Result<(), AppError> {
-    if !offered(state) {
+    if !test_cards(state) {
         return Err(AppError::not_found("The test card"));
     }
-    let (pm, label) = match behaviour {
-        "card" => (local::TEST_CARD, "Test card ending 4242"),
-        "declined" => (
-            local::TEST_CARD_DECLINED,
-            "Test card ending 0002 (declines)",
-        ),
-        "needs_action" => (
-            local::TEST_CARD_NEEDS_CUSTOMER,
-            "Test card ending 3155 (asks for 3-D Secure)",
-        ),
+    let pm = match behaviour {
+        "card" => local::TEST_CARD,
+        "declined" => local::TEST_CARD_DECLINED,
+        "needs_action" => local::TEST_CARD_NEEDS_CUSTOMER,
         _ => return Err(AppError::bad_request("Pick how the test card behaves.")),
     };
+    let label = local::test_card_label(pm).unwrap_or("Test card");
+    let now = state.clock.wall();
     store::save_card(
-        &state.db,
+        state.db.writer(),
         account,
         pm,
         label,
         &default_settings(state),
-        state.clock.wall(),
+        now,
+        now,
     )
     .await
+    .map(drop)
     .map_err(internal("saving the test card"))
 }
 

@@ -47,6 +47,8 @@ pub enum Applied {
     /// Recorded; an automatic top-up's charge settled: paid (its credits granted), or
     /// failed (`stopped`: no more until the customer acts).
     AutoTopUp(crate::server::services::auto_top_up::Settled),
+    /// Recorded; a top-up's card kept for automatic top-ups, or not (see the outcome).
+    CardSaved(crate::server::services::auto_top_up::CardSaved),
     /// Recorded; the app does not use this type of event.
     Ignored,
 }
@@ -56,6 +58,13 @@ pub enum EventEffect<'a> {
     None,
     /// An automatic top-up's PaymentIntent succeeded or failed.
     AutoTopUp(&'a crate::server::payments::events::PaymentIntentObject),
+    /// A top-up's PaymentIntent that set its card up for automatic top-ups: `label` is how
+    /// to show the card, `defaults` what an account that set nothing gets beside it.
+    SaveCard {
+        pi: &'a crate::server::payments::events::PaymentIntentObject,
+        label: Option<&'a str>,
+        defaults: crate::domain::auto_top_up::AutoTopUpSettings,
+    },
     Checkout(CheckoutNotice<'a>),
     Subscription {
         catalog: &'a Catalog,
@@ -85,6 +94,7 @@ impl Applied {
             Applied::Subscription { .. } => "subscription",
             Applied::UnknownCustomer => "unknown_customer",
             Applied::AutoTopUp(settled) => settled.outcome(),
+            Applied::CardSaved(saved) => saved.outcome(),
             Applied::Ignored => "ignored",
         }
     }
@@ -144,6 +154,14 @@ async fn apply_effect_in(
         EventEffect::None => Applied::Ignored,
         EventEffect::AutoTopUp(pi) => Applied::AutoTopUp(
             crate::server::services::auto_top_up::settle_in(tx, backend, pi, now).await?,
+        ),
+        EventEffect::SaveCard {
+            pi,
+            label,
+            defaults,
+        } => Applied::CardSaved(
+            crate::server::services::auto_top_up::save_card_in(tx, pi, label, &defaults, now)
+                .await?,
         ),
         EventEffect::Checkout(notice) => apply_checkout(tx, backend, notice, now).await?,
         EventEffect::Subscription {

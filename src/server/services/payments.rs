@@ -119,3 +119,36 @@ pub async fn stripe_receipt_url(
     url.filter(|u| u.starts_with("https://") || u.starts_with("http://"))
         .ok_or(AppError::PaymentProvider)
 }
+
+/// The account's Stripe customer, made the first time it is needed (a plan's checkout, a
+/// top-up that saves its card). The key makes a retry return the customer the first try
+/// made; the first one recorded wins.
+pub(crate) async fn stripe_customer(
+    state: &AppState,
+    config: &crate::server::config::StripeConfig,
+    account: i64,
+    email: &str,
+) -> Result<String, AppError> {
+    use crate::server::db::subscriptions;
+    const STORAGE: &str = "the Stripe customer";
+    if let Some(c) = subscriptions::customer_of(&state.db, account)
+        .await
+        .map_err(internal(STORAGE))?
+    {
+        return Ok(c);
+    }
+    let key = crate::server::payments::stripe_key(state, &format!("customer-{account}")).await?;
+    let created = stripe_api::create_customer(config, account, email, key)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "creating the Stripe customer failed");
+            if matches!(e, stripe_api::StripeCallError::Timeout(_)) {
+                AppError::PaymentProviderTimeout
+            } else {
+                AppError::PaymentProvider
+            }
+        })?;
+    subscriptions::link_customer(&state.db, account, &created, state.clock.now())
+        .await
+        .map_err(internal(STORAGE))
+}

@@ -339,6 +339,7 @@ async fn local_plan_checkout(
             currency: "usd",
             checkout_url: &url,
             request_key: &key,
+            saves_card: false,
         },
         now,
     )
@@ -407,21 +408,8 @@ async fn change_with_stripe(
                 AppError::conflict("This plan cannot be bought online yet. Please contact support.")
             })
     };
-    let customer = match subscriptions::customer_of(&state.db, account)
-        .await
-        .map_err(from_storage)?
-    {
-        Some(c) => c,
-        None => {
-            let key = payments::stripe_key(state, &format!("customer-{account}")).await?;
-            let created = stripe_api::create_customer(config, account, email, key)
-                .await
-                .map_err(stripe_failed)?;
-            subscriptions::link_customer(&state.db, account, &created, now)
-                .await
-                .map_err(from_storage)?
-        }
-    };
+    let customer =
+        crate::server::services::payments::stripe_customer(state, config, account, email).await?;
     let all = stripe_api::subscriptions_of(config, &customer)
         .await
         .map_err(stripe_failed)?;

@@ -21,17 +21,30 @@ pub(crate) fn valid_key(key: &str) -> bool {
     (16..=80).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
-/// Starts a checkout for `pack_id` and returns where to send the browser. Sending the
-/// same form (`request_key`) twice returns the first checkout. `then`: where the customer
-/// was (a path on this site), to go back to once the top-up is paid.
+/// What a customer asked to buy: a pack, from one form.
+pub struct Purchase<'a> {
+    pub pack_id: &'a str,
+    /// The form's own key: sending the same form twice returns the first checkout.
+    pub request_key: &'a str,
+    /// Where the customer was (a path on this site), to go back to once it is paid.
+    pub then: Option<&'a str>,
+    /// Keep the card for automatic top-ups (P16).
+    pub save_card: bool,
+}
+
+/// Starts a checkout for the pack and returns where to send the browser.
 pub async fn start(
     state: &AppState,
     account: i64,
     email: &str,
-    pack_id: &str,
-    request_key: &str,
-    then: Option<&str>,
+    purchase: Purchase<'_>,
 ) -> Result<String, AppError> {
+    let Purchase {
+        pack_id,
+        request_key,
+        then,
+        save_card,
+    } = purchase;
     let pack = state
         .config
         .catalog
@@ -73,11 +86,23 @@ pub async fn start(
                 &format!("topup-{account}-{request_key}"),
             )
             .await?;
+            // Stripe keeps a card for later charges only with its customer.
+            let customer = if save_card {
+                Some(
+                    crate::server::services::payments::stripe_customer(
+                        state, config, account, email,
+                    )
+                    .await?,
+                )
+            } else {
+                None
+            };
             let (id, url) = stripe_api::create_top_up_session(
                 config,
                 stripe_api::TopUpSession {
                     account_id: account,
                     customer_email: email,
+                    saving_card_for: customer.as_deref(),
                     pack: &pack,
                     success_url: &success,
                     cancel_url: &cancel,
@@ -105,6 +130,7 @@ pub async fn start(
             currency: "usd",
             checkout_url: &url,
             request_key,
+            saves_card: save_card,
         },
         state.clock.now(),
     )
@@ -193,6 +219,7 @@ pub async fn local_view(
         credits: p.credits.get(),
         amount_cents: p.amount_cents,
         status: p.status,
+        saves_card: p.saves_card,
     })
 }
 
@@ -260,6 +287,11 @@ pub async fn local_pay(
         // Paying twice (a double click, a resent form) changes nothing.
         return Ok(back);
     }
+    if p.saves_card && method != LocalMethod::Card {
+        return Err(AppError::bad_request(
+            "Pay with the test card: this top-up keeps its card for automatic top-ups.",
+        ));
+    }
     let deliver_err = |e| {
         tracing::error!(error = %e, "local checkout event refused");
         AppError::Internal
@@ -269,6 +301,13 @@ pub async fn local_pay(
             webhook::deliver_local(state, "checkout.session.completed", &p, "paid")
                 .await
                 .map_err(deliver_err)?;
+            // Asked for at the start: the card is kept for automatic top-ups, told by
+            // the event Stripe sends for it.
+            if p.saves_card && p.kind == PaymentKind::Topup {
+                webhook::deliver_local_card_saved(state, &p)
+                    .await
+                    .map_err(deliver_err)?;
+            }
         }
         LocalMethod::Delayed => {
             webhook::deliver_local(state, "checkout.session.completed", &p, "unpaid")

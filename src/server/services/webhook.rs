@@ -5,7 +5,7 @@
 
 use crate::domain::catalog::Catalog;
 use crate::server::db::payments::{Payment, PaymentsError};
-use crate::server::payments::events::{self, Fact, InvoiceOutcome};
+use crate::server::payments::events::{self, Fact, InvoiceOutcome, PaymentIntentOutcome};
 use crate::server::payments::facts::{invoice_fact, plan_checkout, subscription_fact};
 use crate::server::payments::signature::{self, SignatureError, TOLERANCE_SECS};
 use crate::server::payments::{local, local_webhook_secret, webhook_secrets};
@@ -32,6 +32,7 @@ fn effect_of<'a>(
     event: &'a events::Event,
     catalog: &'a Catalog,
     second_subscription: bool,
+    card_label: Option<&'a str>,
 ) -> EventEffect<'a> {
     match &event.fact {
         Fact::Checkout(s) => EventEffect::Checkout(CheckoutNotice {
@@ -72,6 +73,17 @@ fn effect_of<'a>(
             None => EventEffect::None,
         },
         Fact::PaymentIntent(pi) if pi.auto_top_up.is_some() => EventEffect::AutoTopUp(pi),
+        // A top-up's card kept for automatic top-ups (its credits came by the checkout's
+        // own events).
+        Fact::PaymentIntent(pi)
+            if pi.saves_card && pi.outcome == PaymentIntentOutcome::Succeeded =>
+        {
+            EventEffect::SaveCard {
+                pi,
+                label: card_label,
+                defaults: crate::server::services::auto_top_up::defaults_of(catalog),
+            }
+        }
         Fact::PaymentIntent(_) | Fact::Invoice(_) | Fact::Other => EventEffect::None,
     }
 }
@@ -130,7 +142,7 @@ async fn second_subscription(
             &state.db,
             &event.id,
             &event.kind,
-            effect_of(event, catalog, true),
+            effect_of(event, catalog, true, None),
             now,
         )
         .await?;
@@ -158,10 +170,37 @@ async fn second_subscription(
         &state.db,
         &event.id,
         &event.kind,
-        effect_of(event, catalog, false),
+        effect_of(event, catalog, false, None),
         now,
     )
     .await?)
+}
+
+/// How the card a top-up's PaymentIntent saves is shown: the local test card's name, or
+/// Stripe's brand and last four digits (asked of Stripe before the event's transaction;
+/// without an answer the card is kept all the same, shown in general words).
+async fn saved_card_label(state: &AppState, event: &events::Event) -> Option<String> {
+    let Fact::PaymentIntent(pi) = &event.fact else {
+        return None;
+    };
+    if !pi.saves_card || pi.outcome != PaymentIntentOutcome::Succeeded {
+        return None;
+    }
+    let card = pi.payment_method.as_deref()?;
+    match &state.config.payments {
+        crate::server::config::PaymentsConfig::Local => {
+            local::test_card_label(card).map(str::to_owned)
+        }
+        crate::server::config::PaymentsConfig::Stripe(config) => {
+            match crate::server::payments::stripe_api::card_label(config, card).await {
+                Ok(label) => label,
+                Err(e) => {
+                    tracing::warn!(error = %e, payment_method = card, "could not ask Stripe how the saved card is shown");
+                    None
+                }
+            }
+        }
+    }
 }
 
 /// Verifies and applies one delivery. The route and the local checkout both call this.
@@ -191,11 +230,12 @@ pub async fn receive(
         );
     }
     let catalog = &state.config.catalog;
+    let label = saved_card_label(state, &event).await;
     let first = payments::apply_event(
         &state.db,
         &event.id,
         &event.kind,
-        effect_of(&event, catalog, false),
+        effect_of(&event, catalog, false, label.as_deref()),
         now,
     )
     .await;
@@ -216,6 +256,18 @@ pub async fn deliver_local_charge(
 ) -> Result<Applied, WebhookError> {
     let now = state.clock.wall();
     let (_, body) = local::payment_intent_event(charge, now);
+    let header = signature::header(&local_webhook_secret(&state.config), now, &body);
+    receive(state, Some(&header), &body).await
+}
+
+/// The local checkout's top-up paid with the test card its customer asked to keep for
+/// automatic top-ups: the event Stripe sends for that, through the webhook code.
+pub async fn deliver_local_card_saved(
+    state: &AppState,
+    payment: &Payment,
+) -> Result<Applied, WebhookError> {
+    let now = state.clock.wall();
+    let body = local::card_saved_event(payment, now);
     let header = signature::header(&local_webhook_secret(&state.config), now, &body);
     receive(state, Some(&header), &body).await
 }

@@ -186,17 +186,22 @@ fn LocalCheckoutForm(
             <ActionForm action=pay attr:class="stack-form">
                 <input type="hidden" name="session_id" value=session />
                 {pay_then}
-                <fieldset>
-                    <legend>"Pay with"</legend>
-                    <label><input type="radio" name="method" value="card" checked />" Test card (paid at once)"</label>
-                    <label><input type="radio" name="method" value="delayed" />" Test bank debit (confirmed a few seconds later)"</label>
-                </fieldset>
-                {c.plan_name.is_none().then(|| view! {
-                    <div class="check">
-                        <input type="checkbox" id="save-card" name="save_card" value="on" />
-                        <label for="save-card">"Save this card for automatic top-ups (test card)"</label>
-                    </div>
-                })}
+                {if c.saves_card {
+                    // As Stripe's Checkout does when the card is kept: a card only, and
+                    // the customer is told.
+                    view! {
+                        <input type="hidden" name="method" value="card" />
+                        <p data-testid="checkout-saves-card">"Paid with the test card (4242), which is then saved for automatic top-ups: it will be charged when your balance falls below the amount you choose, never more than your monthly cap."</p>
+                    }.into_any()
+                } else {
+                    view! {
+                        <fieldset>
+                            <legend>"Pay with"</legend>
+                            <label><input type="radio" name="method" value="card" checked />" Test card (paid at once)"</label>
+                            <label><input type="radio" name="method" value="delayed" />" Test bank debit (confirmed a few seconds later)"</label>
+                        </fieldset>
+                    }.into_any()
+                }}
                 <button type="submit" disabled=pending>{format!("Pay {price}")}</button>
             </ActionForm>
             <ActionForm action=cancel attr:class="inline-form">

@@ -3,6 +3,7 @@
 //! they work without JavaScript.
 
 use crate::api::subscription::{SaveAutoTopUp, SetTestCard};
+use crate::api::topup::BuyTopUp;
 use crate::domain::auto_top_up::cap_left;
 use crate::domain::catalog::{TopUpPack, format_usd};
 use crate::domain::credits::group_thousands;
@@ -31,9 +32,40 @@ pub fn next_step(v: &AutoTopUpView, packs: &[TopUpPack]) -> Option<String> {
 pub fn AutoTopUp(
     v: AutoTopUpView,
     packs: Vec<TopUpPack>,
+    /// This page's form key: the card form's request key.
+    form_key: String,
     save: ServerAction<SaveAutoTopUp>,
     test_card: ServerAction<SetTestCard>,
+    buy: ServerAction<BuyTopUp>,
 ) -> impl IntoView {
+    let has_card = v.card.is_some();
+    let pack_options: Vec<(String, String)> = packs
+        .iter()
+        .map(|p| {
+            let label = format!(
+                "{} credits for {}",
+                group_thousands(p.credits.get()),
+                format_usd(p.price_cents)
+            );
+            (p.id.as_str().to_owned(), label)
+        })
+        .collect();
+    // The card is saved at a top-up: the checkout (Stripe's, or the test one) is told
+    // before it starts, shows it, and keeps the card it is paid with.
+    let card_form = view! {
+        <ActionForm action=buy attr:class="notices-form" attr:data-testid="save-card-form">
+            <input type="hidden" name="request_key" value=form_key />
+            <input type="hidden" name="save_card" value="on" />
+            <input type="hidden" name="then" value="/subscription#auto-top-up" />
+            <div class="field">
+                <label for="save-card-pack">{if has_card { "Use another card: buy" } else { "Save a card: buy" }}</label>
+                <select id="save-card-pack" name="pack">
+                    {pack_options.into_iter().map(|(id, label)| view! { <option value=id>{label}</option> }).collect_view()}
+                </select>
+            </div>
+            <button type="submit" class=if has_card { "secondary" } else { "" }>"Buy and save the card"</button>
+        </ActionForm>
+    };
     let outcome = move || {
         save.value().get().map(|r| match r {
             Ok(message) => view! { <p class="notice notice-ok" role="status" data-testid="auto-top-up-saved">{message}</p> }.into_any(),
@@ -75,7 +107,7 @@ pub fn AutoTopUp(
             {v.stopped_reason.clone().map(|why| view! {
                 <div class="notice notice-warning" role="alert" data-testid="auto-top-up-stopped">
                     <p><strong>"Automatic top-ups are stopped. "</strong>{why}"."</p>
-                    <p>"To fix it, "<a href="#top-up">"buy a top-up"</a>" and save your card again, or save a working test card below, then turn them on."</p>
+                    <p>"To fix it, "<a href="#save-card-pack">"buy a top-up and save a card"</a>" again below (or, in test mode, make the test card work), then turn them on."</p>
                 </div>
             })}
             {v.last_failure.clone().map(|why| view! {
@@ -83,7 +115,7 @@ pub fn AutoTopUp(
             })}
             {match v.card.clone() {
                 None => view! {
-                    <p class="empty" data-testid="auto-top-up-no-card">"No card saved yet: buy a top-up with \"Save this card for automatic top-ups\" ticked, then turn them on here."</p>
+                    <p class="empty" data-testid="auto-top-up-no-card">"No card saved yet. Buy a top-up here and its card is saved (the checkout says so); then turn them on."</p>
                 }.into_any(),
                 Some(card) => view! {
                     <p data-testid="auto-top-up-card">{format!("Card: {card}.")}</p>
@@ -116,6 +148,7 @@ pub fn AutoTopUp(
                     </ActionForm>
                 }.into_any(),
             }}
+            {card_form}
             {v.test_card.clone().map(|current| view! {
                 <div class="test-card" data-testid="test-card">
                     {card_outcome}

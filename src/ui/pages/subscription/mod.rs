@@ -127,7 +127,8 @@ fn Overview(
     let renews = o.balance.renews_at;
     let auto_section = o.auto_top_up.clone().map(|v| {
         let packs = o.top_ups.clone();
-        view! { <AutoTopUp v packs save=auto test_card /> }
+        let form_key = format!("{}-card", o.form_key);
+        view! { <AutoTopUp v packs form_key save=auto test_card buy /> }
     });
     view! {
         {ended}
