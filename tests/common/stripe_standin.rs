@@ -55,10 +55,21 @@ pub struct Account {
     /// `card_error`, changing nothing, as `payment_behavior=error_if_incomplete` does).
     pub declined_price: Option<String>,
     pub calls: Vec<Call>,
+    /// Stripe's time for what it makes (`created`), as the test sets it (the app's clock
+    /// is the test's); the system time when unset.
+    pub now: Option<i64>,
     next: u32,
 }
 
 impl Account {
+    fn now(&self) -> i64 {
+        self.now.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64)
+        })
+    }
+
     fn id(&mut self, prefix: &str) -> String {
         self.next += 1;
         format!("{prefix}_standin{}", self.next)
@@ -349,9 +360,10 @@ async fn create_customer(
 }
 
 /// `POST /v1/payment_intents`: an off-session charge of a saved card, confirmed at once.
-/// Stripe's test payment methods: `pm_card_chargeDeclined` is declined (402 `card_error`),
-/// `pm_card_detached` is refused outright (400 `invalid_request_error`), any other is
-/// charged. The same idempotency key answers the same PaymentIntent.
+/// Stripe's test payment methods: `pm_card_chargeDeclined` is declined (402 `card_error`;
+/// the PaymentIntent is made, `requires_payment_method`, as Stripe does),
+/// `pm_card_detached` is refused outright (400 `invalid_request_error`, nothing made), any
+/// other is charged. The same idempotency key answers the same PaymentIntent.
 async fn create_payment_intent(
     State(s): State<StandIn>,
     headers: HeaderMap,
@@ -367,73 +379,102 @@ async fn create_payment_intent(
             }})),
         );
     }
-    if f.get("payment_method").map(String::as_str) == Some("pm_card_chargeDeclined") {
-        return (
-            StatusCode::PAYMENT_REQUIRED,
-            axum::Json(json!({ "error": {
-                "type": "card_error", "code": "card_declined", "decline_code": "generic_decline",
-                "message": "Your card was declined."
-            }})),
-        );
-    }
     let key = headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
     let mut a = s.account.lock().unwrap();
+    let declined = f.get("payment_method").map(String::as_str) == Some("pm_card_chargeDeclined");
+    let card_error = json!({
+        "type": "card_error", "code": "card_declined", "decline_code": "generic_decline",
+        "message": "Your card was declined."
+    });
+    let answer = |pi: &Value| {
+        if declined {
+            let mut error = card_error.clone();
+            error["payment_intent"] = pi.clone();
+            (
+                StatusCode::PAYMENT_REQUIRED,
+                axum::Json(json!({ "error": error })),
+            )
+        } else {
+            ok(pi.clone())
+        }
+    };
     if let Some(pi) = a
         .payment_intents
         .values()
         .find(|p| p["idempotency_key_seen"] == key.as_str())
     {
-        return ok(pi.clone());
+        return answer(pi);
     }
     let mut pi = s.fixtures.object("payment_intent");
     let id = a.id("pi");
     pi["id"] = json!(id);
-    pi["status"] = json!("succeeded");
+    pi["created"] = json!(a.now());
     pi["amount"] = json!(f.get("amount").and_then(|v| v.parse::<u64>().ok()));
     pi["currency"] = json!(f.get("currency"));
     pi["customer"] = json!(f.get("customer"));
     pi["payment_method"] = json!(f.get("payment_method"));
     pi["metadata"] = metadata(&f);
-    pi["last_payment_error"] = Value::Null;
-    pi["created"] = json!(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs()
-    );
+    if declined {
+        pi["status"] = json!("requires_payment_method");
+        pi["last_payment_error"] = card_error.clone();
+    } else {
+        pi["status"] = json!("succeeded");
+        pi["last_payment_error"] = Value::Null;
+    }
     // Kept beside the object, to answer the same key alike (not a field Stripe sends).
     pi["idempotency_key_seen"] = json!(key);
     a.payment_intents.insert(id, pi.clone());
-    ok(pi)
+    answer(&pi)
 }
 
-/// `GET /v1/payment_intents`: the customer's, made at `created[gte]` or later, newest
-/// first, as Stripe lists them.
+/// `GET /v1/payment_intents`: the customer's, made between `created[gte]` and
+/// `created[lte]`, newest first, a page of `limit` after `starting_after`, as Stripe lists
+/// them.
 async fn list_payment_intents(
     State(s): State<StandIn>,
     Query(q): Query<HashMap<String, String>>,
 ) -> (StatusCode, axum::Json<Value>) {
-    let since: i64 = q
-        .get("created[gte]")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let bound = |name: &str, default: i64| {
+        q.get(name)
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(default)
+    };
+    let (since, until) = (bound("created[gte]", 0), bound("created[lte]", i64::MAX));
+    let limit = usize::try_from(bound("limit", 10)).unwrap_or(10);
     let a = s.account.lock().unwrap();
-    let mut data: Vec<Value> = a
+    let mut all: Vec<Value> = a
         .payment_intents
         .values()
         .filter(|p| {
             q.get("customer")
                 .is_none_or(|c| p["customer"] == c.as_str())
         })
-        .filter(|p| p["created"].as_i64().unwrap_or(0) >= since)
+        .filter(|p| (since..=until).contains(&p["created"].as_i64().unwrap_or(0)))
         .cloned()
         .collect();
-    data.sort_by_key(|p| std::cmp::Reverse(p["created"].as_i64().unwrap_or(0)));
-    ok(json!({ "object": "list", "url": "/v1/payment_intents", "has_more": false, "data": data }))
+    all.sort_by_key(|p| {
+        (
+            std::cmp::Reverse(p["created"].as_i64().unwrap_or(0)),
+            p["id"].as_str().unwrap_or_default().to_owned(),
+        )
+    });
+    let start = match q.get("starting_after") {
+        Some(after) => all
+            .iter()
+            .position(|p| p["id"] == after.as_str())
+            .map_or(all.len(), |i| i + 1),
+        None => 0,
+    };
+    let rest = &all[start..];
+    let data: Vec<Value> = rest.iter().take(limit).cloned().collect();
+    ok(json!({
+        "object": "list", "url": "/v1/payment_intents",
+        "has_more": rest.len() > limit, "data": data,
+    }))
 }
 
 /// `GET /v1/payment_methods/{id}`: Stripe's card fixture under the id asked for;

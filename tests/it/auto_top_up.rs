@@ -862,6 +862,15 @@ async fn p16_turned_on_from_the_page_after_saving_the_card_at_a_top_up(backend: 
             )
             .await;
             assert_eq!(paid.status, StatusCode::OK, "{}", paid.body);
+            // Sent again (a double click): nothing more.
+            let again = common::call(
+                app,
+                "checkout/local/pay",
+                Some(&session),
+                &[("session_id", &checkout), ("method", "card")],
+            )
+            .await;
+            assert_eq!(again.status, StatusCode::OK, "{}", again.body);
         }
     };
     pay("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-small", false).await;
@@ -1072,6 +1081,11 @@ async fn p16_a_card_saved_at_a_stripe_checkout_is_kept_from_stripes_event_and_ch
             );
         }
         assert!(saving.get("customer_email").is_none(), "{saving:?}");
+        // The same form sent again is the same checkout; another choice on it is another.
+        buy("eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee-small", true).await;
+        assert_eq!(sessions().len(), 2);
+        buy("eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee-small", false).await;
+        assert_eq!(sessions().len(), 3);
         // Stripe's event for the session's PaymentIntent keeps the card, shown as Stripe
         // describes it; told again, nothing more.
         let deliver_pi = |id: &'static str, pi: serde_json::Value| {
@@ -1261,7 +1275,13 @@ async fn p16_a_card_stripe_refuses_outright_fails_at_once_and_a_retry_after_turn
 
 async fn p16_one_with_no_outcome_for_a_day_is_settled_from_stripes_own_list(backend: Backend) {
     let (base, standin) = common::stripe_standin::start().await;
+    // Stripe's clock is the test's: its PaymentIntents are made at the app's real time,
+    // which demo mode's moves (below) leave behind.
+    standin.account.lock().unwrap().now = Some(TEST_NOW);
     let app = TestApp::with_stripe(backend, &base, &[SECRET]).await;
+    // Demo mode moved the app's time two days ahead before anything was decided: the
+    // app's times are then ahead of Stripe's.
+    app.state.clock.advance(2 * 24 * 3_600);
     let token = token(&app).await;
     let retry = || studio_billing::server::services::auto_top_up::retry_charging(&app.state);
     // Charged at Stripe, but its webhook never comes: a day on, Stripe's list of the
@@ -1275,6 +1295,21 @@ async fn p16_one_with_no_outcome_for_a_day_is_settled_from_stripes_own_list(back
     wait_for_charges(&standin, 1).await;
     assert_eq!(statuses(&app, paid).await, ["charging"]);
     assert_eq!(available(&app, paid).await, 450);
+    // Declined at Stripe, its webhook lost too: a failed charge, counted.
+    let declined = customer_with_card(
+        &app,
+        "lost-decline@example.com",
+        600,
+        5_000,
+        "pm_card_chargeDeclined",
+    )
+    .await;
+    link(&app, declined).await;
+    assert_eq!(
+        reserve_over_http(&app.router, &token, declined, 150, "d1").await,
+        201
+    );
+    wait_for_charges(&standin, 2).await;
     // Never charged: Stripe could not be reached, and nobody tried again within the day.
     let never = customer(&app, "never-charged@example.com", 600, 5_000).await;
     link(&app, never).await;
@@ -1283,15 +1318,24 @@ async fn p16_one_with_no_outcome_for_a_day_is_settled_from_stripes_own_list(back
         reserve_over_http(&app.router, &token, never, 150, "n1").await,
         201
     );
-    wait_for_charges(&standin, 2).await;
+    wait_for_charges(&standin, 3).await;
     standin.account.lock().unwrap().failing = false;
-    assert_eq!(statuses(&app, never).await, ["charging"]);
+    for account in [paid, declined, never] {
+        assert_eq!(statuses(&app, account).await, ["charging"]);
+    }
 
-    app.state.clock.advance(24 * 3_600);
+    // A day on by demo mode's clock (Stripe's real time has not moved).
+    app.state.clock.advance(24 * 3_600 + 600);
     retry().await.unwrap();
-    assert_eq!(charges(&standin), 2, "a day on, no charge is tried again");
+    assert_eq!(charges(&standin), 3, "a day on, no charge is tried again");
     assert_eq!(statuses(&app, paid).await, ["succeeded"]);
     assert_eq!(available(&app, paid).await, 950);
+    assert_eq!(statuses(&app, declined).await, ["failed"]);
+    let record = store::get(app.state.db.reader(), declined)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.failures, 1, "a declined charge counts");
     // No PaymentIntent names it: no charge was made. It ends, not counted as a failure,
     // and the next crossing can start another.
     assert_eq!(statuses(&app, never).await, ["failed"]);
@@ -1302,19 +1346,19 @@ async fn p16_one_with_no_outcome_for_a_day_is_settled_from_stripes_own_list(back
     assert_eq!(record.failures, 0);
     assert_eq!(available(&app, never).await, 450);
     // The late event, if it ever comes, changes nothing; nor does asking again.
-    let pis: Vec<String> = standin
+    let attempt = store::attempts(&app.state.db, paid, 1).await.unwrap()[0].id;
+    let pi_id = standin
         .account
         .lock()
         .unwrap()
         .payment_intents
-        .keys()
-        .cloned()
-        .collect();
-    assert_eq!(pis.len(), 1);
-    let attempt = store::attempts(&app.state.db, paid, 1).await.unwrap()[0].id;
+        .values()
+        .find(|p| p["metadata"]["auto_top_up_id"] == attempt.to_string().as_str())
+        .map(|p| p["id"].as_str().unwrap().to_owned())
+        .unwrap();
     let fx = Fixtures::load(Version::Current);
     let pi = Pi {
-        id: &pis[0],
+        id: &pi_id,
         amount: 500,
         account: paid,
         auto_top_up: attempt,
@@ -1329,8 +1373,51 @@ async fn p16_one_with_no_outcome_for_a_day_is_settled_from_stripes_own_list(back
     app.cleanup().await;
 }
 
+async fn p16_a_retry_after_the_card_changed_settles_a_charge_stripe_made(backend: Backend) {
+    let (base, standin) = common::stripe_standin::start().await;
+    standin.account.lock().unwrap().now = Some(TEST_NOW);
+    let app = TestApp::with_stripe(backend, &base, &[SECRET]).await;
+    let token = token(&app).await;
+    // Charged at Stripe, its webhook late.
+    let account = customer(&app, "changed-card@example.com", 600, 5_000).await;
+    link(&app, account).await;
+    assert_eq!(
+        reserve_over_http(&app.router, &token, account, 150, "k1").await,
+        201
+    );
+    wait_for_charges(&standin, 1).await;
+    assert_eq!(statuses(&app, account).await, ["charging"]);
+    // The customer saves another card meanwhile: the retry charges nothing new, and
+    // finds at Stripe that the first try was paid.
+    let settings = store::get(app.state.db.reader(), account)
+        .await
+        .unwrap()
+        .unwrap()
+        .settings;
+    store::save_card(
+        app.state.db.writer(),
+        account,
+        "pm_card_mastercard",
+        "Mastercard ending 4444",
+        &settings,
+        TEST_NOW + 60,
+        TEST_NOW + 60,
+    )
+    .await
+    .unwrap();
+    app.state.clock.advance(180);
+    studio_billing::server::services::auto_top_up::retry_charging(&app.state)
+        .await
+        .unwrap();
+    assert_eq!(charges(&standin), 1, "no second charge");
+    assert_eq!(statuses(&app, account).await, ["succeeded"]);
+    assert_eq!(available(&app, account).await, 950);
+    app.cleanup().await;
+}
+
 on_both_backends!(
     p16_one_with_no_outcome_for_a_day_is_settled_from_stripes_own_list,
+    p16_a_retry_after_the_card_changed_settles_a_charge_stripe_made,
     p16_a_reserve_refused_below_the_threshold_starts_one_too,
     p16_a_card_stripe_refuses_outright_fails_at_once_and_a_retry_after_turning_off_charges_nothing,
     p16_turned_on_from_the_page_after_saving_the_card_at_a_top_up,

@@ -17,8 +17,17 @@ pub fn checkout_path(session_id: &str) -> String {
 
 /// An event as Stripe sends one, around `object`, as JSON bytes.
 fn event(kind: &str, now: i64, object: serde_json::Value) -> Vec<u8> {
+    event_with_id(
+        &format!("evt_local_{}", uuid::Uuid::new_v4().simple()),
+        kind,
+        now,
+        object,
+    )
+}
+
+fn event_with_id(id: &str, kind: &str, now: i64, object: serde_json::Value) -> Vec<u8> {
     serde_json::json!({
-        "id": format!("evt_local_{}", uuid::Uuid::new_v4().simple()),
+        "id": id,
         "object": "event",
         "type": kind,
         "created": now,
@@ -72,12 +81,15 @@ pub fn test_card_label(payment_method: &str) -> Option<&'static str> {
 /// (`payment_intent.succeeded` with `setup_future_usage` `off_session`, and the metadata
 /// the app gave the session): for `payment`, a local top-up paid with the test card whose
 /// customer asked to keep it for automatic top-ups (P16).
+/// One event per checkout: sent again, it is a duplicate.
 pub fn card_saved_event(payment: &Payment, now: i64) -> Vec<u8> {
-    event(
+    let session = payment.external_id.trim_start_matches("cs_local_");
+    event_with_id(
+        &format!("evt_local_card_{session}"),
         "payment_intent.succeeded",
         now,
         serde_json::json!({
-            "id": format!("pi_local_{}", payment.external_id.trim_start_matches("cs_local_")),
+            "id": format!("pi_local_{session}"),
             "object": "payment_intent",
             "amount": payment.amount_cents,
             "currency": payment.currency,

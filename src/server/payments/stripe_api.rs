@@ -269,13 +269,14 @@ pub async fn card_label(
     }))
 }
 
-/// The customer's PaymentIntents made at `since` or later (up to 100, newest first): the
-/// automatic top-up each names in its metadata, and what it says, read as its event would
-/// be (`None`: no outcome yet).
+/// The customer's PaymentIntents made from `since` to `until` (Stripe's `created`, every
+/// page): the automatic top-up each names in its metadata, and what it says, read as its
+/// event would be (`None`: no outcome yet).
 pub async fn payment_intents_of(
     config: &StripeConfig,
     customer: &str,
     since: i64,
+    until: i64,
 ) -> Result<Vec<(Option<i64>, Option<events::PaymentIntentObject>)>, StripeCallError> {
     #[derive(Deserialize)]
     struct Page {
@@ -288,34 +289,49 @@ pub async fn payment_intents_of(
         customer: &'a str,
         #[serde(rename = "created[gte]")]
         created_gte: i64,
+        #[serde(rename = "created[lte]")]
+        created_lte: i64,
         limit: u32,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        starting_after: Option<String>,
     }
-    let page: Page = timed(client(config).get_query(
-        "/payment_intents",
-        &Query {
+    /// Pages read at most: a customer's automatic top-ups and top-ups of a day or so.
+    const PAGES: usize = 20;
+    let mut all = Vec::new();
+    let mut after: Option<String> = None;
+    for _ in 0..PAGES {
+        let query = Query {
             customer,
             created_gte: since,
+            created_lte: until,
             limit: 100,
-        },
-    ))
-    .await?;
-    // Not all of them: what is missing cannot be told from what is not there.
-    if page.has_more {
-        return Err(StripeCallError::Unexpected(
-            "over 100 PaymentIntents since then (only the newest 100 are listed)",
-        ));
-    }
-    page.data
-        .into_iter()
-        .map(|o| {
+            starting_after: after.take(),
+        };
+        let page: Page = timed(client(config).get_query("/payment_intents", &query)).await?;
+        after = page
+            .data
+            .last()
+            .and_then(|o| o["id"].as_str())
+            .map(str::to_owned);
+        for o in page.data {
             let auto_top_up = o["metadata"]["auto_top_up_id"]
                 .as_str()
                 .and_then(|v| v.parse().ok());
-            events::payment_intent(o)
-                .map(|pi| (auto_top_up, pi))
-                .map_err(|_| StripeCallError::Unexpected("a PaymentIntent the app can read"))
-        })
-        .collect()
+            let read = events::payment_intent(o)
+                .map_err(|_| StripeCallError::Unexpected("a PaymentIntent the app can read"))?;
+            all.push((auto_top_up, read));
+        }
+        if !page.has_more {
+            return Ok(all);
+        }
+        if after.is_none() {
+            break;
+        }
+    }
+    // Not all of them: what is missing cannot be told from what is not there.
+    Err(StripeCallError::Unexpected(
+        "more PaymentIntents in that time than the app reads",
+    ))
 }
 
 /// Creates the Stripe customer for an account (once: the key makes a retry return it).

@@ -356,7 +356,16 @@ async fn try_charge(state: &AppState, id: i64) -> Result<(), String> {
                         && r.payment_method.as_deref() == Some(payment_method.as_str())
                 });
                 if !still_wanted {
-                    return end_unpaid(state, &attempt, "turned off before it was charged").await;
+                    // Its first try may have been charged after all (an answer lost, its
+                    // webhook late): Stripe's word settles it; none, it ends uncharged.
+                    return settle_from_stripe(
+                        state,
+                        config,
+                        &attempt,
+                        &customer,
+                        "turned off before it was charged",
+                    )
+                    .await;
                 }
             }
             // The key names this installation, as every key the app sends Stripe does.
@@ -468,24 +477,22 @@ pub async fn retry_charging(state: &AppState) -> Result<usize, sqlx::Error> {
     for &id in &due {
         charge(state, id).await;
     }
-    let stuck = store::charging_between(&state.db, 0, now - KEY_KEPT, 50).await?;
+    // Past the last retry, and past any call it may still have under way.
+    let stuck = store::charging_between(&state.db, 0, now - KEY_KEPT - 600, 50).await?;
     for id in stuck {
         if let Err(e) = ask_stripe(state, id).await {
             tracing::error!(
                 auto_top_up = id,
                 error = %e,
-                "an automatic top-up has had no outcome for a day and Stripe could not be asked; check it in Stripe"
+                "an automatic top-up has had no outcome for a day and Stripe could not tell; check it in Stripe"
             );
         }
     }
     Ok(due.len())
 }
 
-/// An automatic top-up with no outcome a day after it was decided (its webhook never came):
-/// Stripe is asked for the customer's PaymentIntents since then. The one naming it settles
-/// it as its event would have (paid: its credits, once; failed: counted); none means no
-/// charge was made, and it ends without one (not counted as a failure), so the next can
-/// start. One still without an outcome at Stripe is left for the next run.
+/// An automatic top-up with no outcome a day after it was decided (its webhook never
+/// came): Stripe's word settles it ([`settle_from_stripe`]).
 async fn ask_stripe(state: &AppState, id: i64) -> Result<(), String> {
     let crate::server::config::PaymentsConfig::Stripe(config) = &state.config.payments else {
         return Err("no Stripe keys".to_owned());
@@ -503,27 +510,51 @@ async fn ask_stripe(state: &AppState, id: i64) -> Result<(), String> {
     let Some(customer) = customer else {
         return end_unpaid(state, &attempt, "no Stripe customer to charge").await;
     };
-    // A little before it was decided: Stripe's clock and ours may differ.
-    let listed = crate::server::payments::stripe_api::payment_intents_of(
+    settle_from_stripe(
+        state,
         config,
+        &attempt,
         &customer,
-        attempt.created_at - 600,
+        "no charge reached Stripe",
     )
     .await
-    .map_err(|e| e.to_string())?;
+}
+
+/// Settles automatic top-up `attempt` from the customer's PaymentIntents at Stripe, made
+/// while its key could be used: the one naming it settles it as its event would have
+/// (paid: its credits, once; failed: counted); none names it: no charge was made, and it
+/// ends without one (`why`, not counted as a failure); one with no outcome yet at Stripe
+/// is left for the next run.
+async fn settle_from_stripe(
+    state: &AppState,
+    config: &crate::server::config::StripeConfig,
+    attempt: &store::AttemptRow,
+    customer: &str,
+    why: &str,
+) -> Result<(), String> {
+    // Stripe's times are real ones; ours may run ahead of them (demo mode), never behind.
+    // The charges are made within a day of the decision, with its key.
+    let decided = attempt.created_at;
+    let since = decided - state.clock.ahead() - 600;
+    let until = decided + 25 * 3_600;
+    let listed =
+        crate::server::payments::stripe_api::payment_intents_of(config, customer, since, until)
+            .await
+            .map_err(|e| e.to_string())?;
     let mine: Vec<_> = listed
         .into_iter()
-        .filter(|(named, _)| *named == Some(id))
+        .filter(|(named, _)| *named == Some(attempt.id))
+        .map(|(_, read)| read)
         .collect();
-    match mine.iter().find_map(|(_, read)| read.as_ref()) {
+    match mine.iter().flatten().next() {
         Some(pi) => {
             tracing::warn!(
-                auto_top_up = id,
+                auto_top_up = attempt.id,
                 payment_intent = pi.id,
-                "an automatic top-up's webhook never came; settled from Stripe's PaymentIntent"
+                "an automatic top-up settled from Stripe's PaymentIntent, its webhook not yet come"
             );
             crate::server::services::payment_events::apply_direct(
-                db,
+                &state.db,
                 crate::server::services::payment_events::EventEffect::AutoTopUp(pi),
                 state.clock.now(),
             )
@@ -531,10 +562,10 @@ async fn ask_stripe(state: &AppState, id: i64) -> Result<(), String> {
             .map(drop)
             .map_err(|e| e.to_string())
         }
-        None if mine.is_empty() => end_unpaid(state, &attempt, "no charge reached Stripe").await,
+        None if mine.is_empty() => end_unpaid(state, attempt, why).await,
         None => {
             tracing::warn!(
-                auto_top_up = id,
+                auto_top_up = attempt.id,
                 "an automatic top-up's PaymentIntent has no outcome at Stripe yet"
             );
             Ok(())

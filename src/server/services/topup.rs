@@ -41,7 +41,7 @@ pub async fn start(
 ) -> Result<String, AppError> {
     let Purchase {
         pack_id,
-        request_key,
+        request_key: form_key,
         then,
         save_card,
     } = purchase;
@@ -53,11 +53,17 @@ pub async fn start(
         .ok_or_else(|| {
             AppError::bad_request("That top-up pack is not on sale. Pick one of the packs shown.")
         })?;
-    if !valid_key(request_key) {
+    if !valid_key(form_key) {
         return Err(AppError::bad_request(
             "The form was incomplete. Reload the page and try again.",
         ));
     }
+    // One form may offer several packs, with and without keeping the card: each choice is
+    // its own checkout, and the same choice sent twice is the first one's.
+    let request_key = &format!(
+        "{form_key}-{pack_id}{}",
+        if save_card { "-card" } else { "" }
+    );
     if let Some(existing) = payments::by_request_key(&state.db, account, request_key)
         .await
         .map_err(internal(CONTEXT))?
@@ -284,7 +290,16 @@ pub async fn local_pay(
     let p = local_payment(state, account, session_id).await?;
     let back = back_from(&p, true, then);
     if p.status != PaymentStatus::Open {
-        // Paying twice (a double click, a resent form) changes nothing.
+        // Paying twice (a double click, a resent form) changes nothing; the card a paid
+        // one keeps is told again (a duplicate if it was told, kept now if it was not).
+        if p.saves_card && p.status == PaymentStatus::Paid {
+            webhook::deliver_local_card_saved(state, &p)
+                .await
+                .map_err(|e| {
+                    tracing::error!(error = %e, "local checkout's card event refused");
+                    AppError::Internal
+                })?;
+        }
         return Ok(back);
     }
     if p.saves_card && method != LocalMethod::Card {

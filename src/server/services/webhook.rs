@@ -192,7 +192,18 @@ async fn saved_card_label(state: &AppState, event: &events::Event) -> Option<Str
             local::test_card_label(card).map(str::to_owned)
         }
         crate::server::config::PaymentsConfig::Stripe(config) => {
-            match crate::server::payments::stripe_api::card_label(config, card).await {
+            // Briefly: Stripe waits for the webhook's answer.
+            let asked = tokio::time::timeout(
+                std::time::Duration::from_secs(5),
+                crate::server::payments::stripe_api::card_label(config, card),
+            )
+            .await
+            .unwrap_or(Err(
+                crate::server::payments::stripe_api::StripeCallError::Timeout(
+                    std::time::Duration::from_secs(5),
+                ),
+            ));
+            match asked {
                 Ok(label) => label,
                 Err(e) => {
                     tracing::warn!(error = %e, payment_method = card, "could not ask Stripe how the saved card is shown");
