@@ -646,6 +646,7 @@ async fn p16_stripe_charges_the_saved_card_off_session_once_and_the_webhook_gran
     backend: Backend,
 ) {
     let (base, standin) = common::stripe_standin::start().await;
+    standin.account.lock().unwrap().now = Some(TEST_NOW);
     let app = TestApp::with_stripe(backend, &base, &[SECRET]).await;
     let account = customer(&app, "stripe@example.com", 600, 5_000).await;
     link(&app, account).await;
@@ -750,6 +751,52 @@ async fn p16_stripe_charges_the_saved_card_off_session_once_and_the_webhook_gran
     );
     assert_eq!(statuses(&app, account).await, ["succeeded"]);
     assert_eq!(available(&app, account).await, 950);
+    // `stripe reconcile` finds Stripe's payment and its credits agree.
+    let reconcile = || async {
+        let studio_billing::server::config::PaymentsConfig::Stripe(config) =
+            &app.state.config.payments
+        else {
+            unreachable!("Stripe keys")
+        };
+        studio_billing::server::services::reconcile::with_stripe(
+            config,
+            &app.state.db,
+            TEST_NOW - 86_400,
+            TEST_NOW + 86_400,
+        )
+        .await
+        .unwrap()
+    };
+    use studio_billing::server::services::reconcile::Difference;
+    // (The test's own starting credits are a grant without a payment.)
+    let of_money = |r: &studio_billing::server::services::reconcile::Report| {
+        r.differences
+            .iter()
+            .filter(|d| !matches!(d, Difference::GrantWithoutPayment { reason, .. } if reason == "test"))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let report = reconcile().await;
+    assert_eq!(of_money(&report), [], "{}", report.table());
+    assert_eq!(report.checked_payments, 1);
+    // A second automatic top-up paid in Stripe whose event never came: a missing grant.
+    app.state.clock.advance(600);
+    let account2 = customer(&app, "stripe2@example.com", 600, 5_000).await;
+    link(&app, account2).await;
+    assert_eq!(
+        reserve_over_http(&app.router, &token, account2, 150, "s3").await,
+        201
+    );
+    wait_for_charges(&standin, 3).await;
+    let report = reconcile().await;
+    assert_eq!(of_money(&report).len(), 1, "{}", report.table());
+    assert!(
+        report
+            .table()
+            .contains("an automatic top-up paid in Stripe"),
+        "{}",
+        report.table()
+    );
     app.cleanup().await;
 }
 

@@ -1,6 +1,7 @@
 //! `studio-billing stripe reconcile`: Stripe's money against the ledger's credits over a
-//! window. Every paid top-up checkout and every paid subscription invoice of the app's
-//! customers must have granted its credits exactly once, and every top-up or subscription
+//! window. Every paid top-up checkout, every paid subscription invoice and every paid
+//! automatic top-up (an off-session PaymentIntent) of the app's customers must have granted
+//! its credits exactly once, and every top-up or subscription
 //! grant must have a paid payment behind it. Without Stripe keys the local test payments
 //! are checked the same way.
 
@@ -286,6 +287,30 @@ pub async fn with_stripe(
                 payment: inv.id.clone(),
                 account: Some(account),
                 why: "paid in Stripe; its invoice event was never applied here".to_owned(),
+            }),
+        }
+    }
+
+    // Automatic top-ups (P16): the app's off-session PaymentIntents that succeeded.
+    for v in list_all(config, "/payment_intents", None, from - LOOKBACK_SECS, to).await? {
+        let pi = events::payment_intent(v).map_err(|e| ReconcileError::Shape(e.to_string()))?;
+        let Some(pi) = pi.filter(|pi| {
+            pi.auto_top_up.is_some() && pi.outcome == events::PaymentIntentOutcome::Succeeded
+        }) else {
+            continue;
+        };
+        let Some(&account) = pi.customer.as_ref().and_then(|c| customers.get(c)) else {
+            continue;
+        };
+        paid_in_stripe.insert(pi.id.clone());
+        report.checked_payments += 1;
+        match payments::by_external_id(db, &pi.id).await? {
+            Some(p) if p.grant_id.is_some() => {}
+            _ => report.differences.push(Difference::MissingGrant {
+                payment: pi.id.clone(),
+                account: Some(account),
+                why: "an automatic top-up paid in Stripe; its credits were not granted here"
+                    .to_owned(),
             }),
         }
     }

@@ -58,12 +58,16 @@ pub async fn start(
             "The form was incomplete. Reload the page and try again.",
         ));
     }
-    // One form may offer several packs, with and without keeping the card: each choice is
-    // its own checkout, and the same choice sent twice is the first one's.
-    let request_key = &format!(
-        "{form_key}-{pack_id}{}",
-        if save_card { "-card" } else { "" }
-    );
+    // The card's form offers every pack in one form: each pack chosen there is its own
+    // checkout, and the same choice sent twice the first one's (the other forms are one
+    // per pack already).
+    let card_key;
+    let request_key = if save_card {
+        card_key = format!("{form_key}-{pack_id}-card");
+        &card_key
+    } else {
+        form_key
+    };
     if let Some(existing) = payments::by_request_key(&state.db, account, request_key)
         .await
         .map_err(internal(CONTEXT))?
