@@ -424,6 +424,13 @@ async fn create_payment_intent(
     } else {
         pi["status"] = json!("succeeded");
         pi["last_payment_error"] = Value::Null;
+        // Its charge, with Stripe's receipt.
+        let mut charge = s.fixtures.object("charge");
+        let charge_id = a.id("ch");
+        charge["id"] = json!(charge_id);
+        charge["payment_intent"] = json!(id);
+        pi["latest_charge"] = json!(charge_id);
+        a.charges.insert(charge_id, charge);
     }
     // Kept beside the object, to answer the same key alike (not a field Stripe sends).
     pi["idempotency_key_seen"] = json!(key);

@@ -751,6 +751,25 @@ async fn p16_stripe_charges_the_saved_card_off_session_once_and_the_webhook_gran
     );
     assert_eq!(statuses(&app, account).await, ["succeeded"]);
     assert_eq!(available(&app, account).await, 950);
+    // Its receipt is Stripe's, for its charge.
+    let session = common::sign_in(&app, "stripe@example.com", common::PASSWORD).await;
+    let payment: i64 = sqlx::query_scalar("SELECT id FROM payments WHERE external_id = $1")
+        .bind(&pis[0])
+        .fetch_one(app.state.db.reader())
+        .await
+        .unwrap();
+    let res = app
+        .get_with(
+            &format!("/payments/{payment}/stripe-receipt"),
+            &[
+                ("cookie", &format!("sb_session={session}")),
+                ("accept", "text/html"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, 303, "{}", res.body);
+    let expected = fx.object("charge")["receipt_url"].clone();
+    assert_eq!(serde_json::json!(res.header("location")), expected);
     // `stripe reconcile` finds Stripe's payment and its credits agree.
     let reconcile = || async {
         let studio_billing::server::config::PaymentsConfig::Stripe(config) =

@@ -696,14 +696,21 @@ pub async fn receipt_url(
     if external_id.starts_with("in_") {
         return invoice_url(&client, external_id).await;
     }
-    let session: Session = timed(client.get(&format!("/checkout/sessions/{external_id}"))).await?;
-    if let Some(invoice) = session.invoice
-        && let Some(url) = invoice_url(&client, &invoice).await?
-    {
-        return Ok(Some(url));
-    }
-    let Some(intent) = session.payment_intent else {
-        return Ok(None);
+    // An automatic top-up's payment is its PaymentIntent; a top-up's, its Checkout Session.
+    let intent = if external_id.starts_with("pi_") {
+        external_id.to_owned()
+    } else {
+        let session: Session =
+            timed(client.get(&format!("/checkout/sessions/{external_id}"))).await?;
+        if let Some(invoice) = session.invoice
+            && let Some(url) = invoice_url(&client, &invoice).await?
+        {
+            return Ok(Some(url));
+        }
+        let Some(intent) = session.payment_intent else {
+            return Ok(None);
+        };
+        intent
     };
     let intent: PaymentIntent = timed(client.get(&format!("/payment_intents/{intent}"))).await?;
     let Some(charge) = intent.latest_charge else {
