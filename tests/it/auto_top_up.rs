@@ -405,6 +405,45 @@ async fn p16_a_paid_charge_grants_its_pack_once_on_stripes_events(backend: Backe
     }
 }
 
+async fn p16_the_failures_that_stop_them_are_configured(backend: Backend) {
+    // `STUDIO_AUTO_TOP_UP_ATTEMPTS=1`: the first failed charge stops them.
+    let app = TestApp::with_config(backend, |c| {
+        c.payments = common::stripe_payments("http://127.0.0.1:9/", &[SECRET]);
+        c.auto_top_up_attempts = 1;
+    })
+    .await;
+    let fx = Fixtures::load(Version::V2023);
+    let account = customer(&app, "once@example.com", 600, 5_000).await;
+    link(&app, account).await;
+    reserve(&app, account, 150).await;
+    let first = started(consider_now(&app, account).await);
+    let declined = Pi {
+        id: "pi_auto_once",
+        amount: 500,
+        account,
+        auto_top_up: first,
+        failure: Some(("card_declined", "Your card was declined.")),
+    };
+    assert_eq!(
+        deliver(
+            &app,
+            &fx,
+            "evt_once",
+            "payment_intent.payment_failed",
+            &declined
+        )
+        .await,
+        "auto_top_up_stopped"
+    );
+    let record = store::get(app.state.db.reader(), account)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.failures, 1);
+    assert!(record.stopped_reason.is_some(), "{record:?}");
+    app.cleanup().await;
+}
+
 async fn p16_two_failures_stop_it_and_the_customer_is_told_each_time(backend: Backend) {
     let app = TestApp::with_stripe(backend, "http://127.0.0.1:9/", &[SECRET]).await;
     let fx = Fixtures::load(Version::Current);
@@ -1482,6 +1521,7 @@ async fn p16_a_retry_after_the_card_changed_settles_a_charge_stripe_made(backend
 }
 
 on_both_backends!(
+    p16_the_failures_that_stop_them_are_configured,
     p16_one_with_no_outcome_for_a_day_is_settled_from_stripes_own_list,
     p16_a_retry_after_the_card_changed_settles_a_charge_stripe_made,
     p16_a_reserve_refused_below_the_threshold_starts_one_too,

@@ -16,6 +16,13 @@ pub struct FaqFacts {
     pub catalog: Catalog,
     /// A generation is charged at most this share (in percent) above its estimate.
     pub capture_tolerance_percent: u32,
+    /// Automatic top-ups stop after this many failed charges in a row.
+    #[serde(default = "default_attempts")]
+    pub auto_top_up_attempts: u32,
+}
+
+fn default_attempts() -> u32 {
+    crate::domain::auto_top_up::DEFAULT_ATTEMPTS
 }
 
 /// A piece of running text.
@@ -514,11 +521,15 @@ pub fn sections(facts: &FaqFacts) -> Vec<Section> {
                             ],
                             vec![
                                 b("told if it fails"),
-                                t(
+                                t(format!(
                                     ": a declined card, or a bank that wants you to confirm, is shown on \
-                                     the page and e-mailed to you. After 2 failures in a row they stop \
-                                     until you save a card again or turn them back on.",
-                                ),
+                                     the page and e-mailed to you. After {} in a row they stop until you \
+                                     save a card again or turn them back on.",
+                                    match facts.auto_top_up_attempts {
+                                        1 => "one failure".to_owned(),
+                                        n => format!("{n} failures"),
+                                    }
+                                )),
                             ],
                         ]),
                         para(vec![t(

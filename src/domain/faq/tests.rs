@@ -14,6 +14,7 @@ pub(crate) fn facts() -> FaqFacts {
     };
     FaqFacts {
         capture_tolerance_percent: 10,
+        auto_top_up_attempts: 3,
         support_email: "help@example.test".into(),
         catalog: Catalog {
             plans: vec![
@@ -235,4 +236,14 @@ fn the_upgrade_answer_quotes_the_catalogue() {
         )),
         "{text}"
     );
+}
+
+#[test]
+fn automatic_top_ups_stop_after_the_failures_configured() {
+    let text: String = entries(&facts())
+        .into_iter()
+        .find(|e| e.slug == "can-credits-top-up-automatically")
+        .map(|e| format!("{:?}", e.answer))
+        .unwrap();
+    assert!(text.contains("After 3 failures in a row"), "{text}");
 }

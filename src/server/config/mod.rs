@@ -70,6 +70,8 @@ pub struct Config {
     pub capture_tolerance_percent: u32,
     /// A support adjustment of more credits than this waits for a second support user.
     pub approval_above_credits: u64,
+    /// Automatic top-ups stop after this many failed charges in a row (P16).
+    pub auto_top_up_attempts: u32,
     /// The bearer token `/metrics` wants; without one the route does not exist.
     pub metrics_token: Option<Secret>,
     pub catalog: Catalog,
@@ -298,6 +300,21 @@ impl Config {
             })?,
         };
 
+        let auto_top_up_attempts = match get("STUDIO_AUTO_TOP_UP_ATTEMPTS") {
+            None => crate::domain::auto_top_up::DEFAULT_ATTEMPTS,
+            Some(v) => v
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=10).contains(n))
+                .ok_or_else(|| {
+                    invalid(
+                        "STUDIO_AUTO_TOP_UP_ATTEMPTS",
+                        &v,
+                        "expected a number of failed charges from 1 to 10",
+                    )
+                })?,
+        };
+
         let approval_above_credits = match get("STUDIO_APPROVAL_ABOVE_CREDITS") {
             None => 10_000,
             Some(v) => v.parse::<u64>().ok().ok_or_else(|| {
@@ -442,6 +459,7 @@ impl Config {
             low_balance_percent,
             capture_tolerance_percent,
             approval_above_credits,
+            auto_top_up_attempts,
             metrics_token,
             catalog,
             payments,

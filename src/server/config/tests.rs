@@ -114,6 +114,22 @@ fn the_capture_tolerance_is_a_percentage() {
 }
 
 #[test]
+fn automatic_top_ups_stop_after_the_failures_configured() {
+    assert_eq!(
+        Config::from_vars(&HashMap::new())
+            .unwrap()
+            .auto_top_up_attempts,
+        2
+    );
+    let c = Config::from_vars(&vars(&[("STUDIO_AUTO_TOP_UP_ATTEMPTS", "3")])).unwrap();
+    assert_eq!(c.auto_top_up_attempts, 3);
+    for bad in ["0", "11", "two"] {
+        let e = Config::from_vars(&vars(&[("STUDIO_AUTO_TOP_UP_ATTEMPTS", bad)])).unwrap_err();
+        assert!(e.to_string().contains("STUDIO_AUTO_TOP_UP_ATTEMPTS"), "{e}");
+    }
+}
+
+#[test]
 fn trusted_proxies_are_ip_addresses() {
     let c = Config::from_vars(&vars(&[("STUDIO_TRUSTED_PROXIES", "10.0.0.1, ::1")])).unwrap();
     assert_eq!(c.trusted_proxies.len(), 2);

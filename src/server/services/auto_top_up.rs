@@ -17,9 +17,7 @@
 //! customer has the settings, so nothing starts.
 
 use crate::domain::auto_top_up::AutoTopUpSettings;
-use crate::domain::auto_top_up::{
-    DEFAULT_ATTEMPTS, Decision, Situation, Skip, decide, month_start, stops_after,
-};
+use crate::domain::auto_top_up::{Decision, Situation, Skip, decide, month_start, stops_after};
 use crate::domain::credits::Credits;
 use crate::domain::ledger::{GrantKind, UnixSeconds};
 use crate::domain::notices::Notice;
@@ -142,6 +140,7 @@ pub(crate) async fn settle_in(
     tx: &mut Tx,
     backend: Backend,
     pi: &PaymentIntentObject,
+    attempts: u32,
     now: UnixSeconds,
 ) -> Result<Settled, PaymentsError> {
     let (Some(id), Some(account)) = (pi.auto_top_up, pi.account_id) else {
@@ -253,12 +252,12 @@ pub(crate) async fn settle_in(
             };
             store::finish_attempt_in(tx, id, "failed", &pi.id, Some(reason), now).await?;
             let stop = |failures: u32| {
-                stops_after(failures, DEFAULT_ATTEMPTS).then(|| {
+                stops_after(failures, attempts).then(|| {
                     format!("{failures} automatic top-ups in a row could not be charged: {told}")
                 })
             };
             let failures = store::add_failure_in(tx, account, stop, now).await?;
-            let stopped = stops_after(failures, DEFAULT_ATTEMPTS);
+            let stopped = stops_after(failures, attempts);
             let notice = Notice::TopUpFailed {
                 payment: pi.id.clone(),
                 reason: told.clone(),
@@ -415,7 +414,10 @@ async fn try_charge(state: &AppState, id: i64) -> Result<(), String> {
                     };
                     crate::server::services::payment_events::apply_direct(
                         db,
-                        crate::server::services::payment_events::EventEffect::AutoTopUp(&failed),
+                        crate::server::services::payment_events::EventEffect::AutoTopUp {
+                            pi: &failed,
+                            attempts: state.config.auto_top_up_attempts,
+                        },
                         state.clock.now(),
                     )
                     .await
@@ -555,7 +557,10 @@ async fn settle_from_stripe(
             );
             crate::server::services::payment_events::apply_direct(
                 &state.db,
-                crate::server::services::payment_events::EventEffect::AutoTopUp(pi),
+                crate::server::services::payment_events::EventEffect::AutoTopUp {
+                    pi,
+                    attempts: state.config.auto_top_up_attempts,
+                },
                 state.clock.now(),
             )
             .await

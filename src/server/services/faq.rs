@@ -8,5 +8,6 @@ pub fn facts(config: &Config) -> FaqFacts {
         support_email: config.support_email.clone(),
         catalog: config.catalog.clone(),
         capture_tolerance_percent: config.capture_tolerance_percent,
+        auto_top_up_attempts: config.auto_top_up_attempts,
     }
 }

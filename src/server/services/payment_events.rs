@@ -56,8 +56,12 @@ pub enum Applied {
 /// What an event asks of the app.
 pub enum EventEffect<'a> {
     None,
-    /// An automatic top-up's PaymentIntent succeeded or failed.
-    AutoTopUp(&'a crate::server::payments::events::PaymentIntentObject),
+    /// An automatic top-up's PaymentIntent succeeded or failed; `attempts`: failed charges
+    /// in a row that stop them (configured).
+    AutoTopUp {
+        pi: &'a crate::server::payments::events::PaymentIntentObject,
+        attempts: u32,
+    },
     /// A top-up's PaymentIntent that set its card up for automatic top-ups: `label` is how
     /// to show the card, `defaults` what an account that set nothing gets beside it.
     SaveCard {
@@ -152,8 +156,8 @@ async fn apply_effect_in(
 ) -> Result<Applied, PaymentsError> {
     Ok(match effect {
         EventEffect::None => Applied::Ignored,
-        EventEffect::AutoTopUp(pi) => Applied::AutoTopUp(
-            crate::server::services::auto_top_up::settle_in(tx, backend, pi, now).await?,
+        EventEffect::AutoTopUp { pi, attempts } => Applied::AutoTopUp(
+            crate::server::services::auto_top_up::settle_in(tx, backend, pi, attempts, now).await?,
         ),
         EventEffect::SaveCard {
             pi,

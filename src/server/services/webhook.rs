@@ -3,7 +3,7 @@
 //! event once. Unused event types are acknowledged so Stripe stops resending them. The
 //! route is `server::http::webhook`.
 
-use crate::domain::catalog::Catalog;
+use crate::server::config::Config;
 use crate::server::db::payments::{Payment, PaymentsError};
 use crate::server::payments::events::{self, Fact, InvoiceOutcome, PaymentIntentOutcome};
 use crate::server::payments::facts::{invoice_fact, plan_checkout, subscription_fact};
@@ -30,10 +30,11 @@ pub enum WebhookError {
 /// subscription's (refunded, see [`second_subscription`]).
 fn effect_of<'a>(
     event: &'a events::Event,
-    catalog: &'a Catalog,
+    config: &'a Config,
     second_subscription: bool,
     card_label: Option<&'a str>,
 ) -> EventEffect<'a> {
+    let catalog = &config.catalog;
     match &event.fact {
         Fact::Checkout(s) => EventEffect::Checkout(CheckoutNotice {
             catalog,
@@ -72,7 +73,10 @@ fn effect_of<'a>(
             },
             None => EventEffect::None,
         },
-        Fact::PaymentIntent(pi) if pi.auto_top_up.is_some() => EventEffect::AutoTopUp(pi),
+        Fact::PaymentIntent(pi) if pi.auto_top_up.is_some() => EventEffect::AutoTopUp {
+            pi,
+            attempts: config.auto_top_up_attempts,
+        },
         // A top-up's card kept for automatic top-ups (its credits came by the checkout's
         // own events).
         Fact::PaymentIntent(pi)
@@ -142,7 +146,7 @@ async fn second_subscription(
             &state.db,
             &event.id,
             &event.kind,
-            effect_of(event, catalog, true, None),
+            effect_of(event, &state.config, true, None),
             now,
         )
         .await?;
@@ -170,7 +174,7 @@ async fn second_subscription(
         &state.db,
         &event.id,
         &event.kind,
-        effect_of(event, catalog, false, None),
+        effect_of(event, &state.config, false, None),
         now,
     )
     .await?)
@@ -240,13 +244,12 @@ pub async fn receive(
             "a webhook event of an API version this app was not tested with; handled as its shape is understood"
         );
     }
-    let catalog = &state.config.catalog;
     let label = saved_card_label(state, &event).await;
     let first = payments::apply_event(
         &state.db,
         &event.id,
         &event.kind,
-        effect_of(&event, catalog, false, label.as_deref()),
+        effect_of(&event, &state.config, false, label.as_deref()),
         now,
     )
     .await;
