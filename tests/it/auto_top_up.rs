@@ -858,6 +858,28 @@ async fn p16_stripe_charges_the_saved_card_off_session_once_and_the_webhook_gran
     app.cleanup().await;
 }
 
+/// The page's automatic top-up form, on, as the customer sends it (the cap in dollars).
+async fn turn_on(
+    app: &TestApp,
+    session: &str,
+    threshold: &str,
+    pack: &str,
+    cap: &str,
+) -> common::TestResponse {
+    common::call(
+        app,
+        "subscription/auto_top_up",
+        Some(session),
+        &[
+            ("enabled", "on"),
+            ("threshold", threshold),
+            ("pack", pack),
+            ("cap", cap),
+        ],
+    )
+    .await
+}
+
 /// The page as a browser without JavaScript gets it.
 async fn page(app: &TestApp, cookie: &str) -> String {
     let res = app
@@ -901,18 +923,7 @@ async fn p16_turned_on_from_the_page_after_saving_the_card_at_a_top_up(backend: 
             .unwrap()
             .is_none()
     );
-    let res = common::call(
-        &app,
-        "subscription/auto_top_up",
-        Some(&session),
-        &[
-            ("enabled", "on"),
-            ("threshold", "400"),
-            ("pack", "small"),
-            ("cap", "50"),
-        ],
-    )
-    .await;
+    let res = turn_on(&app, &session, "400", "small", "50").await;
     assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.body);
     assert!(res.body.contains("Save a card first"), "{}", res.body);
     // A top-up bought without asking keeps no card, whatever the checkout is sent.
@@ -1001,18 +1012,7 @@ async fn p16_turned_on_from_the_page_after_saving_the_card_at_a_top_up(backend: 
         ("400", "small", "4.999", "monthly cap in dollars"),
         ("400", "large", "50", "less than the pack's price"),
     ] {
-        let res = common::call(
-            &app,
-            "subscription/auto_top_up",
-            Some(&session),
-            &[
-                ("enabled", "on"),
-                ("threshold", threshold),
-                ("pack", pack),
-                ("cap", cap),
-            ],
-        )
-        .await;
+        let res = turn_on(&app, &session, threshold, pack, cap).await;
         assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.body);
         assert!(res.body.contains(says), "{says}: {}", res.body);
     }
@@ -1257,18 +1257,7 @@ async fn p16_a_card_saved_at_a_stripe_checkout_is_kept_from_stripes_event_and_ch
         assert!(body.contains("Card: Mastercard ending 4444"), "{body}");
         // Turned on; a generation crosses the threshold: Stripe charges that card of that
         // customer, off-session.
-        let on = common::call(
-            &app,
-            "subscription/auto_top_up",
-            Some(&session),
-            &[
-                ("enabled", "on"),
-                ("threshold", "400"),
-                ("pack", "small"),
-                ("cap", "20"),
-            ],
-        )
-        .await;
+        let on = turn_on(&app, &session, "400", "small", "20").await;
         assert_eq!(on.status, StatusCode::OK, "{}", on.body);
         give(&app, account, 500).await;
         let token = token(&app).await;

@@ -305,17 +305,19 @@ pub async fn charge(state: &AppState, id: i64) {
     }
 }
 
+/// Automatic top-up `id`, while it is being charged.
+async fn charging(state: &AppState, id: i64) -> Result<Option<store::AttemptRow>, String> {
+    let attempt = store::attempt(state.db.reader(), id)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(attempt.filter(|a| a.status == "charging"))
+}
+
 async fn try_charge(state: &AppState, id: i64) -> Result<(), String> {
     let db = &state.db;
-    let Some(attempt) = store::attempt(db.reader(), id)
-        .await
-        .map_err(|e| e.to_string())?
-    else {
+    let Some(attempt) = charging(state, id).await? else {
         return Ok(());
     };
-    if attempt.status != "charging" {
-        return Ok(());
-    }
     let account = attempt.account_id;
     // The card fixed when it was decided: a retry sends what the first try sent.
     let payment_method = attempt.payment_method.clone();
@@ -500,10 +502,7 @@ async fn ask_stripe(state: &AppState, id: i64) -> Result<(), String> {
         return Err("no Stripe keys".to_owned());
     };
     let db = &state.db;
-    let Some(attempt) = store::attempt(db.reader(), id)
-        .await
-        .map_err(|e| e.to_string())?
-    else {
+    let Some(attempt) = charging(state, id).await? else {
         return Ok(());
     };
     let customer = crate::server::db::subscriptions::customer_of(db, attempt.account_id)
