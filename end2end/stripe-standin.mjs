@@ -189,8 +189,31 @@ async function pay(s, bankDebit = false) {
     await deliver('invoice.paid', invoice);
   } else {
     await deliver('checkout.session.completed', sessionObject(s, true));
+    // Its PaymentIntent's event: with the card set up for later charges when asked.
+    await deliver('payment_intent.succeeded', paymentIntent({
+      amount: s.amount,
+      customer: s.customer ?? null,
+      payment_method: 'pm_card_visa',
+      setup_future_usage: s.setupFutureUsage,
+      metadata: s.intentMetadata,
+    }));
   }
   s.paid = true;
+}
+
+/** A PaymentIntent that succeeded, Stripe's fixture with `fields`. */
+function paymentIntent(fields) {
+  const pi = fixture('payment_intent');
+  Object.assign(pi, {
+    id: id('pi'),
+    created: now(),
+    currency: 'usd',
+    status: 'succeeded',
+    amount_received: fields.amount,
+    last_payment_error: null,
+    ...fields,
+  });
+  return pi;
 }
 
 /** The bank's answer to a plan's debit: it cleared, and the first invoice is paid. */
@@ -244,10 +267,19 @@ const server = createServer(async (req, res) => {
       }
       const mode = f.mode;
       const priceId = f['line_items[0][price]'];
+      // A top-up that keeps its card (automatic top-ups): its PaymentIntent's setup and
+      // metadata, as the app asked.
+      const intentMetadata = {};
+      for (const [k, v] of Object.entries(f)) {
+        const m = /^payment_intent_data\[metadata\]\[(.+)\]$/.exec(k);
+        if (m) intentMetadata[m[1]] = v;
+      }
       const s = {
         id: id('cs_test'),
         mode,
         metadata,
+        setupFutureUsage: f['payment_intent_data[setup_future_usage]'] ?? null,
+        intentMetadata,
         price: priceId,
         customer: f.customer,
         email: f.customer_email,
@@ -285,6 +317,29 @@ const server = createServer(async (req, res) => {
       if (s.paid || s.completed) return json(res, 400, { error: { type: 'invalid_request_error', message: 'Only Checkout Sessions with a status of open can be expired.' } });
       s.expired = true;
       return answer(200, { ...sessionObject(s, false), status: 'expired' });
+    }
+    let pm;
+    if (req.method === 'GET' && (pm = /^\/v1\/payment_methods\/(pm_\w+)$/.exec(path))) {
+      return json(res, 200, { ...fixture('payment_method'), id: pm[1] });
+    }
+    if (req.method === 'POST' && path === '/v1/payment_intents') {
+      // An automatic top-up's off-session charge of the saved card: paid at once, and
+      // Stripe's event follows the answer.
+      const f = flat(await body(req));
+      const metadata = {};
+      for (const [k, v] of Object.entries(f)) {
+        const m = /^metadata\[(.+)\]$/.exec(k);
+        if (m) metadata[m[1]] = v;
+      }
+      const pi = paymentIntent({
+        amount: Number(f.amount),
+        customer: f.customer,
+        payment_method: f.payment_method,
+        metadata,
+      });
+      answer(200, pi);
+      setTimeout(() => deliver('payment_intent.succeeded', pi).catch((e) => console.error(e)), 200);
+      return;
     }
     if (req.method === 'GET' && path === '/v1/subscriptions') {
       const customer = url.searchParams.get('customer');

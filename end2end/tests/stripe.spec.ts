@@ -63,6 +63,45 @@ test('a plan paid by bank debit in Stripe Checkout shows as processing until it 
   await expect(page.getByTestId('balance-total')).toHaveText('5,000');
 });
 
+test('automatic top-ups through Stripe: the card saved at a Checkout, then charged off-session when the balance falls (P16)', async ({ page }, testInfo) => {
+  await newCustomer(page, testInfo, 'stripe-auto');
+  const auto = page.locator('#auto-top-up');
+  await expect(auto.getByTestId('auto-top-up-no-card')).toBeVisible();
+  await expect(auto.getByTestId('test-card')).toHaveCount(0);
+
+  // "Buy and save the card": Stripe's Checkout, then back where the customer was.
+  await auto.getByLabel('Save a card: buy').selectOption('small');
+  await auto.getByRole('button', { name: 'Buy and save the card' }).click();
+  await expect(page).toHaveURL(/^http:\/\/127\.0\.0\.1:\d+\/pay\/cs_test_standin\d+$/);
+  await expect(page.getByTestId('standin-amount')).toHaveText('$5.00');
+  await page.getByRole('button', { name: 'Pay $5.00' }).click();
+  await expect(page.getByTestId('top-up-paid')).toBeVisible();
+  await page.getByTestId('top-up-back').click();
+  await expect(page).toHaveURL(/\/subscription#auto-top-up$/);
+  await expect(page.getByTestId('balance-total')).toHaveText('500');
+  await expect(auto.getByTestId('auto-top-up-card')).toHaveText(/^Card: Visa ending 4242/);
+
+  // On, below 400 credits; a generation takes the balance below it: Stripe is asked for
+  // the pack, and its event brings the credits.
+  await auto.getByLabel('Top up automatically').check();
+  await auto.getByLabel('When my available balance falls below (credits)').fill('400');
+  await auto.getByLabel('Buy', { exact: true }).selectOption('small');
+  await auto.getByLabel('Spending at most, each month (US dollars)').fill('20');
+  await auto.getByRole('button', { name: 'Save automatic top-ups' }).click();
+  await expect(page.getByTestId('auto-top-up-saved')).toHaveText('Automatic top-ups are on: below 400 credits, at most $20 a month.');
+  const panel = page.locator('#try');
+  await panel.getByLabel('Operation').selectOption('music');
+  await panel.getByLabel('Size').fill('100');
+  await panel.getByRole('button', { name: 'Run it' }).click();
+  await expect(page.getByTestId('try-done')).toBeVisible();
+  // The generation cost 180 of its 200 held; the pack's 500 come with Stripe's event.
+  await expect(async () => {
+    await page.reload();
+    await expect(page.getByTestId('balance-total')).toHaveText('820', { timeout: 1_000 });
+  }).toPass({ timeout: 15_000 });
+  await expect(auto.getByTestId('auto-top-up-month')).toContainText('$5 of $20 spent on automatic top-ups, $15 left.');
+});
+
 // The operations view, on the Stripe-mode server (the demo's local checkout has no webhook
 // route to forge a delivery to).
 test('support sees webhook deliveries, refused ones with the reason, and the jobs', async ({ page, request }, testInfo) => {
