@@ -307,7 +307,7 @@ impl Notice {
                         "Automatic top-ups are stopped until you fix the card on your \
                          Subscription page."
                     } else {
-                        "We will try once more when your balance next falls below your \
+                        "We will try again when your balance next falls below your \
                          threshold."
                     }
                 ),

@@ -515,7 +515,7 @@ async fn p16_two_failures_stop_it_and_the_customer_is_told_each_time(backend: Ba
     assert!(
         bodies[0]
             .1
-            .contains("Your card was declined. We will try once more"),
+            .contains("Your card was declined. We will try again"),
         "{}",
         bodies[0].1
     );

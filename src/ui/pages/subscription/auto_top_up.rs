@@ -111,7 +111,7 @@ pub fn AutoTopUp(
                 </div>
             })}
             {v.last_failure.clone().map(|why| view! {
-                <p class="notice notice-warning" role="status" data-testid="auto-top-up-failed">{format!("The last automatic top-up could not be charged: {why} We will try once more the next time your balance falls below your threshold.")}</p>
+                <p class="notice notice-warning" role="status" data-testid="auto-top-up-failed">{format!("The last automatic top-up could not be charged: {why} We will try again the next time your balance falls below your threshold.")}</p>
             })}
             {match v.card.clone() {
                 None => view! {
