@@ -73,9 +73,14 @@ setup_test() {
     python3 -m venv "$TOOLS/schemathesis"
     "$TOOLS/schemathesis/bin/pip" install --quiet "schemathesis==$SCHEMATHESIS_VERSION"
   fi
-  if [ ! -d "$ROOT/end2end/node_modules/@playwright/test" ]; then
+  # Again whenever the lockfile changed since (a kept checkout keeps its node_modules).
+  local lock_hash stamp="$ROOT/end2end/node_modules/.package-lock.sha256"
+  lock_hash="$(sha256sum "$ROOT/end2end/package-lock.json" | cut -d' ' -f1)"
+  if [ ! -d "$ROOT/end2end/node_modules/@playwright/test" ] \
+    || [ "$(cat "$stamp" 2>/dev/null)" != "$lock_hash" ]; then
     log "npm ci in end2end/"
     (cd "$ROOT/end2end" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --silent --no-audit --no-fund)
+    echo "$lock_hash" > "$stamp"
   fi
 }
 

@@ -12,18 +12,32 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # way a CI runner's workspace path stays the same: the commit is checked out there, which
 # rewrites only the files it changes (cargo compares their times), and what did not change
 # is not compiled again. A checkout with changes of its own is tested where it is.
+# One run at a time uses it (a lock held to the end of the run, waited for at most 15
+# minutes); if it cannot be had or brought to this commit (a shallow clone's history, say),
+# the clone is tested where it is.
+to_build_root() {
+  local here="$1" root="$2" commit
+  commit="$(git rev-parse HEAD)"
+  mkdir -p "$(dirname "$root")"
+  exec 9>"$root.lock"
+  flock -w 900 9 || return 1
+  [ -d "$root/.git" ] || git clone -q --no-checkout "$here" "$root" || return 1
+  rm -f "$root/.git/index.lock"
+  git -C "$root" fetch -q --update-shallow "$here" HEAD || return 1
+  git -C "$root" checkout -q --force FETCH_HEAD || return 1
+  git -C "$root" clean -q -fd || return 1
+  [ "$(git -C "$root" rev-parse HEAD)" = "$commit" ]
+}
 if [ "${CI:-}" = true ] && [ -z "${STUDIO_BILLING_IN_BUILD_ROOT:-}" ] \
   && [ -z "$(git status --porcelain 2>/dev/null)" ] && git rev-parse -q HEAD >/dev/null 2>&1; then
-  here="$(pwd)"
   root="${STUDIO_BILLING_BUILD_ROOT:-$HOME/.cache/studio-billing/build-root}"
-  [ -d "$root/.git" ] || git clone -q --no-checkout "$here" "$root"
-  git -C "$root" fetch -q "$here" HEAD
-  git -C "$root" checkout -q --force FETCH_HEAD
-  git -C "$root" clean -q -fd
-  printf '==> testing %s in the build checkout %s\n' "$(git rev-parse --short HEAD)" "$root" >&2
-  export STUDIO_BILLING_IN_BUILD_ROOT=1
-  cd "$root"
-  exec ./scripts/test.sh "$@"
+  if to_build_root "$(pwd)" "$root"; then
+    printf '==> testing %s in the build checkout %s\n' "$(git rev-parse --short HEAD)" "$root" >&2
+    export STUDIO_BILLING_IN_BUILD_ROOT=1
+    cd "$root"
+    exec ./scripts/test.sh "$@"
+  fi
+  printf '==> the build checkout %s could not be brought to this commit; testing here\n' "$root" >&2
 fi
 
 source scripts/lib.sh

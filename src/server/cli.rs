@@ -78,9 +78,10 @@ pub enum StripeAction {
     /// Report how the Stripe account differs from what the app needs, changing nothing.
     /// Exits non-zero on any difference.
     Check,
-    /// Compare Stripe's paid checkouts and invoices with the ledger's grants over the last
-    /// DAYS days: each paid once, and no grant without a payment. Exits non-zero on any
-    /// difference. Without Stripe keys it checks the local test payments the same way.
+    /// Compare Stripe's paid checkouts, invoices and automatic top-ups with the ledger's
+    /// grants over the last DAYS days: each paid once, and no grant without a payment.
+    /// Exits non-zero on any difference. Without Stripe keys it checks the local test
+    /// payments the same way.
     Reconcile {
         #[arg(long, default_value_t = 35)]
         since: u32,
