@@ -1,5 +1,5 @@
 import { expect, test, type Page } from '@playwright/test';
-import { newCustomer } from './helpers';
+import { newCustomer, turnOnAutoTopUps } from './helpers';
 
 // Automatic top-ups (P16) with the local test checkout: the card saved at a top-up, turned
 // on from the page, one made when a generation takes the balance below the threshold, and
@@ -37,12 +37,7 @@ test('turn on automatic top-ups, see one made when the balance falls, then a dec
   await expect(auto.getByTestId('auto-top-up-card')).toHaveText('Card: Test card ending 4242.');
 
   // On: below 400 credits, the 500-credit pack, at most $20 a month.
-  await auto.getByLabel('Top up automatically').check();
-  await auto.getByLabel('When my available balance falls below (credits)').fill('400');
-  await auto.getByLabel('Buy', { exact: true }).selectOption('small');
-  await auto.getByLabel('Spending at most, each month (US dollars)').fill('20');
-  await auto.getByRole('button', { name: 'Save automatic top-ups' }).click();
-  await expect(page.getByTestId('auto-top-up-saved')).toHaveText('Automatic top-ups are on: below 400 credits, at most $20 a month.');
+  await turnOnAutoTopUps(page);
   await expect(page.getByTestId('spend-then')).toContainText('an automatic top-up of 500 credits ($5), up to $20 a month.');
 
   // A generation takes the balance below 400: a pack is bought, once.

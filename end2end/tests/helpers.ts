@@ -49,3 +49,17 @@ export async function subscribe(page: Page, plan: string) {
   await expect(page.getByTestId('plan-summary')).toContainText(`${plan}: this period runs`);
   await expect(page.getByTestId('plan-summary')).toContainText(/renews on .+ for \$\d+\./);
 }
+
+/**
+ * Turns automatic top-ups on from /subscription#auto-top-up (a card saved): below 400
+ * credits, the 500-credit pack, at most $20 a month.
+ */
+export async function turnOnAutoTopUps(page: Page) {
+  const auto = page.locator('#auto-top-up');
+  await auto.getByLabel('Top up automatically').check();
+  await auto.getByLabel('When my available balance falls below (credits)').fill('400');
+  await auto.getByLabel('Buy', { exact: true }).selectOption('small');
+  await auto.getByLabel('Spending at most, each month (US dollars)').fill('20');
+  await auto.getByRole('button', { name: 'Save automatic top-ups' }).click();
+  await expect(page.getByTestId('auto-top-up-saved')).toHaveText('Automatic top-ups are on: below 400 credits, at most $20 a month.');
+}

@@ -1,5 +1,5 @@
 import { expect, test } from '@playwright/test';
-import { newCustomer, open } from './helpers';
+import { newCustomer, open, turnOnAutoTopUps } from './helpers';
 
 // Stripe mode, end to end: the app creates the Checkout Session through Stripe's API (a
 // local stand-in, stripe-standin.mjs), the browser pays on the stand-in's hosted page,
@@ -83,12 +83,7 @@ test('automatic top-ups through Stripe: the card saved at a Checkout, then charg
 
   // On, below 400 credits; a generation takes the balance below it: Stripe is asked for
   // the pack, and its event brings the credits.
-  await auto.getByLabel('Top up automatically').check();
-  await auto.getByLabel('When my available balance falls below (credits)').fill('400');
-  await auto.getByLabel('Buy', { exact: true }).selectOption('small');
-  await auto.getByLabel('Spending at most, each month (US dollars)').fill('20');
-  await auto.getByRole('button', { name: 'Save automatic top-ups' }).click();
-  await expect(page.getByTestId('auto-top-up-saved')).toHaveText('Automatic top-ups are on: below 400 credits, at most $20 a month.');
+  await turnOnAutoTopUps(page);
   const panel = page.locator('#try');
   await panel.getByLabel('Operation').selectOption('music');
   await panel.getByLabel('Size').fill('100');
