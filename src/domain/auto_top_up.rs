@@ -200,6 +200,29 @@ pub fn month_start(zone: &Zone, now: UnixSeconds) -> UnixSeconds {
 
 use chrono::Datelike;
 
+/// How a saved card is shown, from its network's brand code as Stripe names it (`visa`,
+/// `amex`, ...), its last four digits and its expiry (month, year):
+/// "Visa ending 4242, expires 08/2030".
+pub fn card_label(brand: &str, last4: &str, expires: Option<(u32, u32)>) -> String {
+    let brand = match brand {
+        "amex" => "American Express".to_owned(),
+        "diners" => "Diners Club".to_owned(),
+        "jcb" => "JCB".to_owned(),
+        "unionpay" => "UnionPay".to_owned(),
+        other => {
+            let mut b = other.to_owned();
+            if let Some(first) = b.get_mut(..1) {
+                first.make_ascii_uppercase();
+            }
+            b
+        }
+    };
+    match expires {
+        Some((m, y)) => format!("{brand} ending {last4}, expires {m:02}/{y}"),
+        None => format!("{brand} ending {last4}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -347,5 +370,21 @@ mod tests {
         };
         // 1 June 2026, 00:00 in New York = 04:00 UTC.
         assert_eq!(month_start(&new_york, now), 1_780_286_400);
+    }
+
+    #[test]
+    fn a_saved_card_is_shown_by_brand_digits_and_expiry() {
+        assert_eq!(
+            card_label("visa", "4242", Some((8, 2030))),
+            "Visa ending 4242, expires 08/2030"
+        );
+        assert_eq!(
+            card_label("amex", "0005", None),
+            "American Express ending 0005"
+        );
+        assert_eq!(
+            card_label("mastercard", "4444", Some((12, 2031))),
+            "Mastercard ending 4444, expires 12/2031"
+        );
     }
 }

@@ -16,6 +16,7 @@ pub mod facts;
 pub mod local;
 pub mod signature;
 pub mod stripe_api;
+pub mod stripe_intents;
 
 use crate::server::config::{Config, PaymentsConfig};
 

@@ -199,7 +199,7 @@ async fn saved_card_label(state: &AppState, event: &events::Event) -> Option<Str
             // Briefly: Stripe waits for the webhook's answer.
             let asked = tokio::time::timeout(
                 std::time::Duration::from_secs(5),
-                crate::server::payments::stripe_api::card_label(config, card),
+                crate::server::payments::stripe_intents::card_label(config, card),
             )
             .await
             .unwrap_or(Err(
